@@ -1,0 +1,48 @@
+"""The `c3t` command: one entry point, subcommands registered by the modules that own them.
+
+Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcommands and
+sets `func` on each parser. Heavy imports (torch, Qt) happen inside the handlers so that
+`c3t --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from c3t.core.errors import C3tError
+
+COMMAND_MODULES = [
+    "c3t.training.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="c3t",
+        description="Unsupervised modality adaptation: teach an IMU actions labelled only on camera.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except C3tError as exc:  # a message for the user, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

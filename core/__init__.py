@@ -1,0 +1,1 @@
+"""Shared core: data windows, models, losses, clocks and the simulator."""

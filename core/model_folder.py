@@ -1,0 +1,81 @@
+"""A model is a folder: config.json, weights.pt, split.json, metrics.json (and ONNX after export).
+
+config.json holds everything needed to rebuild and feed the network: the architecture
+(ModelConfig), how raw clips become inputs (resampling, crop, backbone), class names, the
+training configuration and dataset, and the input normalisation (also inside the weights).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from c3t.core.errors import C3tError
+from c3t.core.models import ModelConfig, UmaModel
+
+FORMAT = "c3t-model"
+
+
+def _write_json(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], training: dict,
+               dataset: str, split: dict | None = None, metrics: dict | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": FORMAT,
+        "version": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "model": model.cfg.to_dict(),
+        "inputs": inputs,
+        "classes": classes,
+        "training": training,
+        "dataset": dataset,
+        "normalisation": {k: v.flatten().tolist() for k, v in model.state_dict().items() if k.endswith(("_mean", "_std"))},
+    }
+    torch.save(model.state_dict(), folder / "weights.pt")
+    _write_json(folder / "config.json", config)
+    if split is not None:
+        _write_json(folder / "split.json", split)
+    if metrics is not None:
+        _write_json(folder / "metrics.json", metrics)
+    return folder
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise C3tError(f"{path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise C3tError(f"{path} is not valid JSON ({exc}); the model folder is damaged, retrain it") from exc
+
+
+def load_model(folder) -> tuple[UmaModel, dict]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise C3tError(f"model folder {folder} does not exist")
+    if not (folder / "config.json").exists():
+        raise C3tError(f"{folder} is not a c3t model folder: it has no config.json (train one with `c3t train ... --out {folder}`)")
+    config = read_json(folder / "config.json")
+    if config.get("format") != FORMAT:
+        raise C3tError(f"{folder / 'config.json'} is not a c3t model config (format {config.get('format')!r})")
+    model = UmaModel(ModelConfig.from_dict(config["model"]))
+    weights = folder / "weights.pt"
+    if not weights.exists():
+        raise C3tError(f"{weights} is missing: the model folder is incomplete, retrain it")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise C3tError(f"{weights} does not match {folder / 'config.json'} or is damaged ({exc})") from exc
+    return model.eval(), config

@@ -1,0 +1,229 @@
+"""The networks, in one readable file: encoders f1 (camera) and f2 (IMU), heads h, and the model.
+
+Shapes: IMU (B, steps, 6); camera input per `visual_input`: "sequence" (B, T, C) skeleton,
+"frames" (B, T, C, s, s) images for a small CNN, "features" (B, T, D) frozen-backbone features.
+Every encoder returns (B, t, latent): t = t_rec for C3T, t = 1 for the pooled methods.
+CA and C3T latents are L2-normalised; the head sees the latent (or the sequence of latents).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+METHODS = ("c3t", "ca", "st", "supervised-imu", "supervised-visual")
+
+
+@dataclass
+class ModelConfig:
+    method: str = "c3t"
+    num_classes: int = 27
+    visual_input: str = "frames"  # sequence | frames | features
+    visual_channels: int = 1  # C of a sequence step, image channels, or feature size
+    imu_channels: int = 6
+    latent: int = 128
+    width: int = 128
+    t_rec: int = 8
+    head_layers: int = 2
+    head_heads: int = 4
+    dropout: float = 0.1
+
+    @property
+    def sequence_latent(self) -> bool:
+        return self.method == "c3t"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+class TemporalCNN(nn.Module):
+    """(B, T, C) -> (B, t_out, latent): strided 1D convolutions, pooled to t_rec steps, then an FFN.
+
+    With pool=True the t_rec steps are flattened into one latent (t_out = 1)."""
+
+    def __init__(self, channels: int, width: int, latent: int, t_rec: int, pool: bool, dropout: float):
+        super().__init__()
+
+        def block(cin, cout, stride):
+            return nn.Sequential(nn.Conv1d(cin, cout, 5, stride, 2), nn.BatchNorm1d(cout), nn.GELU())
+
+        self.convs = nn.Sequential(block(channels, width, 1), block(width, width, 2), block(width, width, 1), block(width, width, 2))
+        self.t_rec, self.pool = t_rec, pool
+        ffn_in = width * t_rec if pool else width
+        self.ffn = nn.Sequential(nn.Dropout(dropout), nn.Linear(ffn_in, width), nn.GELU(), nn.Linear(width, latent))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.convs(x.transpose(1, 2))  # (B, width, T')
+        h = F.adaptive_avg_pool1d(h, self.t_rec).transpose(1, 2)  # (B, t_rec, width)
+        if self.pool:
+            h = h.flatten(1).unsqueeze(1)
+        return self.ffn(h)
+
+
+class FrameCNN(nn.Module):
+    """A small per-frame CNN trained from scratch: (N, C, s, s) -> (N, out)."""
+
+    def __init__(self, channels: int, out: int):
+        super().__init__()
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.GELU(), nn.MaxPool2d(2))
+
+        self.net = nn.Sequential(block(channels, 32), block(32, 64), block(64, out), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class VisualEncoder(nn.Module):
+    """f1: per-frame representation (skeleton vector, small CNN, or backbone features), then TemporalCNN."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.kind = cfg.visual_input
+        pool = not cfg.sequence_latent
+        if self.kind == "frames":
+            self.frame = FrameCNN(cfg.visual_channels, cfg.width)
+            per_step = cfg.width
+        elif self.kind == "features":
+            self.frame = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.visual_channels, cfg.width), nn.GELU())
+            per_step = cfg.width
+        else:
+            self.frame = nn.Identity()
+            per_step = cfg.visual_channels
+        self.temporal = TemporalCNN(per_step, cfg.width, cfg.latent, cfg.t_rec, pool, cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        if self.kind != "sequence":
+            x = self.frame(x.flatten(0, 1)).view(b, t, -1)
+        return self.temporal(x)
+
+
+class ImuEncoder(nn.Module):
+    """f2: a 1D CNN over (steps, channels), then an FFN."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.temporal = TemporalCNN(cfg.imu_channels, cfg.width, cfg.latent, cfg.t_rec, not cfg.sequence_latent, cfg.dropout)
+
+    def forward(self, x):
+        return self.temporal(x)
+
+
+class MlpHead(nn.Module):
+    """h for the pooled methods: (B, 1, latent) -> logits; no attention."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(cfg.latent, cfg.width), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.width, cfg.num_classes))
+
+    def forward(self, z):
+        return self.net(z[:, 0]), None
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block whose attention weights are kept for the heatmap."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)  # (B, H, n, n)
+        y = (self.drop(att) @ v).transpose(1, 2).reshape(b, n, d)
+        x = x + self.drop(self.proj(y))
+        x = x + self.drop(self.mlp(self.ln2(x)))
+        return x, att
+
+
+class AttentionHead(nn.Module):
+    """C3T's h: a transformer over the t_rec latents with a learned class token and positions.
+
+    Returns logits and the class token's attention over the t_rec steps (last layer, mean
+    over heads, renormalised without the class token itself)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cls = nn.Parameter(torch.zeros(1, 1, cfg.latent))
+        self.pos = nn.Parameter(torch.randn(1, cfg.t_rec + 1, cfg.latent) * 0.02)
+        self.blocks = nn.ModuleList(Block(cfg.latent, cfg.head_heads, cfg.dropout) for _ in range(cfg.head_layers))
+        self.ln = nn.LayerNorm(cfg.latent)
+        self.out = nn.Linear(cfg.latent, cfg.num_classes)
+
+    def forward(self, z):
+        x = torch.cat([self.cls.expand(len(z), -1, -1), z], dim=1) + self.pos
+        for block in self.blocks:
+            x, att = block(x)
+        steps = att[:, :, 0, 1:].mean(dim=1)
+        return self.out(self.ln(x[:, 0])), steps / steps.sum(dim=-1, keepdim=True)
+
+
+class UmaModel(nn.Module):
+    """f1, f2 and h for one method.
+
+    ST keeps two heads: the camera teacher's (h) and the IMU student's (h_imu); the others
+    share h between modalities, which is the point of aligning the latents."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.f1 = VisualEncoder(cfg) if cfg.method != "supervised-imu" else None
+        self.f2 = ImuEncoder(cfg) if cfg.method != "supervised-visual" else None
+        head = AttentionHead if cfg.sequence_latent else MlpHead
+        self.h = head(cfg)
+        self.h_imu = MlpHead(cfg) if cfg.method == "st" else None
+        # input normalisation, fitted on training data by the trainer and saved with the weights
+        vshape = (1, 1, cfg.visual_channels) + ((1, 1) if cfg.visual_input == "frames" else ())
+        self.register_buffer("imu_mean", torch.zeros(1, 1, cfg.imu_channels))
+        self.register_buffer("imu_std", torch.ones(1, 1, cfg.imu_channels))
+        self.register_buffer("visual_mean", torch.zeros(vshape))
+        self.register_buffer("visual_std", torch.ones(vshape))
+
+    @property
+    def normalised(self) -> bool:
+        return self.cfg.method in ("c3t", "ca")
+
+    def encode_visual(self, x):
+        z = self.f1((x - self.visual_mean) / self.visual_std)
+        return F.normalize(z, dim=-1) if self.normalised else z
+
+    def encode_imu(self, x):
+        z = self.f2((x - self.imu_mean) / self.imu_std)
+        return F.normalize(z, dim=-1) if self.normalised else z
+
+    def classify_imu(self, z):
+        return (self.h_imu or self.h)(z) if self.cfg.method == "st" else self.h(z)
+
+    def forward(self, imu=None, visual=None):
+        """Class probabilities and attention (or None) from whichever modalities are given.
+
+        Fusion averages the two latents (renormalised); ST, whose two heads do not share a
+        latent space, averages the two heads' probabilities instead."""
+        if imu is None and visual is None:
+            raise ValueError("give imu, visual or both")
+        if self.cfg.method == "st" and imu is not None and visual is not None:
+            p_imu = torch.softmax(self.h_imu(self.encode_imu(imu))[0], -1)
+            p_vis = torch.softmax(self.h(self.encode_visual(visual))[0], -1)
+            return (p_imu + p_vis) / 2, None
+        if imu is not None and visual is not None:
+            z = self.encode_imu(imu) + self.encode_visual(visual)
+            z = F.normalize(z, dim=-1) if self.normalised else z / 2
+            logits, att = self.h(z)
+        elif imu is not None:
+            logits, att = self.classify_imu(self.encode_imu(imu))
+        else:
+            logits, att = self.h(self.encode_visual(visual))
+        return torch.softmax(logits, -1), att

@@ -1,0 +1,76 @@
+"""Turn one clip of raw sensor data into a model input of fixed shape.
+
+The same functions serve datasets (UTD-MHAD, synthetic, recorded sessions) and live windows,
+so a model sees identical inputs in training and in the app.
+
+- IMU (N, 6) [g, deg/s]        -> (imu_steps, 6); gyroscope divided by 100 to the accel's range
+- skeleton (T, 20, 3) [m]      -> (steps, 63): joints relative to hip_center over the torso
+                                  length, plus the hip's own trajectory
+- depth (T, H, W) [mm]         -> (frames, 1, size, size): square crop around the person
+                                  (non-zero pixels), depth relative to the clip's median
+- colour (T, H, W, 3) BGR      -> (frames, 3, size, size) in 0..1, RGB order
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from c3t.core.window import resample
+
+GYRO_SCALE = 100.0  # deg/s -> roughly the accelerometer's range in g
+HIP, SHOULDER_CENTER = 3, 1  # Kinect v1 / UTD-MHAD joint indices
+
+
+def imu_input(imu: np.ndarray, steps: int = 128) -> np.ndarray:
+    x = resample(np.asarray(imu, dtype=np.float32), steps)
+    x = x.copy()
+    x[:, 3:6] /= GYRO_SCALE
+    return x
+
+
+def skeleton_input(joints: np.ndarray, steps: int = 32) -> np.ndarray:
+    joints = np.asarray(joints, dtype=np.float32)
+    hip = joints[:, HIP : HIP + 1, :]
+    torso = np.linalg.norm(joints[:, SHOULDER_CENTER] - joints[:, HIP], axis=-1).mean()
+    torso = max(float(torso), 1e-3)
+    relative = (joints - hip) / torso  # (T, 20, 3)
+    trajectory = (hip[:, 0] - hip[0, 0]) / torso  # (T, 3)
+    features = np.concatenate([relative.reshape(len(joints), -1), trajectory], axis=1)
+    return resample(features, steps)
+
+
+def frame_indices(length: int, frames: int) -> np.ndarray:
+    """Evenly spaced frame indices (nearest frame; images are not blended)."""
+    return np.round(np.linspace(0, length - 1, frames)).astype(int)
+
+
+def depth_input(depth: np.ndarray, frames: int = 16, size: int = 32) -> np.ndarray:
+    import cv2
+
+    depth = np.asarray(depth)[frame_indices(len(depth), frames)].astype(np.float32)
+    mask = depth > 0
+    if not mask.any():
+        return np.zeros((frames, 1, size, size), np.float32)
+    ys, xs = np.nonzero(mask.any(axis=0))
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    half = max(ys.max() - ys.min(), xs.max() - xs.min()) / 2 + 4
+    h, w = depth.shape[1:]
+    pad = int(np.ceil(half)) + 1
+    padded = np.pad(depth, ((0, 0), (pad, pad), (pad, pad)))
+    y0, x0 = int(round(cy - half)) + pad, int(round(cx - half)) + pad
+    side = int(round(2 * half))
+    crop = padded[:, y0 : y0 + side, x0 : x0 + side]
+    median = float(np.median(depth[mask]))
+    # foreground around 1 (closer = larger), background exactly 0
+    rel = np.where(crop > 0, 1.0 + (median - crop) / 500.0, 0.0).clip(0.0, 2.0).astype(np.float32)
+    out = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in rel])
+    return out[:, None]
+
+
+def colour_input(video: np.ndarray, frames: int = 16, size: int = 64) -> np.ndarray:
+    import cv2
+
+    video = np.asarray(video)[frame_indices(len(video), frames)]
+    out = np.stack(
+        [cv2.cvtColor(cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB) for f in video]
+    )
+    return (out.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)

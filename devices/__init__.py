@@ -1,0 +1,1 @@
+"""Live sources: hardware, simulated and replayed, stamping every sample."""

@@ -1,0 +1,37 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+UTD = Path(os.environ.get("C3T_UTD_MHAD", REPO.parent / "shared" / "data" / "utd-mhad"))
+
+
+@pytest.fixture(scope="session")
+def utd_root() -> Path:
+    if not (UTD / "Inertial").is_dir():
+        pytest.skip(f"UTD-MHAD not found at {UTD} (set C3T_UTD_MHAD)")
+    return UTD
+
+
+def link_subset(root: Path, out: Path, actions, subjects=range(1, 9), trials=range(1, 5),
+                modalities=("Inertial", "Skeleton", "Depth")) -> Path:
+    """A small UTD-MHAD layout of symlinks to real files (nothing copied)."""
+    suffix = {"Inertial": "inertial", "Skeleton": "skeleton", "Depth": "depth"}
+    for folder in modalities:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    for a in actions:
+        for s in subjects:
+            for t in trials:
+                names = {f: f"a{a}_s{s}_t{t}_{suffix[f]}.mat" for f in modalities}
+                if all((root / f / n).exists() for f, n in names.items()):
+                    for f, n in names.items():
+                        (out / f / n).symlink_to(root / f / n)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")

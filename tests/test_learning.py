@@ -1,0 +1,101 @@
+"""Splits, label isolation, the InfoNCE loss and models: the UMA learning core."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from c3t.core.losses import info_nce
+from c3t.core.models import ModelConfig, UmaModel
+from c3t.training import splits as S
+from c3t.training.methods import TrainConfig, train
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    labels = np.repeat(np.arange(27), 29)
+    a, b, c = S.uma_split(labels, 0), S.uma_split(labels, 0), S.uma_split(labels, 1)
+    all_idx = np.concatenate([a[n] for n in S.SPLITS])
+    assert sorted(all_idx.tolist()) == list(range(len(labels)))  # a partition
+    for n in S.SPLITS:
+        assert np.array_equal(a[n], b[n])
+        assert set(np.unique(labels[a[n]])) == set(range(27))  # every class in every split
+    assert not np.array_equal(a["test"], c["test"])
+    sizes = {n: len(a[n]) / len(labels) for n in S.SPLITS}
+    assert abs(sizes["har"] - 0.4) < 0.03 and abs(sizes["align"] - 0.4) < 0.03
+    assert abs(sizes["val"] - 0.1) < 0.03 and abs(sizes["test"] - 0.1) < 0.03
+
+
+def test_align_view_has_no_labels():
+    assert [f.name for f in dataclasses.fields(S.Pairs)] == ["visual", "imu"]
+    assert [f.name for f in dataclasses.fields(S.CameraLabelled)] == ["visual", "labels"]
+
+
+def _toy(n_per_class=12, classes=3, seed=0):
+    """Camera sequences and IMU that share a class-dependent waveform."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n_per_class)
+    t = np.linspace(0, 1, 32)
+    base = np.stack([np.sin(2 * np.pi * (c + 1) * t) for c in range(classes)])
+    visual = (base[labels][:, :, None] * np.ones(8) + 0.1 * rng.normal(size=(len(labels), 32, 8))).astype(np.float32)
+    imu_t = np.linspace(0, 1, 64)
+    imu_base = np.stack([np.cos(2 * np.pi * (c + 1) * imu_t) for c in range(classes)])
+    imu = (imu_base[labels][:, :, None] * np.ones(6) + 0.1 * rng.normal(size=(len(labels), 64, 6))).astype(np.float32)
+    keys = [f"k{i}" for i in range(len(labels))]
+    return type("Data", (), {"visual": visual, "imu": imu, "labels": labels, "keys": keys})
+
+
+def _train_tiny(data, method="c3t", schedule="combined", epochs=3, split=None):
+    split = split or S.uma_split(data.labels, 0)
+    har, align, val, test = S.views(data, split)
+    cfg = TrainConfig(method=method, schedule=schedule, epochs=epochs, batch=8, seed=0)
+    mcfg = ModelConfig(method=method, num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
+    upper = S.imu_upper_bound(data, split) if method == "supervised-imu" else None
+    model, info = train(cfg, mcfg, har, align, val, upper)
+    return model, info, test
+
+
+@pytest.mark.parametrize("method,schedule", [("c3t", "combined"), ("c3t", "align-first"), ("ca", "combined"), ("st", "combined")])
+def test_training_never_depends_on_align_or_test_labels(method, schedule):
+    """Scrambling the labels of D_Align and D_Test must not change a single weight."""
+    data = _toy()
+    split = S.uma_split(data.labels, 0)
+    model_a, _, _ = _train_tiny(data, method, schedule, split=split)
+    scrambled = data.labels.copy()
+    rng = np.random.default_rng(5)
+    for n in ("align", "test"):
+        scrambled[split[n]] = rng.integers(0, 3, len(split[n]))
+    assert not np.array_equal(scrambled, data.labels)
+    data_b = type("Data", (), {"visual": data.visual, "imu": data.imu, "labels": scrambled, "keys": data.keys})
+    model_b, _, _ = _train_tiny(data_b, method, schedule, split=split)
+    for (k, va), vb in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_infonce_aligned_pairs_near_minimum_and_shuffled_worse():
+    torch.manual_seed(0)
+    n, d = 32, 64
+    a = F.normalize(torch.randn(n, d) * 10, dim=1)
+    aligned = info_nce(a, a.clone(), temperature=0.05)
+    shuffled = info_nce(a, a[torch.randperm(n)], temperature=0.05)
+    # well-separated random unit vectors in 64-d: positives at similarity 1, negatives near 0
+    assert aligned < 0.05
+    assert shuffled > aligned + 1.0
+    assert info_nce(a, a, 0.1) >= 0
+
+
+def test_c3t_returns_attention_over_t_rec_steps():
+    cfg = ModelConfig(method="c3t", num_classes=5, visual_input="sequence", visual_channels=8, t_rec=8)
+    model = UmaModel(cfg).eval()
+    probs, att = model(imu=torch.randn(3, 128, 6))
+    assert probs.shape == (3, 5) and att.shape == (3, 8)
+    assert torch.allclose(att.sum(-1), torch.ones(3)) and (att >= 0).all()
+    probs, att = model(imu=torch.randn(3, 128, 6), visual=torch.randn(3, 32, 8))
+    assert torch.allclose(probs.sum(-1), torch.ones(3), atol=1e-5)
+
+
+def test_c3t_learns_the_toy_task_without_imu_labels():
+    data = _toy(n_per_class=20)
+    model, info, test = _train_tiny(data, "c3t", "combined", epochs=25)
+    from c3t.training.evaluate import evaluate
+    assert evaluate(model, test.imu, test.visual, test.labels, "imu")["top1"] >= 0.8

@@ -1,0 +1,65 @@
+"""End to end on real UTD-MHAD files: prepare (with the on-disk cache), train, eval."""
+import json
+
+import numpy as np
+import pytest
+
+from c3t.app.cli import main
+from c3t.core.errors import C3tError
+from c3t.training.prepare import prepare
+from tests.conftest import link_subset
+
+
+def test_tiny_train_and_eval(utd_root, tmp_path, cache_dir, capsys):
+    data = link_subset(utd_root, tmp_path / "d", actions=[1, 9, 22], modalities=("Inertial", "Skeleton"))
+    out = tmp_path / "model"
+    assert main(["train", "--dataset", str(data), "--visual", "skeleton", "--method", "c3t", "--epochs", "2",
+                 "--seed", "3", "--out", str(out), "--quiet", "--cache", str(cache_dir)]) == 0
+    for name in ("config.json", "weights.pt", "split.json", "metrics.json"):
+        assert (out / name).exists()
+    split = json.loads((out / "split.json").read_text())
+    assert split["seed"] == 3
+    assert not set(split["har"]) & set(split["align"]) and not set(split["align"]) & set(split["test"])
+    capsys.readouterr()
+    assert main(["eval", "--model", str(out), "--json", "--cache", str(cache_dir)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == len(split["test"]) and 0 <= result["top1"] <= result["top3"] <= 1
+    assert main(["eval", "--model", str(out), "--split", "all", "--modality", "fusion", "--json", "--cache", str(cache_dir)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == sum(len(split[k]) for k in ("har", "align", "val", "test"))
+
+
+def test_eval_rejects_a_folder_that_is_not_a_model(tmp_path, capsys):
+    assert main(["eval", "--model", str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_depth_cache_is_reused_and_corrupt_entries_recomputed(utd_root, tmp_path):
+    data = link_subset(utd_root, tmp_path / "d", actions=[2], subjects=[1], modalities=("Inertial", "Depth"))
+    cache = tmp_path / "cache"
+    first = prepare(data, "depth", "small-cnn", cache, progress=False)
+    assert first.visual.shape[1:] == (16, 1, 32, 32)
+    entries = sorted(cache.rglob("*.npy"))
+    assert len(entries) == len(first.keys)
+    entries[0].write_bytes(b"not a numpy file")
+    np.save(entries[1], np.zeros((3, 3), np.float32))  # wrong shape: stale
+    again = prepare(data, "depth", "small-cnn", cache, progress=False)
+    assert np.array_equal(first.visual, again.visual)
+    assert np.load(entries[0]).shape == (16, 1, 32, 32)
+
+
+def test_efficientnet_features_are_cached_per_backbone(utd_root, tmp_path):
+    data = link_subset(utd_root, tmp_path / "d", actions=[3], subjects=[2], trials=[1, 2], modalities=("Inertial", "Depth"))
+    prepared = prepare(data, "depth", "efficientnet-lite0", tmp_path / "cache", progress=False)
+    assert prepared.spec.visual_input == "features"
+    assert prepared.visual.shape[1:] == (16, 1280) and np.isfinite(prepared.visual).all()
+    assert prepared.visual.std() > 0
+    assert any(p.name.startswith("depth-efficientnet-lite0") for p in (tmp_path / "cache").iterdir())
+
+
+def test_resnet18_without_torchvision_or_weights_is_explained(monkeypatch, tmp_path):
+    from c3t.core.backbones import load_backbone
+
+    monkeypatch.setenv("C3T_RESNET18_WEIGHTS", str(tmp_path / "missing.pth"))
+    with pytest.raises(C3tError, match="torchvision|missing.pth"):
+        load_backbone("resnet18")

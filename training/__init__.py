@@ -1,0 +1,1 @@
+"""Datasets, UMA splits, the ST / CA / C3T trainers and evaluation."""

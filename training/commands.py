@@ -1,0 +1,118 @@
+"""`c3t train` and `c3t eval`."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from c3t.core.backbones import BACKBONES
+from c3t.core.errors import C3tError
+from c3t.core.models import METHODS
+from c3t.training.defaults import defaults_for
+from c3t.training.methods import SCHEDULES
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
+    p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder (or `c3t synth` output)")
+    p.add_argument("--visual", choices=("rgb", "depth", "skeleton"), help="camera modality (default: the dataset's: depth for UTD-MHAD)")
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--schedule", choices=SCHEDULES, help="c3t / ca only (default: best on D_Val)")
+    p.add_argument("--backbone", choices=BACKBONES, help="frame backbone for depth / rgb (default: best on D_Val)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="epochs per phase (default: best on D_Val)")
+    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=train_command)
+
+    p = sub.add_parser("eval", help="score a model folder on IMU, camera or fusion")
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset", help="dataset folder (default: the one the model was trained on)")
+    p.add_argument("--split", choices=("test", "val", "all"), default="test")
+    p.add_argument("--modality", choices=("imu", "visual", "fusion"), default="imu")
+    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=eval_command)
+
+
+def train_command(args) -> int:
+    from tqdm import tqdm
+
+    from c3t.core.model_folder import save_model
+    from c3t.core.models import ModelConfig
+    from c3t.training import splits as S
+    from c3t.training.evaluate import evaluate_all
+    from c3t.training.methods import Cancelled, TrainConfig, train
+    from c3t.training.prepare import prepare
+    from c3t.training.utd_mhad import default_visual
+
+    started = time.time()
+    visual = args.visual or default_visual(Path(args.dataset))
+    d = defaults_for(args.method, visual)
+    backbone = args.backbone or d["backbone"]
+    data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
+    split = S.uma_split(data.labels, args.seed)
+    har, align, val, test = S.views(data, split)
+    cfg = TrainConfig(method=args.method, schedule=args.schedule or d["schedule"], epochs=args.epochs or d["epochs"], seed=args.seed)
+    model_cfg = ModelConfig(method=args.method, num_classes=len(data.classes), visual_input=data.spec.visual_input, visual_channels=data.visual.shape[2])
+    upper = S.imu_upper_bound(data, split) if args.method == "supervised-imu" else None
+    bar = tqdm(total=0, disable=args.quiet, desc="training", unit="epoch")
+
+    def progress(info):
+        if bar.total != info["epochs"] or bar.desc != info["phase"]:
+            bar.reset(total=info["epochs"])
+            bar.set_description(info["phase"])
+        bar.update(1)
+        bar.set_postfix(loss=f"{info['loss']:.3f}", val=f"{info['val_top1']:.3f}")
+
+    try:
+        model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress)
+    except Cancelled:
+        print("training cancelled; nothing written", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    metrics = {"val": evaluate_all(model, val), "test": evaluate_all(model, test), "train_info": info, "train_seconds": round(time.time() - started, 1)}
+    save_model(args.out, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
+               dataset=str(Path(args.dataset).resolve()), split=S.to_json(data, split, args.seed), metrics=metrics)
+    print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "
+          f"{len(har.labels)} HAR, {len(align.imu)} align, {len(val.labels)} val, {len(test.labels)} test clips; "
+          f"{metrics['train_seconds']:.0f} s")
+    for part in ("val", "test"):
+        scores = "  ".join(f"{m} top1 {s['top1']:.3f} top3 {s['top3']:.3f}" for m, s in metrics[part].items())
+        print(f"  {part:4s} {scores}")
+    print(f"model written to {args.out}")
+    return 0
+
+
+def eval_command(args) -> int:
+    import numpy as np
+
+    from c3t.core.model_folder import load_model, read_json
+    from c3t.training.evaluate import evaluate
+    from c3t.training.prepare import InputSpec, prepare
+
+    model, config = load_model(args.model)
+    dataset = args.dataset or config["dataset"]
+    spec = InputSpec(**config["inputs"])
+    data = prepare(dataset, spec.visual, spec.backbone, args.cache, progress=not args.json, spec=spec)
+    if data.classes != config["classes"]:
+        raise C3tError(f"{dataset} has classes {data.classes[:3]}... but the model was trained on {config['classes'][:3]}...")
+    if args.split == "all":
+        idx = np.arange(len(data.keys))
+    else:
+        keys = read_json(Path(args.model) / "split.json")[args.split]
+        where = {k: i for i, k in enumerate(data.keys)}
+        missing = [k for k in keys if k not in where]
+        if missing:
+            raise C3tError(f"{len(missing)} {args.split} sequences (e.g. {missing[0]}) are not in {dataset}; use --split all for another dataset")
+        idx = np.array([where[k] for k in keys], dtype=np.int64)
+    scores = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], args.modality)
+    result = {"model": str(args.model), "dataset": str(dataset), "split": args.split, "modality": args.modality,
+              "method": model.cfg.method, "top1": scores["top1"], "top3": scores["top3"], "n": scores["n"]}
+    print(f"{args.modality} on {args.split} ({scores['n']} clips): top1 {scores['top1']:.3f}  top3 {scores['top3']:.3f}")
+    if args.json:
+        print(json.dumps(result))
+    return 0

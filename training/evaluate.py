@@ -1,0 +1,53 @@
+"""Scores: top-1 / top-3 on IMU, camera or fusion, and a confusion matrix."""
+from __future__ import annotations
+
+import numpy as np
+
+from c3t.core.errors import C3tError
+from c3t.training.methods import predict
+
+MODALITIES = ("imu", "visual", "fusion")
+
+
+def topk(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    best = np.argsort(-probs, axis=1)[:, :k]
+    return float((best == labels[:, None]).any(axis=1).mean())
+
+
+def confusion(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> list[list[int]]:
+    m = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(m, (labels, probs.argmax(1)), 1)
+    return m.tolist()
+
+
+def supports(method: str, modality: str) -> bool:
+    if method == "supervised-imu":
+        return modality == "imu"
+    if method == "supervised-visual":
+        return modality == "visual"
+    return True
+
+
+def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, modality: str) -> dict:
+    method = model.cfg.method
+    if modality not in MODALITIES:
+        raise C3tError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+    if not supports(method, modality):
+        raise C3tError(f"a {method} model has no {modality} path; try --modality {'imu' if method == 'supervised-imu' else 'visual'}")
+    probs, _ = predict(
+        model,
+        imu=imu if modality in ("imu", "fusion") else None,
+        visual=visual if modality in ("visual", "fusion") else None,
+    )
+    return {
+        "modality": modality,
+        "top1": topk(probs, labels, 1),
+        "top3": topk(probs, labels, 3),
+        "n": int(len(labels)),
+        "confusion": confusion(probs, labels, model.cfg.num_classes),
+    }
+
+
+def evaluate_all(model, clips) -> dict:
+    """Every modality the model supports on a Checking view: {modality: scores}."""
+    return {m: evaluate(model, clips.imu, clips.visual, clips.labels, m) for m in MODALITIES if supports(model.cfg.method, m)}

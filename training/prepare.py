@@ -1,0 +1,158 @@
+"""Load a dataset folder into fixed-shape arrays, caching the expensive camera part on disk.
+
+`prepare(root, visual, backbone)` returns every paired sequence as model inputs: IMU
+(N, imu_steps, 6) and the camera modality as one of three kinds of input:
+
+    sequence  (N, steps, 63)          skeleton joints (skeleton encoder)
+    frames    (N, frames, C, s, s)    cropped depth / colour frames (small CNN trained from scratch)
+    features  (N, frames, D)          a frozen ImageNet backbone's per-frame features
+
+Camera inputs are cached per source file, keyed by the file's content hash, the backbone
+and the preprocessing parameters, in the user's cache folder (or `cache_dir`). An entry that
+cannot be read or has the wrong shape is recomputed, never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from c3t.core import preprocess
+from c3t.core.backbones import FROZEN_BACKBONES, IMAGE_SIZE, load_backbone
+from c3t.core.errors import C3tError
+from c3t.training import utd_mhad
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class InputSpec:
+    """How raw clips become model inputs; stored in the model folder."""
+
+    visual: str = "depth"
+    backbone: str = "small-cnn"
+    imu_steps: int = 128
+    skeleton_steps: int = 32
+    frames: int = 16
+    frame_size: int = 32  # small-CNN input size; frozen backbones use IMAGE_SIZE
+
+    @property
+    def visual_input(self) -> str:
+        if self.visual == "skeleton":
+            return "sequence"
+        return "features" if self.backbone in FROZEN_BACKBONES else "frames"
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Prepared:
+    classes: list[str]
+    keys: list[str]
+    labels: np.ndarray
+    subjects: np.ndarray
+    imu: np.ndarray
+    visual: np.ndarray
+    spec: InputSpec
+    root: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "c3t"
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cache_load(path: Path, shape: tuple) -> np.ndarray | None:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception:
+        return None
+    if x.shape != shape or not np.isfinite(x).all():
+        return None
+    return x
+
+
+def _cache_store(path: Path, x: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, x)
+    os.replace(tmp, path)
+
+
+def camera_frames(raw: np.ndarray, spec: InputSpec, size: int) -> np.ndarray:
+    if spec.visual == "depth":
+        return preprocess.depth_input(raw, spec.frames, size)
+    return preprocess.colour_input(raw, spec.frames, size)
+
+
+def as_backbone_images(frames: np.ndarray) -> np.ndarray:
+    """Depth frames (1 channel, 0..2) become 3-channel images in 0..1; colour passes through."""
+    if frames.shape[1] == 1:
+        return np.repeat(np.clip(frames / 2.0, 0, 1), 3, axis=1)
+    return frames
+
+
+def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,
+            progress: bool = True, spec: InputSpec | None = None) -> Prepared:
+    import torch
+    from tqdm import tqdm
+
+    root = Path(root)
+    visual = visual or utd_mhad.default_visual(root)
+    if visual not in utd_mhad.VISUAL_MODALITIES:
+        raise C3tError(f"unknown camera modality {visual!r}; expected one of {utd_mhad.VISUAL_MODALITIES}")
+    spec = spec or InputSpec(visual=visual, backbone=backbone, frame_size=32 if visual == "depth" else 48)
+    classes, sequences = utd_mhad.scan(root, ("inertial", visual))
+    kind = spec.visual_input
+    size = IMAGE_SIZE if kind == "features" else spec.frame_size
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    params = json.dumps({**spec.to_dict(), "size": size, "v": CACHE_VERSION}, sort_keys=True)
+    cache_sub = cache / f"{visual}-{spec.backbone}-{hashlib.sha1(params.encode()).hexdigest()[:12]}"
+    net = load_backbone(spec.backbone) if kind == "features" else None
+    if kind == "features":
+        shape = (spec.frames, net.out_dim)
+    elif kind == "frames":
+        shape = (spec.frames, 1 if visual == "depth" else 3, size, size)
+    imu, vis = [], []
+    bar = tqdm(sequences, desc=f"reading {root.name} ({visual}, {spec.backbone})", disable=not progress, unit="clip")
+    for seq in bar:
+        imu.append(preprocess.imu_input(utd_mhad.load(seq, "inertial"), spec.imu_steps))
+        if kind == "sequence":
+            vis.append(preprocess.skeleton_input(utd_mhad.load(seq, "skeleton"), spec.skeleton_steps))
+            continue
+        entry = cache_sub / f"{_file_hash(seq.files[visual])}.npy"
+        x = _cache_load(entry, shape)
+        if x is None:
+            x = camera_frames(utd_mhad.load(seq, visual), spec, size)
+            if net is not None:
+                with torch.no_grad():
+                    x = net(torch.from_numpy(as_backbone_images(x))).numpy()
+            x = x.astype(np.float32)
+            _cache_store(entry, x)
+        vis.append(x)
+    return Prepared(
+        classes=classes,
+        keys=[s.key for s in sequences],
+        labels=np.array([s.label for s in sequences], dtype=np.int64),
+        subjects=np.array([s.subject for s in sequences], dtype=np.int64),
+        imu=np.stack(imu).astype(np.float32),
+        visual=np.stack(vis).astype(np.float32),
+        spec=spec,
+        root=str(root),
+    )

@@ -1,0 +1,184 @@
+"""Reader for the UTD-MHAD official layout (and anything written in it, e.g. `c3t synth`).
+
+    ROOT/Inertial/aA_sS_tT_inertial.mat   'd_iner'  (N, 6): accel x,y,z [g], gyro x,y,z [deg/s]
+    ROOT/Skeleton/aA_sS_tT_skeleton.mat   'd_skel'  (20, 3, T): Kinect v1 joints [m]
+    ROOT/Depth/aA_sS_tT_depth.mat         'd_depth' (240, 320, T) uint16 depth [mm]
+    ROOT/RGB/aA_sS_tT_color.avi           colour video, T frames
+    ROOT/classes.txt                      optional: class names, one per line (action A = line A)
+
+Every problem is a C3tError naming the file and what was expected.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from c3t.core.errors import C3tError
+
+UTD_CLASSES = [
+    "right arm swipe to the left", "right arm swipe to the right", "right hand wave",
+    "two hand front clap", "right arm throw", "cross arms in the chest", "basketball shoot",
+    "right hand draw x", "right hand draw circle (clockwise)",
+    "right hand draw circle (counter clockwise)", "draw triangle", "bowling (right hand)",
+    "front boxing", "baseball swing from right", "tennis right hand forehand swing",
+    "arm curl (two arms)", "tennis serve", "two hand push", "right hand knock on door",
+    "right hand catch an object", "right hand pick up and throw", "jogging in place",
+    "walking in place", "sit to stand", "stand to sit", "forward lunge (left foot forward)",
+    "squat (two arms stretch out)",
+]
+
+# modality -> (folder, file suffix, .mat key)
+LAYOUT = {
+    "inertial": ("Inertial", "inertial.mat", "d_iner"),
+    "skeleton": ("Skeleton", "skeleton.mat", "d_skel"),
+    "depth": ("Depth", "depth.mat", "d_depth"),
+    "rgb": ("RGB", "color.avi", None),
+}
+VISUAL_MODALITIES = ("depth", "skeleton", "rgb")
+_NAME = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial|skeleton|depth|color)\.(mat|avi)$")
+
+
+@dataclass(frozen=True)
+class Sequence:
+    action: int  # 1-based, as in the file name
+    subject: int
+    trial: int
+    files: dict = field(compare=False, hash=False)  # modality -> Path
+
+    @property
+    def key(self) -> str:
+        return f"a{self.action}_s{self.subject}_t{self.trial}"
+
+    @property
+    def label(self) -> int:
+        return self.action - 1
+
+
+def class_names(root: Path) -> list[str]:
+    path = Path(root) / "classes.txt"
+    if path.exists():
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if not names:
+            raise C3tError(f"{path} is empty: it must list one class name per line")
+        return names
+    return list(UTD_CLASSES)
+
+
+def default_visual(root: Path) -> str:
+    """The dataset's camera modality: depth for UTD-MHAD, rgb for a folder with only RGB/."""
+    root = Path(root)
+    for modality in ("depth", "rgb", "skeleton"):
+        if (root / LAYOUT[modality][0]).is_dir():
+            return modality
+    raise C3tError(f"{root} has no camera folder (Depth/, RGB/ or Skeleton/): is it a UTD-MHAD layout?")
+
+
+def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Sequence]]:
+    """List the sequences that have a file for every modality asked for, sorted by key.
+
+    A sequence present in one modality's folder but missing from another's is an error
+    naming the file, since training on half-paired data would silently shrink the splits.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise C3tError(f"dataset folder {root} does not exist")
+    names = class_names(root)
+    found: dict[str, dict[tuple[int, int, int], Path]] = {}
+    for modality in modalities:
+        if modality not in LAYOUT:
+            raise C3tError(f"unknown modality {modality!r}; expected one of {sorted(LAYOUT)}")
+        folder, suffix, _ = LAYOUT[modality]
+        directory = root / folder
+        if not directory.is_dir():
+            raise C3tError(f"{directory} is missing: a UTD-MHAD layout needs {folder}/ for {modality}")
+        files = {}
+        for path in directory.iterdir():
+            m = _NAME.match(path.name)
+            if m and path.name.endswith(suffix):
+                a, s, t = int(m[1]), int(m[2]), int(m[3])
+                if not 1 <= a <= len(names):
+                    raise C3tError(f"{path}: action {a} is outside 1..{len(names)} (the class list)")
+                files[(a, s, t)] = path
+        if not files:
+            raise C3tError(f"{directory} holds no files named like a1_s1_t1_{suffix}")
+        found[modality] = files
+    keys = set.union(*(set(f) for f in found.values()))
+    sequences = []
+    for key in sorted(keys):
+        missing = [m for m in modalities if key not in found[m]]
+        if missing:
+            present = next(found[m][key] for m in modalities if key in found[m])
+            folder, suffix, _ = LAYOUT[missing[0]]
+            a, s, t = key
+            raise C3tError(
+                f"unpaired sequence: {present} has no partner {root / folder / f'a{a}_s{s}_t{t}_{suffix}'}; "
+                "add the file or remove the sequence"
+            )
+        sequences.append(Sequence(*key, files={m: found[m][key] for m in modalities}))
+    return names, sequences
+
+
+def _load_mat(path: Path, key: str) -> np.ndarray:
+    import scipy.io
+
+    try:
+        data = scipy.io.loadmat(str(path))
+    except Exception as exc:  # scipy raises several types for truncated or foreign files
+        raise C3tError(f"{path} is not a readable .mat file ({type(exc).__name__}: {exc})") from exc
+    if key not in data:
+        keys = [k for k in data if not k.startswith("__")]
+        raise C3tError(f"{path} has no variable {key!r} (it has {keys})")
+    return np.asarray(data[key])
+
+
+def load_inertial(path: Path) -> np.ndarray:
+    """(N, 6) float32: accel [g], gyro [deg/s]."""
+    x = _load_mat(path, "d_iner")
+    if x.ndim != 2 or x.shape[1] != 6 or x.shape[0] < 2:
+        raise C3tError(f"{path}: d_iner has shape {x.shape}, expected (N, 6) with N >= 2")
+    return x.astype(np.float32)
+
+
+def load_skeleton(path: Path) -> np.ndarray:
+    """(T, 20, 3) float32 joints [m]."""
+    x = _load_mat(path, "d_skel")
+    if x.ndim != 3 or x.shape[:2] != (20, 3) or x.shape[2] < 2:
+        raise C3tError(f"{path}: d_skel has shape {x.shape}, expected (20, 3, T) with T >= 2")
+    return np.transpose(x, (2, 0, 1)).astype(np.float32)
+
+
+def load_depth(path: Path) -> np.ndarray:
+    """(T, H, W) uint16 depth [mm]."""
+    x = _load_mat(path, "d_depth")
+    if x.ndim != 3 or x.shape[2] < 2:
+        raise C3tError(f"{path}: d_depth has shape {x.shape}, expected (H, W, T) with T >= 2")
+    return np.ascontiguousarray(np.transpose(x, (2, 0, 1))).astype(np.uint16)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """(T, H, W, 3) uint8 BGR frames."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    if len(frames) < 2:
+        raise C3tError(f"{path}: could not read at least 2 video frames (read {len(frames)})")
+    return np.stack(frames)
+
+
+LOADERS = {"inertial": load_inertial, "skeleton": load_skeleton, "depth": load_depth, "rgb": load_rgb}
+
+
+def load(sequence: Sequence, modality: str) -> np.ndarray:
+    return LOADERS[modality](sequence.files[modality])
