@@ -1,7 +1,8 @@
 """The `c3t` command: one entry point, subcommands registered by the modules that own them.
 
 Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcommands and
-sets `func` on each parser. Heavy imports (torch, Qt) happen inside the handlers so that
+sets `func` on each parser. Benchmarks live under `c3t bench NAME`: a module adds one with
+`bench_parser(subparsers, NAME, help)`. Heavy imports (torch, Qt) happen inside the handlers so that
 `c3t --help` stays fast.
 """
 from __future__ import annotations
@@ -14,7 +15,16 @@ from c3t.core.errors import C3tError
 
 COMMAND_MODULES = [
     "c3t.training.commands",
+    "c3t.training.experiments",
 ]
+
+
+def bench_parser(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """Add `c3t bench NAME`; the shared `bench` parser is created by the first caller."""
+    if not hasattr(sub, "_c3t_bench"):
+        bench = sub.add_parser("bench", help="benchmarks and experiments that print figures")
+        sub._c3t_bench = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    return sub._c3t_bench.add_parser(name, help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:

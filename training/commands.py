@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from c3t.core.backbones import BACKBONES
@@ -41,23 +40,15 @@ def train_command(args) -> int:
     from tqdm import tqdm
 
     from c3t.core.model_folder import save_model
-    from c3t.core.models import ModelConfig
     from c3t.training import splits as S
-    from c3t.training.evaluate import evaluate_all
-    from c3t.training.methods import Cancelled, TrainConfig, train
+    from c3t.training.methods import Cancelled
+    from c3t.training.pipeline import fit
     from c3t.training.prepare import prepare
     from c3t.training.utd_mhad import default_visual
 
-    started = time.time()
     visual = args.visual or default_visual(Path(args.dataset))
-    d = defaults_for(args.method, visual)
-    backbone = args.backbone or d["backbone"]
+    backbone = args.backbone or defaults_for(args.method, visual)["backbone"]
     data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
-    split = S.uma_split(data.labels, args.seed)
-    har, align, val, test = S.views(data, split)
-    cfg = TrainConfig(method=args.method, schedule=args.schedule or d["schedule"], epochs=args.epochs or d["epochs"], seed=args.seed)
-    model_cfg = ModelConfig(method=args.method, num_classes=len(data.classes), visual_input=data.spec.visual_input, visual_channels=data.visual.shape[2])
-    upper = S.imu_upper_bound(data, split) if args.method == "supervised-imu" else None
     bar = tqdm(total=0, disable=args.quiet, desc="training", unit="epoch")
 
     def progress(info):
@@ -68,17 +59,17 @@ def train_command(args) -> int:
         bar.set_postfix(loss=f"{info['loss']:.3f}", val=f"{info['val_top1']:.3f}")
 
     try:
-        model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress)
+        model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress)
     except Cancelled:
         print("training cancelled; nothing written", file=sys.stderr)
         return 130
     finally:
         bar.close()
-    metrics = {"val": evaluate_all(model, val), "test": evaluate_all(model, test), "train_info": info, "train_seconds": round(time.time() - started, 1)}
     save_model(args.out, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
                dataset=str(Path(args.dataset).resolve()), split=S.to_json(data, split, args.seed), metrics=metrics)
+    sizes = metrics["sizes"]
     print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "
-          f"{len(har.labels)} HAR, {len(align.imu)} align, {len(val.labels)} val, {len(test.labels)} test clips; "
+          f"{sizes['har']} HAR, {sizes['align']} align, {sizes['val']} val, {sizes['test']} test clips; "
           f"{metrics['train_seconds']:.0f} s")
     for part in ("val", "test"):
         scores = "  ".join(f"{m} top1 {s['top1']:.3f} top3 {s['top3']:.3f}" for m, s in metrics[part].items())

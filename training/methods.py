@@ -102,16 +102,17 @@ def _fit_norm(model: UmaModel, imu: np.ndarray | None, visual: np.ndarray | None
 def predict(model: UmaModel, imu=None, visual=None, batch: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
     """Probabilities (and C3T attention) for arrays of clips, in eval mode."""
     model.eval()
+    dev = next(model.parameters()).device
     n = len(imu if imu is not None else visual)
     probs, atts = [], []
     for i in range(0, n, batch):
         p, a = model(
-            imu=None if imu is None else torch.from_numpy(imu[i : i + batch]),
-            visual=None if visual is None else torch.from_numpy(visual[i : i + batch]),
+            imu=None if imu is None else torch.from_numpy(imu[i : i + batch]).to(dev),
+            visual=None if visual is None else torch.from_numpy(visual[i : i + batch]).to(dev),
         )
-        probs.append(p.numpy())
+        probs.append(p.cpu().numpy())
         if a is not None:
-            atts.append(a.numpy())
+            atts.append(a.cpu().numpy())
     return np.concatenate(probs), (np.concatenate(atts) if atts else None)
 
 
@@ -164,6 +165,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
     torch.manual_seed(cfg.seed)
     model = UmaModel(model_cfg)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t = _Trainer(model, cfg, progress, cancel)
     g, bs, aug = t.gen, cfg.batch, cfg.augment
     tensor = torch.from_numpy
@@ -176,13 +178,13 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
                 xb = x[idx]
                 if aug:
                     xb = augment_pair(xb, None, g)[0] if encode == model.encode_visual else augment_pair(None, xb, g)[1]
-                yield F.cross_entropy(head(encode(xb))[0], y[idx])
+                yield F.cross_entropy(head(encode(xb.to(dev)))[0], y[idx].to(dev))
         return step
 
     def align_loss(vb, ib):
         if aug:
             vb, ib = augment_pair(vb, ib, g)
-        zv, zi = model.encode_visual(vb), model.encode_imu(ib)
+        zv, zi = model.encode_visual(vb.to(dev)), model.encode_imu(ib.to(dev))
         return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), cfg.temperature)
 
     imu_val = lambda: top1(model, val.labels, imu=val.imu)  # noqa: E731
@@ -194,6 +196,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
             _fit_norm(model, imu_labelled.imu, None)
         else:
             _fit_norm(model, align.imu if align is not None else None, np.concatenate([har.visual, align.visual]) if align is not None else har.visual)
+    model.to(dev)
 
     if m == "supervised-visual":
         info["best_val_top1"] = t.run("har", model.parameters(), cfg.epochs, ce_batches(har.visual, har.labels, model.encode_visual, model.h), vis_val, -(-len(har.labels) // bs))
@@ -233,10 +236,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
                 xb = hv[hi]
                 if aug:
                     xb = augment_pair(xb, None, g)[0]
-                yield F.cross_entropy(model.h(model.encode_visual(xb))[0], hy[hi]) + align_loss(av[ai_], ai[ai_])
+                loss_ce = F.cross_entropy(model.h(model.encode_visual(xb.to(dev)))[0], hy[hi].to(dev))
+                yield loss_ce + align_loss(av[ai_], ai[ai_])
 
         info["best_val_top1"] = t.run("combined", model.parameters(), cfg.epochs, combined_step, imu_val, max(1, n_steps))
-    model.eval()
+    model.eval().cpu()
     return model, info
 
 

@@ -1,0 +1,22 @@
+import os
+
+from c3t.app.cli import main
+from tests.conftest import link_subset
+
+
+def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
+    data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
+    out = tmp_path / "paper"
+    args = ["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "1", "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    cells = sorted((out / "skeleton" / "cells").glob("*.json"))
+    assert len(cells) == 6  # random, two supervised, ST, CA, C3T
+    table = (out / "skeleton" / "main.md").read_text()
+    assert "C3T" in table and "upper bound" in table and "--epochs 1" in table
+    assert (out / "skeleton" / "main.csv").read_text().startswith("method,")
+    stamps = {p: p.stat().st_mtime_ns for p in cells}
+    assert main(args) == 0  # resumed: nothing retrained
+    assert {p: p.stat().st_mtime_ns for p in cells} == stamps
+    os.remove(cells[0])
+    assert main(args) == 0
+    assert cells[0].exists()

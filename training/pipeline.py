@@ -1,0 +1,29 @@
+"""From prepared data to a trained, scored model: split, train, evaluate (used by the CLI,
+the experiments and the app's retraining)."""
+from __future__ import annotations
+
+import time
+
+from c3t.core.models import ModelConfig
+from c3t.training import splits as S
+from c3t.training.defaults import defaults_for
+from c3t.training.evaluate import evaluate_all
+from c3t.training.methods import TrainConfig, train
+
+
+def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: int | None = None,
+        progress=None, cancel=None, **model_overrides):
+    """Train `method` on a seeded UMA split of `data`; returns (model, metrics, train config, split)."""
+    started = time.time()
+    d = defaults_for(method, data.spec.visual)
+    split = S.uma_split(data.labels, seed)
+    har, align, val, test = S.views(data, split)
+    cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed)
+    model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
+                            visual_channels=data.visual.shape[2], **model_overrides)
+    upper = S.imu_upper_bound(data, split) if method == "supervised-imu" else None
+    model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel)
+    metrics = {"val": evaluate_all(model, val), "test": evaluate_all(model, test), "train_info": info,
+               "train_seconds": round(time.time() - started, 1),
+               "sizes": {"har": len(har.labels), "align": len(align.imu), "val": len(val.labels), "test": len(test.labels)}}
+    return model, metrics, cfg, split
