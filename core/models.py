@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-METHODS = ("c3t", "ca", "st", "supervised-imu", "supervised-visual")
+METHODS = ("c3t", "ca", "st", "supervised-imu", "supervised-visual", "supervised-fusion", "fusion-pl")
+HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h variants
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ModelConfig:
     latent: int = 128
     width: int = 128
     t_rec: int = 8
+    head: str = "attention"
     head_layers: int = 2
     head_heads: int = 4
     dropout: float = 0.1
@@ -119,14 +121,18 @@ class ImuEncoder(nn.Module):
 
 
 class MlpHead(nn.Module):
-    """h for the pooled methods: (B, 1, latent) -> logits; no attention."""
+    """An FFN head on (B, t, latent): t = 1 for pooled methods; C3T's MLP variants sum the
+    t_rec latents ("add") or concatenate them ("concat"). No attention to show."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, reduce: str = "first", in_dim: int | None = None):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(cfg.latent, cfg.width), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.width, cfg.num_classes))
+        self.reduce = reduce
+        in_dim = in_dim or (cfg.latent * cfg.t_rec if reduce == "concat" else cfg.latent)
+        self.net = nn.Sequential(nn.Linear(in_dim, cfg.width), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.width, cfg.num_classes))
 
     def forward(self, z):
-        return self.net(z[:, 0]), None
+        x = {"first": lambda: z[:, 0], "add": lambda: z.sum(1), "concat": lambda: z.flatten(1)}[self.reduce]()
+        return self.net(x), None
 
 
 class Block(nn.Module):
@@ -151,40 +157,59 @@ class Block(nn.Module):
 
 
 class AttentionHead(nn.Module):
-    """C3T's h: a transformer over the t_rec latents with a learned class token and positions.
+    """C3T's h: a transformer over the t_rec latents with learned positions.
 
-    Returns logits and the class token's attention over the t_rec steps (last layer, mean
-    over heads, renormalised without the class token itself)."""
+    With a class token (the default) it returns logits and the class token's attention over
+    the t_rec steps (last layer, mean over heads, renormalised without the class token).
+    Without one ("concat-attention"), the t_rec outputs are concatenated and projected."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, class_token: bool = True):
         super().__init__()
-        self.cls = nn.Parameter(torch.zeros(1, 1, cfg.latent))
-        self.pos = nn.Parameter(torch.randn(1, cfg.t_rec + 1, cfg.latent) * 0.02)
+        self.class_token = class_token
+        self.cls = nn.Parameter(torch.zeros(1, 1, cfg.latent)) if class_token else None
+        self.pos = nn.Parameter(torch.randn(1, cfg.t_rec + int(class_token), cfg.latent) * 0.02)
         self.blocks = nn.ModuleList(Block(cfg.latent, cfg.head_heads, cfg.dropout) for _ in range(cfg.head_layers))
         self.ln = nn.LayerNorm(cfg.latent)
-        self.out = nn.Linear(cfg.latent, cfg.num_classes)
+        self.out = nn.Linear(cfg.latent if class_token else cfg.latent * cfg.t_rec, cfg.num_classes)
 
     def forward(self, z):
-        x = torch.cat([self.cls.expand(len(z), -1, -1), z], dim=1) + self.pos
+        x = torch.cat([self.cls.expand(len(z), -1, -1), z], dim=1) if self.class_token else z
+        x = x + self.pos
         for block in self.blocks:
             x, att = block(x)
+        if not self.class_token:
+            return self.out(self.ln(x).flatten(1)), None
         steps = att[:, :, 0, 1:].mean(dim=1)
         return self.out(self.ln(x[:, 0])), steps / steps.sum(dim=-1, keepdim=True)
+
+
+def make_head(cfg: ModelConfig) -> nn.Module:
+    if cfg.method == "fusion-pl":
+        return MlpHead(cfg, in_dim=2 * cfg.latent)
+    if not cfg.sequence_latent:
+        return MlpHead(cfg)
+    return {
+        "attention": lambda: AttentionHead(cfg),
+        "concat-attention": lambda: AttentionHead(cfg, class_token=False),
+        "add-mlp": lambda: MlpHead(cfg, "add"),
+        "concat-mlp": lambda: MlpHead(cfg, "concat"),
+    }[cfg.head]()
 
 
 class UmaModel(nn.Module):
     """f1, f2 and h for one method.
 
-    ST keeps two heads: the camera teacher's (h) and the IMU student's (h_imu); the others
-    share h between modalities, which is the point of aligning the latents."""
+    ST keeps two heads: the camera teacher's (h) and the IMU student's (h_imu); CA, C3T and
+    supervised-fusion share h between modalities, which is the point of aligning the latents.
+    fusion-pl is the appendix baseline g(camera, imu): h on both latents concatenated, a
+    missing modality's latent being zeros."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.f1 = VisualEncoder(cfg) if cfg.method != "supervised-imu" else None
         self.f2 = ImuEncoder(cfg) if cfg.method != "supervised-visual" else None
-        head = AttentionHead if cfg.sequence_latent else MlpHead
-        self.h = head(cfg)
+        self.h = make_head(cfg)
         self.h_imu = MlpHead(cfg) if cfg.method == "st" else None
         # input normalisation, fitted on training data by the trainer and saved with the weights
         vshape = (1, 1, cfg.visual_channels) + ((1, 1) if cfg.visual_input == "frames" else ())
@@ -205,8 +230,16 @@ class UmaModel(nn.Module):
         z = self.f2((x - self.imu_mean) / self.imu_std)
         return F.normalize(z, dim=-1) if self.normalised else z
 
-    def classify_imu(self, z):
-        return (self.h_imu or self.h)(z) if self.cfg.method == "st" else self.h(z)
+    def fused(self, z_imu, z_visual):
+        """The head's input from either or both latents."""
+        if self.cfg.method == "fusion-pl":
+            z_imu = torch.zeros_like(z_visual) if z_imu is None else z_imu
+            z_visual = torch.zeros_like(z_imu) if z_visual is None else z_visual
+            return torch.cat([z_visual, z_imu], dim=-1)
+        if z_imu is None or z_visual is None:
+            return z_imu if z_visual is None else z_visual
+        z = z_imu + z_visual
+        return F.normalize(z, dim=-1) if self.normalised else z / 2
 
     def forward(self, imu=None, visual=None):
         """Class probabilities and attention (or None) from whichever modalities are given.
@@ -219,12 +252,10 @@ class UmaModel(nn.Module):
             p_imu = torch.softmax(self.h_imu(self.encode_imu(imu))[0], -1)
             p_vis = torch.softmax(self.h(self.encode_visual(visual))[0], -1)
             return (p_imu + p_vis) / 2, None
-        if imu is not None and visual is not None:
-            z = self.encode_imu(imu) + self.encode_visual(visual)
-            z = F.normalize(z, dim=-1) if self.normalised else z / 2
-            logits, att = self.h(z)
-        elif imu is not None:
-            logits, att = self.classify_imu(self.encode_imu(imu))
+        if self.cfg.method == "st" and visual is None:
+            logits, att = self.h_imu(self.encode_imu(imu))
         else:
-            logits, att = self.h(self.encode_visual(visual))
+            z_imu = None if imu is None else self.encode_imu(imu)
+            z_vis = None if visual is None else self.encode_visual(visual)
+            logits, att = self.h(self.fused(z_imu, z_vis))
         return torch.softmax(logits, -1), att

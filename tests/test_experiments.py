@@ -1,3 +1,4 @@
+import json
 import os
 
 from c3t.app.cli import main
@@ -10,9 +11,12 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     args = ["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "1", "--epochs", "1", "--out", str(out)]
     assert main(args) == 0
     cells = sorted((out / "skeleton" / "cells").glob("*.json"))
-    assert len(cells) == 6  # random, two supervised, ST, CA, C3T
+    assert len(cells) == 8  # random, three supervised, fusion pseudo-labels, ST, CA, C3T
     table = (out / "skeleton" / "main.md").read_text()
     assert "C3T" in table and "upper bound" in table and "--epochs 1" in table
+    assert (out / "skeleton" / "models" / cells[0].stem / "config.json").exists() or cells[0].stem.startswith("random")
+    record = json.loads((out / "skeleton" / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
+    assert set(record["metrics"]["noise"]) == {"none", "crop", "misalign", "dilate", "all"}
     assert (out / "skeleton" / "main.csv").read_text().startswith("method,")
     stamps = {p: p.stat().st_mtime_ns for p in cells}
     assert main(args) == 0  # resumed: nothing retrained

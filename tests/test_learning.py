@@ -45,17 +45,18 @@ def _toy(n_per_class=12, classes=3, seed=0):
     return type("Data", (), {"visual": visual, "imu": imu, "labels": labels, "keys": keys})
 
 
-def _train_tiny(data, method="c3t", schedule="combined", epochs=3, split=None):
+def _train_tiny(data, method="c3t", schedule="combined", epochs=2, split=None, **model_kw):
     split = split or S.uma_split(data.labels, 0)
     har, align, val, test = S.views(data, split)
     cfg = TrainConfig(method=method, schedule=schedule, epochs=epochs, batch=8, seed=0)
-    mcfg = ModelConfig(method=method, num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
-    upper = S.imu_upper_bound(data, split) if method == "supervised-imu" else None
+    mcfg = ModelConfig(method=method, num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4, **model_kw)
+    upper = S.upper_bound(data, split) if method in ("supervised-imu", "supervised-fusion") else None
     model, info = train(cfg, mcfg, har, align, val, upper)
     return model, info, test
 
 
-@pytest.mark.parametrize("method,schedule", [("c3t", "combined"), ("c3t", "align-first"), ("ca", "combined"), ("st", "combined")])
+@pytest.mark.parametrize("method,schedule", [("c3t", "combined"), ("c3t", "align-first"), ("c3t", "har-first"),
+                                             ("ca", "interspersed"), ("st", "combined"), ("fusion-pl", "combined")])
 def test_training_never_depends_on_align_or_test_labels(method, schedule):
     """Scrambling the labels of D_Align and D_Test must not change a single weight."""
     data = _toy()
@@ -99,3 +100,24 @@ def test_c3t_learns_the_toy_task_without_imu_labels():
     model, info, test = _train_tiny(data, "c3t", "combined", epochs=25)
     from c3t.training.evaluate import evaluate
     assert evaluate(model, test.imu, test.visual, test.labels, "imu")["top1"] >= 0.8
+
+
+@pytest.mark.parametrize("head", ["concat-attention", "add-mlp", "concat-mlp"])
+def test_c3t_head_variants_train(head):
+    model, _, test = _train_tiny(_toy(n_per_class=8), "c3t", "combined", epochs=1, head=head)
+    probs, att = model(imu=torch.from_numpy(test.imu))
+    assert probs.shape == (len(test.labels), 3) and att is None
+
+
+def test_upper_bounds_are_the_only_methods_given_imu_labels():
+    from c3t.core.errors import C3tError
+
+    data = _toy(n_per_class=8)
+    split = S.uma_split(data.labels, 0)
+    har, align, val, _ = S.views(data, split)
+    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=16, latent=16, t_rec=4)
+    with pytest.raises(C3tError, match="UpperBound"):
+        train(TrainConfig(method="c3t", epochs=1), mcfg, har, align, val, S.upper_bound(data, split))
+    model, _, test = _train_tiny(data, "supervised-fusion", epochs=1)
+    probs, _ = model(imu=torch.from_numpy(test.imu), visual=torch.from_numpy(test.visual))
+    assert probs.shape == (len(test.labels), 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from c3t.core.errors import C3tError
+from c3t.training.augment import apply_noise
 from c3t.training.methods import predict
 
 MODALITIES = ("imu", "visual", "fusion")
@@ -28,8 +29,11 @@ def supports(method: str, modality: str) -> bool:
     return True
 
 
-def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, modality: str) -> dict:
+def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, modality: str,
+             noise: str = "none", noise_seed: int = 0) -> dict:
+    """Scores on one modality; `noise` perturbs the clips first (training/augment.py)."""
     method = model.cfg.method
+    imu, visual = apply_noise(imu, visual, noise, noise_seed)
     if modality not in MODALITIES:
         raise C3tError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
     if not supports(method, modality):
@@ -41,6 +45,7 @@ def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, mod
     )
     return {
         "modality": modality,
+        "noise": noise,
         "top1": topk(probs, labels, 1),
         "top3": topk(probs, labels, 3),
         "n": int(len(labels)),

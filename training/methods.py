@@ -1,12 +1,20 @@
-"""ST, CA, C3T and the supervised baselines: one `train` function, schedules inside.
+"""ST, CA, C3T and the baselines: one `train` entry point, one function per recipe.
 
-    align-first  L_CL on D_Align trains f1, f2; then f1, f2 frozen and h trained on D_HAR
-    combined     every step: L_CE on a D_HAR batch + L_CL on a D_Align batch, all parameters
-    st           teacher f1 + h on D_HAR; pseudo-labels on D_Align's camera; student f2 + h_imu
-    supervised-* one encoder + h on labelled data (supervised-imu sees IMU labels: upper bound)
+CA and C3T schedules:
+    align-first   L_CL on D_Align trains f1, f2; then f1, f2 frozen and h trained on D_HAR
+    har-first     L_CE on D_HAR trains f1 and h; then f1 frozen and f2 aligned to it on D_Align
+    interspersed  alternate one epoch of L_CE (f1, h) and one epoch of L_CL (f1, f2)
+    combined      every step: L_CE on a D_HAR batch + L_CL on a D_Align batch, all parameters
+Others:
+    st                 teacher f1 + h on D_HAR; pseudo-labels on D_Align's camera; student f2 + h_imu
+    fusion-pl          g(camera, imu) on D_HAR with a zero IMU latent; pseudo-labels D_Align;
+                       retrained on D_Align's IMU with a zero camera latent (the paper's appendix)
+    supervised-visual  f1 + h on D_HAR
+    supervised-imu     f2 + h on IMU labels of D_HAR + D_Align   (upper bound: sees IMU labels)
+    supervised-fusion  f1, f2 + h on both, same labels           (upper bound: sees IMU labels)
 
 Model selection uses D_Val only: the state with the best D_Val top-1 (IMU for everything that
-predicts from IMU, camera for supervised-visual and the ST teacher) is kept.
+predicts from IMU, camera for supervised-visual and the camera teachers) is kept.
 """
 from __future__ import annotations
 
@@ -22,9 +30,10 @@ import torch.nn.functional as F
 from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
-from c3t.training.splits import CameraLabelled, Checking, ImuLabelled, Pairs
+from c3t.training.augment import augment_pair
+from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
-SCHEDULES = ("align-first", "combined")
+SCHEDULES = ("align-first", "har-first", "interspersed", "combined")
 
 
 @dataclass
@@ -46,36 +55,6 @@ class TrainConfig:
 class Cancelled(Exception):
     pass
 
-
-# ---------------------------------------------------------------- augmentation
-
-def _time_index(b: int, t: int, start: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
-    pos = start[:, None] + frac[:, None] * torch.linspace(0, 1, t)[None, :]
-    return (pos * (t - 1)).round().long().clamp(0, t - 1)  # (b, t)
-
-
-def crop_time(x: torch.Tensor, start: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
-    """Take [start, start + frac] of each clip (fractions of its length) and stretch it back."""
-    idx = _time_index(len(x), x.shape[1], start, frac)
-    return x[torch.arange(len(x))[:, None], idx]
-
-
-def augment_pair(visual, imu, gen):
-    """The same random temporal crop on both modalities, IMU gain and noise, camera jitter."""
-    b = len(visual) if visual is not None else len(imu)
-    frac = 0.8 + 0.2 * torch.rand(b, generator=gen)
-    start = (1 - frac) * torch.rand(b, generator=gen)
-    if imu is not None:
-        imu = crop_time(imu, start, frac)
-        imu = imu * (0.9 + 0.2 * torch.rand(b, 1, imu.shape[2], generator=gen)) + 0.02 * torch.randn(imu.shape, generator=gen)
-    if visual is not None:
-        visual = crop_time(visual, start, frac)
-        if visual.dim() == 5:  # images: shift by up to 2 pixels
-            dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
-            visual = torch.roll(visual, (dy, dx), dims=(3, 4))
-        else:
-            visual = visual * (1 + 0.02 * torch.randn(b, 1, visual.shape[2], generator=gen))
-    return visual, imu
 
 
 # ---------------------------------------------------------------- helpers
@@ -157,91 +136,177 @@ class _Trainer:
         return best
 
 
-def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
-          val: Checking, imu_labelled: ImuLabelled | None = None, progress=None,
-          cancel: threading.Event | None = None) -> tuple[UmaModel, dict]:
-    """Train one method. D_Align arrives as `Pairs`, which has no labels to leak."""
-    if cfg.schedule not in SCHEDULES:
-        raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
-    torch.manual_seed(cfg.seed)
-    model = UmaModel(model_cfg)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    t = _Trainer(model, cfg, progress, cancel)
-    g, bs, aug = t.gen, cfg.batch, cfg.augment
-    tensor = torch.from_numpy
+class _Recipes:
+    """The training recipes; each fills `info` and leaves the best D_Val state in the model."""
 
-    def ce_batches(x, y, encode, head):
-        x, y = tensor(x), tensor(y)
+    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel):
+        self.cfg, self.model, self.har, self.align, self.val, self.upper = cfg, model, har, align, val, upper
+        self.t = _Trainer(model, cfg, progress, cancel)
+        self.dev = next(model.parameters()).device
+        self.info: dict = {}
+
+    # --- building blocks
+    def _n(self, n: int) -> int:
+        return max(1, -(-n // self.cfg.batch))
+
+    def ce_step(self, x, y, modality: str, head):
+        """An epoch of cross-entropy on one modality (the other latent absent)."""
+        x, y = torch.from_numpy(x), torch.from_numpy(np.asarray(y))
+        m, g = self.model, self.t.gen
 
         def step():
-            for idx in _batches(len(x), bs, g):
+            for idx in _batches(len(x), self.cfg.batch, g):
                 xb = x[idx]
-                if aug:
-                    xb = augment_pair(xb, None, g)[0] if encode == model.encode_visual else augment_pair(None, xb, g)[1]
-                yield F.cross_entropy(head(encode(xb.to(dev)))[0], y[idx].to(dev))
+                if modality == "visual":
+                    xb = augment_pair(xb, None, g)[0] if self.cfg.augment else xb
+                    z = m.fused(None, m.encode_visual(xb.to(self.dev)))
+                else:
+                    xb = augment_pair(None, xb, g)[1] if self.cfg.augment else xb
+                    z = m.fused(m.encode_imu(xb.to(self.dev)), None)
+                yield F.cross_entropy(head(z)[0], y[idx].to(self.dev))
         return step
 
-    def align_loss(vb, ib):
-        if aug:
-            vb, ib = augment_pair(vb, ib, g)
-        zv, zi = model.encode_visual(vb.to(dev)), model.encode_imu(ib.to(dev))
-        return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), cfg.temperature)
+    def align_loss(self, vb, ib):
+        if self.cfg.augment:
+            vb, ib = augment_pair(vb, ib, self.t.gen)
+        zv, zi = self.model.encode_visual(vb.to(self.dev)), self.model.encode_imu(ib.to(self.dev))
+        return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), self.cfg.temperature)
 
-    imu_val = lambda: top1(model, val.labels, imu=val.imu)  # noqa: E731
-    vis_val = lambda: top1(model, val.labels, visual=val.visual)  # noqa: E731
-    info = {}
-    m = cfg.method
-    with torch.no_grad():
-        if m == "supervised-imu":
-            _fit_norm(model, imu_labelled.imu, None)
-        else:
-            _fit_norm(model, align.imu if align is not None else None, np.concatenate([har.visual, align.visual]) if align is not None else har.visual)
-    model.to(dev)
+    def align_step(self):
+        vis, imu = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
 
-    if m == "supervised-visual":
-        info["best_val_top1"] = t.run("har", model.parameters(), cfg.epochs, ce_batches(har.visual, har.labels, model.encode_visual, model.h), vis_val, -(-len(har.labels) // bs))
-    elif m == "supervised-imu":
-        if imu_labelled is None:
-            raise C3tError("supervised-imu needs the IMU-labelled upper-bound data")
-        info["best_val_top1"] = t.run("imu", model.parameters(), cfg.epochs, ce_batches(imu_labelled.imu, imu_labelled.labels, model.encode_imu, model.h), imu_val, -(-len(imu_labelled.labels) // bs))
-    elif m == "st":
-        teacher_params = list(model.f1.parameters()) + list(model.h.parameters())
-        info["teacher_val_top1"] = t.run("teacher", teacher_params, cfg.epochs, ce_batches(har.visual, har.labels, model.encode_visual, model.h), vis_val, -(-len(har.labels) // bs))
-        probs, _ = predict(model, visual=align.visual)
+        def step():
+            for idx in _batches(len(imu), self.cfg.batch, self.t.gen):
+                yield self.align_loss(vis[idx], imu[idx])
+        return step
+
+    def har_step(self):
+        return self.ce_step(self.har.visual, self.har.labels, "visual", self.model.h)
+
+    def imu_val(self):
+        return top1(self.model, self.val.labels, imu=self.val.imu)
+
+    def vis_val(self):
+        return top1(self.model, self.val.labels, visual=self.val.visual)
+
+    @staticmethod
+    def params(*modules):
+        return [p for m in modules for p in m.parameters()]
+
+    def n_har(self):
+        return self._n(len(self.har.labels))
+
+    def n_align(self):
+        return self._n(len(self.align.imu))
+
+    # --- recipes
+    def supervised_visual(self):
+        self.info["best_val_top1"] = self.t.run("har", self.model.parameters(), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
+
+    def supervised_imu(self):
+        m, u = self.model, self.upper
+        step = self.ce_step(u.imu, u.labels, "imu", m.h)
+        self.info["best_val_top1"] = self.t.run("imu", m.parameters(), self.cfg.epochs, step, self.imu_val, self._n(len(u.labels)))
+
+    def supervised_fusion(self):
+        m, u = self.model, self.upper
+        imu, vis, y = torch.from_numpy(u.imu), torch.from_numpy(u.visual), torch.from_numpy(u.labels)
+
+        def step():
+            for idx in _batches(len(y), self.cfg.batch, self.t.gen):
+                vb, ib = augment_pair(vis[idx], imu[idx], self.t.gen) if self.cfg.augment else (vis[idx], imu[idx])
+                z = m.fused(m.encode_imu(ib.to(self.dev)), m.encode_visual(vb.to(self.dev)))
+                yield F.cross_entropy(m.h(z)[0], y[idx].to(self.dev))
+
+        score = lambda: top1(m, self.val.labels, imu=self.val.imu, visual=self.val.visual)  # noqa: E731
+        self.info["best_val_top1"] = self.t.run("fusion", m.parameters(), self.cfg.epochs, step, score, self._n(len(y)))
+
+    def _pseudo_labels(self) -> np.ndarray:
+        probs, _ = predict(self.model, visual=self.align.visual)
         pseudo = probs.argmax(1)
-        info["pseudo_label_classes"] = int(len(np.unique(pseudo)))
-        student_params = list(model.f2.parameters()) + list(model.h_imu.parameters())
-        info["best_val_top1"] = t.run("student", student_params, cfg.epochs, ce_batches(align.imu, pseudo, model.encode_imu, model.h_imu), imu_val, -(-len(pseudo) // bs))
-    elif cfg.schedule == "align-first":
-        vis_t, imu_t = tensor(align.visual), tensor(align.imu)
+        self.info["pseudo_label_classes"] = int(len(np.unique(pseudo)))
+        return pseudo
 
-        def align_step():
-            for idx in _batches(len(imu_t), bs, g):
-                yield align_loss(vis_t[idx], imu_t[idx])
+    def st(self):
+        m = self.model
+        self.info["teacher_val_top1"] = self.t.run("teacher", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
+        pseudo = self._pseudo_labels()
+        step = self.ce_step(self.align.imu, pseudo, "imu", m.h_imu)
+        self.info["best_val_top1"] = self.t.run("student", self.params(m.f2, m.h_imu), self.cfg.epochs, step, self.imu_val, self.n_align())
 
-        enc_params = list(model.f1.parameters()) + list(model.f2.parameters())
-        # no labels exist in this phase, so the last state is kept (score = epoch number)
-        epoch_counter = iter(range(10**9))
-        t.run("align", enc_params, cfg.epochs, align_step, lambda: float(next(epoch_counter)), -(-len(imu_t) // bs))
-        info["best_val_top1"] = t.run("har", model.h.parameters(), cfg.epochs, ce_batches(har.visual, har.labels, model.encode_visual, model.h), imu_val, -(-len(har.labels) // bs), frozen=(model.f1, model.f2))
-    else:  # combined
-        hv, hy = tensor(har.visual), tensor(har.labels)
-        av, ai = tensor(align.visual), tensor(align.imu)
-        n_steps = max(len(hy), len(ai)) // bs
+    def fusion_pl(self):
+        m = self.model
+        self.info["teacher_val_top1"] = self.t.run("camera", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
+        pseudo = self._pseudo_labels()
+        step = self.ce_step(self.align.imu, pseudo, "imu", m.h)
+        self.info["best_val_top1"] = self.t.run("imu", self.params(m.f2, m.h), self.cfg.epochs, step, self.imu_val, self.n_align())
 
-        def combined_step():
+    def align_first(self):
+        m = self.model
+        epoch = iter(range(10**9))  # no labels in this phase: keep the last state
+        self.t.run("align", self.params(m.f1, m.f2), self.cfg.epochs, self.align_step(), lambda: float(next(epoch)), self.n_align())
+        self.info["best_val_top1"] = self.t.run("har", m.h.parameters(), self.cfg.epochs, self.har_step(), self.imu_val,
+                                                self.n_har(), frozen=(m.f1, m.f2))
+
+    def har_first(self):
+        m = self.model
+        self.info["camera_val_top1"] = self.t.run("har", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
+        self.info["best_val_top1"] = self.t.run("align", m.f2.parameters(), self.cfg.epochs, self.align_step(), self.imu_val,
+                                                self.n_align(), frozen=(m.f1, m.h))
+
+    def interspersed(self):
+        har, align = self.har_step(), self.align_step()
+
+        def step():
+            yield from har()
+            yield from align()
+
+        self.info["best_val_top1"] = self.t.run("interspersed", self.model.parameters(), self.cfg.epochs, step, self.imu_val,
+                                                self.n_har() + self.n_align())
+
+    def combined(self):
+        m, bs, g = self.model, self.cfg.batch, self.t.gen
+        hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
+        av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
+        n_steps = max(1, max(len(hy), len(ai)) // bs)
+
+        def step():
             har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
-            for _ in range(max(1, n_steps)):
+            for _ in range(n_steps):
                 hi, ai_ = next(har_idx), next(align_idx)
-                xb = hv[hi]
-                if aug:
-                    xb = augment_pair(xb, None, g)[0]
-                loss_ce = F.cross_entropy(model.h(model.encode_visual(xb.to(dev)))[0], hy[hi].to(dev))
-                yield loss_ce + align_loss(av[ai_], ai[ai_])
+                xb = augment_pair(hv[hi], None, g)[0] if self.cfg.augment else hv[hi]
+                loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
+                yield loss_ce + self.align_loss(av[ai_], ai[ai_])
 
-        info["best_val_top1"] = t.run("combined", model.parameters(), cfg.epochs, combined_step, imu_val, max(1, n_steps))
+        self.info["best_val_top1"] = self.t.run("combined", m.parameters(), self.cfg.epochs, step, self.imu_val, n_steps)
+
+
+UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
+          val: Checking, upper: UpperBound | None = None, progress=None,
+          cancel: threading.Event | None = None) -> tuple[UmaModel, dict]:
+    """Train one method. D_Align arrives as `Pairs`, which has no labels to leak; IMU labels
+    arrive only as `upper` (UpperBound), which only the supervised upper bounds accept."""
+    m = cfg.method
+    if cfg.schedule not in SCHEDULES:
+        raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
+    if (upper is not None) != (m in UPPER_BOUNDS):
+        raise C3tError(f"{m}: IMU labels (UpperBound) go to {' and '.join(UPPER_BOUNDS)} only, and they need them")
+    torch.manual_seed(cfg.seed)
+    model = UmaModel(model_cfg)
+    with torch.no_grad():
+        if upper is not None:
+            _fit_norm(model, upper.imu, upper.visual)
+        else:
+            _fit_norm(model, None if align is None else align.imu,
+                      har.visual if align is None else np.concatenate([har.visual, align.visual]))
+    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel)
+    getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
     model.eval().cpu()
-    return model, info
+    return model, r.info
 
 
 def _cycle(n: int, size: int, gen):

@@ -8,7 +8,7 @@ from c3t.core.models import ModelConfig
 from c3t.training import splits as S
 from c3t.training.defaults import defaults_for
 from c3t.training.evaluate import evaluate_all
-from c3t.training.methods import TrainConfig, train
+from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
 
 
 def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: int | None = None,
@@ -21,7 +21,7 @@ def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: i
     cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed)
     model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
-    upper = S.imu_upper_bound(data, split) if method == "supervised-imu" else None
+    upper = S.upper_bound(data, split) if method in UPPER_BOUNDS else None
     model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel)
     metrics = {"val": evaluate_all(model, val), "test": evaluate_all(model, test), "train_info": info,
                "train_seconds": round(time.time() - started, 1),

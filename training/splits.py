@@ -7,8 +7,8 @@ The split is seeded and stratified by class: per class, 40% D_HAR, 40% D_Align, 
     Pairs          (D_Align)  camera + IMU, no labels at all (the class has no field for them)
     Checking       (D_Val / D_Test)  IMU + camera + labels, for model selection and scoring
 
-IMU labels reach training only through `imu_upper_bound`, the supervised-IMU baseline that is
-reported as an upper bound, never through the UMA methods.
+IMU labels reach training only through `upper_bound`, for the supervised IMU and fusion
+baselines that are reported as upper bounds, never through the UMA methods.
 """
 from __future__ import annotations
 
@@ -61,8 +61,9 @@ class Checking:
 
 
 @dataclass(frozen=True)
-class ImuLabelled:
+class UpperBound:
     imu: np.ndarray
+    visual: np.ndarray
     labels: np.ndarray
 
 
@@ -77,10 +78,10 @@ def views(data, split: dict[str, np.ndarray]):
     )
 
 
-def imu_upper_bound(data, split: dict[str, np.ndarray]) -> ImuLabelled:
-    """IMU with labels from D_HAR and D_Align: only for the supervised-IMU upper bound."""
+def upper_bound(data, split: dict[str, np.ndarray]) -> UpperBound:
+    """IMU + camera with labels from D_HAR and D_Align: only for the supervised upper bounds."""
     idx = np.concatenate([split["har"], split["align"]])
-    return ImuLabelled(data.imu[idx], data.labels[idx])
+    return UpperBound(data.imu[idx], data.visual[idx], data.labels[idx])
 
 
 def to_json(data, split: dict[str, np.ndarray], seed: int) -> dict:

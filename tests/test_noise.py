@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from c3t.training.augment import apply_noise
+
+
+def _ramp(b=4, t=100, c=2):
+    x = np.tile(np.linspace(0, 1, t, dtype=np.float32)[None, :, None], (b, 1, c))
+    return x, x.copy()
+
+
+def test_crop_keeps_60_percent_at_the_original_speed_on_both():
+    imu, vis = _ramp()
+    ni, nv = apply_noise(imu, vis, "crop", seed=0)
+    assert np.array_equal(ni, nv)  # same crop on both modalities
+    for clip in ni[:, :, 0]:
+        span = clip.max() - clip.min()
+        assert 0.55 < span < 0.65  # 60% of the clip's content
+        rising = np.diff(clip) > 0
+        assert 0.55 < rising.mean() < 0.65  # at the original speed (one step per step)
+
+
+def test_misalign_moves_the_imu_only_and_dilate_slows_both():
+    imu, vis = _ramp()
+    ni, nv = apply_noise(imu, vis, "misalign", seed=1)
+    assert np.array_equal(nv, vis) and not np.array_equal(ni, imu)
+    di, dv = apply_noise(imu, vis, "dilate", seed=1)
+    assert np.array_equal(di, dv)
+    span = di[:, :, 0].max(1) - di[:, :, 0].min(1)
+    assert np.allclose(span, 0.5, atol=0.02)  # half the clip stretched over the window
+
+
+def test_noise_is_seeded_and_validated():
+    imu, vis = _ramp()
+    a = apply_noise(imu, vis, "all", seed=3)
+    b = apply_noise(imu, vis, "all", seed=3)
+    c = apply_noise(imu, vis, "all", seed=4)
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[0], c[0])
+    assert apply_noise(imu, vis, "none", 0)[0] is imu
+    with pytest.raises(ValueError, match="unknown noise"):
+        apply_noise(imu, vis, "shake", 0)

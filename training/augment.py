@@ -1,0 +1,80 @@
+"""Time-series transforms on batches of fixed-length clips (time is axis 1).
+
+Training augmentation (`augment_pair`) and the test-time noise of the paper's robustness
+table (`apply_noise`: crop, misalign, dilate, all) share `take_segment`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+NOISES = ("none", "crop", "misalign", "dilate", "all")
+
+
+def take_segment(x: torch.Tensor, start: torch.Tensor, frac: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
+    """Per clip, the segment [start, start + frac] (fractions of its length).
+
+    place=None stretches the segment over the whole window (the action looks slower).
+    Otherwise the segment keeps its speed and is placed at `place` (fraction of the free
+    space) in the window, the rest filled with its edge values (shifted and cut off).
+    """
+    b, t = x.shape[:2]
+    u = torch.linspace(0, 1, t)[None, :]
+    if place is None:
+        pos = start[:, None] + frac[:, None] * u
+    else:
+        offset = place[:, None] * (1 - frac[:, None])
+        pos = start[:, None] + (u - offset).clamp(min=0).minimum(frac[:, None])
+    idx = (pos * (t - 1)).round().long().clamp(0, t - 1)
+    return x[torch.arange(b)[:, None], idx]
+
+
+def augment_pair(visual, imu, gen: torch.Generator):
+    """The same random temporal crop on both modalities, IMU gain and noise, camera jitter."""
+    b = len(visual) if visual is not None else len(imu)
+    frac = 0.8 + 0.2 * torch.rand(b, generator=gen)
+    start = (1 - frac) * torch.rand(b, generator=gen)
+    if imu is not None:
+        imu = take_segment(imu, start, frac)
+        gain = 0.9 + 0.2 * torch.rand(b, 1, imu.shape[2], generator=gen)
+        imu = imu * gain + 0.02 * torch.randn(imu.shape, generator=gen)
+    if visual is not None:
+        visual = take_segment(visual, start, frac)
+        if visual.dim() == 5:  # images: shift by up to 2 pixels
+            dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
+            visual = torch.roll(visual, (dy, dx), dims=(3, 4))
+        else:
+            visual = visual * (1 + 0.02 * torch.randn(b, 1, visual.shape[2], generator=gen))
+    return visual, imu
+
+
+def apply_noise(imu: np.ndarray, visual: np.ndarray, noise: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's test-time perturbations, seeded:
+
+    crop      a random 60% of the clip, shifted in the window, same on both modalities
+    misalign  that crop on the IMU only, the camera left as it was
+    dilate    a random 50% of the clip stretched over the window (both): the action slower
+    all       dilate, then crop, then an extra IMU-only crop
+    """
+    if noise not in NOISES:
+        raise ValueError(f"unknown noise {noise!r}; expected one of {NOISES}")
+    if noise == "none":
+        return imu, visual
+    gen = torch.Generator().manual_seed(seed)
+    b = len(imu)
+    imu_t, vis_t = torch.from_numpy(imu), torch.from_numpy(visual)
+
+    def crop(*xs):
+        frac = torch.full((b,), 0.6)
+        start, place = 0.4 * torch.rand(b, generator=gen), torch.rand(b, generator=gen)
+        return [take_segment(x, start, frac, place) for x in xs]
+
+    if noise in ("dilate", "all"):
+        frac = torch.full((b,), 0.5)
+        start = 0.5 * torch.rand(b, generator=gen)
+        imu_t, vis_t = take_segment(imu_t, start, frac), take_segment(vis_t, start, frac)
+    if noise in ("crop", "all"):
+        imu_t, vis_t = crop(imu_t, vis_t)
+    if noise in ("misalign", "all"):
+        (imu_t,) = crop(imu_t)
+    return imu_t.numpy(), vis_t.numpy()

@@ -1,0 +1,275 @@
+"""ONNX export of a model folder, checked against torch on real windows before anything is written.
+
+    export_model(folder) -> the export record (also written to folder/export.json)
+
+One ONNX file per inference path the model has (c3t.core.inference.model_paths):
+
+    imu.onnx      imu (1, imu_steps, 6)                         -> probs (1, K) [, attention (1, t_rec)]
+    camera.onnx   visual (1, steps, 63) skeleton | (1, T, C, s, s) frames | (1, T, D) backbone features
+    fusion.onnx   imu and visual                                -> probs [, attention]
+    backbone.onnx images (N, 3, 112, 112) in 0..1 -> features (N, D)   ("features" models only)
+
+C3T models also output the class token's attention over the t_rec steps. Inputs are the
+preprocessed windows (normalisation is inside the graphs), batch fixed at 1; only the
+backbone has a dynamic batch (frames) so a window's new frames go through in one call.
+
+Parity: a few real clips of the model's dataset (its D_Test when split.json is there) go
+through onnxruntime and torch; for "features" models the ONNX side runs backbone.onnx then
+camera.onnx on the clips' frames, end to end. Every path's maximum absolute difference of
+probabilities (and of attention) must stay under TOLERANCE, or nothing is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from c3t.core import preprocess
+from c3t.core.backbones import IMAGE_SIZE, load_backbone
+from c3t.core.errors import C3tError
+from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_FILES, model_paths, onnx_session,
+                                path_inputs, weights_digest)
+from c3t.core.model_folder import load_model, read_json
+from c3t.training import utd_mhad
+from c3t.training.prepare import InputSpec, as_backbone_images, camera_frames
+
+OPSET = 17
+TOLERANCE = 1e-4
+
+
+class PathNet(nn.Module):
+    """One inference path of a UmaModel as a module with positional tensor inputs."""
+
+    def __init__(self, model, path: str):
+        super().__init__()
+        self.model, self.path = model, path
+
+    def forward(self, *inputs):
+        probs, att = self.model(**dict(zip(path_inputs(self.path), inputs)))
+        return probs if att is None else (probs, att)
+
+
+def output_names(model, path: str) -> list[str]:
+    """probs, plus attention for C3T (the other methods' heads have none)."""
+    return ["probs", "attention"] if model.cfg.sequence_latent else ["probs"]
+
+
+def input_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Window shapes (batch 1) of the model's inputs, from config.json."""
+    m, spec = config["model"], InputSpec(**config["inputs"])
+    kind = m["visual_input"]
+    if kind == "sequence":
+        visual = (1, spec.skeleton_steps, m["visual_channels"])
+    elif kind == "features":
+        visual = (1, spec.frames, m["visual_channels"])
+    else:
+        visual = (1, spec.frames, m["visual_channels"], spec.frame_size, spec.frame_size)
+    return {"imu": (1, spec.imu_steps, m["imu_channels"]), "visual": visual}
+
+
+# ----------------------------------------------------------------------------- ONNX writing
+
+def pool_matrix(t_in: int, t_out: int) -> np.ndarray:
+    """Adaptive average pooling from t_in to t_out steps as a (t_in, t_out) matrix (torch's bins)."""
+    m = np.zeros((t_in, t_out), np.float32)
+    for i in range(t_out):
+        lo, hi = (i * t_in) // t_out, -((-(i + 1) * t_in) // t_out)
+        m[lo:hi, i] = 1.0 / (hi - lo)
+    return m
+
+
+@contextlib.contextmanager
+def _matmul_adaptive_pool():
+    """The TorchScript exporter refuses adaptive_avg_pool1d when the output size does not divide
+    the input size (16 frames -> 4 steps -> t_rec 8). With fixed shapes it is a constant matrix
+    product, which is what this symbolic emits for the duration of one export."""
+    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
+    from torch.onnx.symbolic_helper import parse_args
+
+    @parse_args("v", "is")
+    def adaptive_avg_pool1d(g, x, output_size):
+        sizes = x.type().sizes()
+        if not sizes or sizes[-1] is None:
+            raise C3tError("ONNX export needs a fixed time length before adaptive pooling")
+        return g.op("MatMul", x, g.op("Constant", value_t=torch.from_numpy(pool_matrix(sizes[-1], output_size[0]))))
+
+    register_custom_op_symbolic("aten::adaptive_avg_pool1d", adaptive_avg_pool1d, OPSET)
+    try:
+        yield
+    finally:
+        unregister_custom_op_symbolic("aten::adaptive_avg_pool1d", OPSET)
+
+
+def _write_onnx(net: nn.Module, example: tuple, file: Path, inputs: list[str], outputs: list[str],
+                dynamic_axes: dict | None = None) -> None:
+    net = net.eval()  # the exporter restores the wrapper's mode afterwards: keep it eval
+    with _matmul_adaptive_pool(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is the real check
+        torch.onnx.export(net, example, str(file), dynamo=False, opset_version=OPSET, input_names=inputs,
+                          output_names=outputs, dynamic_axes=dynamic_axes, do_constant_folding=True)
+
+
+# ----------------------------------------------------------------------------- real windows
+
+@dataclass
+class RealWindows:
+    keys: list[str]
+    imu: np.ndarray                     # (n, imu_steps, 6)
+    visual: np.ndarray                  # (n, ...) model camera input
+    images: np.ndarray | None = None    # (n, frames, 3, 112, 112) backbone images ("features" models)
+
+
+def _pick(sequences, preferred: list[str], n: int):
+    """n sequences spread over the preferred keys (the test split), else over the whole dataset."""
+    by_key = {s.key: s for s in sequences}
+    pool = [by_key[k] for k in preferred if k in by_key] or list(sequences)
+    idx = np.unique(np.linspace(0, len(pool) - 1, min(n, len(pool))).round().astype(int))
+    return [pool[i] for i in idx]
+
+
+def real_windows(folder, config: dict, dataset=None, clips: int = 4) -> RealWindows:
+    """Clips of the model's dataset, preprocessed exactly as training/prepare.py does."""
+    root = Path(dataset or config.get("dataset") or "")
+    if not root.is_dir():
+        raise C3tError(f"the parity check needs real windows but the model's dataset {str(root)!r} is not there: "
+                       "pass --dataset DIR (a folder in the layout the model was trained on)")
+    spec = InputSpec(**config["inputs"])
+    kind = config["model"]["visual_input"]
+    _, sequences = utd_mhad.scan(root, ("inertial", spec.visual))
+    split = Path(folder) / "split.json"
+    preferred = read_json(split).get("test", []) if split.exists() else []
+    chosen = _pick(sequences, preferred, clips)
+    backbone = load_backbone(spec.backbone) if kind == "features" else None
+    imu, visual, images = [], [], []
+    for seq in chosen:
+        imu.append(preprocess.imu_input(utd_mhad.load(seq, "inertial"), spec.imu_steps))
+        raw = utd_mhad.load(seq, spec.visual)
+        if kind == "sequence":
+            visual.append(preprocess.skeleton_input(raw, spec.skeleton_steps))
+        elif kind == "frames":
+            visual.append(camera_frames(raw, spec, spec.frame_size))
+        else:
+            img = as_backbone_images(camera_frames(raw, spec, IMAGE_SIZE)).astype(np.float32)
+            images.append(img)
+            with torch.inference_mode():
+                visual.append(backbone(torch.from_numpy(img)).numpy())
+    return RealWindows([s.key for s in chosen], np.stack(imu).astype(np.float32), np.stack(visual).astype(np.float32),
+                       np.stack(images) if images else None)
+
+
+# ----------------------------------------------------------------------------- parity
+
+def run_onnx(session, feeds: dict) -> list[np.ndarray]:
+    """One onnxruntime call (a function of its own so tests can corrupt its output)."""
+    return session.run(None, feeds)
+
+
+def check_parity(model, backbone, files: dict[str, Path], windows: RealWindows, outputs: dict[str, list[str]]) -> dict:
+    """{path: {"max_prob_diff", "max_attention_diff"}} over the windows, ONNX vs torch."""
+    sessions = {p: onnx_session(f, threads=1) for p, f in files.items()}
+    result = {}
+    for path in (p for p in files if p != "backbone"):
+        prob_diff, att_diff = 0.0, 0.0
+        for i in range(len(windows.keys)):
+            imu, visual = windows.imu[i : i + 1], windows.visual[i : i + 1]
+            if windows.images is not None and "visual" in path_inputs(path):
+                visual = run_onnx(sessions["backbone"], {"images": windows.images[i]})[0][None]
+            feeds = {"imu": imu, "visual": visual}
+            out = dict(zip(outputs[path], run_onnx(sessions[path], {k: feeds[k] for k in path_inputs(path)})))
+            with torch.inference_mode():
+                ref_visual = windows.visual[i : i + 1]
+                if backbone is not None:
+                    ref_visual = backbone(torch.from_numpy(windows.images[i])).numpy()[None]
+                kwargs = {"imu": torch.from_numpy(imu), "visual": torch.from_numpy(ref_visual)}
+                probs, att = model(**{k: kwargs[k] for k in path_inputs(path)})
+            prob_diff = max(prob_diff, float(np.abs(out["probs"] - probs.numpy()).max()))
+            if att is not None:
+                att_diff = max(att_diff, float(np.abs(out["attention"] - att.numpy()).max()))
+        result[path] = {"max_prob_diff": prob_diff, "max_attention_diff": att_diff}
+    return result
+
+
+# ----------------------------------------------------------------------------- export
+
+def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
+    """Write the ONNX files and export.json into `folder`, or raise C3tError and write nothing."""
+    folder = Path(folder)
+    model, config = load_model(folder)
+    model.requires_grad_(False)
+    shapes = input_shapes(config)
+    paths = model_paths(model.cfg.method)
+    kind = model.cfg.visual_input
+    spec = InputSpec(**config["inputs"])
+    backbone = load_backbone(spec.backbone).eval() if kind == "features" and "camera" in paths else None
+    windows = real_windows(folder, config, dataset, clips)
+    outputs = {p: output_names(model, p) for p in paths}
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
+    try:
+        files = {}
+        for path in paths:
+            names = list(path_inputs(path))
+            example = tuple(torch.from_numpy(getattr(windows, n)[:1].copy()) for n in names)
+            files[path] = tmp / PATH_FILES[path]
+            _write_onnx(PathNet(model, path), example, files[path], names, outputs[path])
+            log(f"  {PATH_FILES[path]}: {', '.join(f'{n} {list(shapes[n])}' for n in names)} -> {', '.join(outputs[path])}")
+        if backbone is not None:
+            files["backbone"] = tmp / BACKBONE_FILE
+            _write_onnx(backbone, (torch.from_numpy(windows.images[0]),), files["backbone"], ["images"], ["features"],
+                        dynamic_axes={"images": {0: "frames"}, "features": {0: "frames"}})
+            log(f"  {BACKBONE_FILE}: {spec.backbone}, images [frames, 3, {IMAGE_SIZE}, {IMAGE_SIZE}] -> features")
+        parity = check_parity(model, backbone, files, windows, outputs)
+        worst = {p: max(d.values()) for p, d in parity.items()}
+        failed = {p: w for p, w in worst.items() if not w < TOLERANCE}  # NaN fails too
+        for p, d in parity.items():
+            log(f"  parity {p:6s} max |dp| {d['max_prob_diff']:.2e}  max |d attention| {d['max_attention_diff']:.2e}"
+                f" over {len(windows.keys)} clips")
+        if failed:
+            p, w = next(iter(failed.items()))
+            raise C3tError(f"ONNX parity check failed for the {p} path of {folder}: onnxruntime and torch differ by "
+                           f"{w:.3g} (tolerance {TOLERANCE:g}) on clips {', '.join(windows.keys)}; nothing was written. "
+                           "Check the onnxruntime and torch versions, or run the model with --backend torch")
+        record = {
+            "format": EXPORT_FORMAT,
+            "version": 1,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "opset": OPSET,
+            "torch": torch.__version__,
+            "onnxruntime": _ort_version(),
+            "weights_sha1": weights_digest(folder),
+            "paths": {p: {"file": PATH_FILES[p], "inputs": {n: list(shapes[n]) for n in path_inputs(p)},
+                          "outputs": outputs[p], **parity[p]} for p in paths},
+            "backbone": None if backbone is None else {
+                "file": BACKBONE_FILE, "name": spec.backbone,
+                "inputs": {"images": ["frames", 3, IMAGE_SIZE, IMAGE_SIZE]}, "outputs": ["features"]},
+            "parity": {"tolerance": TOLERANCE, "clips": windows.keys},
+        }
+        for f in files.values():
+            os.replace(f, folder / f.name)
+        _write_record(folder / EXPORT_FILE, record)
+        return record
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def _write_record(path: Path, record: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, path)
