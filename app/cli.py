@@ -16,6 +16,8 @@ from c3t.core.errors import C3tError
 COMMAND_MODULES = [
     "c3t.training.commands",
     "c3t.training.experiments",
+    "c3t.training.figures",
+    "c3t.devices.commands",
 ]
 
 

@@ -17,8 +17,7 @@ from torch import nn
 
 from c3t.core.errors import C3tError
 
-FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
-BACKBONES = FROZEN_BACKBONES + ("small-cnn",)
+from c3t.core.vocabulary import FROZEN_BACKBONES
 IMAGE_SIZE = 112  # frames are cropped around the person, so a small input suffices
 
 

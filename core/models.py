@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-METHODS = ("c3t", "ca", "st", "supervised-imu", "supervised-visual", "supervised-fusion", "fusion-pl")
-HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h variants
+from c3t.core.vocabulary import HEADS, METHODS  # noqa: F401  (re-exported)
 
 
 @dataclass

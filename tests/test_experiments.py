@@ -11,7 +11,7 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     args = ["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "1", "--epochs", "1", "--out", str(out)]
     assert main(args) == 0
     cells = sorted((out / "skeleton" / "cells").glob("*.json"))
-    assert len(cells) == 8  # random, three supervised, fusion pseudo-labels, ST, CA, C3T
+    assert len(cells) == 6  # random, two supervised, ST, CA, C3T
     table = (out / "skeleton" / "main.md").read_text()
     assert "C3T" in table and "upper bound" in table and "--epochs 1" in table
     assert (out / "skeleton" / "models" / cells[0].stem / "config.json").exists() or cells[0].stem.startswith("random")
@@ -24,3 +24,8 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     os.remove(cells[0])
     assert main(args) == 0
     assert cells[0].exists()
+    # figures from the stored models
+    assert main(["bench", "figures", "--run", str(out / "skeleton")]) == 0
+    for name in ("tsne-latents.png", "tsne-head.png", "attention.png", "confusion.png"):
+        png = out / "skeleton" / "figures" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

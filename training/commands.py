@@ -5,11 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-from c3t.core.backbones import BACKBONES
 from c3t.core.errors import C3tError
-from c3t.core.models import METHODS
+from c3t.core.vocabulary import BACKBONES, METHODS, SCHEDULES
 from c3t.training.defaults import defaults_for
-from c3t.training.methods import SCHEDULES
 
 
 def register(sub) -> None:

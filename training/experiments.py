@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c3t.training.augment import NOISES
+from c3t.core.vocabulary import NOISES
 from c3t.training.defaults import defaults_for
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
@@ -22,9 +22,12 @@ MAIN = [
     ("random", "random", {}),
     ("supervised IMU † (upper bound: sees IMU labels)", "supervised-imu", {}),
     ("supervised camera (camera top-1)", "supervised-visual", {}),
-    ("supervised fusion † (fusion top-1)", "supervised-fusion", {}),
-    ("sensor-fusion pseudo-labels", "fusion-pl", {}),
 ] + UMA
+BASELINES = [
+    ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
+    ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
+    ("C3T", "c3t", {}),
+]
 
 
 def _top(modality, k="top1", noise="none"):
@@ -37,6 +40,8 @@ def _top(modality, k="top1", noise="none"):
 TABLES = {
     "main": (MAIN, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")),
                     ("camera top-1", _top("visual")), ("fusion top-1", _top("fusion"))]),
+    "baselines": (BASELINES, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")),
+                              ("camera top-1", _top("visual")), ("fusion top-1", _top("fusion"))]),
     "modality": (UMA, [("IMU", _top("imu")), ("camera", _top("visual")), ("both", _top("fusion"))]),
     "noise": (UMA, [(n, _top("imu", noise=n)) for n in ("crop", "misalign", "dilate", "all", "none")]
               + [(f"fusion {n}", _top("fusion", noise=n)) for n in ("misalign", "none")]),

@@ -33,7 +33,7 @@ from c3t.core.models import ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
-SCHEDULES = ("align-first", "har-first", "interspersed", "combined")
+from c3t.core.vocabulary import SCHEDULES
 
 
 @dataclass

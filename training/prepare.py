@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core import preprocess
-from c3t.core.backbones import FROZEN_BACKBONES, IMAGE_SIZE, load_backbone
+from c3t.core.backbones import IMAGE_SIZE, load_backbone
+from c3t.core.vocabulary import FROZEN_BACKBONES
 from c3t.core.errors import C3tError
 from c3t.training import utd_mhad
 

@@ -1,0 +1,8 @@
+"""The names the CLI, the GUI and the trainers share, importable without torch."""
+
+METHODS = ("c3t", "ca", "st", "supervised-imu", "supervised-visual", "supervised-fusion", "fusion-pl")
+SCHEDULES = ("align-first", "har-first", "interspersed", "combined")
+HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h variants
+NOISES = ("none", "crop", "misalign", "dilate", "all")
+FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
+BACKBONES = FROZEN_BACKBONES + ("small-cnn",)

@@ -1,0 +1,271 @@
+"""The one interface every live source implements (hardware, simulation, replay).
+
+Contract
+--------
+A `Source` is built from a config dataclass (kept as `source.config`) and owns one or more
+named streams (`source.streams`, e.g. ["imu"] or ["imu", "camera"]). Its life is
+
+    connect()     open the device; raises C3tError (naming the device and what to do) if it
+                  cannot. Cheap to call twice.
+    start()       begin acquisition (usually a background thread).
+    read(timeout) return every Batch that arrived since the last call, oldest first, in
+                  arrival order per stream. Waits at most `timeout` seconds for the first batch
+                  (None: wait until one arrives or the source stops); returns [] on timeout or
+                  once stopped and drained. Never raises for a transient device problem: those
+                  are reported through health() and the source reconnects by itself.
+    stop()        end acquisition; batches already received can still be read.
+    disconnect()  release the device. Safe to call in any state, and twice.
+    health()      {stream name: Health} - rates, counters, state, last error, gaps.
+
+`with source:` does connect()+start() on entry and stop()+disconnect() on exit.
+
+Every sample is stamped with `t_host` = time.monotonic() at arrival on this machine. Where the
+device sends its own clock or a sequence number, those travel alongside (`t_device`, `seq`);
+the SyncBuffer's clock model turns device time into host time. Values: IMU batches are
+(n, C) float32; camera batches are (n, H, W, 3) uint8 BGR frames.
+
+Adapters usually run a reader thread that pushes into a `BatchQueue` and keeps a
+`StreamHealth` per stream; both helpers live here so every adapter reports the same way.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+STREAM_KINDS = ("imu", "camera")
+STATES = ("disconnected", "connected", "reconnecting", "stopped")
+
+
+@dataclass
+class Batch:
+    """Samples of one stream that arrived together."""
+
+    stream: str                 # "imu" or "camera"
+    t_host: np.ndarray          # (n,) float64, time.monotonic() seconds at arrival
+    values: np.ndarray          # imu: (n, C) float32 ; camera: (n, H, W, 3) uint8 BGR
+    t_device: np.ndarray | None = None   # (n,) float64 seconds on the device clock, if sent
+    seq: np.ndarray | None = None        # (n,) int64 sequence numbers, if any
+
+    def __post_init__(self) -> None:
+        self.t_host = np.asarray(self.t_host, dtype=np.float64).reshape(-1)
+        n = len(self.t_host)
+        if len(self.values) != n:
+            raise ValueError(f"Batch({self.stream!r}): {len(self.values)} values for {n} host times")
+        for name in ("t_device", "seq"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.asarray(arr, dtype=np.float64 if name == "t_device" else np.int64).reshape(-1)
+                if len(arr) != n:
+                    raise ValueError(f"Batch({self.stream!r}): {len(arr)} {name} for {n} host times")
+                setattr(self, name, arr)
+
+    def __len__(self) -> int:
+        return len(self.t_host)
+
+
+@dataclass
+class Health:
+    """How one stream is doing, as the GUI's status bar and `c3t devices` show it."""
+
+    nominal_hz: float | None = None      # configured or auto-detected rate; None if unknown
+    measured_hz: float = 0.0             # arrival rate over the last few seconds
+    received: int = 0                    # samples delivered
+    dropped: int = 0                     # samples lost or skipped (includes malformed)
+    last_error: str | None = None        # latest device message or exception text
+    state: str = "disconnected"          # one of STATES
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_start, t_end) host seconds
+    malformed: int = 0                   # lines/packets that could not be parsed (also in dropped)
+    channels: int | None = None          # IMU channel count (None for camera / unknown)
+    connects: int = 0                    # times the device was opened (1 + reconnections)
+
+    @property
+    def gap_seconds(self) -> float:
+        return float(sum(b - a for a, b in self.gaps))
+
+
+class StreamHealth:
+    """Thread-safe counters for one stream; `snapshot()` returns a Health copy."""
+
+    def __init__(self, nominal_hz: float | None = None, rate_window_s: float = 2.0):
+        self._lock = threading.Lock()
+        self._h = Health(nominal_hz=nominal_hz)
+        self._arrivals: collections.deque[tuple[float, int]] = collections.deque()
+        self._rate_window_s = rate_window_s
+        self._outage_start: float | None = None
+        self._last_seq: int | None = None
+
+    def set(self, **fields: Any) -> None:
+        with self._lock:
+            for k, v in fields.items():
+                if not hasattr(self._h, k):
+                    raise AttributeError(f"Health has no field {k!r}")
+                setattr(self._h, k, v)
+
+    def count(self, n: int, t_host: float) -> None:
+        with self._lock:
+            self._h.received += n
+            self._arrivals.append((t_host, n))
+            while self._arrivals and self._arrivals[0][0] < t_host - self._rate_window_s:
+                self._arrivals.popleft()
+
+    def connected(self) -> None:
+        """The device was (re)opened."""
+        with self._lock:
+            self._h.connects += 1
+            if self._outage_start is None:
+                self._h.state = "connected"
+
+    def sequence(self, seq: np.ndarray) -> None:
+        """Count samples the device numbered but never delivered as dropped. A step back or a
+        jump of 10000 or more is a device restart, not a loss."""
+        with self._lock:
+            prev = self._last_seq
+            for s in seq.tolist():
+                if prev is not None and 1 < s - prev < 10_000:
+                    self._h.dropped += s - prev - 1
+                prev = s
+            self._last_seq = prev
+
+    def drop(self, n: int = 1, malformed: bool = False) -> None:
+        with self._lock:
+            self._h.dropped += n
+            if malformed:
+                self._h.malformed += n
+
+    def error(self, message: str) -> None:
+        with self._lock:
+            self._h.last_error = message
+
+    def outage_begins(self, t_host: float) -> None:
+        """The device went away at t_host (last good data); state becomes reconnecting."""
+        with self._lock:
+            if self._outage_start is None:
+                self._outage_start = t_host
+            self._h.state = "reconnecting"
+
+    def outage_ends(self, t_host: float) -> None:
+        """Data flows again at t_host; the outage is recorded as a gap."""
+        with self._lock:
+            if self._outage_start is not None:
+                self._h.gaps.append((self._outage_start, t_host))
+                self._outage_start = None
+            self._h.state = "connected"
+
+    def snapshot(self, now: float | None = None) -> Health:
+        with self._lock:
+            h = Health(**{k: getattr(self._h, k) for k in Health.__dataclass_fields__})
+            h.gaps = list(self._h.gaps)
+            now = time.monotonic() if now is None else now
+            recent = [(t, n) for t, n in self._arrivals if t >= now - self._rate_window_s]
+            if len(recent) >= 2:
+                span = recent[-1][0] - recent[0][0]
+                h.measured_hz = (sum(n for _, n in recent) - recent[0][1]) / span if span > 0 else 0.0
+            else:
+                h.measured_hz = 0.0
+            return h
+
+
+def imu_batch(stream: str, t_host, rows, lead=None, leading: str = "none",
+              time_scale: float = 1.0) -> Batch:
+    """An IMU Batch from parsed rows; `lead` is the leading column (device time or sequence)."""
+    t_device = seq = None
+    if leading == "timestamp":
+        t_device = np.asarray(lead, dtype=np.float64) * time_scale
+    elif leading == "seq":
+        seq = np.asarray(lead, dtype=np.int64)
+    return Batch(stream, np.asarray(t_host, dtype=np.float64), np.asarray(rows, dtype=np.float32), t_device, seq)
+
+
+class BatchQueue:
+    """Thread-safe FIFO of Batches: the reader thread puts, `Source.read` drains."""
+
+    def __init__(self, max_batches: int = 10_000):
+        self._items: collections.deque[Batch] = collections.deque()
+        self._cond = threading.Condition()
+        self._max = max_batches
+        self._closed = False
+        self.overflowed = 0   # batches discarded because nobody read them
+
+    def put(self, batch: Batch) -> None:
+        with self._cond:
+            if len(self._items) >= self._max:
+                self._items.popleft()
+                self.overflowed += 1
+            self._items.append(batch)
+            self._cond.notify_all()
+
+    def get_all(self, timeout: float | None = None) -> list[Batch]:
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait_for(lambda: self._items or self._closed, timeout)
+            out = list(self._items)
+            self._items.clear()
+            return out
+
+    def close(self) -> None:
+        """Wake waiting readers; they get what is left, then []."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+
+
+class Source(ABC):
+    """Base class of every live source. Subclasses set `config` and implement the six methods."""
+
+    config: Any
+
+    @property
+    @abstractmethod
+    def streams(self) -> list[str]:
+        """Stream names this source emits, e.g. ["imu"] or ["imu", "camera"]."""
+
+    @abstractmethod
+    def connect(self) -> None: ...
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def read(self, timeout: float | None = None) -> list[Batch]: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def disconnect(self) -> None: ...
+
+    @abstractmethod
+    def health(self) -> dict[str, Health]: ...
+
+    @property
+    def name(self) -> str:
+        """A short human label (the spec string where known)."""
+        return getattr(self, "spec", None) or type(self).__name__
+
+    def __enter__(self) -> "Source":
+        self.connect()
+        try:
+            self.start()
+        except BaseException:
+            self.disconnect()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.stop()
+        finally:
+            self.disconnect()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"

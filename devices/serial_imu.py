@@ -1,0 +1,181 @@
+"""SerialImu: an IMU printing the Edge Impulse data-forwarder line format over a serial port.
+
+    with SerialImu(SerialImuConfig("/dev/ttyACM0")) as imu:
+        for batch in imu.read(timeout=1.0): ...
+
+A reader thread reads the port, stamps each chunk with the host arrival time and parses it
+with `LineStream` (channel count, rate and a leading timestamp/sequence column are detected
+from the first second unless given). When the port goes away (unplugged, device reset) the
+reader records the outage, keeps trying to reopen the same path every `reconnect_interval`
+seconds and resumes; the outage becomes a gap in `health()["imu"].gaps`, from the last sample
+before it to the first sample after it. `ERR` lines from the device land in `last_error`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from c3t.core.errors import C3tError
+from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth, imu_batch
+from c3t.devices.lineformat import LineStream, LineLayout
+
+
+@dataclass
+class SerialImuConfig:
+    port: str
+    baud: int = 115200
+    channels: int | None = None          # None: detect from the first second
+    rate_hz: float | None = None         # None: detect from the first second
+    leading: str = "auto"                # "auto", "none", "timestamp" or "seq"
+    time_scale: float | None = None      # seconds per timestamp unit (None: detect s/ms/us)
+    detect_seconds: float = 1.0
+    reconnect_interval: float = 0.5      # seconds between attempts to reopen the port
+    read_timeout: float = 0.05           # seconds one port read may block
+    stream: str = "imu"
+    # host clock for arrival stamps; tests may pass a faster one, the logic stays the same
+    clock: Callable[[], float] = time.monotonic
+
+
+class SerialImu(Source):
+    def __init__(self, config: SerialImuConfig | str, **overrides):
+        if isinstance(config, str):
+            config = SerialImuConfig(port=config, **overrides)
+        self.config = config
+        self.spec = f"serial:{config.port}"
+        self._health = StreamHealth(nominal_hz=config.rate_hz)
+        self._queue = BatchQueue()
+        self._lines = self._new_line_stream()
+        self._port = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last_sample_t: float | None = None
+
+    def _new_line_stream(self) -> LineStream:
+        c = self.config
+        return LineStream(channels=c.channels, rate_hz=c.rate_hz, leading=c.leading,
+                          time_scale=c.time_scale, detect_seconds=c.detect_seconds, source=self.spec)
+
+    @property
+    def streams(self) -> list[str]:
+        return [self.config.stream]
+
+    @property
+    def layout(self) -> LineLayout | None:
+        """Channels, rate and leading column once known (after the first second)."""
+        return self._lines.layout
+
+    # -- life cycle --------------------------------------------------------------------
+    def connect(self) -> None:
+        if self._port is not None:
+            return
+        import serial  # pyserial
+
+        try:
+            self._port = self._open()
+        except (serial.SerialException, OSError) as exc:
+            raise C3tError(
+                f"cannot open serial port {self.config.port!r}: {exc}. Check that the device is "
+                "plugged in and named right (`c3t devices` lists ports), that no other program "
+                "(Arduino serial monitor, edge-impulse-data-forwarder) holds it, and on Linux "
+                "that you are in the 'dialout' group."
+            ) from exc
+        self._health.set(last_error=None)
+
+    def _open(self):
+        import serial
+
+        port = serial.Serial(self.config.port, self.config.baud, timeout=self.config.read_timeout)
+        self._lines.connection_opened()  # pyserial flushed what was pending; we may be mid-line
+        self._health.connected()
+        return port
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.connect()
+        self._stop.clear()
+        self._queue.reopen()
+        self._thread = threading.Thread(target=self._run, name=f"SerialImu {self.config.port}", daemon=True)
+        self._thread.start()
+
+    def read(self, timeout: float | None = None) -> list[Batch]:
+        return self._queue.get_all(timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self._emit(self._lines.finish_detection())
+        self._queue.close()
+        self._health.set(state="stopped")
+
+    def disconnect(self) -> None:
+        if self._thread is not None:
+            self.stop()
+        self._close_port()
+        self._health.set(state="disconnected")
+
+    def health(self) -> dict[str, Health]:
+        h = self._health.snapshot(self.config.clock())
+        if self.layout is not None:
+            h.channels = self.layout.channels
+        return {self.config.stream: h}
+
+    # -- reader thread -----------------------------------------------------------------
+    def _close_port(self) -> None:
+        if self._port is not None:
+            try:
+                self._port.close()
+            except Exception:  # closing a vanished port may fail; it is gone either way
+                pass
+            self._port = None
+
+    def _run(self) -> None:
+        import serial
+
+        clock = self.config.clock
+        while not self._stop.is_set():
+            if self._port is None:
+                try:
+                    self._port = self._open()
+                except (serial.SerialException, OSError) as exc:
+                    self._health.error(f"{self.spec}: cannot reopen ({exc}); retrying every "
+                                       f"{self.config.reconnect_interval:g} s")
+                    self._stop.wait(self.config.reconnect_interval)
+                    continue
+            try:
+                data = self._port.read(max(1, self._port.in_waiting))
+            except (serial.SerialException, OSError) as exc:
+                now = clock()
+                self._health.outage_begins(self._last_sample_t if self._last_sample_t is not None else now)
+                self._health.error(f"{self.spec}: connection lost ({exc}); reconnecting")
+                cut = self._lines.connection_lost()
+                if cut:
+                    self._health.drop(cut, malformed=True)
+                self._close_port()
+                continue
+            if data:
+                self._emit(self._lines.feed(data, clock()))
+
+    def _emit(self, parsed) -> None:
+        if parsed.malformed:
+            self._health.drop(parsed.malformed, malformed=True)
+        for message in parsed.device_errors:
+            self._health.error(message)
+        if parsed.layout_fixed is not None:
+            self._health.set(nominal_hz=parsed.layout_fixed.rate_hz, channels=parsed.layout_fixed.channels)
+        if not len(parsed):
+            return
+        layout = self.layout
+        batch = imu_batch(self.config.stream, parsed.t_host, parsed.rows, parsed.lead,
+                          layout.leading, layout.time_scale)
+        if batch.seq is not None:
+            self._health.sequence(batch.seq)
+        t_host = batch.t_host
+        self._health.outage_ends(float(t_host[0]))
+        self._health.count(len(batch), float(t_host[-1]))
+        self._last_sample_t = float(t_host[-1])
+        self._queue.put(batch)

@@ -1,0 +1,152 @@
+"""One string names a source everywhere (CLI, config files, GUI): `open_source(spec)`.
+
+    serial:/dev/ttyACM0?baud=115200        serial:COM3?channels=6&rate_hz=100
+    ble:AA:BB:CC:DD:EE:FF?profile=nus      ble:ADDRESS?profile=struct&characteristic=UUID&struct_format=<6h
+    camera:0   camera:clip.mp4   camera:rtsp://host/stream?width=640&height=480&fps=30
+    sim   sim?seed=3                       the simulated person (devices/simulated.py)
+    replay:SESSION_DIR                     a recorded session played back (not available yet)
+
+Query parameters are the fields of the source's config dataclass (SerialImuConfig,
+BleImuConfig, OpenCvCameraConfig; for `sim`, SimulatedSource's keyword arguments), converted to
+the field's type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from urllib.parse import parse_qsl
+
+from c3t.core.errors import C3tError
+from c3t.devices.base import Source
+
+FORMS = """a source spec is one of:
+  serial:PORT[?baud=115200&channels=6&rate_hz=200]   e.g. serial:/dev/ttyACM0?baud=115200, serial:COM3
+  ble:ADDRESS[?profile=nus|arduino|struct]           e.g. ble:AA:BB:CC:DD:EE:FF?profile=nus
+  camera:INDEX|FILE|URL[?width=640&height=480&fps=30] e.g. camera:0, camera:clip.mp4
+  sim[?KEY=VALUE&...]                                the simulated person (IMU and camera)
+  replay:SESSION_DIR                                 a recorded session
+(`c3t devices` lists the serial ports, cameras and, with --ble, BLE devices it finds)"""
+
+KINDS = ("serial", "ble", "camera", "sim", "replay")
+NOT_SETTABLE = {"clock", "client_factory"}  # code, not text
+
+
+def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
+    """'kind:target?k=v&...' -> (kind, target, {k: v}). Raises C3tError listing the forms."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise C3tError(f"empty source spec; {FORMS}")
+    spec = spec.strip()
+    kind, sep, rest = spec.partition(":")
+    if not sep:  # "sim" or "sim?seed=3"
+        kind, _, query = spec.partition("?")
+        rest = "?" + query if query else ""
+    kind = kind.lower()
+    if kind not in KINDS:
+        raise C3tError(f"unknown source spec {spec!r}; {FORMS}")
+    target, params = _split_query(kind, rest)
+    if kind in ("serial", "ble", "camera", "replay") and not target:
+        raise C3tError(f"source spec {spec!r} names no {'port' if kind == 'serial' else 'device'}; {FORMS}")
+    if kind == "sim" and target:
+        raise C3tError(f"source spec {spec!r}: 'sim' takes only ?KEY=VALUE parameters; {FORMS}")
+    return kind, target, params
+
+
+def _split_query(kind: str, rest: str) -> tuple[str, dict[str, str]]:
+    target, sep, query = rest.rpartition("?") if "?" in rest else (rest, "", "")
+    if not sep:
+        return rest, {}
+    try:
+        params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=True))
+    except ValueError as exc:
+        if kind == "camera" and "://" in rest:  # the URL's own query string
+            return rest, {}
+        raise C3tError(f"source spec query {query!r} is not KEY=VALUE&...: {exc}; {FORMS}") from None
+    if kind == "camera" and "://" in target:
+        from c3t.devices.camera import OpenCvCameraConfig
+
+        if not set(params) <= {f.name for f in dataclasses.fields(OpenCvCameraConfig)}:
+            return rest, {}  # the URL's own query string
+    return target, params
+
+
+def _coerce(value: str, type_text: str, where: str):
+    types = {t.strip() for t in str(type_text).split("|")}
+    if value.lower() in ("none", "") and "None" in types:
+        return None
+    if "bool" in types:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise C3tError(f"{where}={value!r}: expected true or false")
+    if "int" in types:
+        try:
+            return int(value)
+        except ValueError:
+            if types <= {"int", "None"}:
+                raise C3tError(f"{where}={value!r}: expected a whole number") from None
+    if "float" in types:
+        try:
+            return float(value)
+        except ValueError:
+            raise C3tError(f"{where}={value!r}: expected a number") from None
+    return value
+
+
+def _guess(value: str):
+    """For keyword arguments without a declared type: bool, int, float or text."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _config(cls, spec: str, positional: dict, params: dict[str, str]):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    settable = sorted(set(fields) - NOT_SETTABLE - set(positional))
+    kwargs = dict(positional)
+    for key, value in params.items():
+        if key not in settable:
+            raise C3tError(f"source spec {spec!r}: unknown parameter {key!r}; "
+                           f"{cls.__name__} takes {', '.join(settable)}")
+        kwargs[key] = _coerce(value, fields[key].type, f"{spec}: {key}")
+    return cls(**kwargs)
+
+
+def open_source(spec: str) -> Source:
+    """Build (not connect) the Source a spec names."""
+    kind, target, params = parse_spec(spec)
+    if kind == "serial":
+        from c3t.devices.serial_imu import SerialImu, SerialImuConfig
+
+        source = SerialImu(_config(SerialImuConfig, spec, {"port": target}, params))
+    elif kind == "ble":
+        from c3t.devices.ble_imu import BleImu, BleImuConfig
+
+        source = BleImu(_config(BleImuConfig, spec, {"address": target}, params))
+    elif kind == "camera":
+        from c3t.devices.camera import OpenCvCamera, OpenCvCameraConfig
+
+        camera = int(target) if target.isdigit() else target
+        source = OpenCvCamera(_config(OpenCvCameraConfig, spec, {"source": camera}, params))
+    elif kind == "sim":
+        try:
+            module = importlib.import_module("c3t.devices.simulated")
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("c3t.devices.simulated",):
+                raise
+            raise C3tError("source 'sim' needs c3t.devices.simulated (the simulated person), which is "
+                           "not installed in this copy of c3t; use a serial:, ble: or camera: source") from None
+        try:
+            source = module.SimulatedSource(**{k: _guess(v) for k, v in params.items()})
+        except TypeError as exc:
+            raise C3tError(f"source spec {spec!r}: {exc}") from None
+    else:
+        raise C3tError(f"source {spec!r}: replaying recorded sessions is not available yet "
+                       "(the session format is not written yet); use sim, serial:, ble: or camera:")
+    source.spec = spec
+    return source

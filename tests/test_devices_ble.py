@@ -1,0 +1,232 @@
+"""BleImu with the bleak client replaced by a fake radio; decoding and reconnection are real."""
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from c3t.core.errors import C3tError
+from c3t.devices import ble_imu
+from c3t.devices.ble_imu import (ARDUINO_ACCEL, ARDUINO_GYRO, ARDUINO_SERVICE, NUS_SERVICE, NUS_TX,
+                                 BleImu, BleImuConfig, scan)
+
+ADDRESS = "AA:BB:CC:DD:EE:FF"
+
+
+class FakeServices:
+    def __init__(self, services: dict[str, list[str]]):
+        self._services = services
+
+    def __iter__(self):
+        return iter(SimpleNamespace(uuid=s, characteristics=[SimpleNamespace(uuid=c) for c in cs])
+                    for s, cs in self._services.items())
+
+    def get_characteristic(self, uuid):
+        for cs in self._services.values():
+            if uuid.lower() in cs:
+                return SimpleNamespace(uuid=uuid.lower())
+        return None
+
+
+class FakePeripheral:
+    """The device across the radio, shared by every client made for it. Like some backends, it
+    keeps the callbacks of earlier connections and calls them too (duplicated notifications)."""
+
+    def __init__(self, services: dict[str, list[str]]):
+        self.services = FakeServices(services)
+        self.refuse_connects = 0          # the next N connection attempts fail
+        self.attempts: list[float] = []   # time of every connection attempt
+        self.callbacks: list[tuple[str, object]] = []
+        self.client = None
+        self.loop = None
+
+    def factory(self, address, disconnected_callback):
+        assert address == ADDRESS
+        return FakeClient(self, disconnected_callback)
+
+    def notify(self, uuid: str, data: bytes) -> None:
+        for u, cb in list(self.callbacks):
+            if u == uuid:
+                self.loop.call_soon_threadsafe(cb, SimpleNamespace(uuid=u), bytearray(data))
+
+    def drop_link(self) -> None:
+        client = self.client
+        client.is_connected = False
+        self.loop.call_soon_threadsafe(client.disconnected_callback, client)
+
+    def subscriptions(self) -> int:
+        return len(self.callbacks)
+
+
+class FakeClient:
+    def __init__(self, peripheral: FakePeripheral, disconnected_callback):
+        self.peripheral = peripheral
+        self.disconnected_callback = disconnected_callback
+        self.is_connected = False
+
+    @property
+    def services(self):
+        return self.peripheral.services
+
+    async def connect(self):
+        p = self.peripheral
+        p.attempts.append(time.monotonic())
+        await asyncio.sleep(0)
+        if p.refuse_connects > 0:
+            p.refuse_connects -= 1
+            raise OSError(f"Device with address {ADDRESS} was not found")
+        p.loop = asyncio.get_running_loop()
+        p.client = self
+        self.is_connected = True
+
+    async def start_notify(self, uuid, callback):
+        assert self.is_connected
+        self.peripheral.callbacks.append((uuid.lower(), callback))
+
+    async def disconnect(self):
+        self.is_connected = False
+
+
+def wait_for(cond, timeout=3.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.002)
+    return cond()
+
+
+def send_lines(peripheral, text: str, mtu_payload: int = 20) -> None:
+    data = text.encode()
+    for i in range(0, len(data), mtu_payload):
+        peripheral.notify(NUS_TX, data[i:i + mtu_payload])
+
+
+def drain(imu, until, timeout=3.0):
+    batches = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        batches += imu.read(timeout=0.02)
+        if until(batches):
+            break
+    return batches
+
+
+def test_nus_lines_across_notifications_and_reconnection_with_backoff():
+    radio = FakePeripheral({NUS_SERVICE: [NUS_TX]})
+    imu = BleImu(BleImuConfig(ADDRESS, client_factory=radio.factory, leading="seq", channels=6, rate_hz=100,
+                              backoff_initial=0.02, backoff_max=0.08))
+    line = lambda k: f"{k},{k * 0.5},{-k},0.25,{k % 9},1e-3,-7\n"  # noqa: E731
+    with imu:
+        assert imu.profile == "nus"
+        assert wait_for(lambda: radio.subscriptions() == 1)
+        send_lines(radio, "9,0.0\n" + "".join(line(k) for k in range(0, 50)))  # starts with a tail
+        first = drain(imu, lambda b: sum(map(len, b)) >= 50)
+        send_lines(radio, "".join(line(k) for k in range(50, 60)) + "60,30.0,-6")  # cut by the drop
+        first += drain(imu, lambda b: sum(map(len, b)) >= 10)
+        radio.refuse_connects = 3
+        radio.drop_link()
+        assert wait_for(lambda: radio.subscriptions() == 2 and imu.health()["imu"].connects == 2)
+        send_lines(radio, "\n" + "".join(line(k) for k in range(70, 120)))  # 60-69 lost in the outage
+        second = drain(imu, lambda b: sum(map(len, b)) >= 50)
+    health = imu.health()["imu"]
+    seq = np.concatenate([b.seq for b in first + second])
+    np.testing.assert_array_equal(seq, list(range(60)) + list(range(70, 120)))  # each exactly once
+    values = np.concatenate([b.values for b in first + second])
+    np.testing.assert_allclose(values[:, 0], seq * 0.5)
+    assert values.shape[1] == 6
+    assert imu.ignored_notifications > 0       # the stale callback fired and was ignored
+    assert health.malformed == 2               # the first tail, the line cut by the drop
+    assert health.dropped == 2 + 10            # plus 60-69, numbered but never delivered
+    assert len(health.gaps) == 1 and health.connects == 2 and health.state == "disconnected"
+    # backoff: the failed attempts were spaced 0.02, 0.04, 0.08 s (+ the first wait 0.02)
+    gaps = np.diff(radio.attempts[1:])
+    assert len(radio.attempts) == 1 + 3 + 1
+    assert np.all(gaps >= np.array([0.04, 0.08, 0.08]) * 0.9), gaps
+
+
+def test_arduino_float_triplets_pair_into_six_channels():
+    radio = FakePeripheral({ARDUINO_SERVICE: [ARDUINO_ACCEL, ARDUINO_GYRO]})
+    with BleImu(ADDRESS, client_factory=radio.factory) as imu:
+        assert imu.profile == "arduino"
+        assert wait_for(lambda: radio.subscriptions() == 2)
+        acc = lambda i: struct.pack("<3f", i, 0.5, -1.0)  # noqa: E731
+        gyr = lambda i: struct.pack("<3f", 10 * i, 20.0, 30.0)  # noqa: E731
+        radio.notify(ARDUINO_ACCEL, acc(1))
+        radio.notify(ARDUINO_GYRO, gyr(1))
+        radio.notify(ARDUINO_ACCEL, acc(2))
+        radio.notify(ARDUINO_ACCEL, acc(3))      # replaces 2 before its gyroscope partner came
+        radio.notify(ARDUINO_GYRO, gyr(3))
+        radio.notify(ARDUINO_GYRO, b"\x00" * 8)  # wrong size
+        batches = drain(imu, lambda b: sum(map(len, b)) >= 2)
+        assert wait_for(lambda: imu.health()["imu"].malformed == 1)
+        health = imu.health()["imu"]
+    values = np.concatenate([b.values for b in batches])
+    np.testing.assert_allclose(values, [[1, 0.5, -1, 10, 20, 30], [3, 0.5, -1, 30, 20, 30]])
+    assert health.dropped == 2 and health.channels == 6
+
+
+def test_struct_records_with_device_timestamps_and_sequence_drops():
+    char = "0000ffe1-0000-1000-8000-00805f9b34fb"
+    radio = FakePeripheral({"0000ffe0-0000-1000-8000-00805f9b34fb": [char]})
+    cfg = BleImuConfig(ADDRESS, profile="struct", characteristic=char, struct_format="<I3h",
+                       leading="timestamp", time_scale=1e-3, scale=0.01, rate_hz=50, client_factory=radio.factory)
+    with BleImu(cfg) as imu:
+        assert wait_for(lambda: radio.subscriptions() == 1)
+        radio.notify(char, struct.pack("<I3h", 1000, 100, -200, 300) + struct.pack("<I3h", 1020, 1, 2, 3))
+        radio.notify(char, b"\x01\x02\x03")  # not a whole record
+        batches = drain(imu, lambda b: sum(map(len, b)) >= 2)
+        assert wait_for(lambda: imu.health()["imu"].malformed == 1)
+    values = np.concatenate([b.values for b in batches])
+    np.testing.assert_allclose(values, [[1.0, -2.0, 3.0], [0.01, 0.02, 0.03]], rtol=1e-6)
+    np.testing.assert_allclose(np.concatenate([b.t_device for b in batches]), [1.0, 1.02])
+
+    cfg = BleImuConfig(ADDRESS, profile="struct", characteristic=char, struct_format="<H2f",
+                       leading="seq", client_factory=radio.factory)
+    radio.callbacks.clear()
+    with BleImu(cfg) as imu:
+        assert wait_for(lambda: radio.subscriptions() == 1)
+        for s in (5, 6, 9, 10):
+            radio.notify(char, struct.pack("<H2f", s, 1.0, 2.0))
+        batches = drain(imu, lambda b: sum(map(len, b)) >= 4)
+        health = imu.health()["imu"]
+    assert np.concatenate([b.seq for b in batches]).tolist() == [5, 6, 9, 10]
+    assert health.dropped == 2  # 7 and 8 never came
+
+
+def test_unknown_device_and_unreachable_device_are_clear_errors():
+    radio = FakePeripheral({"0000180f-0000-1000-8000-00805f9b34fb": ["00002a19-0000-1000-8000-00805f9b34fb"]})
+    imu = BleImu(ADDRESS, client_factory=radio.factory)
+    with pytest.raises(C3tError, match="none of the known IMU services.*0000180f.*profile=struct"):
+        imu.connect()
+    imu.disconnect()
+    radio.refuse_connects = 1
+    imu = BleImu(ADDRESS, client_factory=radio.factory)
+    with pytest.raises(C3tError, match=f"cannot connect to BLE device {ADDRESS}.*not found.*c3t devices --ble"):
+        imu.connect()
+    imu.disconnect()
+    with pytest.raises(C3tError, match="struct_format"):
+        BleImu(BleImuConfig(ADDRESS, profile="struct", characteristic="ffe1", struct_format="<Q?z",
+                            client_factory=radio.factory)).connect()
+
+
+def test_scan_recognises_profiles():
+    dev = lambda addr, name: SimpleNamespace(address=addr, name=name)  # noqa: E731
+    adv = lambda name, rssi, uuids: SimpleNamespace(local_name=name, rssi=rssi, service_uuids=uuids)  # noqa: E731
+
+    async def discover(timeout):
+        return {
+            "A": (dev("A", None), adv("Nano33BLESense-1234", -70, [ARDUINO_SERVICE])),
+            "B": (dev("B", "UART"), adv(None, -40, [NUS_SERVICE.upper()])),
+            "C": (dev("C", "Headphones"), adv("Headphones", -90, [])),
+        }
+
+    found = scan(0.1, discover=discover)
+    assert [(d.address, d.name, d.profile) for d in found] == [
+        ("B", "UART", "nus"), ("A", "Nano33BLESense-1234", "arduino"), ("C", "Headphones", None)]
+    assert found[0].spec == "ble:B?profile=nus"
+    assert ble_imu.recognise_profile([]) is None

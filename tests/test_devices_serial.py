@@ -1,0 +1,224 @@
+"""SerialImu and the data-forwarder line format, through a real pseudo-terminal."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tty
+
+import numpy as np
+import pytest
+
+from c3t.core.errors import C3tError
+from c3t.devices.lineformat import LineStream
+from c3t.devices.serial_imu import SerialImu, SerialImuConfig
+
+
+def sample_line(k: int) -> str:
+    # six channels that identify the sample and its channel order (the first column does not
+    # count up, or it would rightly be taken for a sequence number)
+    return f"{k % 97 * 0.25},{k},{-k},{k % 13},{k * 0.5},{(k % 7) - 3}\n"
+
+
+def check_sample(row: np.ndarray) -> int:
+    k = int(row[1])
+    expected = np.array([k % 97 * 0.25, k, -k, k % 13, k * 0.5, (k % 7) - 3], dtype=np.float32)
+    np.testing.assert_array_equal(row, expected)
+    return k
+
+
+MALFORMED = [
+    "1.0,2.0,3.0\n",                      # too few fields
+    "1,2,3,4,5,6,7\n",                    # too many
+    "abc,def,ghi,jkl,mno,pqr\n",          # not numbers
+    "1.0,2.0,3.0,4.0,5.0,6.0.0\n",        # a broken number
+    "1,2,,,5\n",                          # empty fields collapse: too few
+    "\xff\xfe,1,2,3,4,5\n",               # not ASCII
+    "nan,1,2,3,4,5\n",                    # not finite
+]
+
+
+class FastClock:
+    """Host time running `speed` times faster than real time (the adapter's logic unchanged)."""
+
+    def __init__(self, speed: float):
+        self.speed, self.t0 = speed, time.monotonic()
+
+    def __call__(self) -> float:
+        return (time.monotonic() - self.t0) * self.speed
+
+    def real(self, seconds: float) -> float:
+        return seconds / self.speed
+
+
+class FakeDevice:
+    """A pseudo-terminal behind a stable symlink, like /dev/serial/by-id/...; can be unplugged."""
+
+    def __init__(self, link: str):
+        self.link = link
+        self.master = self.slave = None
+
+    def plug(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no line editing: a serial port
+        tmp = self.link + ".new"
+        os.symlink(os.ttyname(self.slave), tmp)
+        os.replace(tmp, self.link)
+
+    def write(self, text: str) -> None:
+        os.write(self.master, text.encode("latin-1"))
+
+    def unplug(self) -> None:
+        os.unlink(self.link)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def wait_for(cond, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return cond()
+
+
+@pytest.mark.timeout(60)
+def test_pty_200hz_30s_with_malformed_lines_and_a_2s_unplug(tmp_path):
+    """30 s of 6-channel lines at 200 Hz with malformed lines, ERR lines and a 2 s unplug.
+
+    The host clock given to the adapter runs 5x real time (6 s of wall time); the pty, the
+    reader thread, the parser and the reconnection are the real ones.
+    """
+    speed, rate, seconds = 5.0, 200, 30.0
+    clock = FastClock(speed)
+    dev = FakeDevice(str(tmp_path / "ttyIMU"))
+    dev.plug()
+    imu = SerialImu(SerialImuConfig(port=dev.link, clock=clock, reconnect_interval=clock.real(0.1)))
+    written: list[int] = []
+    malformed_written = 3  # fragments: at the first open, cut by the unplug, at the reopen
+    times: dict[str, float] = {}
+
+    def device() -> None:
+        nonlocal malformed_written
+        n_total, unplug_at, gap = int(seconds * rate), int(12 * rate), 2.0
+        unplugged = False
+        seg_start, seg_k0, k = time.monotonic(), 0, 0
+
+        def due(i: int) -> float:
+            return seg_start + (i - seg_k0) / (rate * speed)
+
+        while k < n_total:
+            if k == unplug_at and not unplugged:
+                unplugged = True
+                times["last_before"] = clock()
+                wait_for(lambda: imu.health()["imu"].received >= len(written), 5)
+                dev.write("123,4.5,6")  # unplugged in the middle of a line
+                time.sleep(0.1)
+                dev.unplug()
+                time.sleep(clock.real(gap))
+                dev.plug()
+                wait_for(lambda: imu.health()["imu"].connects == 2, 5)
+                dev.write(",0.25,7\n")  # the port reopens while the device is mid-line
+                times["first_after"] = clock()
+                seg_start, seg_k0 = time.monotonic(), k
+            delay = due(k) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            chunk = []
+            while k < n_total and (k != unplug_at or unplugged) and due(k) <= time.monotonic():
+                chunk.append(sample_line(k))
+                written.append(k)
+                if k % 211 == 50:
+                    chunk.append(MALFORMED[(k // 211) % len(MALFORMED)])
+                    malformed_written += 1
+                if k == 3001:
+                    chunk.append("ERR: accelerometer saturated\n")
+                k += 1
+            dev.write("".join(chunk))
+        dev.write(sample_line(n_total)[:5])  # a last partial line that never ends
+
+    imu.connect()
+    dev.write("0.5,-1.25\n")  # the port opened while the device was mid-line: a tail
+    imu.start()
+    writer = threading.Thread(target=device)
+    writer.start()
+    batches = []
+    while writer.is_alive():
+        batches += imu.read(timeout=0.05)
+    writer.join()
+    wait_for(lambda: imu.health()["imu"].received >= len(written), 5)
+    health = imu.health()["imu"]
+    imu.stop()
+    batches += imu.read(timeout=0)
+    imu.disconnect()
+
+    values = np.concatenate([b.values for b in batches])
+    received = [check_sample(row) for row in values]
+    assert received == written  # every well-formed sample exactly once, in order
+    assert len(written) == 6000
+    assert health.malformed == malformed_written
+    assert health.dropped == malformed_written
+    assert health.channels == 6 and imu.layout.leading == "none"
+    assert abs(health.nominal_hz - rate) <= 10
+    assert health.last_error is not None
+    assert len(health.gaps) == 1
+    t0, t1 = health.gaps[0]
+    assert t1 - t0 >= 2.0
+    expected = times["first_after"] - times["last_before"]
+    assert abs((t1 - t0) - expected) < 0.3, (t1 - t0, expected)
+    t_host = np.concatenate([b.t_host for b in batches])
+    assert np.all(np.diff(t_host) >= 0)
+
+
+def test_err_line_is_reported_not_counted(tmp_path):
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    with SerialImu(dev.link, channels=3, rate_hz=50, leading="none") as imu:
+        dev.write("\nERR: IMU not found\n1,2,3\n")
+        assert wait_for(lambda: imu.health()["imu"].received == 1, 3)
+        h = imu.health()["imu"]
+    dev.unplug()
+    assert h.last_error.endswith("ERR: IMU not found") and dev.link in h.last_error
+    assert h.malformed == 0
+
+
+def test_missing_port_is_a_clear_error(tmp_path):
+    with pytest.raises(C3tError, match="nothing-here.*c3t devices"):
+        SerialImu(str(tmp_path / "nothing-here")).connect()
+
+
+def feed_lines(stream: LineStream, lines: list[str], rate: float, t0: float = 0.0):
+    """Feed lines one per 1/rate s of host time (after a newline that ends the first fragment)."""
+    out = stream.feed(b"\n", t0)
+    for i, line in enumerate(lines):
+        out.extend(stream.feed(line.encode(), t0 + (i + 1) / rate))
+    return out
+
+
+def test_detects_ms_timestamp_column():
+    stream = LineStream()
+    lines = [f"{1000 + 10 * i},{i},{-i},{2 * i}\n" for i in range(150)]
+    out = feed_lines(stream, lines, rate=100)
+    assert stream.layout.leading == "timestamp" and stream.layout.channels == 3
+    assert stream.layout.time_scale == 1e-3 and stream.layout.rate_hz == 100
+    assert len(out) == 150 and out.rows[5] == [5.0, -5.0, 10.0] and out.lead[5] == 1050
+
+
+def test_detects_sequence_column_and_plain_values():
+    seq = LineStream()
+    feed_lines(seq, [f"{7 + i} {0.1 * i} {0.2}\n" for i in range(120)], rate=52)
+    assert seq.layout.leading == "seq" and seq.layout.channels == 2 and seq.layout.rate_hz == 52
+    plain = LineStream()
+    rng = np.random.default_rng(0)
+    feed_lines(plain, ["\t".join(f"{v:.3f}" for v in rng.normal(size=6)) + "\n" for _ in range(120)], rate=104)
+    assert plain.layout.leading == "none" and plain.layout.channels == 6 and plain.layout.rate_hz == 104
+
+
+def test_overrides_skip_detection_and_wrong_lines_never_shift_channels():
+    stream = LineStream(channels=3, rate_hz=50, leading="none")
+    assert stream.layout is not None
+    out = stream.feed(b"garbage-tail\n1,2,3\n4,5\n6,7,8,9\n10,11,12\n1", 0.0)
+    assert out.rows == [[1.0, 2.0, 3.0], [10.0, 11.0, 12.0]]
+    assert out.malformed == 3  # the first-line tail, the short line, the long line
+    assert stream.connection_lost() == 1  # "1" was cut by the disconnection

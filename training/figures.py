@@ -1,0 +1,163 @@
+"""`c3t bench figures`: PNG figures from the models `c3t bench paper` stored.
+
+- tsne-latents.png   t-SNE of camera and IMU latents of D_Test (C3T and CA), coloured by
+                     class, marker by modality: how well alignment put both in one space
+- tsne-head.png      the same for the head's last representation (after HAR training)
+- attention.png      C3T's class-token attention over its t_rec steps, clean vs crop-shifted
+- confusion.png      C3T IMU confusion matrix on D_Test, summed over the seeds found
+Needs matplotlib and scikit-learn (`pip install -e ".[paper]"`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from c3t.core.errors import C3tError
+
+
+def register(sub) -> None:
+    from c3t.app.cli import bench_parser
+
+    p = bench_parser(sub, "figures", "t-SNE, attention and confusion figures from a `bench paper` run")
+    p.add_argument("--run", required=True, help="a `c3t bench paper` output folder for one modality, e.g. runs/paper/depth")
+    p.add_argument("--seed", type=int, default=0, help="which seed's models to draw (default 0)")
+    p.add_argument("--out", help="folder for the PNGs (default: RUN/figures)")
+    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.set_defaults(func=figures_command)
+
+
+def _imports():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from sklearn.manifold import TSNE
+    except ImportError as exc:
+        raise C3tError(f"figures need matplotlib and scikit-learn ({exc}): pip install -e \".[paper]\"") from exc
+    return plt, TSNE
+
+
+def _test_data(model_dir: Path, cache):
+    from c3t.core.model_folder import load_model, read_json
+    from c3t.training.prepare import InputSpec, prepare
+
+    model, config = load_model(model_dir)
+    data = prepare(config["dataset"], config["inputs"]["visual"], config["inputs"]["backbone"], cache,
+                   progress=False, spec=InputSpec(**config["inputs"]))
+    where = {k: i for i, k in enumerate(data.keys)}
+    idx = np.array([where[k] for k in read_json(model_dir / "split.json")["test"]])
+    return model, config, data.imu[idx], data.visual[idx], data.labels[idx]
+
+
+def _latents(model, imu, visual):
+    import torch
+
+    with torch.no_grad():
+        zi, zv = model.encode_imu(torch.from_numpy(imu)), model.encode_visual(torch.from_numpy(visual))
+        if model.cfg.head == "attention" and model.cfg.method == "c3t":
+            head = _head_features(model, zi), _head_features(model, zv)
+        else:
+            head = model.h.net[:2](zi[:, 0]).numpy(), model.h.net[:2](zv[:, 0]).numpy()
+    return (zi.mean(1).numpy(), zv.mean(1).numpy()), head
+
+
+def _head_features(model, z):
+    import torch
+
+    h = model.h
+    x = torch.cat([h.cls.expand(len(z), -1, -1), z], dim=1) + h.pos
+    for block in h.blocks:
+        x, _ = block(x)
+    return h.ln(x[:, 0]).numpy()
+
+
+def _tsne_plot(plt, TSNE, panels, labels, path, title):
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.5))
+    axes = np.atleast_1d(axes)
+    cmap = plt.get_cmap("tab20" if labels.max() < 20 else "nipy_spectral")
+    for ax, (name, (zi, zv)) in zip(axes, panels):
+        emb = TSNE(n_components=2, perplexity=min(30, len(zi) - 1), random_state=0, init="pca").fit_transform(np.concatenate([zv, zi]))
+        n = len(zv)
+        colours = cmap(labels / max(1, labels.max()))
+        ax.scatter(emb[:n, 0], emb[:n, 1], c=colours, marker="o", s=28, label="camera", edgecolors="none")
+        ax.scatter(emb[n:, 0], emb[n:, 1], c=colours, marker="^", s=32, label="IMU", edgecolors="k", linewidths=0.3)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def figures_command(args) -> int:
+    import json
+
+    import torch
+
+    from c3t.training.augment import apply_noise
+
+    plt, TSNE = _imports()
+    run = Path(args.run)
+    out = Path(args.out) if args.out else run / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for name, prefix in (("C3T", "c3t-combined-attention"), ("CA", "ca-combined")):
+        found = sorted((run / "models").glob(f"{prefix}-e*-s{args.seed}"))
+        if found:
+            models[name] = found[0]
+    if "C3T" not in models:
+        raise C3tError(f"no C3T model for seed {args.seed} under {run / 'models'}: run `c3t bench paper` first")
+    latent_panels, head_panels = [], []
+    for name, folder in models.items():
+        model, config, imu, visual, labels = _test_data(folder, args.cache)
+        lat, head = _latents(model, imu, visual)
+        latent_panels.append((f"{name}: encoder latents", lat))
+        head_panels.append((f"{name}: head representation", head))
+        if name == "C3T":
+            c3t = (model, config, imu, visual, labels)
+    visual_name = c3t[1]["inputs"]["visual"]
+    _tsne_plot(plt, TSNE, latent_panels, c3t[4], out / "tsne-latents.png", f"D_Test latents after alignment ({visual_name} ○, IMU △), colour = class")
+    _tsne_plot(plt, TSNE, head_panels, c3t[4], out / "tsne-head.png", f"D_Test head representation after HAR training ({visual_name} ○, IMU △)")
+
+    model, config, imu, visual, labels = c3t
+    noisy_imu, _ = apply_noise(imu, visual, "crop", seed=args.seed)
+    with torch.no_grad():
+        p_clean, a_clean = model(imu=torch.from_numpy(imu))
+        p_noisy, a_noisy = model(imu=torch.from_numpy(noisy_imu))
+    show = np.linspace(0, len(labels) - 1, min(12, len(labels))).astype(int)  # spread over classes
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    lo = float(min(a_clean[show].min(), a_noisy[show].min()))
+    hi = float(max(a_clean[show].max(), a_noisy[show].max()))
+    for ax, att, p, title in ((axes[0], a_clean, p_clean, "clean"), (axes[1], a_noisy, p_noisy, "crop (60%, shifted)")):
+        image = ax.imshow(att[show].numpy(), aspect="auto", cmap="viridis", vmin=lo, vmax=hi)
+        ok = (p[show].argmax(1).numpy() == labels[show])
+        ax.set_yticks(range(len(show)), [f"{labels[i] + 1}. {config['classes'][labels[i]][:28]} {'✓' if k else '✗'}" for i, k in zip(show, ok)], fontsize=7)
+        ax.set_xlabel("C3T time step (t_rec)")
+        ax.set_title(f"IMU attention, {title}")
+    fig.colorbar(image, ax=axes, label="attention weight")
+    fig.savefig(out / "attention.png", dpi=120)
+    plt.close(fig)
+
+    conf = None
+    for folder in sorted((run / "models").glob("c3t-combined-attention-e*-s*")):
+        m = json.loads((folder / "metrics.json").read_text())["test"]["imu"]["confusion"]
+        conf = np.array(m) if conf is None else conf + np.array(m)
+    fig, ax = plt.subplots(figsize=(9, 8))
+    ax.imshow(conf, cmap="Blues")
+    k = len(config["classes"])
+    ax.set_xticks(range(k), [str(i + 1) for i in range(k)], fontsize=7)
+    ax.set_yticks(range(k), [f"{i + 1} {c[:24]}" for i, c in enumerate(config["classes"])], fontsize=7)
+    ax.set_xlabel("predicted (class number)")
+    ax.set_title(f"C3T {visual_name} -> IMU, D_Test, all seeds ({int(conf.sum())} clips)")
+    for (i, j), v in np.ndenumerate(conf):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > conf.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(out / "confusion.png", dpi=120)
+    plt.close(fig)
+    print(f"figures written to {out}: tsne-latents.png, tsne-head.png, attention.png, confusion.png")
+    return 0
