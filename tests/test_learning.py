@@ -121,3 +121,12 @@ def test_upper_bounds_are_the_only_methods_given_imu_labels():
     model, _, test = _train_tiny(data, "supervised-fusion", epochs=1)
     probs, _ = model(imu=torch.from_numpy(test.imu), visual=torch.from_numpy(test.visual))
     assert probs.shape == (len(test.labels), 3)
+
+
+def test_learnable_temperature_moves():
+    data = _toy(n_per_class=8)
+    split = S.uma_split(data.labels, 0)
+    har, align, val, _ = S.views(data, split)
+    mcfg = ModelConfig(method="ca", num_classes=3, visual_input="sequence", visual_channels=8, width=16, latent=16, t_rec=4)
+    _, info = train(TrainConfig(method="ca", epochs=10, batch=4, lr=1e-2, temperature=0), mcfg, har, align, val)
+    assert abs(info["learned_temperature"] - 0.07) > 2e-3

@@ -12,13 +12,14 @@ from c3t.training.defaults import defaults_for
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
-    p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder (or `c3t synth` output)")
+    p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")
     p.add_argument("--visual", choices=("rgb", "depth", "skeleton"), help="camera modality (default: the dataset's: depth for UTD-MHAD)")
     p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--schedule", choices=SCHEDULES, help="c3t / ca only (default: best on D_Val)")
     p.add_argument("--backbone", choices=BACKBONES, help="frame backbone for depth / rgb (default: best on D_Val)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="epochs per phase (default: best on D_Val)")
+    p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -41,8 +42,7 @@ def train_command(args) -> int:
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
     from c3t.training.pipeline import fit
-    from c3t.training.prepare import prepare
-    from c3t.training.utd_mhad import default_visual
+    from c3t.training.prepare import default_visual, prepare
 
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or defaults_for(args.method, visual)["backbone"]
@@ -57,7 +57,8 @@ def train_command(args) -> int:
         bar.set_postfix(loss=f"{info['loss']:.3f}", val=f"{info['val_top1']:.3f}")
 
     try:
-        model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress)
+        model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress,
+                                         temperature=args.temperature)
     except Cancelled:
         print("training cancelled; nothing written", file=sys.stderr)
         return 130

@@ -4,7 +4,7 @@ How each value was chosen (D_Val only, seed 0, UTD-MHAD) is in docs/results.md.
 """
 from __future__ import annotations
 
-BASE = {"epochs": 80, "schedule": "combined", "backbone": "small-cnn"}
+BASE = {"epochs": 80, "schedule": "combined", "backbone": "small-cnn", "temperature": 0.1}
 OVERRIDES: dict[tuple[str, str], dict] = {}
 VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn"}
 

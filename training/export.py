@@ -60,9 +60,11 @@ class PathNet(nn.Module):
         return probs if att is None else (probs, att)
 
 
-def output_names(model, path: str) -> list[str]:
-    """probs, plus attention for C3T (the other methods' heads have none)."""
-    return ["probs", "attention"] if model.cfg.sequence_latent else ["probs"]
+def output_names(net: PathNet, example: tuple) -> list[str]:
+    """probs, plus attention where the head has one (C3T's class-token head)."""
+    with torch.inference_mode():
+        out = net.eval()(*example)
+    return ["probs", "attention"] if isinstance(out, tuple) else ["probs"]
 
 
 def input_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -126,20 +128,25 @@ def _write_onnx(net: nn.Module, example: tuple, file: Path, inputs: list[str], o
 class RealWindows:
     keys: list[str]
     imu: np.ndarray                     # (n, imu_steps, 6)
-    visual: np.ndarray                  # (n, ...) model camera input
+    visual: np.ndarray | None           # (n, ...) model camera input (None for IMU-only models)
     images: np.ndarray | None = None    # (n, frames, 3, 112, 112) backbone images ("features" models)
 
 
+def _spread(items: list, n: int) -> list:
+    idx = np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int)) if items else []
+    return [items[i] for i in idx]
+
+
 def _pick(sequences, preferred: list[str], n: int):
-    """n sequences spread over the preferred keys (the test split), else over the whole dataset."""
-    by_key = {s.key: s for s in sequences}
-    pool = [by_key[k] for k in preferred if k in by_key] or list(sequences)
-    idx = np.unique(np.linspace(0, len(pool) - 1, min(n, len(pool))).round().astype(int))
-    return [pool[i] for i in idx]
+    """n sequences: spread over the preferred keys (the test split) first, topped up from the rest."""
+    wanted = set(preferred)
+    first = _spread([s for s in sequences if s.key in wanted], n)
+    return first + _spread([s for s in sequences if s.key not in wanted], n - len(first))
 
 
-def real_windows(folder, config: dict, dataset=None, clips: int = 4) -> RealWindows:
-    """Clips of the model's dataset, preprocessed exactly as training/prepare.py does."""
+def real_windows(folder, config: dict, dataset=None, clips: int = 4, camera: bool = True, backbone=None) -> RealWindows:
+    """Clips of the model's dataset, preprocessed exactly as training/prepare.py does (camera
+    inputs only with `camera`; "features" models need the frozen `backbone` for them)."""
     root = Path(dataset or config.get("dataset") or "")
     if not root.is_dir():
         raise C3tError(f"the parity check needs real windows but the model's dataset {str(root)!r} is not there: "
@@ -150,10 +157,11 @@ def real_windows(folder, config: dict, dataset=None, clips: int = 4) -> RealWind
     split = Path(folder) / "split.json"
     preferred = read_json(split).get("test", []) if split.exists() else []
     chosen = _pick(sequences, preferred, clips)
-    backbone = load_backbone(spec.backbone) if kind == "features" else None
     imu, visual, images = [], [], []
     for seq in chosen:
         imu.append(preprocess.imu_input(utd_mhad.load(seq, "inertial"), spec.imu_steps))
+        if not camera:
+            continue
         raw = utd_mhad.load(seq, spec.visual)
         if kind == "sequence":
             visual.append(preprocess.skeleton_input(raw, spec.skeleton_steps))
@@ -164,8 +172,8 @@ def real_windows(folder, config: dict, dataset=None, clips: int = 4) -> RealWind
             images.append(img)
             with torch.inference_mode():
                 visual.append(backbone(torch.from_numpy(img)).numpy())
-    return RealWindows([s.key for s in chosen], np.stack(imu).astype(np.float32), np.stack(visual).astype(np.float32),
-                       np.stack(images) if images else None)
+    return RealWindows([s.key for s in chosen], np.stack(imu).astype(np.float32),
+                       np.stack(visual).astype(np.float32) if visual else None, np.stack(images) if images else None)
 
 
 # ----------------------------------------------------------------------------- parity
@@ -175,28 +183,30 @@ def run_onnx(session, feeds: dict) -> list[np.ndarray]:
     return session.run(None, feeds)
 
 
-def check_parity(model, backbone, files: dict[str, Path], windows: RealWindows, outputs: dict[str, list[str]]) -> dict:
-    """{path: {"max_prob_diff", "max_attention_diff"}} over the windows, ONNX vs torch."""
+def check_parity(model, files: dict[str, Path], windows: RealWindows, outputs: dict[str, list[str]]) -> dict:
+    """{path: {"max_prob_diff", "max_attention_diff"}} over the windows, ONNX vs torch.
+
+    With a backbone the ONNX side starts from the images (backbone.onnx, then the path's
+    graph); the torch side starts from the torch backbone's features in `windows.visual`."""
     sessions = {p: onnx_session(f, threads=1) for p, f in files.items()}
+    onnx_visual = windows.visual
     result = {}
+    if "backbone" in sessions:
+        onnx_visual = np.stack([run_onnx(sessions["backbone"], {"images": im})[0] for im in windows.images])
+        result["backbone"] = {"max_feature_diff": float(np.abs(onnx_visual - windows.visual).max())}
     for path in (p for p in files if p != "backbone"):
-        prob_diff, att_diff = 0.0, 0.0
+        prob_diffs, att_diffs = [0.0], [0.0]
         for i in range(len(windows.keys)):
-            imu, visual = windows.imu[i : i + 1], windows.visual[i : i + 1]
-            if windows.images is not None and "visual" in path_inputs(path):
-                visual = run_onnx(sessions["backbone"], {"images": windows.images[i]})[0][None]
-            feeds = {"imu": imu, "visual": visual}
+            feeds = {"imu": windows.imu[i : i + 1], "visual": None if onnx_visual is None else onnx_visual[i : i + 1]}
             out = dict(zip(outputs[path], run_onnx(sessions[path], {k: feeds[k] for k in path_inputs(path)})))
+            ref = {"imu": windows.imu, "visual": windows.visual}
             with torch.inference_mode():
-                ref_visual = windows.visual[i : i + 1]
-                if backbone is not None:
-                    ref_visual = backbone(torch.from_numpy(windows.images[i])).numpy()[None]
-                kwargs = {"imu": torch.from_numpy(imu), "visual": torch.from_numpy(ref_visual)}
-                probs, att = model(**{k: kwargs[k] for k in path_inputs(path)})
-            prob_diff = max(prob_diff, float(np.abs(out["probs"] - probs.numpy()).max()))
+                probs, att = model(**{k: torch.from_numpy(ref[k][i : i + 1]) for k in path_inputs(path)})
+            prob_diffs.append(np.abs(out["probs"] - probs.numpy()).max())
             if att is not None:
-                att_diff = max(att_diff, float(np.abs(out["attention"] - att.numpy()).max()))
-        result[path] = {"max_prob_diff": prob_diff, "max_attention_diff": att_diff}
+                att_diffs.append(np.abs(out["attention"] - att.numpy()).max())
+        # np.max, not max(): a NaN anywhere must make the result NaN (and fail the check)
+        result[path] = {"max_prob_diff": float(np.max(prob_diffs)), "max_attention_diff": float(np.max(att_diffs))}
     return result
 
 
@@ -212,8 +222,8 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
     kind = model.cfg.visual_input
     spec = InputSpec(**config["inputs"])
     backbone = load_backbone(spec.backbone).eval() if kind == "features" and "camera" in paths else None
-    windows = real_windows(folder, config, dataset, clips)
-    outputs = {p: output_names(model, p) for p in paths}
+    windows = real_windows(folder, config, dataset, clips, camera="camera" in paths, backbone=backbone)
+    outputs = {}
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
     try:
         files = {}
@@ -221,17 +231,21 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
             names = list(path_inputs(path))
             example = tuple(torch.from_numpy(getattr(windows, n)[:1].copy()) for n in names)
             files[path] = tmp / PATH_FILES[path]
-            _write_onnx(PathNet(model, path), example, files[path], names, outputs[path])
+            net = PathNet(model, path)
+            outputs[path] = output_names(net, example)
+            _write_onnx(net, example, files[path], names, outputs[path])
             log(f"  {PATH_FILES[path]}: {', '.join(f'{n} {list(shapes[n])}' for n in names)} -> {', '.join(outputs[path])}")
         if backbone is not None:
             files["backbone"] = tmp / BACKBONE_FILE
             _write_onnx(backbone, (torch.from_numpy(windows.images[0]),), files["backbone"], ["images"], ["features"],
                         dynamic_axes={"images": {0: "frames"}, "features": {0: "frames"}})
             log(f"  {BACKBONE_FILE}: {spec.backbone}, images [frames, 3, {IMAGE_SIZE}, {IMAGE_SIZE}] -> features")
-        parity = check_parity(model, backbone, files, windows, outputs)
-        worst = {p: max(d.values()) for p, d in parity.items()}
+        parity = check_parity(model, files, windows, outputs)
+        worst = {p: max(d.values()) for p, d in parity.items() if p != "backbone"}
         failed = {p: w for p, w in worst.items() if not w < TOLERANCE}  # NaN fails too
-        for p, d in parity.items():
+        if "backbone" in parity:
+            log(f"  parity backbone max |d feature| {parity['backbone']['max_feature_diff']:.2e} (informative; probabilities decide)")
+        for p, d in ((p, d) for p, d in parity.items() if p != "backbone"):
             log(f"  parity {p:6s} max |dp| {d['max_prob_diff']:.2e}  max |d attention| {d['max_attention_diff']:.2e}"
                 f" over {len(windows.keys)} clips")
         if failed:
@@ -251,12 +265,15 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
                           "outputs": outputs[p], **parity[p]} for p in paths},
             "backbone": None if backbone is None else {
                 "file": BACKBONE_FILE, "name": spec.backbone,
-                "inputs": {"images": ["frames", 3, IMAGE_SIZE, IMAGE_SIZE]}, "outputs": ["features"]},
+                "inputs": {"images": ["frames", 3, IMAGE_SIZE, IMAGE_SIZE]}, "outputs": ["features"], **parity["backbone"]},
             "parity": {"tolerance": TOLERANCE, "clips": windows.keys},
         }
         for f in files.values():
             os.replace(f, folder / f.name)
         _write_record(folder / EXPORT_FILE, record)
+        for name in set(PATH_FILES.values()) | {BACKBONE_FILE}:  # left by an export of an earlier model here
+            if (folder / name).exists() and not any(f.name == name for f in files.values()):
+                (folder / name).unlink()
         return record
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -44,7 +44,7 @@ class TrainConfig:
     batch: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    temperature: float = 0.1
+    temperature: float = 0.1  # InfoNCE temperature; 0 = learnable (starts at 0.07)
     seed: int = 0
     augment: bool = True
 
@@ -144,6 +144,8 @@ class _Recipes:
         self.t = _Trainer(model, cfg, progress, cancel)
         self.dev = next(model.parameters()).device
         self.info: dict = {}
+        # a learnable temperature is a trainer parameter, not part of the model
+        self.log_temp = torch.nn.Parameter(torch.tensor(np.log(0.07), device=self.dev)) if cfg.temperature == 0 else None
 
     # --- building blocks
     def _n(self, n: int) -> int:
@@ -170,7 +172,8 @@ class _Recipes:
         if self.cfg.augment:
             vb, ib = augment_pair(vb, ib, self.t.gen)
         zv, zi = self.model.encode_visual(vb.to(self.dev)), self.model.encode_imu(ib.to(self.dev))
-        return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), self.cfg.temperature)
+        temp = self.log_temp.exp().clamp(min=0.01) if self.log_temp is not None else self.cfg.temperature
+        return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), temp)
 
     def align_step(self):
         vis, imu = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
@@ -189,9 +192,10 @@ class _Recipes:
     def vis_val(self):
         return top1(self.model, self.val.labels, visual=self.val.visual)
 
-    @staticmethod
-    def params(*modules):
-        return [p for m in modules for p in m.parameters()]
+    def params(self, *modules, align: bool = False):
+        """Parameters of `modules`, plus the learnable temperature in phases that align."""
+        extra = [self.log_temp] if align and self.log_temp is not None else []
+        return [p for m in modules for p in m.parameters()] + extra
 
     def n_har(self):
         return self._n(len(self.har.labels))
@@ -244,14 +248,14 @@ class _Recipes:
     def align_first(self):
         m = self.model
         epoch = iter(range(10**9))  # no labels in this phase: keep the last state
-        self.t.run("align", self.params(m.f1, m.f2), self.cfg.epochs, self.align_step(), lambda: float(next(epoch)), self.n_align())
+        self.t.run("align", self.params(m.f1, m.f2, align=True), self.cfg.epochs, self.align_step(), lambda: float(next(epoch)), self.n_align())
         self.info["best_val_top1"] = self.t.run("har", m.h.parameters(), self.cfg.epochs, self.har_step(), self.imu_val,
                                                 self.n_har(), frozen=(m.f1, m.f2))
 
     def har_first(self):
         m = self.model
         self.info["camera_val_top1"] = self.t.run("har", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
-        self.info["best_val_top1"] = self.t.run("align", m.f2.parameters(), self.cfg.epochs, self.align_step(), self.imu_val,
+        self.info["best_val_top1"] = self.t.run("align", self.params(m.f2, align=True), self.cfg.epochs, self.align_step(), self.imu_val,
                                                 self.n_align(), frozen=(m.f1, m.h))
 
     def interspersed(self):
@@ -261,7 +265,7 @@ class _Recipes:
             yield from har()
             yield from align()
 
-        self.info["best_val_top1"] = self.t.run("interspersed", self.model.parameters(), self.cfg.epochs, step, self.imu_val,
+        self.info["best_val_top1"] = self.t.run("interspersed", self.params(self.model, align=True), self.cfg.epochs, step, self.imu_val,
                                                 self.n_har() + self.n_align())
 
     def combined(self):
@@ -278,7 +282,7 @@ class _Recipes:
                 loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
                 yield loss_ce + self.align_loss(av[ai_], ai[ai_])
 
-        self.info["best_val_top1"] = self.t.run("combined", m.parameters(), self.cfg.epochs, step, self.imu_val, n_steps)
+        self.info["best_val_top1"] = self.t.run("combined", self.params(m, align=True), self.cfg.epochs, step, self.imu_val, n_steps)
 
 
 UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
@@ -305,6 +309,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     r = _Recipes(cfg, model, har, align, val, upper, progress, cancel)
     getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
+    if r.log_temp is not None:
+        r.info["learned_temperature"] = round(r.log_temp.exp().item(), 4)
     model.eval().cpu()
     return model, r.info
 

@@ -12,13 +12,14 @@ from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
 
 
 def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: int | None = None,
-        progress=None, cancel=None, **model_overrides):
+        progress=None, cancel=None, temperature: float | None = None, **model_overrides):
     """Train `method` on a seeded UMA split of `data`; returns (model, metrics, train config, split)."""
     started = time.time()
     d = defaults_for(method, data.spec.visual)
-    split = S.uma_split(data.labels, seed)
+    split = S.split_for(data, seed)
     har, align, val, test = S.views(data, split)
-    cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed)
+    cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed,
+                      temperature=d["temperature"] if temperature is None else temperature)
     model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
     upper = S.upper_bound(data, split) if method in UPPER_BOUNDS else None

@@ -41,6 +41,7 @@ class InputSpec:
     skeleton_steps: int = 32
     frames: int = 16
     frame_size: int = 32  # small-CNN input size; frozen backbones use IMAGE_SIZE
+    seconds: float | None = None  # fixed window length (recorded sessions; UTD-MHAD clips have none)
 
     @property
     def visual_input(self) -> str:
@@ -49,7 +50,10 @@ class InputSpec:
         return "features" if self.backbone in FROZEN_BACKBONES else "frames"
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        if d["seconds"] is None:   # as before windows had a length: cache keys and old model folders stay valid
+            del d["seconds"]
+        return d
 
 
 @dataclass
@@ -96,6 +100,13 @@ def _cache_store(path: Path, x: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def default_visual(root) -> str:
+    """The dataset's camera modality: rgb for recorded sessions, else UTD-MHAD's rule."""
+    from c3t.training.sessions import is_sessions_folder
+
+    return "rgb" if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
+
+
 def camera_frames(raw: np.ndarray, spec: InputSpec, size: int) -> np.ndarray:
     if spec.visual == "depth":
         return preprocess.depth_input(raw, spec.frames, size)
@@ -114,7 +125,11 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
     import torch
     from tqdm import tqdm
 
+    from c3t.training.sessions import is_sessions_folder, prepare_sessions
+
     root = Path(root)
+    if is_sessions_folder(root):   # a folder of `c3t record` sessions
+        return prepare_sessions(root, visual, backbone, cache_dir, progress, spec)
     visual = visual or utd_mhad.default_visual(root)
     if visual not in utd_mhad.VISUAL_MODALITIES:
         raise C3tError(f"unknown camera modality {visual!r}; expected one of {utd_mhad.VISUAL_MODALITIES}")

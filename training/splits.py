@@ -9,6 +9,9 @@ The split is seeded and stratified by class: per class, 40% D_HAR, 40% D_Align, 
 
 IMU labels reach training only through `upper_bound`, for the supervised IMU and fusion
 baselines that are reported as upper bounds, never through the UMA methods.
+
+Recorded sessions are not split at random: each window already has a role from its labels
+(training/sessions.py), and `role_split` keeps it. `split_for` picks the right one.
 """
 from __future__ import annotations
 
@@ -39,6 +42,42 @@ def uma_split(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         if len(out[name]) == 0:
             raise C3tError(f"the dataset is too small for a UMA split: D_{name} would be empty")
     return out
+
+
+def role_split(roles: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The split of recorded sessions: "har" windows -> D_HAR, "align" -> D_Align, and "check"
+    windows -> D_Val or D_Test by labelled segment (`groups`): per class, a seeded half of its
+    check segments goes to D_Val, the rest to D_Test, so windows of one segment never sit in both.
+    Check windows never reach D_HAR or D_Align, whatever the seed."""
+    roles, labels, groups = np.asarray(roles).astype(str), np.asarray(labels), np.asarray(groups).astype(str)
+    rng = np.random.default_rng(seed)
+    val_groups, test_groups = [], []
+    check = roles == "check"
+    for c in np.unique(labels[check]):
+        g = np.unique(groups[check & (labels == c)])
+        rng.shuffle(g)
+        half = len(g) // 2
+        val_groups += g[:half].tolist()
+        test_groups += g[half:].tolist()
+    out = {"har": np.flatnonzero(roles == "har"), "align": np.flatnonzero(roles == "align"),
+           "val": np.flatnonzero(check & np.isin(groups, val_groups)),
+           "test": np.flatnonzero(check & np.isin(groups, test_groups))}
+    needs = {"har": "camera-labelled clips (c3t record --label NAME)",
+             "align": "unlabelled recordings (c3t record without --label)",
+             "val": "at least two segments of a class marked for checking (c3t record --label NAME --check)",
+             "test": "segments marked for checking (c3t record --label NAME --check)"}
+    for name in SPLITS:
+        if len(out[name]) == 0:
+            raise C3tError(f"the sessions give no D_{name} windows: record {needs[name]}")
+    return {k: v.astype(np.int64) for k, v in out.items()}
+
+
+def split_for(data, seed: int) -> dict[str, np.ndarray]:
+    """The split training uses: recorded roles where the data has them, else `uma_split`."""
+    extra = getattr(data, "extra", None) or {}
+    if "roles" in extra:
+        return role_split(extra["roles"], data.labels, extra["groups"], seed)
+    return uma_split(data.labels, seed)
 
 
 @dataclass(frozen=True)
@@ -79,11 +118,15 @@ def views(data, split: dict[str, np.ndarray]):
 
 
 def upper_bound(data, split: dict[str, np.ndarray]) -> UpperBound:
-    """IMU + camera with labels from D_HAR and D_Align: only for the supervised upper bounds."""
+    """IMU + camera with labels from D_HAR and D_Align: only for the supervised upper bounds.
+    (Unlabelled windows of recorded sessions, label -1, have nothing to give them.)"""
     idx = np.concatenate([split["har"], split["align"]])
+    idx = idx[data.labels[idx] >= 0]
     return UpperBound(data.imu[idx], data.visual[idx], data.labels[idx])
 
 
 def to_json(data, split: dict[str, np.ndarray], seed: int) -> dict:
-    return {"seed": seed, "fractions": dict(zip(SPLITS, FRACTIONS)),
+    assigned = {"assignment": "recorded roles"} if "roles" in (getattr(data, "extra", None) or {}) else \
+        {"fractions": dict(zip(SPLITS, FRACTIONS))}
+    return {"seed": seed, **assigned,
             **{name: [data.keys[i] for i in split[name]] for name in SPLITS}}

@@ -1,0 +1,319 @@
+"""Train on recorded sessions: a folder of `c3t record` sessions as UMA training data.
+
+    data = prepare_sessions("sessions/", backbone="small-cnn")   # or prepare("sessions/"), c3t train --dataset sessions/
+    data.imu (N, 128, 6), data.visual, data.labels (-1: unlabelled), data.extra["roles"]
+
+Each session is played through a SyncBuffer and cut with its `window(t_end, spec)`: the same
+window function live inference uses, so what is trained on is what is served. A window is
+`seconds` long (2.5 s by default); IMU windows go through preprocess.imu_input and frames through
+preprocess.colour_input (then, for a frozen backbone, its per-frame features), as live windows do.
+
+Roles (where each window may go) come from the labels, never from a random split:
+- a label with use `har` (a camera label) gives D_HAR windows: windows covering at least
+  `min_cover` of min(window, segment) of the segment, every `hop_s`;
+- a label with use `check` (an IMU label, for checking) gives D_Val / D_Test windows the same way;
+  training.splits.role_split sends each check *segment* wholly to D_Val or to D_Test;
+- unlabelled time gives D_Align pairs (no labels): windows every `align_hop_s` that overlap no
+  labelled segment at all.
+No training window (har or align) overlaps a check segment in time, so neither the IMU labels
+nor the IMU data of checking segments reach training. A window with missing data (a gap, the
+start or end of a stream) is skipped and counted.
+
+The cut windows of each session are cached on disk (keyed by the session's files, the window
+settings and the input spec), like UTD-MHAD's camera inputs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from c3t.core import preprocess
+from c3t.core.errors import C3tError
+from c3t.core.session import Session, find_sessions, is_session
+from c3t.core.syncbuffer import SyncBuffer
+from c3t.core.window import WindowSpec
+
+CACHE_VERSION = 1
+ROLES = ("har", "align", "check")
+
+
+@dataclass(frozen=True)
+class Windowing:
+    seconds: float = 2.5        # window length (the live predictor's window)
+    hop_s: float = 0.25         # between windows over a labelled segment
+    align_hop_s: float = 0.5    # between windows over unlabelled time
+    min_cover: float = 0.8      # a labelled window covers >= this share of min(window, segment)
+    max_other: float = 0.2      # ... and at most this share of it lies in another labelled segment
+
+
+@dataclass(frozen=True)
+class PlannedWindow:
+    t_end: float
+    role: str                   # "har", "align" or "check"
+    cls: str | None             # class name (None for align)
+    group: str                  # the labelled segment it comes from ("" for align)
+
+
+def is_sessions_folder(root) -> bool:
+    root = Path(root)
+    return is_session(root) or (root.is_dir() and any(is_session(p) for p in root.iterdir() if p.is_dir()))
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def plan_windows(session: Session, w: Windowing = Windowing()) -> list[PlannedWindow]:
+    """Every window of a session with its role, before any data is read (see the module docstring)."""
+    tracks = [*session.imu.values(), *session.cameras.values()]
+    if not tracks or any(len(t) == 0 for t in tracks):
+        return []
+    first = max(float(t.t[0]) for t in tracks)
+    last = min(float(t.t[-1]) for t in tracks)
+    W = w.seconds
+    spans = session.label_spans()
+    checks = [(a, b) for a, b, lb in spans if lb.use == "check"]
+    out = []
+    for k, (a, b, lb) in enumerate(spans):
+        need = w.min_cover * min(W, b - a)
+        for e in np.arange(a + need, b + W - need + 1e-9, w.hop_s):
+            e = round(float(e), 6)
+            s = e - W
+            if s < first or e > last or _overlap(s, e, a, b) < need - 1e-9:
+                continue
+            other = sum(_overlap(s, e, a2, b2) for j, (a2, b2, _) in enumerate(spans) if j != k)
+            if other > w.max_other * W:
+                continue
+            if lb.use == "har" and any(_overlap(s, e, c0, c1) > 0 for c0, c1 in checks):
+                continue
+            out.append(PlannedWindow(e, "check" if lb.use == "check" else "har", lb.cls, f"{session.name}#{k}"))
+    for e in np.arange(first + W, last + 1e-9, w.align_hop_s):
+        e = round(float(e), 6)
+        if not any(_overlap(e - W, e, a, b) > 0 for a, b, _ in spans):
+            out.append(PlannedWindow(e, "align", None, ""))
+    return sorted(out, key=lambda p: p.t_end)
+
+
+def _streams(session: Session) -> tuple[str, str]:
+    if not session.imu or not session.cameras:
+        raise C3tError(f"session {session.path} needs an IMU and a camera stream to train on "
+                       f"(it has {', '.join([*session.imu, *session.cameras]) or 'none'})")
+    imu = "imu" if "imu" in session.imu else next(iter(session.imu))
+    camera = "camera" if "camera" in session.cameras else next(iter(session.cameras))
+    return imu, camera
+
+
+def cut_windows(session: Session, planned: list[PlannedWindow], spec: WindowSpec, on_window) -> int:
+    """Play the session through a SyncBuffer and call on_window(planned, window) for each planned
+    window whose data is complete; returns how many were skipped for missing data."""
+    imu, camera = _streams(session)
+    buf = SyncBuffer(seconds=spec.seconds + 10.0, camera_seconds=spec.seconds + 2.0)
+    im, cam = session.imu[imu], session.cameras[camera]
+    buf.add_stream(imu, "imu", rate_hz=im.nominal_hz or session.measured_hz(imu) or 100.0,
+                   channels=im.values.shape[1])
+    buf.add_stream(camera, "camera", rate_hz=cam.nominal_hz or session.measured_hz(camera) or 30.0)
+    pending = sorted(planned, key=lambda p: p.t_end)
+    i = skipped = 0
+
+    def cut(p: PlannedWindow) -> None:
+        nonlocal skipped
+        try:
+            window = buf.window(p.t_end, spec, imu=imu, camera=camera)
+        except C3tError:
+            skipped += 1
+            return
+        on_window(p, window)
+
+    margin = 0.25   # a window is cut once every stream is this far past its end
+    for chunk in session.chunks(0.02, [imu, camera]):
+        buf.ingest(chunk)
+        latest = buf.latest_common_time()
+        while i < len(pending) and latest is not None and latest >= pending[i].t_end + margin:
+            cut(pending[i])
+            i += 1
+    for p in pending[i:]:
+        cut(p)
+    return skipped
+
+
+class _VisualInputs:
+    """Window frames -> the camera input the model takes: colour frames for the small CNN, or a
+    frozen backbone's features, computed once per distinct frame (windows overlap)."""
+
+    def __init__(self, spec, backbone_net, size: int, batch: int = 64):
+        self.spec, self.net, self.size, self.batch = spec, backbone_net, size, batch
+        self.features: dict[bytes, np.ndarray] = {}
+        self.todo: dict[bytes, np.ndarray] = {}
+        self.windows: list = []   # per window: an array (frames mode) or a list of frame keys
+
+    def add(self, frames: np.ndarray) -> None:
+        if self.net is None:
+            self.windows.append(preprocess.colour_input(frames, self.spec.frames, self.size))
+            return
+        keys = []
+        for f in frames:
+            key = hashlib.blake2b(f.tobytes(), digest_size=12).digest()
+            if key not in self.features and key not in self.todo:
+                self.todo[key] = preprocess.colour_input(f[None], 1, self.size)[0]
+            keys.append(key)
+        self.windows.append(keys)
+        if len(self.todo) >= self.batch:
+            self._run()
+
+    def _run(self) -> None:
+        import torch
+
+        if not self.todo:
+            return
+        keys = list(self.todo)
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(np.stack([self.todo[k] for k in keys]))).numpy()
+        self.features.update(zip(keys, out.astype(np.float32)))
+        self.todo.clear()
+
+    def result(self, empty_shape: tuple) -> np.ndarray:
+        self._run()
+        if not self.windows:
+            return np.zeros((0,) + empty_shape, np.float32)
+        if self.net is None:
+            return np.stack(self.windows).astype(np.float32)
+        return np.stack([np.stack([self.features[k] for k in keys]) for keys in self.windows]).astype(np.float32)
+
+
+def _fingerprint(session: Session) -> dict:
+    """What a cached entry depends on: the session's files (names, sizes, modification times)."""
+    files = {}
+    for p in sorted(session.path.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            st = p.stat()
+            files[str(p.relative_to(session.path))] = [st.st_size, st.st_mtime_ns]
+    return files
+
+
+def session_windows(session: Session, windowing: Windowing, spec, net, size: int, cache: Path | None,
+                    visual_shape: tuple) -> dict:
+    """The windows of one session as arrays: imu, visual, t_end, role, cls, group (cached)."""
+    key = hashlib.sha1(json.dumps({"v": CACHE_VERSION, "windowing": asdict(windowing), "spec": spec.to_dict(),
+                                   "size": size, "files": _fingerprint(session), "path": str(session.path.resolve())},
+                                  sort_keys=True).encode()).hexdigest()[:16]
+    entry = cache / f"{session.name}-{key}.npz" if cache else None
+    if entry is not None and entry.exists():
+        try:
+            with np.load(entry, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception:
+            pass   # unreadable: recompute
+    channels = next(iter(session.imu.values())).values.shape[1]
+    wspec = WindowSpec(seconds=windowing.seconds, imu_steps=spec.imu_steps, frames=spec.frames, imu_channels=channels)
+    planned = plan_windows(session, windowing)
+    kept, imu = [], []
+    visual = _VisualInputs(spec, net, size)
+
+    def on_window(p: PlannedWindow, window) -> None:
+        kept.append(p)
+        imu.append(preprocess.imu_input(window.imu, spec.imu_steps))
+        visual.add(window.frames)
+
+    skipped = cut_windows(session, planned, wspec, on_window)
+    out = {
+        "imu": np.stack(imu).astype(np.float32) if imu else np.zeros((0, spec.imu_steps, channels), np.float32),
+        "visual": visual.result(visual_shape),
+        "t_end": np.array([p.t_end for p in kept], dtype=np.float64),
+        "role": np.array([p.role for p in kept], dtype="U8"),
+        "cls": np.array([p.cls or "" for p in kept], dtype=str),
+        "group": np.array([p.group for p in kept], dtype=str),
+        "skipped": np.array(skipped),
+    }
+    if entry is not None:
+        _store(entry, out)
+    return out
+
+
+def _store(path: Path, arrays: dict) -> None:
+    """Write a cache entry atomically (a reader never sees half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def session_classes(root: Path, sessions: list[Session]) -> list[str]:
+    """classes.txt in the sessions folder if there is one, else every labelled class, sorted."""
+    listed = Path(root) / "classes.txt"
+    names = sorted({lb.cls for s in sessions for lb in s.labels})
+    if listed.exists():
+        order = [line.strip() for line in listed.read_text().splitlines() if line.strip()]
+        unknown = [n for n in names if n not in order]
+        if unknown:
+            raise C3tError(f"label class {unknown[0]!r} is not in {listed}; add it there or fix the label")
+        return order
+    return names
+
+
+def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cnn", cache_dir=None,
+                     progress: bool = True, spec=None, windowing: Windowing | None = None):
+    """A folder of sessions (or one session) as `Prepared` data, with each window's role in
+    `extra["roles"]` ("har", "align", "check") and its labelled segment in `extra["groups"]`."""
+    from tqdm import tqdm
+
+    from c3t.core.backbones import IMAGE_SIZE, load_backbone
+    from c3t.training.prepare import InputSpec, Prepared, default_cache_dir
+
+    root = Path(root)
+    if visual not in (None, "rgb"):
+        raise C3tError(f"recorded sessions hold colour video: train them with --visual rgb, not {visual!r}")
+    paths = find_sessions(root)
+    if not paths:
+        raise C3tError(f"{root} holds no recorded sessions (folders with a c3t manifest.json); "
+                       "record some with `c3t record --imu SPEC --out DIR`")
+    if spec is None:
+        spec = InputSpec(visual="rgb", backbone=backbone, frame_size=48, seconds=2.5)
+    if spec.visual != "rgb":
+        raise C3tError(f"recorded sessions hold colour video; the model's inputs are {spec.visual!r}")
+    windowing = windowing or Windowing()
+    if spec.seconds:
+        windowing = Windowing(**{**asdict(windowing), "seconds": float(spec.seconds)})
+    spec = dataclasses.replace(spec, seconds=windowing.seconds)
+    kind = spec.visual_input
+    size = IMAGE_SIZE if kind == "features" else spec.frame_size
+    net = load_backbone(spec.backbone) if kind == "features" else None
+    visual_shape = (spec.frames, net.out_dim) if net is not None else (spec.frames, 3, size, size)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache = cache / "sessions"
+    sessions = [Session(p) for p in paths]
+    classes = session_classes(root, sessions)
+    parts = []
+    for s in tqdm(sessions, desc=f"cutting {root.name} sessions ({spec.backbone})", disable=not progress, unit="session"):
+        parts.append(session_windows(s, windowing, spec, net, size, cache, visual_shape))
+    channels = {p["imu"].shape[2] for p in parts if len(p["imu"])}
+    if len(channels) > 1:
+        raise C3tError(f"the sessions in {root} have IMUs with different channel counts {sorted(channels)}; "
+                       "train on sessions of one device layout")
+    roles = np.concatenate([p["role"] for p in parts]).astype(str)
+    cls = np.concatenate([p["cls"] for p in parts]).astype(str)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.array([index[c] if r != "align" else -1 for c, r in zip(cls, roles)], dtype=np.int64)
+    taught = set(cls[roles == "har"])
+    untaught = sorted(set(cls[roles == "check"]) - taught)
+    if untaught:
+        raise C3tError(f"class {untaught[0]!r} has check (IMU) labels but no har (camera) labels in {root}: "
+                       "the model cannot learn it. Record camera-labelled clips of it (c3t record --label ...)")
+    keys = [f"{s.name}/{r}@{t:.3f}" for s, p in zip(sessions, parts) for r, t in zip(p["role"], p["t_end"])]
+    return Prepared(
+        classes=classes, keys=keys, labels=labels,
+        subjects=np.concatenate([np.full(len(p["role"]), i, np.int64) for i, p in enumerate(parts)]),
+        imu=np.concatenate([p["imu"] for p in parts]).astype(np.float32),
+        visual=np.concatenate([p["visual"] for p in parts]).astype(np.float32),
+        spec=spec, root=str(root),
+        extra={"roles": roles, "groups": np.concatenate([p["group"] for p in parts]).astype(str),
+               "sessions": [s.name for s in sessions], "windowing": asdict(windowing),
+               "skipped": {s.name: int(p["skipped"]) for s, p in zip(sessions, parts)}},
+    )

@@ -1,0 +1,192 @@
+"""`c3t synth`: write a synthetic dataset in the UTD-MHAD official layout.
+
+    DIR/classes.txt                      one class name per line (action A = line A)
+    DIR/Inertial/aA_sS_tT_inertial.mat   'd_iner' (N, 6) float64: accel x, y, z [g], gyro x, y, z [deg/s]
+    DIR/Skeleton/aA_sS_tT_skeleton.mat   'd_skel' (20, 3, T) float64: Kinect v1 joints [m]
+    DIR/RGB/aA_sS_tT_color.avi           T rendered frames (MJPG)
+    DIR/dataset.json                     how it was made (source, rates, frame size, counts, seed, classes)
+
+Every clip is one subject performing one action from rest to rest (c3t.core.sim.stream.record_clip);
+both streams start at the clip's start, as in UTD-MHAD, and the same reader (training.utd_mhad)
+loads it. The output depends only on the settings and the seed. dataset.json is written last:
+a folder without it is an interrupted run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from c3t.core.errors import C3tError
+
+FOLDERS = ("Inertial", "Skeleton", "RGB")
+
+
+@dataclass
+class SynthConfig:
+    subjects: int = 10
+    reps: int = 4
+    seed: int = 0
+    imu_hz: float = 50.0            # UTD-MHAD's inertial rate
+    fps: float = 30.0
+    width: int = 160
+    height: int = 120
+    actions: list[str] = field(default_factory=list)   # action keys; empty: all ten
+    workers: int = 1                # processes; the output does not depend on it
+
+
+def _clip_files(out: Path, a: int, s: int, t: int) -> dict[str, Path]:
+    stem = f"a{a}_s{s}_t{t}"
+    return {"Inertial": out / "Inertial" / f"{stem}_inertial.mat",
+            "Skeleton": out / "Skeleton" / f"{stem}_skeleton.mat",
+            "RGB": out / "RGB" / f"{stem}_color.avi"}
+
+
+def write_clip(out: Path, config: SynthConfig, action_index: int, subject: int, rep: int) -> dict:
+    """Simulate and write one clip; returns {"samples": N, "frames": T, "seconds": ...}."""
+    import cv2
+    import numpy as np
+    import scipy.io
+
+    from c3t.core.sim.actions import find
+    from c3t.core.sim.imu import ImuConfig
+    from c3t.core.sim.render import CameraConfig
+    from c3t.core.sim.stream import record_clip
+
+    action = find(_action_keys(config)[action_index - 1])
+    clip = record_clip(action, config.seed, subject, rep, imu=ImuConfig(rate_hz=config.imu_hz),
+                       camera=CameraConfig(width=config.width, height=config.height, fps=config.fps))
+    files = _clip_files(out, action_index, subject, rep)
+    scipy.io.savemat(files["Inertial"], {"d_iner": clip.imu.values.astype(np.float64)}, do_compression=False)
+    scipy.io.savemat(files["Skeleton"], {"d_skel": np.ascontiguousarray(clip.skeleton.transpose(1, 2, 0), np.float64)},
+                     do_compression=False)
+    tmp = files["RGB"].with_suffix(".part.avi")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), config.fps, (config.width, config.height))
+    if not writer.isOpened():
+        raise C3tError(f"OpenCV cannot write MJPG video to {tmp}; check that the folder is writable")
+    try:
+        for frame in clip.frames.images:
+            writer.write(frame)
+    finally:
+        writer.release()
+    os.replace(tmp, files["RGB"])
+    return {"samples": len(clip.imu), "frames": len(clip.frames), "seconds": clip.duration}
+
+
+def _action_keys(config: SynthConfig) -> list[str]:
+    from c3t.core.sim.actions import ACTIONS, find
+
+    return [find(k).key for k in config.actions] if config.actions else [a.key for a in ACTIONS]
+
+
+def _prepare_folder(out: Path) -> None:
+    """Create `out`, or clear a previous `c3t synth` run there; refuse any other non-empty folder."""
+    if out.exists() and not out.is_dir():
+        raise C3tError(f"{out} is a file; give a folder for the dataset")
+    if out.is_dir() and any(out.iterdir()):
+        ours = set(FOLDERS) | {"classes.txt", "dataset.json"}
+        foreign = [p.name for p in out.iterdir() if p.name not in ours]
+        manifest = out / "dataset.json"
+        made_by_us = manifest.exists() and json.loads(manifest.read_text() or "{}").get("source") == "c3t synth"
+        partial = not manifest.exists() and (out / "classes.txt").exists()
+        if foreign or not (made_by_us or partial):
+            raise C3tError(f"{out} is not empty and was not written by `c3t synth` "
+                           f"(it holds {sorted(p.name for p in out.iterdir())[:5]}); choose an empty or new folder")
+        manifest.unlink(missing_ok=True)
+        for folder in FOLDERS:
+            for p in (out / folder).glob("a*_s*_t*_*"):
+                p.unlink()
+    for folder in FOLDERS:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+
+
+def _work(args):
+    out, config, a, s, t = args
+    return write_clip(out, config, a, s, t)
+
+
+def write_dataset(out: str | Path, config: SynthConfig | None = None, progress: bool = True) -> dict:
+    """Write the whole dataset; returns the manifest (also written to DIR/dataset.json)."""
+    from tqdm import tqdm
+
+    from c3t.core.sim.actions import find
+    from c3t.core.sim.imu import ImuConfig
+    from c3t.core.sim.render import CameraConfig
+
+    config = config or SynthConfig()
+    if config.subjects < 1 or config.reps < 1:
+        raise C3tError(f"--subjects {config.subjects} and --reps {config.reps} must both be at least 1")
+    ImuConfig(rate_hz=config.imu_hz).check()
+    CameraConfig(width=config.width, height=config.height, fps=config.fps).check()
+    keys = _action_keys(config)
+    out = Path(out)
+    _prepare_folder(out)
+    names = [find(k).name for k in keys]
+    (out / "classes.txt").write_text("".join(n + "\n" for n in names))
+    jobs = [(out, config, a, s, t) for s in range(1, config.subjects + 1)
+            for a in range(1, len(keys) + 1) for t in range(1, config.reps + 1)]
+    start = time.perf_counter()
+    bar = tqdm(total=len(jobs), disable=not progress, desc="synth", unit="clip")
+    stats = []
+    try:
+        if config.workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(config.workers) as pool:
+                for result in pool.imap(_work, jobs, chunksize=4):
+                    stats.append(result)
+                    bar.update(1)
+        else:
+            for job in jobs:
+                stats.append(_work(job))
+                bar.update(1)
+    finally:
+        bar.close()
+    manifest = {
+        "source": "c3t synth", "imu_hz": config.imu_hz, "fps": config.fps,
+        "frame_size": [config.width, config.height], "subjects": config.subjects, "reps": config.reps,
+        "seed": config.seed, "classes": names, "clips": len(jobs),
+        "seconds": round(sum(s["seconds"] for s in stats), 2),
+        "generation_seconds": round(time.perf_counter() - start, 2),
+        "settings": {k: v for k, v in asdict(config).items() if k not in ("workers",)},
+    }
+    (out / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+# -- the command -----------------------------------------------------------------------
+def register(sub) -> None:
+    p = sub.add_parser("synth", help="write a synthetic camera + IMU dataset (UTD-MHAD layout)")
+    p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier `c3t synth` output)")
+    p.add_argument("--subjects", type=int, default=10, help="simulated people (default 10)")
+    p.add_argument("--reps", type=int, default=4, help="repetitions of each action per subject (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="the world's seed: same seed, same dataset")
+    p.add_argument("--imu-hz", type=float, default=50.0, help="IMU rate, 50..200 Hz (default 50, as UTD-MHAD)")
+    p.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default 30)")
+    p.add_argument("--size", default="160x120", help="frame size WxH (default 160x120)")
+    p.add_argument("--actions", default="", help="comma-separated action keys (default: all ten)")
+    p.add_argument("--workers", type=int, default=1, help="processes to use (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=synth_command)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise C3tError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 160x120") from None
+    return w, h
+
+
+def synth_command(args) -> int:
+    w, h = _size(args.size)
+    config = SynthConfig(subjects=args.subjects, reps=args.reps, seed=args.seed, imu_hz=args.imu_hz,
+                         fps=args.fps, width=w, height=h, workers=max(1, args.workers),
+                         actions=[a.strip() for a in args.actions.split(",") if a.strip()])
+    m = write_dataset(args.out, config, progress=not args.quiet)
+    print(f"wrote {m['clips']} clips ({len(m['classes'])} classes x {m['subjects']} subjects x {m['reps']} reps, "
+          f"{m['seconds'] / 60:.1f} min of data) to {args.out} in {m['generation_seconds']:.1f} s")
+    print(f"train on it with: c3t train --dataset {args.out} --visual rgb --method c3t --out MODEL_DIR")
+    return 0
