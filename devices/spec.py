@@ -4,10 +4,10 @@
     ble:AA:BB:CC:DD:EE:FF?profile=nus      ble:ADDRESS?profile=struct&characteristic=UUID&struct_format=<6h
     camera:0   camera:clip.mp4   camera:rtsp://host/stream?width=640&height=480&fps=30
     sim   sim?seed=3                       the simulated person (devices/simulated.py)
-    replay:SESSION_DIR                     a recorded session played back (not available yet)
+    replay:SESSION_DIR?speed=4             a recorded session played back (devices/replay.py)
 
 Query parameters are the fields of the source's config dataclass (SerialImuConfig,
-BleImuConfig, OpenCvCameraConfig; for `sim`, SimulatedSource's keyword arguments), converted to
+BleImuConfig, OpenCvCameraConfig, ReplayConfig; for `sim`, SimulatedSource's keyword arguments), converted to
 the field's type.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ FORMS = """a source spec is one of:
   ble:ADDRESS[?profile=nus|arduino|struct]           e.g. ble:AA:BB:CC:DD:EE:FF?profile=nus
   camera:INDEX|FILE|URL[?width=640&height=480&fps=30] e.g. camera:0, camera:clip.mp4
   sim[?KEY=VALUE&...]                                the simulated person (IMU and camera)
-  replay:SESSION_DIR                                 a recorded session
+  replay:SESSION_DIR[?speed=1&start_s=0&streams=imu] a recorded session played back, e.g. replay:sessions/s1?speed=4
 (`c3t devices` lists the serial ports, cameras and, with --ble, BLE devices it finds)"""
 
 KINDS = ("serial", "ble", "camera", "sim", "replay")
@@ -146,7 +146,8 @@ def open_source(spec: str) -> Source:
         except TypeError as exc:
             raise C3tError(f"source spec {spec!r}: {exc}") from None
     else:
-        raise C3tError(f"source {spec!r}: replaying recorded sessions is not available yet "
-                       "(the session format is not written yet); use sim, serial:, ble: or camera:")
+        from c3t.devices.replay import ReplayConfig, ReplaySource
+
+        source = ReplaySource(_config(ReplayConfig, spec, {"session": target}, params))
     source.spec = spec
     return source

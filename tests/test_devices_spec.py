@@ -56,9 +56,14 @@ def test_parameter_errors_name_the_parameter():
         open_source("ble:AA:BB:CC:DD:EE:FF?profile=classic")
 
 
-def test_replay_is_not_available_yet():
-    with pytest.raises(C3tError, match="not available yet"):
-        open_source("replay:sessions/2024-01-01")
+def test_replay_spec_builds_a_replay_source():
+    from c3t.devices.replay import ReplaySource
+
+    s = open_source("replay:sessions/2024-01-01?speed=4&streams=imu")
+    assert isinstance(s, ReplaySource) and s.config.session == "sessions/2024-01-01"
+    assert (s.config.speed, s.config.streams) == (4.0, "imu")
+    with pytest.raises(C3tError, match="sessions/2024-01-01 does not exist"):
+        s.connect()
 
 
 @pytest.mark.skipif(HAS_SIM, reason="the simulated source is installed")

@@ -1,0 +1,322 @@
+"""`c3t export`, `c3t live` and `c3t bench latency`: a trained model folder on live data."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from c3t.app.cli import bench_parser
+from c3t.core.errors import C3tError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="write ONNX files for a model folder (checked against torch first)")
+    p.add_argument("--model", required=True, help="model folder (from `c3t train`)")
+    p.add_argument("--dataset", help="dataset for the parity check's real windows (default: the model's own)")
+    p.add_argument("--clips", type=int, default=4, help="clips in the parity check (default 4)")
+    p.set_defaults(func=export_command)
+
+    p = sub.add_parser("live", help="recognise actions live from an IMU and/or a camera")
+    p.add_argument("--model", required=True, help="model folder (exported with `c3t export` for onnxruntime)")
+    p.add_argument("--imu", metavar="SPEC", help="IMU source, e.g. sim, serial:/dev/ttyACM0, ble:ADDRESS")
+    p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 or sim (rgb models)")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl+C)")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction")
+    p.add_argument("--hop", type=float, default=0.25, help="seconds between predictions (default 0.25)")
+    p.add_argument("--window", type=float, help="window length in seconds (default: the model's, else 2.5)")
+    p.add_argument("--smoothing", choices=("mean", "majority"), default="mean")
+    p.add_argument("--history", type=int, default=4, help="windows the smoothed decision looks back over")
+    p.add_argument("--threshold", type=float, default=0.5, help="below this confidence: 'no action'")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto")
+    p.set_defaults(func=live_command)
+
+    p = bench_parser(sub, "latency", "per-window latency of a model: onnxruntime vs torch")
+    p.add_argument("--model", required=True)
+    p.add_argument("--path", choices=("imu", "camera", "fusion"), help="inference path (default: imu if the model has it)")
+    p.add_argument("--windows", type=int, default=500, help="timed windows per backend (default 500)")
+    p.add_argument("--threads", type=int, default=1, help="threads for both backends (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=latency_command)
+
+
+# ----------------------------------------------------------------------------- export
+
+def export_command(args) -> int:
+    from c3t.training.export import export_model
+
+    if args.clips < 1:
+        raise C3tError("--clips must be at least 1")
+    print(f"exporting {args.model}")
+    record = export_model(args.model, args.dataset, args.clips)
+    files = [p["file"] for p in record["paths"].values()] + ([record["backbone"]["file"]] if record["backbone"] else [])
+    print(f"wrote {', '.join(files)} and export.json to {args.model} (opset {record['opset']})")
+    return 0
+
+
+# ----------------------------------------------------------------------------- live
+
+def _stream_of(source, role: str) -> str:
+    """The source's stream that plays `role` ("imu" or "camera")."""
+    names = source.streams
+    matches = [n for n in names if n.startswith("camera")] if role == "camera" else \
+        [n for n in names if n == "imu"] or [n for n in names if not n.startswith("camera")]
+    if not matches:
+        raise C3tError(f"source {source.name} has no {role} stream (it has {', '.join(names)})")
+    return matches[0]
+
+
+class SourceFeed:
+    """Moves batches from the opened sources into the SyncBuffer under the role names "imu" and
+    "camera"; a stream is registered once its source knows its rate (until then batches wait)."""
+
+    def __init__(self, roles: dict, buffer, rate_wait_s: float = 3.0):
+        self.buffer = buffer
+        self.role_of = {(id(src), stream): role for role, (src, stream) in roles.items()}
+        self.roles = roles
+        self.sources = list({id(s): s for s, _ in roles.values()}.values())
+        self.pending: dict[str, list] = {role: [] for role in roles}
+        self.rate_wait_s = rate_wait_s
+        self.started = time.monotonic()
+
+    def _register(self, role: str) -> bool:
+        src, stream = self.roles[role]
+        health = src.health()[stream]
+        rate = health.nominal_hz
+        if not rate and time.monotonic() - self.started > self.rate_wait_s:
+            rate = health.measured_hz or None
+        if not rate:
+            return False
+        self.buffer.add_stream(role, "camera" if role == "camera" else "imu", rate)
+        return True
+
+    def pump(self, timeout: float = 0.02) -> None:
+        for src in self.sources:
+            for batch in src.read(timeout / len(self.sources)):
+                role = self.role_of.get((id(src), batch.stream))
+                if role is None:
+                    continue  # a stream nobody asked for (e.g. the simulator's camera with --imu only)
+                if batch.stream != role:
+                    batch = dataclasses.replace(batch, stream=role)
+                if role not in self.buffer.streams:
+                    self.pending[role].append(batch)
+                    if not self._register(role):
+                        continue
+                    batches, self.pending[role] = self.pending[role], []
+                else:
+                    batches = [batch]
+                for b in batches:
+                    self.buffer.ingest(b)
+
+    @property
+    def ready(self) -> bool:
+        return all(role in self.buffer.streams for role in self.roles)
+
+
+def open_roles(imu_spec: str | None, camera_spec: str | None) -> dict:
+    """{"imu": (source, stream), "camera": (source, stream)} for the specs given; one source
+    serves both roles when both specs are the same (e.g. --imu sim --camera sim)."""
+    from c3t.devices.spec import open_source, parse_spec
+
+    if not imu_spec and not camera_spec:
+        raise C3tError("give --imu SPEC, --camera SPEC or both (e.g. --imu sim)")
+    if imu_spec and imu_spec != camera_spec:
+        kind, _, params = parse_spec(imu_spec)
+        if kind == "sim" and "camera" not in params:  # nobody watches its camera: do not render it
+            imu_spec += ("&" if "?" in imu_spec else "?") + "camera=false"
+    opened: dict[str, object] = {}
+    roles = {}
+    for role, spec in (("imu", imu_spec), ("camera", camera_spec)):
+        if spec:
+            if spec not in opened:
+                opened[spec] = open_source(spec)
+            roles[role] = (opened[spec], _stream_of(opened[spec], role))
+    return roles
+
+
+def live_command(args) -> int:
+    import numpy as np
+
+    from c3t.core.inference import open_engine
+    from c3t.core.predictor import LiveInputs, PredictorSettings, RunningAccuracy, StreamingPredictor, window_truth
+    from c3t.core.syncbuffer import SyncBuffer
+
+    settings = PredictorSettings(hop_s=args.hop, window_s=args.window, smoothing=args.smoothing,
+                                 history=args.history, threshold=args.threshold)
+    engine = open_engine(args.model, args.backend)
+    if engine.note:
+        print(f"note: {engine.note}", file=sys.stderr)
+    if args.camera and "camera" not in engine.paths:
+        raise C3tError(f"a {engine.method} model has no camera path; leave out --camera")
+    if args.camera and LiveInputs(engine.config, engine).camera_problem:
+        raise C3tError(LiveInputs(engine.config, engine).camera_problem)
+    if args.imu and "imu" not in engine.paths:
+        raise C3tError(f"a {engine.method} model has no IMU path; leave out --imu")
+    roles = open_roles(args.imu, args.camera)
+    imu_source = roles["imu"][0] if "imu" in roles else None
+    truth_at = getattr(imu_source, "truth_at", None)
+    buffer = SyncBuffer(seconds=max(30.0, 4 * (settings.window_s or 2.5)))
+    feed = SourceFeed(roles, buffer)
+    sources = feed.sources
+    predictor = None
+    score = RunningAccuracy()
+    latencies = []
+    opened = []
+    try:
+        for src in sources:
+            src.connect()
+            opened.append(src)
+            src.start()
+        t0 = time.monotonic()
+        deadline = None if args.seconds is None else t0 + args.seconds
+        while deadline is None or time.monotonic() < deadline:
+            feed.pump()
+            if predictor is None:
+                if not feed.ready:
+                    if time.monotonic() - t0 > 10:
+                        missing = [r for r in roles if r not in buffer.streams]
+                        raise C3tError(f"no data with a known rate from the {' and '.join(missing)} source after 10 s: "
+                                       "check the device (c3t devices) or give its rate in the spec (?rate_hz=...)")
+                    continue
+                predictor = StreamingPredictor(engine, buffer, settings)
+            pred = predictor.poll()
+            if pred is None:
+                continue
+            latencies.append(pred.latency_ms)
+            row = pred.to_json()
+            row["t"] = round(pred.t - t0, 3)
+            if truth_at is not None:
+                span = predictor.spec.seconds + (settings.history - 1) * settings.hop_s
+                truth = window_truth(truth_at, pred.t - span, pred.t)
+                correct = score.update(pred.action, truth)
+                row.update(truth=truth, correct=correct, accuracy=score.accuracy)
+            _print_prediction(row, args.jsonl)
+    finally:
+        for src in reversed(opened):
+            try:
+                src.stop()
+            finally:
+                src.disconnect()
+    out = sys.stderr if args.jsonl else sys.stdout
+    if latencies:
+        lat = np.array(latencies)
+        line = (f"{len(lat)} predictions ({engine.backend}), latency p50 {np.percentile(lat, 50):.2f} ms "
+                f"p95 {np.percentile(lat, 95):.2f} ms")
+        if score.scored:
+            line += (f"; smoothed accuracy {score.accuracy:.1%} over {score.scored} windows "
+                     f"({score.skipped} left out: the first after each action change)")
+        print(line, file=out)
+    else:
+        print("no predictions: the sources delivered less than one window of data", file=out)
+    return 0
+
+
+def _print_prediction(row: dict, jsonl: bool) -> None:
+    if jsonl:
+        print(json.dumps(row), flush=True)
+        return
+    line = f"{row['t']:8.2f} s  {row['action'][:32]:32s} {row['confidence']:.2f}  {row['latency_ms']:6.2f} ms"
+    if "truth" in row:
+        acc = "  -  " if row["accuracy"] is None else f"{row['accuracy']:.1%}"
+        line += f"   truth {row['truth'][:32]:32s} accuracy {acc}"
+    print(line, flush=True)
+
+
+# ----------------------------------------------------------------------------- bench latency
+
+def _timings(fn, n: int, warmup: int = 20):
+    import numpy as np
+
+    for _ in range(warmup):
+        fn()
+    out = np.empty(n)
+    for i in range(n):
+        t = time.perf_counter()
+        fn()
+        out[i] = (time.perf_counter() - t) * 1000
+    return out
+
+
+def _stats(ms) -> dict:
+    import numpy as np
+
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean())}
+
+
+def _predictor_steps(engine, config: dict, n: int):
+    """Full predictor steps (SyncBuffer window + preprocessing + model + smoothing) on a
+    buffer filled with synthetic 100 Hz IMU data."""
+    import numpy as np
+
+    from c3t.core.predictor import StreamingPredictor
+    from c3t.core.syncbuffer import SyncBuffer
+    from c3t.devices.base import Batch
+
+    rate = 100.0
+    buffer = SyncBuffer(seconds=10)
+    buffer.add_stream("imu", "imu", rate, channels=int(config["model"]["imu_channels"]))
+    t = np.arange(int(8 * rate)) / rate
+    values = np.random.default_rng(0).normal(size=(len(t), int(config["model"]["imu_channels"]))).astype(np.float32)
+    buffer.ingest(Batch("imu", t, values))
+    predictor = StreamingPredictor(engine, buffer)
+    return _timings(lambda: predictor.step(float(t[-1])), n)
+
+
+def latency_command(args) -> int:
+    import numpy as np
+    import torch
+
+    from c3t.core.backbones import IMAGE_SIZE
+    from c3t.core.inference import OnnxEngine, TorchEngine, path_inputs
+    from c3t.core.model_folder import read_json
+    from c3t.training.export import input_shapes
+
+    if args.windows < 10:
+        raise C3tError("--windows must be at least 10")
+    folder = Path(args.model)
+    onnx = OnnxEngine(folder, threads=args.threads, backbone_threads=args.threads)
+    torch.set_num_threads(args.threads)
+    eager = TorchEngine(folder)
+    path = args.path or ("imu" if "imu" in onnx.paths else onnx.paths[0])
+    if path not in onnx.paths:
+        raise C3tError(f"a {onnx.method} model has no {path} path (it has {', '.join(onnx.paths)})")
+    config = read_json(folder / "config.json")
+    shapes = input_shapes(config)
+    rng = np.random.default_rng(0)
+    feeds = {"imu": rng.normal(size=shapes["imu"]).astype(np.float32),
+             "visual": rng.normal(size=shapes["visual"]).astype(np.float32)}
+    kwargs = {k: feeds[k] for k in path_inputs(path)}
+    shape_text = ", ".join(f"{k} {list(v.shape)}" for k, v in kwargs.items())
+    print(f"{folder}: {onnx.method}, {path} path ({shape_text}), {args.windows} windows per backend, "
+          f"{args.threads} thread(s) each")
+    result = {"model": str(folder), "method": onnx.method, "path": path, "threads": args.threads, "windows": args.windows}
+    o = _stats(_timings(lambda: onnx.run(path, **kwargs), args.windows))
+    t = _stats(_timings(lambda: eager.run(path, **kwargs), args.windows))
+    result.update(onnx_p50_ms=o["p50_ms"], onnx_p95_ms=o["p95_ms"], torch_p50_ms=t["p50_ms"], torch_p95_ms=t["p95_ms"],
+                  ratio=t["p50_ms"] / o["p50_ms"], ratio_p95=t["p95_ms"] / o["p95_ms"],
+                  windows_per_s=1000.0 / o["mean_ms"], torch_windows_per_s=1000.0 / t["mean_ms"])
+    print(f"  onnxruntime  p50 {o['p50_ms']:7.3f} ms  p95 {o['p95_ms']:7.3f} ms  {result['windows_per_s']:8.0f} windows/s")
+    print(f"  torch        p50 {t['p50_ms']:7.3f} ms  p95 {t['p95_ms']:7.3f} ms  {result['torch_windows_per_s']:8.0f} windows/s")
+    print(f"  torch / onnxruntime: {result['ratio']:.1f}x at p50, {result['ratio_p95']:.1f}x at p95")
+    if path == "imu":
+        s = _stats(_predictor_steps(onnx, config, args.windows))
+        result.update(step_p50_ms=s["p50_ms"], step_p95_ms=s["p95_ms"])
+        print(f"  predictor step (window from the SyncBuffer + preprocessing + onnxruntime + smoothing): "
+              f"p50 {s['p50_ms']:.3f} ms  p95 {s['p95_ms']:.3f} ms")
+    if "visual" in kwargs and onnx.backbone_name:
+        frame = rng.uniform(size=(1, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
+        bo = _stats(_timings(lambda: onnx.features(frame), max(args.windows // 5, 10), warmup=5))
+        bt = _stats(_timings(lambda: eager.features(frame), max(args.windows // 5, 10), warmup=5))
+        hops_per_s = 4.0  # one camera-path run per 0.25 s hop
+        max_fps = (1000.0 - hops_per_s * o["p95_ms"]) / bo["p95_ms"]
+        result.update(backbone_onnx_p50_ms=bo["p50_ms"], backbone_onnx_p95_ms=bo["p95_ms"],
+                      backbone_torch_p50_ms=bt["p50_ms"], backbone_torch_p95_ms=bt["p95_ms"], camera_max_fps=max_fps)
+        print(f"  backbone {onnx.backbone_name} per frame: onnxruntime p50 {bo['p50_ms']:.2f} ms p95 {bo['p95_ms']:.2f} ms, "
+              f"torch p50 {bt['p50_ms']:.2f} ms p95 {bt['p95_ms']:.2f} ms")
+        print(f"  camera path keeps up with {max_fps:.0f} frames/s (backbone per new frame at p95 + the {path} "
+              f"graph {hops_per_s:.0f}x a second) {'>= 15 fps: ok' if max_fps >= 15 else '< 15 fps'}")
+    if args.json:
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}))
+    return 0
+

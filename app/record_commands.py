@@ -1,0 +1,460 @@
+"""`c3t record`, `c3t info`, `c3t bench record` and `c3t bench sessions`: the collector.
+
+    c3t record --imu sim --out sessions/align-1 --duration 120                  unlabelled (D_Align)
+    c3t record --imu serial:/dev/ttyACM0 --camera camera:0 --out s/wave-1 --label wave      D_HAR
+    c3t record --imu ... --camera ... --out s/wave-9 --label wave --check       D_Val / D_Test
+    c3t info s/wave-1 [--json]
+    c3t train --dataset s/ --method c3t --out model/
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from c3t.app.cli import bench_parser
+from c3t.core.errors import C3tError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("record", help="record a session (IMU + camera) for training: unlabelled or labelled")
+    p.add_argument("--imu", required=True, metavar="SPEC", help="IMU source: serial:PORT, ble:ADDRESS, sim, replay:DIR")
+    p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 (default: the IMU source's own "
+                                                   "camera stream, as sim and replay have)")
+    p.add_argument("--out", required=True, help="new session folder to write")
+    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--label", metavar="NAME", help="the action performed in the whole session (default: unlabelled, for D_Align)")
+    p.add_argument("--truth", action="store_true", help="label with the source's ground truth as it goes (sim, replay)")
+    p.add_argument("--check", action="store_true", help="the labels are IMU labels for checking (D_Val / D_Test), "
+                                                        "never trained on; default: camera labels (D_HAR)")
+    p.add_argument("--segment-s", type=float, default=1.0, help="video segment length in seconds (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=record_command)
+
+    p = sub.add_parser("info", help="what a recorded session holds: duration, samples, frames, rates, gaps, labels")
+    p.add_argument("session", metavar="SESSION_DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=info_command)
+
+    b = bench_parser(sub, "record", "record a 200 Hz IMU + 640x480 30 fps camera: drops, writer lag, CPU, bytes/min")
+    b.add_argument("--seconds", type=float, default=60.0, help="seconds to record (default 60)")
+    b.add_argument("--imu-hz", type=float, default=200.0)
+    b.add_argument("--fps", type=float, default=30.0)
+    b.add_argument("--size", default="640x480", help="frame WIDTHxHEIGHT (default 640x480)")
+    b.add_argument("--out", help="session folder to write (default: a temporary one, deleted after)")
+    b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    b.set_defaults(func=bench_record_command)
+
+    b = bench_parser(sub, "sessions", "end to end: record simulated sessions, train C3T on them, score IMU on check sessions")
+    b.add_argument("--out", help="folder for the sessions (default: a temporary one)")
+    b.add_argument("--speed", type=float, default=8.0, help="simulated seconds per second while recording (default 8)")
+    b.add_argument("--align-s", type=float, default=300.0, help="seconds of unlabelled recording (default 300)")
+    b.add_argument("--har-s", type=float, default=240.0, help="seconds of camera-labelled recording (default 240)")
+    b.add_argument("--check-s", type=float, default=180.0, help="seconds of IMU-labelled recording for checking (default 180)")
+    b.add_argument("--actions", default="", help="comma-separated action keys (default: all ten)")
+    b.add_argument("--sim-seed", type=int, default=1, help="the simulated person (default 1)")
+    b.add_argument("--size", default="160x120", help="camera frame WIDTHxHEIGHT (default 160x120)")
+    b.add_argument("--backbone", default="small-cnn", help="frame backbone (default small-cnn)")
+    b.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
+    b.add_argument("--epochs", type=int, help="epochs (default: c3t's)")
+    b.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    b.set_defaults(func=bench_sessions_command)
+
+
+# -- c3t record ------------------------------------------------------------------------------
+def _recording_plan(imu_spec: str, camera_spec: str | None):
+    """[(source, [stream names to keep])] for --imu and --camera."""
+    from c3t.devices.spec import open_source
+
+    imu_source = open_source(imu_spec)
+    imu_names = [n for n in imu_source.streams if not n.startswith("camera")]
+    if not imu_names:
+        raise C3tError(f"--imu {imu_spec} delivers no IMU stream (it has {', '.join(imu_source.streams)}); "
+                       "give the IMU's spec to --imu and the camera's to --camera")
+    own_cameras = [n for n in imu_source.streams if n.startswith("camera")]
+    if camera_spec is None:
+        return [(imu_source, imu_names + own_cameras)]
+    camera_source = open_source(camera_spec)
+    cams = [n for n in camera_source.streams if n.startswith("camera")]
+    if not cams:
+        raise C3tError(f"--camera {camera_spec} delivers no camera stream (it has {', '.join(camera_source.streams)})")
+    if own_cameras:
+        print(f"note: {imu_spec} has its own camera stream; recording the camera of --camera {camera_spec} instead",
+              file=sys.stderr)
+    return [(imu_source, imu_names), (camera_source, cams[:1])]
+
+
+class _ProgressLine:
+    def __init__(self, quiet: bool):
+        self.quiet, self.tty = quiet, sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, p) -> None:
+        if self.quiet:
+            return
+        parts = [f"{p.elapsed_s:7.1f} s"]
+        for name, c in p.counts.items():
+            unit = "frames" if name.startswith("camera") else "samples"
+            parts.append(f"{name} {c['written']} {unit}")
+        parts.append(f"dropped {sum(p.dropped.values())}")
+        parts.append(f"writer lag {p.stats['lag_max_s']:.2f} s")
+        line = "  ".join(parts)
+        if self.tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        elif time.monotonic() - self.last >= 5.0:
+            print(line, file=sys.stderr, flush=True)
+            self.last = time.monotonic()
+
+    def done(self) -> None:
+        if self.tty and not self.quiet:
+            print(file=sys.stderr)
+
+
+def _sigterm_as_ctrl_c():
+    """A terminated recording (SIGTERM, e.g. from the GUI) finishes cleanly like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _quiet_opencv() -> None:
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:
+        pass
+
+
+def record_command(args) -> int:
+    from c3t.core.recorder import RecorderConfig
+    from c3t.core.recording import record
+    from c3t.core.session import Label
+
+    if args.label and args.truth:
+        raise C3tError("give either --label NAME (one action for the whole session) or --truth, not both")
+    if args.check and not (args.label or args.truth):
+        raise C3tError("--check marks labels for checking: give --label NAME or --truth as well")
+    if args.duration is not None and args.duration <= 0:
+        raise C3tError(f"--duration {args.duration}: must be above 0 seconds")
+    use = "check" if args.check else "har"
+    _quiet_opencv()   # a full disk would print one FFmpeg warning per frame; the recorder reports it once
+    plan = _recording_plan(args.imu, args.camera)
+    labels = [Label(0.0, None, args.label, use)] if args.label else []
+    progress = _ProgressLine(args.quiet)
+    previous = _sigterm_as_ctrl_c()
+    what = f"labelled {args.label!r} ({use})" if args.label else ("with ground-truth labels" if args.truth else "unlabelled")
+    print(f"recording {what} to {args.out}" + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C to stop"),
+          file=sys.stderr)
+    try:
+        manifest = record(args.out, plan, args.duration, labels, use if args.truth else None,
+                          RecorderConfig(segment_s=args.segment_s), progress=progress)
+    finally:
+        progress.done()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    counts = ", ".join(f"{n} {c} {'frames' if n.startswith('camera') else 'samples'}" for n, c in manifest["counts"].items())
+    dropped = sum((manifest.get("source_dropped") or {}).values())
+    print(f"recorded {manifest['duration_s']:.1f} s to {args.out}: {counts}; {dropped} dropped by the device(s); "
+          f"stopped: {manifest['stop_reason']}")
+    print(f"check it with: c3t info {args.out}")
+    return 0
+
+
+# -- c3t info ------------------------------------------------------------------------------
+def info_command(args) -> int:
+    from c3t.core.session import Session
+
+    session = Session(args.session)
+    info = session.info()
+    m = session.manifest
+    print(f"session {info['session']} (recorded {info['created']} with c3t {m.get('app_version', '?')}; "
+          f"devices: {', '.join(str(d) for d in info['devices'])})")
+    if info["closed_cleanly"]:
+        print(f"  closed cleanly: yes ({info['stop_reason']})")
+    else:
+        print("  closed cleanly: NO - the recording was killed, crashed or lost power; it is readable up to the "
+              "last data flushed to disk")
+    scale = f" (simulated {info['time_scale']:g}x faster than real time)" if info["time_scale"] != 1 else ""
+    print(f"  duration {info['duration_s']:.1f} s{scale}")
+    for name, s in info["streams"].items():
+        rate = f"nominal {_hz(s['nominal_hz'])}, measured {_hz(s['measured_hz'])}"
+        if s["kind"] == "imu":
+            line = f"{s['samples']} samples, {rate}"
+        else:
+            size = "x".join(map(str, s["size"])) if s.get("size") else "?"
+            line = f"{s['samples']} frames {size}, {rate}"
+            if s.get("lost_at_crash"):
+                line += f", {s['lost_at_crash']} lost at the crash"
+        drops = [f"{s['sequence_missing']} missing by sequence number"]
+        if s.get("source_dropped") is not None:
+            drops.append(f"{s['source_dropped']} dropped by the device")
+        print(f"  {name}: {line}; {', '.join(drops)}")
+    gaps = info["gaps"]
+    if gaps:
+        print(f"  gaps: {len(gaps)}, {sum(g['seconds'] for g in gaps):.2f} s in all: " +
+              ", ".join(f"{g['stream']} {g['start']:.2f}-{g['end']:.2f} s" for g in gaps[:5]) + (" ..." if len(gaps) > 5 else ""))
+    else:
+        print("  gaps: none")
+    labels = info["labels"]
+    if labels:
+        uses = {u: sum(lb["use"] == u for lb in labels) for u in ("har", "check")}
+        print(f"  labels: {len(labels)} ({uses['har']} camera labels for training, {uses['check']} IMU labels for checking)")
+        for lb in labels[:10]:
+            end = "end" if lb["end"] is None else f"{lb['end']:.2f}"
+            print(f"    {lb['start']:8.2f} - {end:>8} s  {lb['class']}  ({lb['use']})")
+        if len(labels) > 10:
+            print(f"    ... {len(labels) - 10} more in {Path(args.session) / 'labels.csv'}")
+    else:
+        print("  labels: none (an unlabelled session: D_Align pairs)")
+    for problem in info["problems"]:
+        print(f"  problem: {problem}")
+    if args.json:
+        print(json.dumps(info))
+    return 0
+
+
+def _hz(x) -> str:
+    return "?" if x is None else f"{x:.2f} Hz"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise C3tError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+    return width, height
+
+
+# -- c3t bench record --------------------------------------------------------------------------
+class BenchSource:
+    """A paced synthetic IMU (batches of `batch` samples with device time and sequence) and
+    camera (pre-rendered frames): what a USB IMU and a webcam deliver, without their CPU cost."""
+
+    def __init__(self, imu_hz: float, fps: float, frames, batch: int = 4):
+        from c3t.devices.base import BatchQueue, StreamHealth
+
+        self.imu_hz, self.fps, self.frames, self.batch = imu_hz, fps, frames, batch
+        self.config = None
+        self.spec = "bench"
+        self._queue = BatchQueue(max_batches=1_000_000)
+        self._health = {"imu": StreamHealth(nominal_hz=imu_hz), "camera": StreamHealth(nominal_hz=fps)}
+        self._stop = threading.Event()
+        self._thread = None
+        self.emitted = {"imu": 0, "camera": 0}
+
+    streams = ["imu", "camera"]
+    name = "bench"
+
+    def connect(self):
+        pass
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def read(self, timeout=None):
+        return self._queue.get_all(timeout)
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._queue.close()
+        for h in self._health.values():
+            h.set(state="stopped")
+
+    def disconnect(self):
+        self.stop()
+
+    def health(self):
+        return {k: h.snapshot() for k, h in self._health.items()}
+
+    def _run(self):
+        import numpy as np
+
+        from c3t.devices.base import Batch
+
+        rng = np.random.default_rng(0)
+        t0 = time.monotonic()
+        n_imu = n_cam = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            due_imu = int((now - t0) * self.imu_hz) // self.batch * self.batch
+            while n_imu < due_imu:
+                k = np.arange(n_imu, n_imu + self.batch)
+                self._queue.put(Batch("imu", np.full(self.batch, now), rng.normal(size=(self.batch, 6)).astype(np.float32),
+                                      t_device=k / self.imu_hz * (1 + 50e-6), seq=k))
+                self._health["imu"].count(self.batch, now)
+                n_imu += self.batch
+            while n_cam < int((now - t0) * self.fps):
+                frame = self.frames[n_cam % len(self.frames)]
+                self._queue.put(Batch("camera", [now], frame[None]))
+                self._health["camera"].count(1, now)
+                n_cam += 1
+            self.emitted = {"imu": n_imu, "camera": n_cam}
+            self._stop.wait(0.004)
+
+
+def bench_frames(width: int, height: int, n: int = 30):
+    """Camera-like frames: the simulator's room and person where available, else a textured pattern."""
+    import numpy as np
+
+    try:
+        from c3t.core.sim.render import CameraConfig
+        from c3t.core.sim.stream import SimWorld, WorldConfig
+
+        world = SimWorld(WorldConfig(seed=0, camera=CameraConfig(width=width, height=height, fps=30.0)))
+        _, frames = world.advance(n / 30.0)
+        return list(frames.images)
+    except ImportError:
+        y, x = np.mgrid[0:height, 0:width]
+        rng = np.random.default_rng(0)
+        return [(((x + 3 * i) ^ y) % 256)[..., None].repeat(3, axis=2).astype(np.uint8) +
+                rng.integers(0, 8, (height, width, 3), dtype=np.uint8) for i in range(n)]
+
+
+def bench_record_command(args) -> int:
+    import resource
+
+    from c3t.core.recording import record
+    from c3t.core.session import Session
+
+    width, height = _size(args.size)
+    frames = bench_frames(width, height)
+    tmp = None
+    if args.out:
+        out = Path(args.out)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="c3t-bench-record-")
+        out = Path(tmp.name) / "session"
+    try:
+        source = BenchSource(args.imu_hz, args.fps, frames)
+        print(f"recording {args.seconds:g} s of a {args.imu_hz:g} Hz IMU + a {args.fps:g} fps {width}x{height} camera "
+              f"to {out} ({os.cpu_count()} CPUs)...", file=sys.stderr)
+        ru0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+        manifest = record(out, [(source, ["imu", "camera"])], duration=args.seconds)
+        wall = time.monotonic() - wall0
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        session = Session(out)
+        on_disk = {"imu": len(session.imu["imu"]), "camera": len(session.cameras["camera"])}
+        emitted = source.emitted
+        mismatched = session.check_segments("camera")
+        w = manifest["writer"]
+        duration = manifest["duration_s"]
+        result = {
+            "seconds": round(duration, 2), "imu_hz": args.imu_hz, "fps": args.fps, "size": [width, height],
+            "emitted": emitted, "on_disk": on_disk,
+            "dropped": {k: emitted[k] - on_disk[k] for k in emitted},
+            "lag_median_s": w["lag_median_s"], "lag_p99_s": w["lag_p99_s"], "lag_max_s": w["lag_max_s"],
+            "backlog_max_s": w["backlog_max_s"],
+            "writer_cpu_percent": round(100 * w["writer_cpu_s"] / wall, 1),
+            "process_cpu_percent": round(100 * cpu / wall, 1),
+            "bytes_per_minute": int(w["bytes"] / duration * 60) if duration else None,
+            "segments_bad": len(mismatched), "problems": session.problems,
+        }
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    print(f"record bench: {result['seconds']:.1f} s of a {args.imu_hz:g} Hz IMU + {args.fps:g} fps {width}x{height} camera")
+    print(f"  dropped: {result['dropped']['imu']} IMU samples of {emitted['imu']}, {result['dropped']['camera']} frames "
+          f"of {emitted['camera']} (read back from disk){'' if not any(result['dropped'].values()) else '  <-- LOSS'}")
+    print(f"  writer lag (capture -> flushed to disk): median {result['lag_median_s'] * 1e3:.0f} ms, "
+          f"p99 {result['lag_p99_s'] * 1e3:.0f} ms, max {result['lag_max_s'] * 1e3:.0f} ms; "
+          f"largest backlog {result['backlog_max_s'] * 1e3:.0f} ms")
+    print(f"  CPU: writer thread {result['writer_cpu_percent']:.1f}% of one core, whole process "
+          f"{result['process_cpu_percent']:.1f}% (includes the synthetic source)")
+    print(f"  disk: {result['bytes_per_minute'] / 1e6:.1f} MB per minute; segments that failed their frame count: "
+          f"{result['segments_bad']}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+# -- c3t bench sessions ------------------------------------------------------------------------
+def record_simulated_sessions(out, speed: float = 8.0, align_s: float = 300.0, har_s: float = 240.0,
+                              check_s: float = 180.0, actions: str = "", sim_seed: int = 1,
+                              size: tuple[int, int] = (160, 120), progress=None) -> list[Path]:
+    """One simulated person records, in order: an unlabelled session (D_Align), a session
+    labelled with the simulator's ground truth as camera labels (D_HAR), and one whose ground
+    truth is marked for checking (D_Val / D_Test). Returns the session folders."""
+    from c3t.core.recording import record
+    from c3t.devices.simulated import SimulatedSource
+
+    out = Path(out)
+    fps = 30.0
+    # the simulator skips frames that are more than two frame periods late: keep its steps shorter
+    batch_s = min(0.02, 1.0 / (fps * speed))
+    sim = SimulatedSource(speed=speed, seed=sim_seed, width=size[0], height=size[1], fps=fps, actions=actions,
+                          batch_s=batch_s)
+    plan = [("align", align_s, None), ("har", har_s, "har"), ("check", check_s, "check")]
+    folders = []
+    for name, seconds, truth in plan:
+        if seconds <= 0:
+            continue
+        folder = out / f"{len(folders) + 1:02d}-{name}"
+        record(folder, [(sim, sim.streams)], duration=seconds, truth=truth, progress=progress)
+        folders.append(folder)
+    return folders
+
+
+def bench_sessions_command(args) -> int:
+    import numpy as np
+
+    from c3t.training.pipeline import fit
+    from c3t.training.prepare import prepare
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    tmp = None
+    if args.out:
+        out = Path(args.out)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="c3t-bench-sessions-")
+        out = Path(tmp.name)
+    try:
+        started = time.monotonic()
+        folders = record_simulated_sessions(out, args.speed, args.align_s, args.har_s, args.check_s, args.actions,
+                                            args.sim_seed, _size(args.size))
+        record_s = time.monotonic() - started
+        data = prepare(out, "rgb", args.backbone, args.cache, progress=not args.json)
+        prepare_s = time.monotonic() - started - record_s
+        roles = data.extra["roles"]
+        results = []
+        for seed in seeds:
+            _, metrics, cfg, split = fit(data, "c3t", seed, epochs=args.epochs)
+            results.append({"seed": seed, "test_imu_top1": metrics["test"]["imu"]["top1"],
+                            "val_imu_top1": metrics["val"]["imu"]["top1"],
+                            "test_camera_top1": metrics["test"]["visual"]["top1"], "sizes": metrics["sizes"],
+                            "train_seconds": metrics["train_seconds"]})
+            print(f"  seed {seed}: IMU top-1 on D_Test {results[-1]['test_imu_top1']:.3f} "
+                  f"(D_Val {results[-1]['val_imu_top1']:.3f}; camera on D_Test {results[-1]['test_camera_top1']:.3f}); "
+                  f"{metrics['sizes']}; {metrics['train_seconds']:.0f} s", flush=True)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    top1 = np.array([r["test_imu_top1"] for r in results])
+    summary = {"sessions": [f.name for f in folders], "speed": args.speed, "record_seconds": round(record_s, 1),
+               "prepare_seconds": round(prepare_s, 1), "classes": len(data.classes),
+               "windows": {r: int((roles == r).sum()) for r in ("har", "align", "check")},
+               "backbone": args.backbone, "results": results,
+               "test_imu_top1_mean": float(top1.mean()), "test_imu_top1_min": float(top1.min()),
+               "test_imu_top1_max": float(top1.max())}
+    print(f"sessions bench: {args.align_s:g} s unlabelled + {args.har_s:g} s camera-labelled + {args.check_s:g} s "
+          f"checking, recorded at {args.speed:g}x in {record_s:.0f} s; {len(data.classes)} classes; windows "
+          f"{summary['windows']}")
+    print(f"  C3T IMU top-1 on D_Test (no IMU labels in training): mean {top1.mean():.3f}, "
+          f"range {top1.min():.3f}-{top1.max():.3f} over seeds {seeds}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0

@@ -1,0 +1,180 @@
+"""The recording loop: sources -> Recorder, with labels, progress and a clean stop.
+
+    manifest = record("sessions/s1", [(source, ["imu", "camera"])], duration=60, progress=print)
+
+`record` is what `c3t record` and the GUI use: it creates the session (before opening any
+device, so a bad folder fails first), starts the sources, moves their batches into the
+Recorder, adds labels (given ones, or the source's ground truth as the actions complete),
+reports progress, and stops on the duration, a stop event, Ctrl-C, the end of a source (a
+replay or a file) or a recorder failure (a full disk). Whatever stops it, the sources are
+stopped, what they still hold is written, and the session is closed.
+
+Time: a source that runs faster than real time (the simulator or a replay at `speed` N) has
+`config.speed = N`; the session then stores times in source seconds (time_scale N), so it
+reads as if recorded in real time. Durations are in those seconds too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from c3t.core.errors import C3tError
+from c3t.core.recorder import Recorder, RecorderConfig, StreamSpec, jsonable
+from c3t.core.session import USES, Label
+
+
+@dataclass
+class Progress:
+    elapsed_s: float                       # session seconds
+    counts: dict                           # stream -> {"received", "written"}
+    dropped: dict                          # stream -> samples the source reported lost
+    stats: dict                            # Recorder.stats()
+
+
+def source_speed(source) -> float:
+    """Source seconds per host second: `config.speed` where a source runs faster than real
+    time (simulation, replay), else 1."""
+    speed = getattr(getattr(source, "config", None), "speed", 1.0)
+    try:
+        speed = float(speed)
+    except (TypeError, ValueError):
+        return 1.0
+    return speed if speed > 0 else 1.0
+
+
+def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
+           labels: list[Label] | None = None, truth: str | None = None, config: RecorderConfig | None = None,
+           progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None,
+           progress_s: float = 0.5) -> dict:
+    """Record `sources` (each with the stream names to keep) into a new session folder.
+
+    duration: session seconds (None: until `stop` is set, Ctrl-C or a source ends).
+    labels:   added at the start (e.g. one whole-session label with end None).
+    truth:    "har" or "check": label the session with the source's ground truth as it goes
+              (sources with `segments(t0, t1)`, the simulator); only actions recorded from
+              start to end are labelled.
+    Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
+    after closing the session as far as possible."""
+    speeds = {source_speed(s) for s, _ in sources}
+    if len(speeds) != 1:
+        raise C3tError(f"the sources run at different speeds {sorted(speeds)}; record them at the same speed")
+    scale = speeds.pop()
+    specs, devices, dropped_before = [], [], {}
+    for i, (source, names) in enumerate(sources):
+        health = source.health()
+        dropped_before.update({n: health[n].dropped for n in names if n in health})
+        devices.append({"spec": getattr(source, "spec", None) or source.name, "type": type(source).__name__,
+                        "streams": list(names), "config": jsonable(getattr(source, "config", None))})
+        for name in names:
+            kind = "camera" if name.startswith("camera") else "imu"
+            hz = health[name].nominal_hz if name in health else None
+            specs.append(StreamSpec(name, kind, hz / scale if hz else None, device=i))
+    truth_source = None
+    if truth is not None:
+        if truth not in USES:
+            raise C3tError(f"truth labels use {truth!r}: expected one of {USES}")
+        truth_source = next((s for s, _ in sources if hasattr(s, "segments")), None)
+        if truth_source is None:
+            raise C3tError("ground-truth labels need a source that knows them (the simulator, `sim`, or a replay)")
+    rec = Recorder(folder, specs, devices, scale, config)
+    for lb in labels or []:
+        rec.add_label(lb.start, lb.end, lb.cls, lb.use)
+    stop = stop or threading.Event()
+    reason = "stopped"
+    labelled: set = set()
+    started = []
+    try:
+        for source, _ in sources:
+            source.connect()
+            source.start()
+            started.append(source)
+        wanted = [set(names) for _, names in sources]
+        timeout = 0.05 if len(sources) == 1 else 0.01
+        next_report = time.monotonic()
+        while True:
+            got = 0
+            for (source, _), keep in zip(sources, wanted):
+                for batch in source.read(timeout):
+                    if batch.stream in keep:
+                        rec.write(batch)
+                        got += len(batch)
+            now = time.monotonic()
+            elapsed = float(rec.session_time(now))
+            if truth_source is not None:
+                _add_truth(rec, truth_source, truth, labelled)
+            if progress is not None and now >= next_report:
+                progress(_progress(rec, sources, elapsed, dropped_before))
+                next_report = now + progress_s
+            if rec.failure is not None:
+                reason = "failed"
+                break
+            if duration is not None and elapsed >= duration:
+                reason = f"duration {duration:g} s reached"
+                break
+            if stop.is_set():
+                reason = "stopped"
+                break
+            if not got and _all_ended(sources):
+                reason = "the source ended"
+                break
+    except KeyboardInterrupt:
+        reason = "stopped by Ctrl-C"
+    except BaseException as exc:
+        reason = f"error: {exc}"
+        raise
+    finally:
+        health = {}
+        for source in started:
+            keep = next(names for s, names in sources if s is source)
+            try:
+                source.stop()
+                for batch in source.read(0):   # what arrived before the stop is kept
+                    if batch.stream in keep and rec.failure is None:
+                        rec.write(batch)
+                health.update({n: dataclasses.replace(h, dropped=h.dropped - dropped_before.get(n, 0))
+                               for n, h in source.health().items()})   # this session's share
+            finally:
+                source.disconnect()
+        if truth_source is not None and rec.failure is None:
+            rec.sync()
+            _add_truth(rec, truth_source, truth, labelled)
+        manifest = rec.close(reason, health)
+        if progress is not None:
+            progress(_progress(rec, sources, manifest.get("duration_s") or 0.0, dropped_before))
+    if rec.failure is not None:
+        raise rec.failure
+    return manifest
+
+
+def _all_ended(sources) -> bool:
+    for source, names in sources:
+        health = source.health()
+        if any(health[n].state != "stopped" for n in names if n in health):
+            return False
+    return True
+
+
+def _progress(rec: Recorder, sources, elapsed: float, before: dict) -> Progress:
+    dropped = {}
+    for source, names in sources:
+        health = source.health()
+        dropped.update({n: int(health[n].dropped - before.get(n, 0)) for n in names if n in health})
+    return Progress(elapsed, rec.counts(), dropped, rec.stats())
+
+
+def _add_truth(rec: Recorder, source, use: str, done: set) -> None:
+    """Label every action the source performed wholly inside what was written so far."""
+    latest = rec.written_until()
+    if latest is None:
+        return
+    now_host = rec.t0 + latest / rec.time_scale
+    for a, b, name in source.segments(rec.t0, now_host):
+        start, end = float(rec.session_time(a)), float(rec.session_time(b))
+        key = (round(start, 3), name)
+        if key in done or start < 0 or end > latest:
+            continue
+        done.add(key)
+        rec.add_label(start, end, name, use)

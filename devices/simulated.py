@@ -1,0 +1,226 @@
+"""SimulatedSource: the synthetic person (c3t.core.sim) as a live source of IMU and camera data.
+
+    with SimulatedSource(imu_hz=100, fps=30, seed=1) as sim:     # or open_source("sim?seed=1")
+        batches = sim.read(timeout=0.1)
+        label = sim.truth_at(batches[-1].t_host[-1])               # what the person was doing
+
+A thread advances the simulated world in step with the host clock (`speed` simulated seconds per
+host second: 1 is real time, 4 is four times faster) and delivers every IMU sample and every
+camera frame when its time comes: IMU samples in batches of `batch_s` host seconds (as a BLE or
+serial link delivers them), frames one per batch. `t_host` is the host time (time.monotonic)
+at which the sample became due, never later than its emission; `t_device` is the simulated IMU's
+own clock (offset, drift and jitter included) and `seq` its sample counter, so lost samples
+show as gaps. A camera that cannot keep up skips frames (counted as dropped) instead of lagging.
+
+`truth_at(t_host)` names the action being performed at a host time (None at rest): the ground
+truth for scoring live predictions. `segments(t0, t1)` lists the actions in a host-time range.
+
+The world with seed S is the one `c3t synth --seed S` records: the same room and camera, and
+`subject=K` is that dataset's subject K (pick K above its --subjects for an unseen person).
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from c3t.core.errors import C3tError
+from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth
+
+
+@dataclass
+class SimulatedConfig:
+    imu_hz: float = 100.0
+    fps: float = 30.0
+    seed: int = 0
+    speed: float = 1.0            # simulated seconds per host second
+    subject: int = 1              # which simulated person (body, style, how the IMU sits)
+    width: int = 320
+    height: int = 240
+    segment: str = "right_wrist"  # where the IMU is worn (c3t.core.sim.body.SEGMENTS)
+    camera: bool = True           # emit the camera stream (False: IMU only, much cheaper)
+    actions: str = ""             # comma-separated action keys to script (empty: all ten)
+    rest_min: float = 1.0         # rest between actions, seconds (uniform in min..max)
+    rest_max: float = 3.0
+    batch_s: float = 0.02         # host seconds of IMU samples per batch
+
+
+def _coerce(name: str, value, kind):
+    """Turn spec-string values ("100", "true") into the field's type."""
+    text = str(value).strip()
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(value, bool):
+                return value
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind in (int, "int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(float(text)) if isinstance(value, float) else int(text)
+        if kind in (float, "float"):
+            return float(text)
+    except ValueError:
+        raise C3tError(f"sim: {name}={value!r} is not a valid {getattr(kind, '__name__', kind)}") from None
+    return text
+
+
+class SimulatedSource(Source):
+    def __init__(self, config: SimulatedConfig | None = None, **overrides):
+        fields = {f.name: f for f in dataclasses.fields(SimulatedConfig)}
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise C3tError(f"sim: unknown parameter(s) {', '.join(unknown)}; it takes {', '.join(fields)}")
+        config = config or SimulatedConfig()
+        config = dataclasses.replace(config, **{k: _coerce(k, v, fields[k].type) for k, v in overrides.items()})
+        if config.speed <= 0:
+            raise C3tError(f"sim: speed={config.speed} must be above 0 (1 = real time)")
+        if config.batch_s <= 0 or config.batch_s > 1:
+            raise C3tError(f"sim: batch_s={config.batch_s} must be in (0, 1] seconds")
+        self.config = config
+        self.spec = "sim"
+        self._world = None
+        self._lock = threading.Lock()          # guards the world (the thread and truth_at share it)
+        self._queue = BatchQueue()
+        self._health = {"imu": StreamHealth(nominal_hz=config.imu_hz * config.speed)}
+        if config.camera:
+            self._health["camera"] = StreamHealth(nominal_hz=config.fps * config.speed)
+        self._health["imu"].set(channels=6)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._epochs: list[tuple[float, float, float]] = []   # (host start, host t0, sim start) per run
+        self._latest: tuple[np.ndarray, float] | None = None
+        self._dropped_seen = 0
+
+    @property
+    def streams(self) -> list[str]:
+        return ["imu", "camera"] if self.config.camera else ["imu"]
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names the script draws from, in c3t synth's order."""
+        self.connect()
+        return [a.name for a in self._world.actions]
+
+    # -- life cycle --------------------------------------------------------------------
+    def connect(self) -> None:
+        if self._world is not None:
+            return
+        from c3t.core.sim.imu import ImuConfig
+        from c3t.core.sim.render import CameraConfig
+        from c3t.core.sim.stream import SimWorld, WorldConfig
+
+        c = self.config
+        actions = tuple(a.strip() for a in c.actions.split(",") if a.strip()) or None
+        self._world = SimWorld(WorldConfig(
+            seed=c.seed, subject=c.subject, imu=ImuConfig(rate_hz=c.imu_hz, segment=c.segment),
+            camera=CameraConfig(width=c.width, height=c.height, fps=c.fps), actions=actions,
+            rest_s=(c.rest_min, c.rest_max), render=c.camera))
+        for h in self._health.values():
+            h.set(state="connected")
+
+    def start(self) -> None:
+        self.connect()
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._queue.reopen()
+        now = time.monotonic()
+        t_sim = self._world.t
+        self._epochs.append((now, now - t_sim / self.config.speed, t_sim))
+        self._thread = threading.Thread(target=self._run, name="c3t-sim", daemon=True)
+        self._thread.start()
+
+    def read(self, timeout: float | None = None) -> list[Batch]:
+        return self._queue.get_all(timeout)
+
+    def read_latest(self) -> tuple[np.ndarray, float] | None:
+        """The newest camera frame and its t_host (for a live view), or None before the first."""
+        return self._latest
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self._queue.close()
+        if self._world is not None:
+            for h in self._health.values():
+                h.set(state="stopped")
+
+    def disconnect(self) -> None:
+        self.stop()
+        for h in self._health.values():
+            h.set(state="disconnected")
+
+    def health(self) -> dict[str, Health]:
+        return {name: h.snapshot() for name, h in self._health.items()}
+
+    # -- ground truth ------------------------------------------------------------------
+    def _to_sim(self, t_host: float) -> float | None:
+        for start, t0, sim_start in reversed(self._epochs):
+            if t_host >= start:
+                return (t_host - t0) * self.config.speed
+        return None
+
+    def truth_at(self, t_host: float) -> str | None:
+        """The action class performed at host time t_host (time.monotonic), None at rest or before start."""
+        t_sim = self._to_sim(float(t_host))
+        if t_sim is None or t_sim < 0:
+            return None
+        with self._lock:
+            return self._world.truth_at(t_sim)
+
+    def segments(self, t0_host: float, t1_host: float) -> list[tuple[float, float, str]]:
+        """(start, end, class) in host time for actions overlapping [t0_host, t1_host) of the current run."""
+        if not self._epochs:
+            return []
+        _, t0, _ = self._epochs[-1]
+        s = self.config.speed
+        with self._lock:
+            segs = self._world.segments(max(0.0, (t0_host - t0) * s), max(0.0, (t1_host - t0) * s))
+        return [(t0 + a / s, t0 + b / s, name) for a, b, name in segs]
+
+    # -- the thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        c = self.config
+        _, t0, _ = self._epochs[-1]
+        frame_period = 1.0 / c.fps
+        while not self._stop.is_set():
+            now = time.monotonic()
+            t_sim = (now - t0) * c.speed
+            try:
+                with self._lock:
+                    skipped = 0
+                    if c.camera:   # more than two frames behind: skip what is late
+                        skipped = self._world.skip_frames(t_sim - 2 * frame_period)
+                    samples, frames = self._world.advance(t_sim)
+                    lost = self._world.imu.dropped - self._dropped_seen
+                    self._dropped_seen = self._world.imu.dropped
+            except Exception as exc:   # a bug in the simulation: report it, stop cleanly
+                for h in self._health.values():
+                    h.error(f"simulation failed: {type(exc).__name__}: {exc}")
+                break
+            if lost:
+                self._health["imu"].drop(lost)
+            if skipped:
+                self._health["camera"].drop(skipped)
+            if len(samples):
+                t_host = np.minimum(t0 + samples.t_true / c.speed, now)
+                self._queue.put(Batch("imu", t_host, samples.values.astype(np.float32),
+                                      t_device=samples.t_device, seq=samples.seq))
+                self._health["imu"].count(len(samples), now)
+            for i in range(len(frames)):
+                t_host = min(t0 + frames.t[i] / c.speed, now)
+                image = frames.images[i]
+                seq = int(round(frames.t[i] * c.fps))
+                self._queue.put(Batch("camera", [t_host], image[None], seq=[seq]))
+                self._latest = (image, t_host)
+                self._health["camera"].count(1, now)
+            self._stop.wait(max(0.0, c.batch_s - (time.monotonic() - now)))

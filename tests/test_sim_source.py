@@ -1,0 +1,97 @@
+"""SimulatedSource: the scripted person as a live device with both streams and ground truth."""
+import time
+
+import numpy as np
+import pytest
+
+from c3t.core.errors import C3tError
+from c3t.core.sim.actions import ACTIONS
+from c3t.devices.base import Source
+from c3t.devices.simulated import SimulatedSource
+
+
+def _collect(src, seconds):
+    got = {"imu": [], "camera": []}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for b in src.read(timeout=0.05):
+            got[b.stream].append(b)
+    return got
+
+
+def test_emits_both_streams_with_timestamps_and_truth():
+    src = SimulatedSource(imu_hz="100", fps="30", seed="2", speed="5", width="64", height="48")
+    assert isinstance(src, Source) and src.streams == ["imu", "camera"]
+    t_start = time.monotonic()
+    with src:
+        got = _collect(src, 1.2)
+    imu, cam = got["imu"], got["camera"]
+    assert imu and cam
+    values = np.concatenate([b.values for b in imu])
+    assert values.dtype == np.float32 and values.shape[1] == 6
+    n = len(values)
+    assert 100 * 5 * 1.2 * 0.6 < n < 100 * 5 * 1.2 * 1.2          # ~ rate x speed x seconds
+    seq = np.concatenate([b.seq for b in imu])
+    t_host = np.concatenate([b.t_host for b in imu])
+    t_dev = np.concatenate([b.t_device for b in imu])
+    assert np.all(np.diff(seq) > 0) and np.all(np.diff(t_host) >= 0)
+    assert t_start <= t_host[0] and t_host[-1] <= time.monotonic()
+    # device clock: own offset, runs at the simulated rate (speed x host)
+    slope = np.polyfit(t_host, t_dev, 1)[0]
+    assert slope == pytest.approx(5.0, rel=0.01) and abs(t_dev[0] - t_host[0]) > 1e-3
+    frame = cam[0].values
+    assert frame.shape == (1, 48, 64, 3) and frame.dtype == np.uint8
+    assert len(cam) >= 30 * 5 * 1.2 * 0.3            # a loaded CPU may skip some frames
+    # ground truth: the script rests first, then acts; every label is a class name
+    assert src.truth_at(t_start - 1.0) is None
+    labels = {src.truth_at(t) for t in t_host[::10]}
+    assert None in labels and (labels - {None}) and (labels - {None}) <= {a.name for a in ACTIONS}
+    segs = src.segments(t_host[0], t_host[-1])
+    for a, b, name in segs:
+        assert src.truth_at(0.5 * (a + b)) == name
+    h = src.health()
+    assert set(h) == {"imu", "camera"} and h["imu"].received == n and h["imu"].channels == 6
+    assert h["imu"].state == "disconnected"
+    assert src.read_latest()[0].shape == (48, 64, 3)
+
+
+def test_same_seed_same_signal_and_imu_only_mode():
+    def first_samples(**kw):
+        with SimulatedSource(seed=7, speed=8, camera=False, **kw) as src:
+            got = _collect(src, 0.6)
+        assert not got["camera"]
+        return np.concatenate([b.values for b in got["imu"]])[:200]
+    a, b = first_samples(), first_samples()
+    np.testing.assert_array_equal(a, b)
+    c = first_samples(subject=2)
+    assert not np.array_equal(a, c)
+
+
+def test_spec_string_and_bad_parameters():
+    from c3t.devices.spec import open_source
+
+    src = open_source("sim?imu_hz=100&fps=30&seed=1&speed=1.0")
+    assert isinstance(src, SimulatedSource)
+    assert (src.config.imu_hz, src.config.fps, src.config.seed, src.config.speed) == (100.0, 30.0, 1, 1.0)
+    with pytest.raises(C3tError, match="unknown parameter"):
+        SimulatedSource(colour="red")
+    with pytest.raises(C3tError, match="speed"):
+        SimulatedSource(speed=0)
+    with pytest.raises(C3tError, match="50..200"):
+        SimulatedSource(imu_hz=10).connect()
+
+
+def test_stop_then_start_continues_the_same_timeline():
+    src = SimulatedSource(speed=10, camera=False, seed=3)
+    src.connect()
+    src.start()
+    first = _collect(src, 0.3)["imu"]
+    src.stop()
+    first += src.read(timeout=0)
+    src.start()
+    second = _collect(src, 0.3)["imu"]
+    src.disconnect()
+    s1 = np.concatenate([b.seq for b in first])
+    s2 = np.concatenate([b.seq for b in second])
+    assert s2[0] > s1[-1]
+    assert np.concatenate([b.t_device for b in second])[0] > np.concatenate([b.t_device for b in first])[-1]
