@@ -13,7 +13,6 @@ the field's type.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from urllib.parse import parse_qsl
 
 from c3t.core.errors import C3tError
@@ -134,15 +133,10 @@ def open_source(spec: str) -> Source:
         camera = int(target) if target.isdigit() else target
         source = OpenCvCamera(_config(OpenCvCameraConfig, spec, {"source": camera}, params))
     elif kind == "sim":
+        from c3t.devices.simulated import SimulatedSource
+
         try:
-            module = importlib.import_module("c3t.devices.simulated")
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("c3t.devices.simulated",):
-                raise
-            raise C3tError("source 'sim' needs c3t.devices.simulated (the simulated person), which is "
-                           "not installed in this copy of c3t; use a serial:, ble: or camera: source") from None
-        try:
-            source = module.SimulatedSource(**{k: _guess(v) for k, v in params.items()})
+            source = SimulatedSource(**{k: _guess(v) for k, v in params.items()})
         except TypeError as exc:
             raise C3tError(f"source spec {spec!r}: {exc}") from None
     else:

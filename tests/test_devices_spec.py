@@ -1,7 +1,6 @@
 """Source spec strings, `c3t devices` and `c3t bench buffer`."""
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
@@ -12,7 +11,6 @@ from c3t.devices.camera import OpenCvCamera
 from c3t.devices.serial_imu import SerialImu
 from c3t.devices.spec import open_source, parse_spec
 
-HAS_SIM = importlib.util.find_spec("c3t.devices.simulated") is not None
 
 
 def test_parse_the_forms():
@@ -66,13 +64,6 @@ def test_replay_spec_builds_a_replay_source():
         s.connect()
 
 
-@pytest.mark.skipif(HAS_SIM, reason="the simulated source is installed")
-def test_sim_without_its_module_says_so():
-    with pytest.raises(C3tError, match="c3t.devices.simulated"):
-        open_source("sim")
-
-
-@pytest.mark.skipif(not HAS_SIM, reason="c3t.devices.simulated is not written yet")
 def test_sim_source_runs_into_the_buffer():
     from c3t.core.syncbuffer import SyncBuffer
 
