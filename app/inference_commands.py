@@ -1,7 +1,6 @@
 """`c3t export`, `c3t live` and `c3t bench latency`: a trained model folder on live data."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -57,151 +56,66 @@ def export_command(args) -> int:
 
 # ----------------------------------------------------------------------------- live
 
-def _stream_of(source, role: str) -> str:
-    """The source's stream that plays `role` ("imu" or "camera")."""
-    names = source.streams
-    matches = [n for n in names if n.startswith("camera")] if role == "camera" else \
-        [n for n in names if n == "imu"] or [n for n in names if not n.startswith("camera")]
-    if not matches:
-        raise C3tError(f"source {source.name} has no {role} stream (it has {', '.join(names)})")
-    return matches[0]
-
-
-class SourceFeed:
-    """Moves batches from the opened sources into the SyncBuffer under the role names "imu" and
-    "camera"; a stream is registered once its source knows its rate (until then batches wait)."""
-
-    def __init__(self, roles: dict, buffer, rate_wait_s: float = 3.0):
-        self.buffer = buffer
-        self.role_of = {(id(src), stream): role for role, (src, stream) in roles.items()}
-        self.roles = roles
-        self.sources = list({id(s): s for s, _ in roles.values()}.values())
-        self.pending: dict[str, list] = {role: [] for role in roles}
-        self.rate_wait_s = rate_wait_s
-        self.started = time.monotonic()
-
-    def _register(self, role: str) -> bool:
-        src, stream = self.roles[role]
-        health = src.health()[stream]
-        rate = health.nominal_hz
-        if not rate and time.monotonic() - self.started > self.rate_wait_s:
-            rate = health.measured_hz or None
-        if not rate:
-            return False
-        self.buffer.add_stream(role, "camera" if role == "camera" else "imu", rate)
-        return True
-
-    def pump(self, timeout: float = 0.02) -> None:
-        for src in self.sources:
-            for batch in src.read(timeout / len(self.sources)):
-                role = self.role_of.get((id(src), batch.stream))
-                if role is None:
-                    continue  # a stream nobody asked for (e.g. the simulator's camera with --imu only)
-                if batch.stream != role:
-                    batch = dataclasses.replace(batch, stream=role)
-                if role not in self.buffer.streams:
-                    self.pending[role].append(batch)
-                    if not self._register(role):
-                        continue
-                    batches, self.pending[role] = self.pending[role], []
-                else:
-                    batches = [batch]
-                for b in batches:
-                    self.buffer.ingest(b)
-
-    @property
-    def ready(self) -> bool:
-        return all(role in self.buffer.streams for role in self.roles)
-
-
-def open_roles(imu_spec: str | None, camera_spec: str | None) -> dict:
-    """{"imu": (source, stream), "camera": (source, stream)} for the specs given; one source
-    serves both roles when both specs are the same (e.g. --imu sim --camera sim)."""
-    from c3t.devices.spec import open_source, parse_spec
-
-    if not imu_spec and not camera_spec:
-        raise C3tError("give --imu SPEC, --camera SPEC or both (e.g. --imu sim)")
-    if imu_spec and imu_spec != camera_spec:
-        kind, _, params = parse_spec(imu_spec)
-        if kind == "sim" and "camera" not in params:  # nobody watches its camera: do not render it
-            imu_spec += ("&" if "?" in imu_spec else "?") + "camera=false"
-    opened: dict[str, object] = {}
-    roles = {}
-    for role, spec in (("imu", imu_spec), ("camera", camera_spec)):
-        if spec:
-            if spec not in opened:
-                opened[spec] = open_source(spec)
-            roles[role] = (opened[spec], _stream_of(opened[spec], role))
-    return roles
-
-
 def live_command(args) -> int:
-    import numpy as np
-
-    from c3t.core.inference import open_engine
-    from c3t.core.predictor import LiveInputs, PredictorSettings, RunningAccuracy, StreamingPredictor, window_truth
-    from c3t.core.syncbuffer import SyncBuffer
+    from c3t.app.live import LivePipeline
+    from c3t.core.predictor import PredictorSettings
 
     settings = PredictorSettings(hop_s=args.hop, window_s=args.window, smoothing=args.smoothing,
                                  history=args.history, threshold=args.threshold)
-    engine = open_engine(args.model, args.backend)
+    live = LivePipeline(settings, backend=args.backend)
+    live.set_model(args.model)
+    engine = live.engine
     if engine.note:
         print(f"note: {engine.note}", file=sys.stderr)
-    if args.camera and "camera" not in engine.paths:
+    check_model_inputs(engine, args.imu, args.camera)
+    return run_live(live, args.imu, args.camera, args.seconds, args.jsonl)
+
+
+def check_model_inputs(engine, imu: str | None, camera: str | None) -> None:
+    from c3t.core.predictor import LiveInputs
+
+    if camera and "camera" not in engine.paths:
         raise C3tError(f"a {engine.method} model has no camera path; leave out --camera")
-    if args.camera and LiveInputs(engine.config, engine).camera_problem:
+    if camera and LiveInputs(engine.config, engine).camera_problem:
         raise C3tError(LiveInputs(engine.config, engine).camera_problem)
-    if args.imu and "imu" not in engine.paths:
+    if imu and "imu" not in engine.paths:
         raise C3tError(f"a {engine.method} model has no IMU path; leave out --imu")
-    roles = open_roles(args.imu, args.camera)
-    imu_source = roles["imu"][0] if "imu" in roles else None
-    truth_at = getattr(imu_source, "truth_at", None)
-    buffer = SyncBuffer(seconds=max(30.0, 4 * (settings.window_s or 2.5)))
-    feed = SourceFeed(roles, buffer)
-    sources = feed.sources
-    predictor = None
-    score = RunningAccuracy()
+
+
+def run_live(live, imu: str | None, camera: str | None, seconds: float | None, jsonl: bool) -> int:
+    """Connect, print one line per prediction until `seconds` pass (or Ctrl+C), then a summary."""
+    import numpy as np
+
     latencies = []
-    opened = []
+
+    def printed(pred, truth) -> None:
+        latencies.append(pred.latency_ms)
+        row = pred.to_json()
+        row["t"] = round(pred.t - t0, 3)
+        if truth is not None:
+            row.update(truth=truth, accuracy=live.accuracy[0])
+        _print_prediction(row, jsonl)
+
+    live.on_prediction = printed
+    live.connect(imu=imu, camera=camera)
+    t0 = time.monotonic()
+    live.start()
     try:
-        for src in sources:
-            src.connect()
-            opened.append(src)
-            src.start()
-        t0 = time.monotonic()
-        deadline = None if args.seconds is None else t0 + args.seconds
-        while deadline is None or time.monotonic() < deadline:
-            feed.pump()
-            if predictor is None:
-                if not feed.ready:
-                    if time.monotonic() - t0 > 10:
-                        missing = [r for r in roles if r not in buffer.streams]
-                        raise C3tError(f"no data with a known rate from the {' and '.join(missing)} source after 10 s: "
-                                       "check the device (c3t devices) or give its rate in the spec (?rate_hz=...)")
-                    continue
-                predictor = StreamingPredictor(engine, buffer, settings)
-            pred = predictor.poll()
-            if pred is None:
-                continue
-            latencies.append(pred.latency_ms)
-            row = pred.to_json()
-            row["t"] = round(pred.t - t0, 3)
-            if truth_at is not None:
-                span = predictor.spec.seconds + (settings.history - 1) * settings.hop_s
-                truth = window_truth(truth_at, pred.t - span, pred.t)
-                correct = score.update(pred.action, truth)
-                row.update(truth=truth, correct=correct, accuracy=score.accuracy)
-            _print_prediction(row, args.jsonl)
+        while seconds is None or time.monotonic() < t0 + seconds:
+            time.sleep(0.05)
+            view = live.view()
+            if not view.predictions and time.monotonic() - t0 > 10 and len(view.devices) < (bool(imu) + bool(camera)):
+                raise C3tError("no data from the sources after 10 s: check the device (c3t devices) "
+                               "or give its rate in the spec (?rate_hz=...)")
+            if view.errors and not view.predictions and time.monotonic() - t0 > 1:
+                raise C3tError(view.errors[-1])
     finally:
-        for src in reversed(opened):
-            try:
-                src.stop()
-            finally:
-                src.disconnect()
-    out = sys.stderr if args.jsonl else sys.stdout
+        live.stop()
+    out = sys.stderr if jsonl else sys.stdout
+    accuracy, score = live.accuracy
     if latencies:
         lat = np.array(latencies)
-        line = (f"{len(lat)} predictions ({engine.backend}), latency p50 {np.percentile(lat, 50):.2f} ms "
+        line = (f"{len(lat)} predictions ({live.engine.backend}), latency p50 {np.percentile(lat, 50):.2f} ms "
                 f"p95 {np.percentile(lat, 95):.2f} ms")
         if score.scored:
             line += (f"; smoothed accuracy {score.accuracy:.1%} over {score.scored} windows "

@@ -385,10 +385,12 @@ def bench_record_command(args) -> int:
 # -- c3t bench sessions ------------------------------------------------------------------------
 def record_simulated_sessions(out, speed: float = 8.0, align_s: float = 300.0, har_s: float = 240.0,
                               check_s: float = 180.0, actions: str = "", sim_seed: int = 1,
-                              size: tuple[int, int] = (160, 120), progress=None) -> list[Path]:
-    """One simulated person records, in order: an unlabelled session (D_Align), a session
-    labelled with the simulator's ground truth as camera labels (D_HAR), and one whose ground
-    truth is marked for checking (D_Val / D_Test). Returns the session folders."""
+                              size: tuple[int, int] = (160, 120), progress=None,
+                              subjects: tuple[int, ...] = (1,), check_subject: int | None = None) -> list[Path]:
+    """Simulated people record, in order: per subject an unlabelled session (D_Align) and a
+    session labelled with the simulator's ground truth as camera labels (D_HAR); then one whose
+    ground truth is marked for checking (D_Val / D_Test), by `check_subject` (default: the
+    first subject). Returns the session folders."""
     from c3t.core.recording import record
     from c3t.devices.simulated import SimulatedSource
 
@@ -396,15 +398,21 @@ def record_simulated_sessions(out, speed: float = 8.0, align_s: float = 300.0, h
     fps = 30.0
     # the simulator skips frames that are more than two frame periods late: keep its steps shorter
     batch_s = min(0.02, 1.0 / (fps * speed))
-    sim = SimulatedSource(speed=speed, seed=sim_seed, width=size[0], height=size[1], fps=fps, actions=actions,
-                          batch_s=batch_s)
-    plan = [("align", align_s, None), ("har", har_s, "har"), ("check", check_s, "check")]
+
+    def person(subject: int) -> SimulatedSource:
+        return SimulatedSource(speed=speed, seed=sim_seed, subject=subject, width=size[0], height=size[1], fps=fps,
+                               actions=actions, batch_s=batch_s)
+
+    sims = {k: person(k) for k in dict.fromkeys([*subjects, check_subject or subjects[0]])}
+    plan = [(f"align-p{k}" if len(subjects) > 1 else "align", align_s, None, k) for k in subjects]
+    plan += [(f"har-p{k}" if len(subjects) > 1 else "har", har_s, "har", k) for k in subjects]
+    plan += [("check", check_s, "check", check_subject or subjects[0])]
     folders = []
-    for name, seconds, truth in plan:
+    for name, seconds, truth, k in plan:
         if seconds <= 0:
             continue
         folder = out / f"{len(folders) + 1:02d}-{name}"
-        record(folder, [(sim, sim.streams)], duration=seconds, truth=truth, progress=progress)
+        record(folder, [(sims[k], sims[k].streams)], duration=seconds, truth=truth, progress=progress)
         folders.append(folder)
     return folders
 

@@ -27,9 +27,9 @@ import numpy as np
 from c3t.core import preprocess
 from c3t.core.backbones import IMAGE_SIZE
 from c3t.core.errors import C3tError
+from c3t.core.vocabulary import NO_ACTION
 from c3t.core.window import WindowSpec
 
-NO_ACTION = "no action"
 SMOOTHING = ("mean", "majority")
 FRAME_MATCH_S = 0.004  # frames are >= 16 ms apart (<= 60 fps); clock re-fits move them far less
 

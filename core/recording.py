@@ -24,6 +24,9 @@ from typing import Callable
 from c3t.core.errors import C3tError
 from c3t.core.recorder import Recorder, RecorderConfig, StreamSpec, jsonable
 from c3t.core.session import USES, Label
+from c3t.core.vocabulary import NO_ACTION
+
+MIN_REST_S = 0.5  # shorter pauses between two actions are not labelled as rests
 
 
 @dataclass
@@ -55,7 +58,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
     labels:   added at the start (e.g. one whole-session label with end None).
     truth:    "har" or "check": label the session with the source's ground truth as it goes
               (sources with `segments(t0, t1)`, the simulator); only actions recorded from
-              start to end are labelled.
+              start to end are labelled, and the rests between them as NO_ACTION.
     Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
     after closing the session as far as possible."""
     speeds = {source_speed(s) for s, _ in sources}
@@ -166,13 +169,17 @@ def _progress(rec: Recorder, sources, elapsed: float, before: dict) -> Progress:
 
 
 def _add_truth(rec: Recorder, source, use: str, done: set) -> None:
-    """Label every action the source performed wholly inside what was written so far."""
+    """Label every action the source performed wholly inside what was written so far, and
+    the rest between two such actions as NO_ACTION (a class a camera labeller sees too, so
+    that a live model can say "no action" from evidence, not only from low confidence)."""
     latest = rec.written_until()
     if latest is None:
         return
     now_host = rec.t0 + latest / rec.time_scale
-    for a, b, name in source.segments(rec.t0, now_host):
-        start, end = float(rec.session_time(a)), float(rec.session_time(b))
+    spans = [(float(rec.session_time(a)), float(rec.session_time(b)), name)
+             for a, b, name in source.segments(rec.t0, now_host)]
+    rests = [(b0, a1, NO_ACTION) for (_, b0, _), (a1, _, _) in zip(spans, spans[1:]) if a1 - b0 >= MIN_REST_S]
+    for start, end, name in sorted(spans + rests):
         key = (round(start, 3), name)
         if key in done or start < 0 or end > latest:
             continue

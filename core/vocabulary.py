@@ -6,3 +6,4 @@ HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h va
 NOISES = ("none", "crop", "misalign", "dilate", "all")
 FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
 BACKBONES = FROZEN_BACKBONES + ("small-cnn",)
+NO_ACTION = "no action"  # the live decision at rest or below the confidence threshold; also a trainable class

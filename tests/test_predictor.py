@@ -284,4 +284,4 @@ def test_live_refuses_a_camera_the_model_cannot_use(c3t_folder, capsys):
     assert main(["live", "--model", str(c3t_folder), "--imu", "sim", "--camera", "sim", "--seconds", "1"]) == 2
     assert "camera modality is skeleton" in capsys.readouterr().err
     assert main(["live", "--model", str(c3t_folder), "--seconds", "1"]) == 2
-    assert "give --imu SPEC" in capsys.readouterr().err
+    assert "give an IMU source, a camera source or both" in capsys.readouterr().err

@@ -1,0 +1,455 @@
+"""The live pipeline the GUI, `c3t live` and `c3t demo --headless` share (no Qt here).
+
+    live = LivePipeline(settings)
+    live.connect(imu="sim", camera="sim")          # device specs (c3t.devices.spec)
+    live.set_model("runs/demo-model")               # any time; the next window uses it
+    live.start()                                    # the worker thread
+    view = live.view()                              # the latest LiveView, a consistent copy
+    live.start_recording("sessions/s1", label="wave")  # also while predicting
+    live.stop()
+
+One worker thread moves the sources' batches into a SyncBuffer (under the role names "imu"
+and "camera"), into the session being recorded if any, and through the StreamingPredictor
+every hop. About 30 times a second it publishes a `LiveView` (recent IMU samples, the newest
+frame, recent predictions, device status, recording status) by swapping one reference, so
+readers never wait on the worker and never see a half-updated view. Errors of the worker
+(a model that cannot take the connected inputs, a recording failure) end up in
+`LiveView.errors` in words; the pipeline keeps running with what still works.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from c3t.core.errors import C3tError
+from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
+
+PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
+VIEW_HZ = 30.0
+PLOT_SECONDS = 10.0   # IMU history kept in the view (the GUI shows up to this much)
+
+
+# ----------------------------------------------------------------------------- sources
+
+def stream_of(source, role: str) -> str:
+    """The source's stream that plays `role` ("imu" or "camera")."""
+    names = source.streams
+    matches = [n for n in names if n.startswith("camera")] if role == "camera" else \
+        [n for n in names if n == "imu"] or [n for n in names if not n.startswith("camera")]
+    if not matches:
+        raise C3tError(f"source {source.name} has no {role} stream (it has {', '.join(names)})")
+    return matches[0]
+
+
+def open_roles(imu_spec: str | None, camera_spec: str | None) -> dict:
+    """{"imu": (source, stream), "camera": (source, stream)} for the specs given (not yet
+    connected); one source serves both roles when both specs are the same (sim, replay)."""
+    from c3t.devices.spec import open_source, parse_spec
+
+    if not imu_spec and not camera_spec:
+        raise C3tError("give an IMU source, a camera source or both (e.g. --imu sim)")
+    if imu_spec and imu_spec != camera_spec:
+        kind, _, params = parse_spec(imu_spec)
+        if kind == "sim" and "camera" not in params:  # nobody watches its camera: do not render it
+            imu_spec += ("&" if "?" in imu_spec else "?") + "camera=false"
+    opened: dict[str, object] = {}
+    roles = {}
+    for role, spec in (("imu", imu_spec), ("camera", camera_spec)):
+        if spec:
+            if spec not in opened:
+                opened[spec] = open_source(spec)
+            roles[role] = (opened[spec], stream_of(opened[spec], role))
+    return roles
+
+
+class SourceFeed:
+    """Moves batches from the opened sources into the SyncBuffer under the role names "imu" and
+    "camera"; a stream is registered once its source knows its rate (until then batches wait)."""
+
+    def __init__(self, roles: dict, buffer, rate_wait_s: float = 3.0):
+        self.buffer = buffer
+        self.role_of = {(id(src), stream): role for role, (src, stream) in roles.items()}
+        self.roles = roles
+        self.sources = list({id(s): s for s, _ in roles.values()}.values())
+        self.pending: dict[str, list] = {role: [] for role in roles}
+        self.rate_wait_s = rate_wait_s
+        self.started = time.monotonic()
+
+    def rate(self, role: str) -> float | None:
+        src, stream = self.roles[role]
+        health = src.health()[stream]
+        if health.nominal_hz:
+            return health.nominal_hz
+        if time.monotonic() - self.started > self.rate_wait_s:
+            return health.measured_hz or None
+        return None
+
+    def pump(self, timeout: float = 0.02) -> list:
+        """Read what arrived; returns the batches ingested (stream renamed to their role)."""
+        done = []
+        for src in self.sources:
+            for batch in src.read(timeout / len(self.sources)):
+                role = self.role_of.get((id(src), batch.stream))
+                if role is None:
+                    continue  # a stream nobody asked for (e.g. the simulator's camera with --imu only)
+                if batch.stream != role:
+                    batch = dataclasses.replace(batch, stream=role)
+                if role not in self.buffer.streams:
+                    self.pending[role].append(batch)
+                    rate = self.rate(role)
+                    if not rate:
+                        continue
+                    self.buffer.add_stream(role, "camera" if role == "camera" else "imu", rate)
+                    batches, self.pending[role] = self.pending[role], []
+                else:
+                    batches = [batch]
+                for b in batches:
+                    self.buffer.ingest(b)
+                done.extend(batches)
+        return done
+
+    @property
+    def ready(self) -> bool:
+        return all(role in self.buffer.streams for role in self.roles)
+
+
+# ----------------------------------------------------------------------------- the view
+
+@dataclass
+class DeviceStatus:
+    role: str                    # "imu" or "camera"
+    spec: str
+    state: str                   # devices.base STATES
+    nominal_hz: float | None
+    measured_hz: float
+    received: int
+    dropped: int
+    gap_s: float
+    connects: int
+    last_error: str | None
+    clock_offset_s: float | None   # host - device clock, once fitted (devices that send their time)
+
+
+@dataclass
+class RecordingStatus:
+    folder: str
+    seconds: float               # session seconds recorded so far
+    label: str | None            # the current label (labelled recording), else None
+    labels: int                  # labelled spans so far
+    written: dict                # stream -> samples written
+
+
+@dataclass
+class LiveView:
+    t: float = 0.0                                    # host time of the newest sample
+    imu_t: np.ndarray = field(default_factory=lambda: np.zeros(0))          # seconds before t (<= 0)
+    imu: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    frame: np.ndarray | None = None                   # newest camera frame (BGR)
+    predictions: list = field(default_factory=list)   # recent Prediction objects, oldest first
+    truths: list = field(default_factory=list)        # ground truth per prediction (simulated sources), or []
+    accuracy: float | None = None                     # running smoothed accuracy against that truth
+    devices: dict = field(default_factory=dict)       # role -> DeviceStatus
+    recording: RecordingStatus | None = None
+    model: str | None = None                          # folder of the model in use
+    classes: list = field(default_factory=list)
+    errors: list = field(default_factory=list)        # recent problems in words, newest last
+
+
+# ----------------------------------------------------------------------------- recording
+
+class _Recording:
+    """A session written from the pipeline's batches, with labels switched while recording."""
+
+    def __init__(self, folder, roles: dict, rates: dict, label: str | None, use: str):
+        from c3t.core.recorder import Recorder, StreamSpec
+        from c3t.core.recording import source_speed
+        from c3t.core.recorder import jsonable
+
+        sources = list({id(s): s for s, _ in roles.values()}.values())
+        speeds = {source_speed(s) for s in sources}
+        if len(speeds) != 1:
+            raise C3tError(f"the sources run at different speeds {sorted(speeds)}; record them at the same speed")
+        self.scale = speeds.pop()
+        devices = [{"spec": getattr(s, "spec", None) or s.name, "type": type(s).__name__,
+                    "streams": [r for r, (src, _) in roles.items() if src is s],
+                    "config": jsonable(getattr(s, "config", None))} for s in sources]
+        specs = [StreamSpec(role, "camera" if role == "camera" else "imu", rates[role] / self.scale,
+                            device=next(i for i, s in enumerate(sources) if s is src))
+                 for role, (src, _) in roles.items()]
+        self.rec = Recorder(folder, specs, devices, self.scale)
+        self.folder, self.use = str(folder), use
+        self.label, self.label_start, self.spans = None, 0.0, 0
+        self.started = time.monotonic()
+        if label:
+            self.set_label(label)
+
+    def now(self) -> float:
+        return float(self.rec.session_time(time.monotonic()))
+
+    def set_label(self, label: str | None) -> None:
+        """Close the current label's span here and open `label`'s (None: unlabelled from now)."""
+        t = max(self.now(), 0.0)
+        if self.label is not None and t > self.label_start:
+            self.rec.add_label(self.label_start, t, self.label, self.use)
+            self.spans += 1
+        self.label, self.label_start = label, t
+
+    def status(self) -> RecordingStatus:
+        return RecordingStatus(self.folder, max(self.now(), 0.0), self.label, self.spans + (self.label is not None),
+                               {k: v["written"] for k, v in self.rec.counts().items()})
+
+    def close(self, reason: str) -> dict:
+        self.set_label(None)
+        return self.rec.close(reason)
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+class LivePipeline:
+    def __init__(self, settings: PredictorSettings | None = None, backend: str = "auto", history: int = 240,
+                 predict_from: str = "all"):
+        self.settings = settings or PredictorSettings()
+        self.backend = backend
+        self.predict_from = predict_from       # PREDICT_FROM: which connected modalities the model sees
+        self._lock = threading.Lock()          # guards the fields the worker and callers share
+        self._roles: dict = {}
+        self._specs: dict = {}
+        self._feed = self._buffer = self._predictor = None
+        self._engine = None
+        self._blocked = False                  # the predictor cannot be built for these inputs
+        self._model: str | None = None
+        self._recording: _Recording | None = None
+        self._view = LiveView()
+        self._predictions: deque = deque(maxlen=history)
+        self._truths: deque = deque(maxlen=history)
+        self._score = RunningAccuracy()
+        self._errors: deque = deque(maxlen=5)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.on_prediction = None              # called in the worker thread with (prediction, truth)
+
+    # -- devices -----------------------------------------------------------------------
+    def connect(self, imu: str | None = None, camera: str | None = None) -> None:
+        """Open, connect and start the sources (replacing those connected); raises C3tError
+        naming the device when one cannot be opened (the others are then closed again)."""
+        from c3t.core.syncbuffer import SyncBuffer
+
+        roles = open_roles(imu, camera)
+        started = []
+        try:
+            for src in list({id(s): s for s, _ in roles.values()}.values()):
+                src.connect()
+                started.append(src)
+                src.start()
+        except BaseException:
+            for src in started:
+                _close(src)
+            raise
+        window = self.settings.window_s or 2.5
+        with self._lock:
+            old = self._roles
+            self._close_recording("the devices changed")
+            self._roles, self._specs = roles, {"imu": imu, "camera": camera}
+            self._buffer = SyncBuffer(seconds=max(30.0, 4 * window, PLOT_SECONDS + 1))
+            self._feed = SourceFeed(roles, self._buffer)
+            self._predictor, self._blocked = None, False
+            self._reset_scores()
+        for src in {id(s): s for s, _ in old.values()}.values():
+            _close(src)
+
+    def disconnect(self) -> None:
+        with self._lock:
+            old, self._roles = self._roles, {}
+            self._close_recording("the devices were disconnected")
+            self._feed = self._buffer = self._predictor = None
+        for src in {id(s): s for s, _ in old.values()}.values():
+            _close(src)
+
+    @property
+    def connected(self) -> dict:
+        return {r: self._specs.get(r) for r in self._roles}
+
+    # -- model -------------------------------------------------------------------------
+    def set_model(self, folder) -> None:
+        """Use the model in `folder` from the next window on (raises C3tError for a wrong folder)."""
+        from c3t.core.inference import open_engine
+
+        engine = open_engine(folder, self.backend)
+        with self._lock:
+            self._engine, self._model, self._predictor, self._blocked = engine, str(folder), None, False
+            self._reset_scores()
+
+    @property
+    def engine(self):
+        return self._engine
+
+    def set_predict_from(self, which: str) -> None:
+        """Predict from every connected modality ("all"), the IMU only or the camera only."""
+        if which not in PREDICT_FROM:
+            raise C3tError(f"predict from {which!r}: expected one of {PREDICT_FROM}")
+        with self._lock:
+            self.predict_from, self._predictor, self._blocked = which, None, False
+
+    # -- recording ---------------------------------------------------------------------
+    def start_recording(self, folder, label: str | None = None, use: str = "har") -> None:
+        """Record what the connected devices deliver into a new session folder. `label` None:
+        unlabelled (for D_Align) until set_label is called; use "har" (camera labels) or "check"."""
+        with self._lock:
+            if self._recording is not None:
+                raise C3tError(f"already recording into {self._recording.folder}; stop that first")
+            if not self._roles:
+                raise C3tError("connect a device before recording")
+            rates = {r: self._feed.rate(r) for r in self._roles}
+            missing = [r for r, hz in rates.items() if not hz]
+            if missing:
+                raise C3tError(f"the {' and '.join(missing)} rate is not known yet; wait a second for data and try again")
+            self._recording = _Recording(Path(folder), self._roles, rates, label, use)
+
+    @property
+    def recording(self) -> bool:
+        return self._recording is not None
+
+    def set_label(self, label: str | None) -> None:
+        with self._lock:
+            if self._recording is None:
+                raise C3tError("not recording: start a recording before choosing a label")
+            self._recording.set_label(label)
+
+    def stop_recording(self) -> dict | None:
+        """Close the session; returns its manifest (None when not recording)."""
+        with self._lock:
+            return self._close_recording("stopped")
+
+    def _close_recording(self, reason: str) -> dict | None:
+        rec, self._recording = self._recording, None
+        if rec is None:
+            return None
+        try:
+            return rec.close(reason)
+        except C3tError as exc:
+            self._errors.append(f"recording {rec.folder}: {exc}")
+            return None
+
+    # -- running -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="c3t-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the worker, close any recording and the devices."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.disconnect()
+
+    def view(self) -> LiveView:
+        return self._view
+
+    def _reset_scores(self) -> None:
+        self._predictions.clear()
+        self._truths.clear()
+        self._score = RunningAccuracy()
+
+    def _run(self) -> None:
+        next_view = 0.0
+        while not self._stop.is_set():
+            with self._lock:
+                feed = self._feed
+                if feed is None:
+                    batches = []
+                else:
+                    batches = self._step(feed)
+            if feed is None or not batches:
+                time.sleep(0.005)
+            now = time.monotonic()
+            if now >= next_view:
+                with self._lock:
+                    self._view = self._make_view()
+                next_view = now + 1.0 / VIEW_HZ
+
+    def _step(self, feed) -> list:
+        batches = feed.pump(0.0)
+        if self._recording is not None and batches:
+            for b in batches:
+                self._recording.rec.write(b)
+            if self._recording.rec.failure is not None:
+                self._errors.append(str(self._recording.rec.failure))
+                self._close_recording("failed")
+        if self._engine is None or not feed.ready or self._blocked:
+            return batches
+        if self._predictor is None:
+            from c3t.core.predictor import StreamingPredictor
+
+            try:
+                self._predictor = StreamingPredictor(
+                    self._engine, self._buffer, self.settings,
+                    imu_stream="imu" if self.predict_from in ("all", "imu") else None,
+                    camera_stream="camera" if self.predict_from in ("all", "camera") else None)
+            except C3tError as exc:   # e.g. a skeleton model and a colour camera: say so once, keep the rest running
+                self._errors.append(str(exc))
+                self._blocked = True
+                return batches
+        pred = self._predictor.poll()
+        if pred is not None:
+            truth = self._truth(pred)
+            self._predictions.append(pred)
+            if truth is not None:
+                self._truths.append(truth)
+                self._score.update(pred.action, truth)
+            if self.on_prediction is not None:
+                self.on_prediction(pred, truth)
+        return batches
+
+    def _truth(self, pred) -> str | None:
+        src = self._roles.get("imu", self._roles.get("camera", (None,)))[0]
+        truth_at = getattr(src, "truth_at", None)
+        if truth_at is None:
+            return None
+        span = self._predictor.spec.seconds + (self.settings.history - 1) * self.settings.hop_s
+        return window_truth(truth_at, pred.t - span, pred.t)
+
+    @property
+    def accuracy(self) -> tuple[float | None, RunningAccuracy]:
+        return (self._score.accuracy if self._score.scored else None), self._score
+
+    def _make_view(self) -> LiveView:
+        buf = self._buffer
+        v = LiveView(predictions=list(self._predictions), truths=list(self._truths), model=self._model,
+                     classes=list(self._engine.classes) if self._engine else [], errors=list(self._errors),
+                     accuracy=self._score.accuracy if self._score.scored else None,
+                     recording=self._recording.status() if self._recording else None)
+        if buf is None:
+            return v
+        latest = [t for t in (buf.latest_time(s) for s in buf.streams) if t is not None]
+        v.t = max(latest) if latest else 0.0
+        if "imu" in buf.streams and buf.latest_time("imu") is not None:
+            t, x = buf.samples("imu", v.t - PLOT_SECONDS, v.t)
+            v.imu_t, v.imu = t - v.t, np.array(x)
+        if "camera" in buf.streams and buf.latest_time("camera") is not None:
+            _, frames = buf.samples("camera", buf.latest_time("camera") - 1e-6)
+            v.frame = np.array(frames[-1]) if frames is not None and len(frames) else None
+        for role, (src, stream) in self._roles.items():
+            h = src.health()[stream]
+            offset = None
+            if role in buf.streams and buf.clock(role).ready:
+                offset = buf.clock(role).fit.offset
+            v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", h.state, h.nominal_hz, h.measured_hz,
+                                           h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, offset)
+        return v
+
+
+def _close(src) -> None:
+    try:
+        src.stop()
+    finally:
+        src.disconnect()
