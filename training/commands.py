@@ -54,7 +54,8 @@ def train_command(args) -> int:
             bar.reset(total=info["epochs"])
             bar.set_description(info["phase"])
         bar.update(1)
-        bar.set_postfix(loss=f"{info['loss']:.3f}", val=f"{info['val_top1']:.3f}")
+        val = info["val_top1"]   # None in phases that select nothing (align-first's alignment)
+        bar.set_postfix(loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
 
     try:
         model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress,

@@ -13,7 +13,8 @@ C3T models also output the class token's attention over the t_rec steps. Inputs 
 preprocessed windows (normalisation is inside the graphs), batch fixed at 1; only the
 backbone has a dynamic batch (frames) so a window's new frames go through in one call.
 
-Parity: a few real clips of the model's dataset (its D_Test when split.json is there) go
+Parity: a few real clips of the model's dataset (its D_Test when split.json is there; for
+recorded sessions, windows cut as training cut them) go
 through onnxruntime and torch; for "features" models the ONNX side runs backbone.onnx then
 camera.onnx on the clips' frames, end to end. Every path's maximum absolute difference of
 probabilities (and of attention) must stay under TOLERANCE, or nothing is written.
@@ -43,6 +44,7 @@ from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_
 from c3t.core.model_folder import load_model, read_json
 from c3t.training import utd_mhad
 from c3t.training.prepare import InputSpec, as_backbone_images, camera_frames
+from c3t.training.sessions import is_sessions_folder, raw_windows
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -137,32 +139,40 @@ def _spread(items: list, n: int) -> list:
     return [items[i] for i in idx]
 
 
-def _pick(sequences, preferred: list[str], n: int):
-    """n sequences: spread over the preferred keys (the test split) first, topped up from the rest."""
+def _pick(items: list, preferred: list[str], n: int, key=lambda s: s.key) -> list:
+    """n items: spread over the preferred keys (the test split) first, topped up from the rest."""
     wanted = set(preferred)
-    first = _spread([s for s in sequences if s.key in wanted], n)
-    return first + _spread([s for s in sequences if s.key not in wanted], n - len(first))
+    first = _spread([s for s in items if key(s) in wanted], n)
+    return first + _spread([s for s in items if key(s) not in wanted], n - len(first))
+
+
+def _raw_clips(root: Path, spec: InputSpec, preferred: list[str], n: int, camera: bool) -> list[tuple]:
+    """[(key, raw IMU, raw camera clip or None)]: UTD-MHAD clips, or windows of recorded sessions."""
+    if is_sessions_folder(root):
+        return raw_windows(root, spec, lambda keys: _pick(keys, preferred, n, key=str))
+    _, sequences = utd_mhad.scan(root, ("inertial", spec.visual))
+    return [(seq.key, utd_mhad.load(seq, "inertial"), utd_mhad.load(seq, spec.visual) if camera else None)
+            for seq in _pick(sequences, preferred, n)]
 
 
 def real_windows(folder, config: dict, dataset=None, clips: int = 4, camera: bool = True, backbone=None) -> RealWindows:
-    """Clips of the model's dataset, preprocessed exactly as training/prepare.py does (camera
-    inputs only with `camera`; "features" models need the frozen `backbone` for them)."""
+    """Clips of the model's dataset (UTD-MHAD clips or recorded sessions' windows), preprocessed
+    exactly as training/prepare.py does (camera inputs only with `camera`; "features" models
+    need the frozen `backbone` for them)."""
     root = Path(dataset or config.get("dataset") or "")
     if not root.is_dir():
         raise C3tError(f"the parity check needs real windows but the model's dataset {str(root)!r} is not there: "
                        "pass --dataset DIR (a folder in the layout the model was trained on)")
     spec = InputSpec(**config["inputs"])
     kind = config["model"]["visual_input"]
-    _, sequences = utd_mhad.scan(root, ("inertial", spec.visual))
     split = Path(folder) / "split.json"
     preferred = read_json(split).get("test", []) if split.exists() else []
-    chosen = _pick(sequences, preferred, clips)
+    chosen = _raw_clips(root, spec, preferred, clips, camera)
     imu, visual, images = [], [], []
-    for seq in chosen:
-        imu.append(preprocess.imu_input(utd_mhad.load(seq, "inertial"), spec.imu_steps))
+    for _, raw_imu, raw in chosen:
+        imu.append(preprocess.imu_input(raw_imu, spec.imu_steps))
         if not camera:
             continue
-        raw = utd_mhad.load(seq, spec.visual)
         if kind == "sequence":
             visual.append(preprocess.skeleton_input(raw, spec.skeleton_steps))
         elif kind == "frames":
@@ -172,7 +182,7 @@ def real_windows(folder, config: dict, dataset=None, clips: int = 4, camera: boo
             images.append(img)
             with torch.inference_mode():
                 visual.append(backbone(torch.from_numpy(img)).numpy())
-    return RealWindows([s.key for s in chosen], np.stack(imu).astype(np.float32),
+    return RealWindows([key for key, _, _ in chosen], np.stack(imu).astype(np.float32),
                        np.stack(visual).astype(np.float32) if visual else None, np.stack(images) if images else None)
 
 

@@ -96,6 +96,9 @@ def predict(model: UmaModel, imu=None, visual=None, batch: int = 256) -> tuple[n
 
 
 def top1(model, labels, imu=None, visual=None) -> float:
+    """Top-1 accuracy; NaN when there are no clips (an empty D_Val)."""
+    if len(labels) == 0:
+        return float("nan")
     p, _ = predict(model, imu=imu, visual=visual)
     return float((p.argmax(1) == labels).mean())
 
@@ -109,7 +112,9 @@ class _Trainer:
 
     def run(self, phase: str, params, epochs: int, step: Callable[[], float], score: Callable[[], float], batches: int,
             frozen=()):
-        """AdamW + cosine decay for `epochs`; keeps the state with the best D_Val score.
+        """AdamW + cosine decay for `epochs`; keeps the state with the best D_Val score and returns
+        that score. A NaN score (no D_Val windows, or a phase without labels) selects nothing: the
+        last state is kept and None returned.
 
         Modules in `frozen` stay in eval mode, so their BatchNorm statistics do not move."""
         opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -129,9 +134,13 @@ class _Trainer:
                 sched.step()
                 losses.append(loss.item())
             val = score()
-            if val > best:
+            scored = not np.isnan(val)
+            if scored and val > best:
                 best, best_state = val, copy.deepcopy(self.model.state_dict())
-            self.progress({"phase": phase, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)), "val_top1": val, "best_val_top1": best})
+            self.progress({"phase": phase, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)),
+                           "val_top1": val if scored else None, "best_val_top1": best if best_state is not None else None})
+        if best_state is None:
+            return None
         self.model.load_state_dict(best_state)
         return best
 
@@ -247,8 +256,8 @@ class _Recipes:
 
     def align_first(self):
         m = self.model
-        epoch = iter(range(10**9))  # no labels in this phase: keep the last state
-        self.t.run("align", self.params(m.f1, m.f2, align=True), self.cfg.epochs, self.align_step(), lambda: float(next(epoch)), self.n_align())
+        no_labels = lambda: float("nan")  # noqa: E731  nothing to select on in this phase: keep the last state
+        self.t.run("align", self.params(m.f1, m.f2, align=True), self.cfg.epochs, self.align_step(), no_labels, self.n_align())
         self.info["best_val_top1"] = self.t.run("har", m.h.parameters(), self.cfg.epochs, self.har_step(), self.imu_val,
                                                 self.n_har(), frozen=(m.f1, m.f2))
 

@@ -259,9 +259,10 @@ def session_classes(root: Path, sessions: list[Session]) -> list[str]:
 
 
 def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cnn", cache_dir=None,
-                     progress: bool = True, spec=None, windowing: Windowing | None = None):
+                     progress: bool = True, spec=None, windowing: Windowing | None = None, on_session=None):
     """A folder of sessions (or one session) as `Prepared` data, with each window's role in
-    `extra["roles"]` ("har", "align", "check") and its labelled segment in `extra["groups"]`."""
+    `extra["roles"]` ("har", "align", "check") and its labelled segment in `extra["groups"]`.
+    `on_session(done, total, name)` is called after each session is cut (a GUI's progress bar)."""
     from tqdm import tqdm
 
     from c3t.core.backbones import IMAGE_SIZE, load_backbone
@@ -293,6 +294,8 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     parts = []
     for s in tqdm(sessions, desc=f"cutting {root.name} sessions ({spec.backbone})", disable=not progress, unit="session"):
         parts.append(session_windows(s, windowing, spec, net, size, cache, visual_shape))
+        if on_session is not None:
+            on_session(len(parts), len(sessions), s.name)
     channels = {p["imu"].shape[2] for p in parts if len(p["imu"])}
     if len(channels) > 1:
         raise C3tError(f"the sessions in {root} have IMUs with different channel counts {sorted(channels)}; "
@@ -302,7 +305,7 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     index = {c: i for i, c in enumerate(classes)}
     labels = np.array([index[c] if r != "align" else -1 for c, r in zip(cls, roles)], dtype=np.int64)
     taught = set(cls[roles == "har"])
-    untaught = sorted(set(cls[roles == "check"]) - taught)
+    untaught = sorted(str(c) for c in set(cls[roles == "check"]) - taught)
     if untaught:
         raise C3tError(f"class {untaught[0]!r} has check (IMU) labels but no har (camera) labels in {root}: "
                        "the model cannot learn it. Record camera-labelled clips of it (c3t record --label ...)")
@@ -317,3 +320,26 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
                "sessions": [s.name for s in sessions], "windowing": asdict(windowing),
                "skipped": {s.name: int(p["skipped"]) for s, p in zip(sessions, parts)}},
     )
+
+
+def raw_windows(root, spec, pick, windowing: Windowing | None = None) -> list[tuple]:
+    """Windows of a sessions folder as raw data, for checks on real windows (the ONNX parity
+    check): `pick(keys)` chooses among every window's key (as prepare_sessions names them);
+    returns [(key, imu (steps, C), frames (frames, H, W, 3) BGR)] for the chosen complete windows."""
+    windowing = windowing or Windowing()
+    if spec.seconds:
+        windowing = Windowing(**{**asdict(windowing), "seconds": float(spec.seconds)})
+    sessions = [Session(p) for p in find_sessions(root)]
+    keyed = {f"{s.name}/{w.role}@{w.t_end:.3f}": (s, w) for s in sessions for w in plan_windows(s, windowing)}
+    chosen = set(pick(list(keyed)))
+    out = []
+    for session in sessions:
+        mine = {w: key for key, (s, w) in keyed.items() if s is session and key in chosen}
+        if not mine:
+            continue
+        channels = next(iter(session.imu.values())).values.shape[1]
+        wspec = WindowSpec(seconds=windowing.seconds, imu_steps=spec.imu_steps, frames=spec.frames, imu_channels=channels)
+        cut_windows(session, list(mine), wspec, lambda w, window: out.append((mine[w], window.imu, window.frames)))
+    if not out:
+        raise C3tError(f"{root} gives no complete window to check a model on: record longer sessions")
+    return out

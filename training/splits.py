@@ -44,11 +44,15 @@ def uma_split(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def role_split(roles: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def role_split(roles: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int,
+               require_checking: bool = True) -> dict[str, np.ndarray]:
     """The split of recorded sessions: "har" windows -> D_HAR, "align" -> D_Align, and "check"
     windows -> D_Val or D_Test by labelled segment (`groups`): per class, a seeded half of its
     check segments goes to D_Val, the rest to D_Test, so windows of one segment never sit in both.
-    Check windows never reach D_HAR or D_Align, whatever the seed."""
+    Check windows never reach D_HAR or D_Align, whatever the seed.
+
+    Without `require_checking`, D_Val and D_Test may be empty (sessions with no check labels,
+    or one check segment per class): training then keeps its last state, and nothing is scored."""
     roles, labels, groups = np.asarray(roles).astype(str), np.asarray(labels), np.asarray(groups).astype(str)
     rng = np.random.default_rng(seed)
     val_groups, test_groups = [], []
@@ -66,17 +70,18 @@ def role_split(roles: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: 
              "align": "unlabelled recordings (c3t record without --label)",
              "val": "at least two segments of a class marked for checking (c3t record --label NAME --check)",
              "test": "segments marked for checking (c3t record --label NAME --check)"}
-    for name in SPLITS:
+    for name in SPLITS if require_checking else ("har", "align"):
         if len(out[name]) == 0:
             raise C3tError(f"the sessions give no D_{name} windows: record {needs[name]}")
     return {k: v.astype(np.int64) for k, v in out.items()}
 
 
-def split_for(data, seed: int) -> dict[str, np.ndarray]:
-    """The split training uses: recorded roles where the data has them, else `uma_split`."""
+def split_for(data, seed: int, require_checking: bool = True) -> dict[str, np.ndarray]:
+    """The split training uses: recorded roles where the data has them, else `uma_split`
+    (`require_checking`: see role_split)."""
     extra = getattr(data, "extra", None) or {}
     if "roles" in extra:
-        return role_split(extra["roles"], data.labels, extra["groups"], seed)
+        return role_split(extra["roles"], data.labels, extra["groups"], seed, require_checking)
     return uma_split(data.labels, seed)
 
 

@@ -1,0 +1,386 @@
+"""One-click retraining: selected recorded sessions -> a new model version, in a worker process.
+
+    store = ModelStore("models/")
+    job = RetrainJob(RetrainRequest(sessions=[...], method="c3t"), store)
+    events = job.poll()      # from a GUI timer, until one event is done / cancelled / error; job.cancel() stops it
+    store.activate(store.versions()[0])           # the app runs the active version
+
+`retrain(request, store)` does the same in the calling process (`c3t demo`, scripts).
+
+A retrain prepares the sessions' windows (training/sessions.py: camera labels -> D_HAR, unlabelled
+time -> D_Align, check labels -> D_Val / D_Test), fits CA or C3T, scores the IMU on the checking
+windows, saves a model folder and exports ONNX with its parity check. The version is written
+under a hidden staging name and renamed only at the end: a cancelled or failed job leaves no
+version behind. A version keeps links to the sessions it was trained on in `sessions/`, its
+dataset, so `c3t eval` and `c3t export` work on it as on any model folder.
+
+Events (dicts from RetrainJob.poll, or passed to `report`):
+    {"kind": "phase", "phase": "prepare" | "combined" | "align" | "har" | ... | "evaluate" | "export",
+     "fraction": 0..1 within the phase, "epoch", "epochs", "loss", "val_top1"}   (training phases)
+    {"kind": "log", "text"}                      a line of the export's report
+    {"kind": "done", "version": path, "metrics": {...}}             see `checking_metrics`
+    {"kind": "cancelled"}                        nothing was written
+    {"kind": "error", "message", "detail"?}      C3tError text verbatim; else a short line + traceback
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import re
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from c3t.core.errors import C3tError
+from c3t.core.session import find_sessions, write_json_atomic
+from c3t.core.vocabulary import SCHEDULES
+from c3t.training.defaults import defaults_for
+
+RETRAIN_METHODS = ("c3t", "ca")
+ACTIVE_FILE = "active.json"
+STAGING = ".staging-"          # prefix of a version being written
+SESSION_LINKS = "sessions"     # inside a version: links to the sessions it was trained on
+VERSION_NAME = re.compile(r"^v(\d{3,})-([a-z0-9-]+)-(\d{8}-\d{6})$")
+MODEL_FORMAT = "c3t-model"     # core.model_folder.FORMAT (importing it would import torch)
+NO_CHECKING = "no checking (IMU-labelled) sessions selected: the IMU could not be scored; record a session with --check"
+
+
+@dataclass
+class RetrainRequest:
+    """What to retrain on and how; checked on construction (C3tError names what is wrong)."""
+
+    sessions: list[Path]
+    method: str = "c3t"
+    schedule: str | None = None      # default: the method's (training/defaults.py)
+    base: Path | None = None         # a folder of sessions added to the training data
+    epochs: int | None = None        # default: the method's
+    seed: int = 0
+    backbone: str | None = None      # default: the rgb default
+    cache: Path | None = None        # window / feature cache (default ~/.cache/c3t)
+
+    def __post_init__(self):
+        if self.method not in RETRAIN_METHODS:
+            raise C3tError(f"retraining supports the methods {RETRAIN_METHODS}, not {self.method!r}")
+        d = defaults_for(self.method, "rgb")
+        self.schedule = self.schedule or d["schedule"]
+        self.backbone = self.backbone or d["backbone"]
+        if self.schedule not in SCHEDULES:
+            raise C3tError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
+        if self.epochs is not None and self.epochs < 1:
+            raise C3tError(f"epochs must be at least 1, not {self.epochs}")
+        self.sessions = [Path(p) for p in self.sessions]
+        self.base = None if self.base is None else Path(self.base)
+        if not self.sessions:
+            raise C3tError("no sessions selected: select recorded sessions to retrain on")
+        self.session_folders()   # fails early on a folder that is not a session
+
+    def session_folders(self) -> list[Path]:
+        """Every session to train on: the selected ones (a folder of sessions counts as its
+        sessions), then the base folder's, without duplicates."""
+        found = []
+        for p in self.sessions:
+            if not find_sessions(p):
+                raise C3tError(f"{p} is not a recorded session (no c3t manifest.json in it or below it): "
+                               "select session folders written by `c3t record` or the app")
+            found += find_sessions(p)
+        if self.base is not None:
+            if (self.base / "Inertial").is_dir():   # UTD-MHAD's layout
+                raise C3tError(f"{self.base} is a UTD-MHAD folder: it has no RGB video (only depth, skeleton and "
+                               "inertial data), and a retrained model's camera side reads colour frames, so it cannot "
+                               "be added to recorded sessions. Choose a folder of recorded sessions as the base, or "
+                               f"train on UTD-MHAD alone with `c3t train --dataset {self.base}`")
+            if not find_sessions(self.base):
+                raise C3tError(f"base dataset {self.base} holds no recorded sessions: choose a folder of sessions")
+            found += find_sessions(self.base)
+        unique = {p.resolve(): p for p in found}
+        return list(unique.values())
+
+
+# ----------------------------------------------------------------------------- the store
+
+@dataclass
+class ModelVersion:
+    path: Path
+    name: str
+    created: str | None = None
+    method: str | None = None
+    schedule: str | None = None
+    classes: list[str] = field(default_factory=list)
+    imu_top1: float | None = None    # on the checking sessions; None when none were selected
+    active: bool = False
+    onnx: bool = False               # has an ONNX export (the live predictor's fast path)
+    broken: str | None = None        # why the folder is not a usable model; None when it is
+
+
+class ModelStore:
+    """A folder of model versions, root/vNNN-METHOD-YYYYmmdd-HHMMSS/, and root/active.json."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def versions(self) -> list[ModelVersion]:
+        """Every version, newest first; folders that are not usable models come back `broken`."""
+        if not self.root.is_dir():
+            return []
+        active = self.active()
+        found = [self._read(p, active) for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+        def newest(v: ModelVersion):
+            m = VERSION_NAME.match(v.name)
+            return (int(m.group(1)) if m else -1, v.created or "", v.name)
+        return sorted(found, key=newest, reverse=True)
+
+    def _read(self, path: Path, active: Path | None) -> ModelVersion:
+        v = ModelVersion(path=path, name=path.name, active=active == path)
+        try:
+            config = json.loads((path / "config.json").read_text())
+            if config.get("format") != MODEL_FORMAT:
+                raise ValueError(f"format {config.get('format')!r}, not {MODEL_FORMAT!r}")
+            v.created, v.classes = config.get("created"), list(config["classes"])
+            v.method, v.schedule = config["model"]["method"], config.get("training", {}).get("schedule")
+        except FileNotFoundError:
+            v.broken = "no config.json: not a model folder (or an incomplete one)"
+            return v
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            v.broken = f"config.json is damaged ({type(exc).__name__}: {exc})"
+            return v
+        if not (path / "weights.pt").is_file():
+            v.broken = "weights.pt is missing"
+        v.onnx = (path / "export.json").is_file()
+        try:
+            metrics = json.loads((path / "metrics.json").read_text())
+            checking = metrics.get("checking")
+            v.imu_top1 = checking["imu_top1"] if checking else metrics["test"]["imu"]["top1"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass   # no score to show
+        return v
+
+    def active(self) -> Path | None:
+        """The active version's folder, or None (none chosen, or it is gone)."""
+        try:
+            name = json.loads((self.root / ACTIVE_FILE).read_text())["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        path = self.root / str(name)
+        return path if path.is_dir() and path.parent == self.root else None
+
+    def activate(self, version) -> Path:
+        """Make a version (a ModelVersion, its folder or its name) the active one."""
+        path = version.path if isinstance(version, ModelVersion) else Path(version)
+        path = path if path.is_absolute() or path.parent != Path(".") else self.root / path
+        if path.resolve().parent != self.root.resolve():
+            raise C3tError(f"{path} is not a version in the model store {self.root}")
+        v = self._read(path, None)
+        if v.broken:
+            raise C3tError(f"cannot activate {path.name}: {v.broken}; retrain or choose another version")
+        write_json_atomic(self.root / ACTIVE_FILE, {"version": path.name, "activated": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return path
+
+    def new_version_path(self, method: str) -> Path:
+        """The next version's folder (not created): numbers count staging folders too."""
+        names = [p.name.removeprefix(STAGING) for p in self.root.iterdir()] if self.root.is_dir() else []
+        numbers = [int(m.group(1)) for m in map(VERSION_NAME.match, names) if m]
+        return self.root / f"v{max(numbers, default=0) + 1:03d}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def reserve(self, method: str) -> tuple[Path, Path]:
+        """(staging folder, created now; final version folder) for a new version."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            target = self.new_version_path(method)
+            try:
+                (self.root / (STAGING + target.name)).mkdir()
+                return self.root / (STAGING + target.name), target
+            except FileExistsError:
+                time.sleep(0.01)
+
+
+# ----------------------------------------------------------------------------- the work
+
+def _link_sessions(folders: list[Path], into: Path) -> None:
+    """The sessions, wherever they are, as one sessions folder of symbolic links (names made unique)."""
+    into.mkdir()
+    for folder in folders:
+        name, k = folder.name, 1
+        while (into / name).exists():
+            k += 1
+            name = f"{folder.name}-{k}"
+        try:
+            (into / name).symlink_to(folder.resolve(), target_is_directory=True)
+        except OSError as exc:
+            raise C3tError(f"cannot link session {folder} into {into} ({exc}): the model store's file system "
+                           "must allow symbolic links (on Windows, enable Developer Mode)") from exc
+
+
+def checking_metrics(model, data, split, fit_metrics: dict) -> dict:
+    """The "done" event's metrics: IMU (and camera) top-1 and the IMU confusion matrix over every
+    checking window (D_Val + D_Test), with class names, train seconds and split sizes."""
+    import numpy as np
+
+    from c3t.training.evaluate import evaluate
+
+    idx = np.concatenate([split["val"], split["test"]])
+    out = {"classes": list(data.classes), "checking_windows": int(len(idx)), "train_seconds": fit_metrics["train_seconds"],
+           "sizes": fit_metrics["sizes"], "imu_top1": None, "imu_confusion": None, "camera_top1": None}
+    if len(idx) == 0:
+        return {**out, "note": NO_CHECKING}
+    imu = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], "imu")
+    camera = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], "visual")
+    return {**out, "imu_top1": imu["top1"], "imu_confusion": imu["confusion"], "camera_top1": camera["top1"]}
+
+
+def build_version(request: RetrainRequest, staging: Path, target: Path, report, cancel) -> dict:
+    """Prepare -> fit -> evaluate -> save -> export into `staging`, then rename it to `target`.
+    Raises methods.Cancelled when `cancel` is set; the caller removes `staging` on failure."""
+    from c3t.core.model_folder import save_model
+    from c3t.training import splits as S
+    from c3t.training.export import export_model
+    from c3t.training.methods import Cancelled
+    from c3t.training.pipeline import fit
+    from c3t.training.sessions import prepare_sessions
+
+    def phase(name: str, fraction: float, **more) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        report({"kind": "phase", "phase": name, "fraction": float(fraction), **more})
+
+    phase("prepare", 0.0)
+    links = staging / SESSION_LINKS
+    _link_sessions(request.session_folders(), links)
+    try:
+        data = prepare_sessions(links, "rgb", request.backbone, request.cache, progress=False,
+                                on_session=lambda done, total, name: phase("prepare", done / total, session=name))
+    except C3tError as exc:   # name what the user selected, not the staging folder
+        message = str(exc).replace(f"the sessions in {links}", "the selected sessions")
+        raise C3tError(message.replace(f" in {links}", " in the selected sessions")) from exc
+
+    def on_epoch(info: dict) -> None:
+        phase(info["phase"], info["epoch"] / info["epochs"], epoch=info["epoch"], epochs=info["epochs"],
+              loss=info["loss"], val_top1=info["val_top1"])
+
+    model, fit_metrics, cfg, split = fit(data, request.method, request.seed, request.schedule, request.epochs,
+                                         progress=on_epoch, cancel=cancel, require_checking=False)
+    phase("evaluate", 0.0)
+    metrics = checking_metrics(model, data, split, fit_metrics)
+    phase("export", 0.0)
+    save_model(staging, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
+               dataset=str(target / SESSION_LINKS), split=S.to_json(data, split, request.seed),
+               metrics={**fit_metrics, "checking": metrics})
+    export_model(staging, dataset=links, log=lambda line: report({"kind": "log", "text": line.strip()}))
+    phase("export", 1.0)
+    os.replace(staging, target)
+    return metrics
+
+
+def retrain(request: RetrainRequest, store: ModelStore, report=None, cancel=None) -> tuple[Path, dict]:
+    """Retrain in this process; returns (the new version's folder, its metrics)."""
+    staging, target = store.reserve(request.method)
+    try:
+        return target, build_version(request, staging, target, report or (lambda event: None), cancel)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _worker(request: RetrainRequest, staging: str, target: str, events, cancel) -> None:
+    """The child process: runs build_version and always ends with one done / cancelled / error event."""
+    import torch
+
+    from c3t.training.methods import Cancelled
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))   # leave a core to the GUI
+    try:
+        metrics = build_version(request, Path(staging), Path(target), events.put, cancel)
+        events.put({"kind": "done", "version": target, "metrics": metrics})
+    except Cancelled:
+        events.put({"kind": "cancelled"})
+    except C3tError as exc:
+        events.put({"kind": "error", "message": str(exc)})
+    except Exception as exc:
+        events.put({"kind": "error", "message": f"retraining failed: {type(exc).__name__}: {exc}",
+                    "detail": traceback.format_exc()})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class RetrainJob:
+    """A retrain in a spawned worker process (the GUI's thread, Qt state and GIL stay untouched)."""
+
+    TERMINAL = ("done", "cancelled", "error")
+
+    def __init__(self, request: RetrainRequest, store: ModelStore, grace_s: float = 3.0, start: bool = True):
+        self.request, self.store, self.grace_s = request, store, grace_s
+        self.staging = self.target = self._process = None
+        self._ended = False   # a terminal event was returned by poll
+        self._lock = threading.Lock()
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Reserve the version and start the worker (once; the constructor does it unless start=False)."""
+        if self._process is not None:
+            return
+        self.staging, self.target = self.store.reserve(self.request.method)
+        ctx = mp.get_context("spawn")
+        self._events, self._cancel = ctx.Queue(), ctx.Event()
+        self._process = ctx.Process(target=_worker, name=f"c3t-retrain-{self.target.name}", daemon=True,
+                                    args=(self.request, str(self.staging), str(self.target), self._events, self._cancel))
+        try:
+            self._process.start()
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def poll(self) -> list[dict]:
+        """The events that arrived since the last call (never blocks). After the process ends,
+        exactly one terminal event (done / cancelled / error) has been returned."""
+        if self._process is None:
+            return []
+        with self._lock:
+            alive = self._process.is_alive()
+            out = self._drain()
+            if not alive and not self._ended:
+                out += self._drain()   # anything flushed just before the exit
+                if not any(e["kind"] in self.TERMINAL for e in out):
+                    shutil.rmtree(self.staging, ignore_errors=True)   # killed mid-write: leave nothing
+                    out.append({"kind": "cancelled"} if self._cancel.is_set() else
+                               {"kind": "error", "message": "the retraining process ended unexpectedly "
+                                                            f"(exit code {self._process.exitcode}); nothing was written"})
+            self._ended = self._ended or any(e["kind"] in self.TERMINAL for e in out)
+            return out
+
+    def _drain(self) -> list[dict]:
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                return out
+
+    def cancel(self) -> None:
+        """Ask the worker to stop (it checks between batches); terminate it after `grace_s`."""
+        if self._process is None:
+            return
+        self._cancel.set()
+
+        def stop() -> None:
+            self._process.join(self.grace_s)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(2.0)
+            shutil.rmtree(self.staging, ignore_errors=True)
+        threading.Thread(target=stop, name="c3t-retrain-cancel", daemon=True).start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the process to end; True when it has (or never started)."""
+        if self._process is None:
+            return True
+        self._process.join(timeout)
+        return not self._process.is_alive()
