@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "c3t.app.record_commands",
     "c3t.training.synth",
     "c3t.app.inference_commands",
+    "c3t.app.gui_commands",
 ]
 
 

@@ -1,0 +1,256 @@
+"""The main window: the devices panel above three tabs (Live, Record, Train), all driven by one
+LivePipeline (app/live.py). A 30 Hz timer draws the pipeline's latest LiveView; anything slow
+(connecting a device, a BLE scan, loading a model, training) runs off the UI thread.
+Settings (devices, window, model, folders) persist in QSettings."""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from c3t.core.errors import C3tError
+
+TABS = ("live", "record", "train")
+FRAME_MS = 33
+
+
+class Background(QtCore.QObject):
+    """Runs a function on a Python thread and calls `on_done(result, error)` on the UI thread."""
+
+    finished = QtCore.Signal(object, object, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.finished.connect(lambda cb, result, error: cb(result, error))
+
+    def run(self, fn, on_done) -> None:
+        def work():
+            try:
+                result, error = fn(), None
+            except C3tError as exc:
+                result, error = None, str(exc)
+            except Exception as exc:  # shown in words; the details go to the terminal
+                traceback.print_exc()
+                result, error = None, f"{type(exc).__name__}: {exc}"
+            self.finished.emit(on_done, result, error)
+
+        threading.Thread(target=work, daemon=True).start()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, pipeline, settings: QtCore.QSettings | None = None):
+        from c3t.app.gui_devices import DevicesPanel
+        from c3t.app.gui_live import LivePanel
+        from c3t.app.gui_record import RecordPanel
+        from c3t.app.gui_train import TrainPanel
+
+        super().__init__()
+        self.setWindowTitle("c3t: actions labelled on camera, recognised from the IMU")
+        self.pipeline = pipeline
+        self.settings = settings or QtCore.QSettings("c3t", "c3t")
+        self.background = Background(self)
+        self.devices = DevicesPanel()
+        self.live = LivePanel()
+        self.record = RecordPanel()
+        self.train = TrainPanel(self._sessions_for_training)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.addTab(self.record, "Record")
+        self.tabs.addTab(self.train, "Train")
+        self.banner = QtWidgets.QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fde2e1; color: #8a1c14; padding: 6px; border-radius: 4px;")
+        self.banner.hide()
+        self.model_label = QtWidgets.QLabel("no model")
+        self.statusBar().addPermanentWidget(self.model_label)
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.devices)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.resize(1280, 860)
+
+        self.devices.connect_requested.connect(self.connect_devices)
+        self.devices.disconnect_requested.connect(self.disconnect_devices)
+        self.devices.scan_requested.connect(self.scan_ble)
+        self.record.start_requested.connect(self.start_recording)
+        self.record.stop_requested.connect(self.stop_recording)
+        self.record.label_changed.connect(self.set_label)
+        self.train.activate_requested.connect(self.load_model)
+        self.live.predict_from.currentIndexChanged.connect(
+            lambda _: self.set_predict_from(self.live.predict_from.currentData()))
+
+        self.frames = 0
+        self.stalls: list[float] = []       # UI-thread gaps between ticks longer than 100 ms
+        self._last_tick: float | None = None
+        self._shown_errors: list[str] = []
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.PreciseTimer)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(self.tick)
+        self.restore_settings()
+        self.pipeline.start()
+        self.timer.start()
+
+    # -- errors -------------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+        self.statusBar().showMessage(text.splitlines()[0], 15000)
+
+    def clear_error(self) -> None:
+        self.banner.hide()
+
+    # -- devices ------------------------------------------------------------------------------
+    def connect_devices(self, imu: str, camera: str) -> None:
+        if not imu and not camera:
+            self.show_error("choose an IMU, a camera or both before connecting (sim is the simulated person)")
+            return
+        self.devices.set_busy(True)
+        self.statusBar().showMessage(f"connecting {imu or ''} {camera or ''}…")
+
+        def done(_, error):
+            self.devices.set_busy(False)
+            if error:
+                self.show_error(f"could not connect: {error}")
+                self.devices.set_connected(bool(self.pipeline.connected))
+                return
+            self.clear_error()
+            self.devices.set_connected(True)
+            self.statusBar().showMessage("connected", 3000)
+            self.settings.setValue("devices/imu", imu)
+            self.settings.setValue("devices/camera", camera)
+
+        self.background.run(lambda: self.pipeline.connect(imu=imu or None, camera=camera or None), done)
+
+    def disconnect_devices(self) -> None:
+        self.pipeline.disconnect()
+        self.record.set_recording(False)
+        self.devices.set_connected(False)
+
+    def scan_ble(self) -> None:
+        from c3t.devices.ble_imu import scan
+
+        self.devices.set_busy(True)
+        self.statusBar().showMessage("scanning for BLE devices (5 s)…")
+
+        def done(found, error):
+            self.devices.set_busy(False)
+            if error:
+                self.show_error(error)
+                return
+            self.devices.add_ble(found)
+            self.statusBar().showMessage(f"BLE scan: {len(found)} devices", 5000)
+
+        self.background.run(lambda: scan(5.0), done)
+
+    # -- model --------------------------------------------------------------------------------
+    def load_model(self, folder: str, on_loaded=None) -> None:
+        self.statusBar().showMessage(f"loading model {folder}…")
+
+        def done(_, error):
+            if error:
+                self.show_error(f"could not load the model: {error}")
+                return
+            self.clear_error()
+            engine = self.pipeline.engine
+            self.model_label.setText(f"model: {Path(folder).name} ({engine.method}, {engine.backend})")
+            self.record.set_classes(list(engine.classes))
+            self.settings.setValue("model/folder", str(folder))
+            if on_loaded is not None:
+                on_loaded()
+
+        self.background.run(lambda: self.pipeline.set_model(folder), done)
+
+    def set_predict_from(self, which: str) -> None:
+        self.pipeline.set_predict_from(which)
+        index = self.live.predict_from.findData(which)
+        if index != self.live.predict_from.currentIndex():
+            self.live.predict_from.setCurrentIndex(index)
+        self.settings.setValue("live/predict_from", which)
+
+    # -- recording ----------------------------------------------------------------------------
+    def start_recording(self, folder: str, label) -> None:
+        try:
+            self.pipeline.start_recording(folder, label)
+        except C3tError as exc:
+            self.show_error(f"could not start recording: {exc}")
+            return
+        self.record.set_recording(True)
+        self.settings.setValue("record/folder", self.record.folder.text())
+
+    def stop_recording(self) -> None:
+        manifest = self.pipeline.stop_recording()
+        self.record.set_recording(False)
+        if manifest:
+            self.statusBar().showMessage(f"session saved: {manifest.get('duration_s', 0):.1f} s", 8000)
+
+    def set_label(self, label) -> None:
+        try:
+            self.pipeline.set_label(label)
+        except C3tError as exc:
+            self.show_error(str(exc))
+
+    def _sessions_for_training(self) -> list[Path]:
+        return self.record.selected_paths() or self.record.session_paths()
+
+    # -- drawing ------------------------------------------------------------------------------
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self._last_tick is not None and now - self._last_tick > 0.1:
+            self.stalls.append(now - self._last_tick)
+        self._last_tick = now
+        view = self.pipeline.view()
+        if self.tabs.currentWidget() is self.live:
+            self.live.draw(view)
+            self.frames += 1
+        self.devices.show_status(view.devices)
+        if view.recording is not None:
+            self.record.show_status(view.recording)
+        elif self.record.recording and not self.pipeline.recording:   # closed by the pipeline (a failure...)
+            self.record.set_recording(False)
+        if view.errors and view.errors != self._shown_errors:
+            self._shown_errors = list(view.errors)
+            self.show_error(view.errors[-1])
+
+    # -- settings and life cycle ----------------------------------------------------------------
+    def restore_settings(self) -> None:
+        s = self.settings
+        self.devices.set_choice(str(s.value("devices/imu", "sim")), str(s.value("devices/camera", "sim")))
+        self.live.length.setValue(float(s.value("live/window_s", 5.0)))
+        self.set_predict_from(str(s.value("live/predict_from", "all")))
+        if s.value("record/folder"):
+            self.record.folder.setText(str(s.value("record/folder")))
+        if s.value("train/models"):
+            self.train.models.setText(str(s.value("train/models")))
+        self.record.refresh()
+        self.train.refresh_versions()
+
+    def save_settings(self) -> None:
+        s = self.settings
+        imu, camera = self.devices.choice()
+        s.setValue("devices/imu", imu)
+        s.setValue("devices/camera", camera)
+        s.setValue("live/window_s", self.live.length.value())
+        s.setValue("record/folder", self.record.folder.text())
+        s.setValue("train/models", self.train.models.text())
+        s.sync()
+
+    def closeEvent(self, event) -> None:
+        self.save_settings()
+        self.timer.stop()
+        self.train.cancel()
+        self.pipeline.stop()
+        super().closeEvent(event)
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TABS.index(name))
+
+    def screenshot(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not self.grab().save(str(path)):
+            raise C3tError(f"could not write the screenshot {path}")
