@@ -39,3 +39,23 @@ def test_noise_is_seeded_and_validated():
     assert apply_noise(imu, vis, "none", 0)[0] is imu
     with pytest.raises(ValueError, match="unknown noise"):
         apply_noise(imu, vis, "shake", 0)
+
+
+def test_noise_augmentation_perturbs_the_chosen_share_alike_on_both_modalities():
+    import torch
+
+    from c3t.training.augment import augment_pair
+
+    t = torch.arange(100, dtype=torch.float32)
+    imu = t.view(1, 100, 1).repeat(400, 1, 6)
+    vis = t.view(1, 100, 1).repeat(400, 1, 3)
+    mild_v, mild_i = augment_pair(vis, imu, torch.Generator().manual_seed(0))
+    v, i = augment_pair(vis, imu, torch.Generator().manual_seed(0), strong=0.5)
+    span = lambda x: (x[:, :, 0].max(1).values - x[:, :, 0].min(1).values)  # noqa: E731  share of the clip seen
+    assert (span(mild_v) >= 72).all()                         # mild crop: >= 80% of the clip (x 0.9-1.1 gain)
+    strong = span(v) < 66                                     # 20-60% of the clip
+    assert 0.4 < strong.float().mean() < 0.6
+    rel = span(v) / span(i)                                   # the same segment on both modalities
+    assert ((rel > 0.8) & (rel < 1.25)).all()
+    held = (v[:, 1:, 0] == v[:, :-1, 0]).sum(1)               # shifted crops hold edge values
+    assert (held[strong] > 30).float().mean() > 0.3

@@ -29,17 +29,36 @@ def take_segment(x: torch.Tensor, start: torch.Tensor, frac: torch.Tensor, place
     return x[torch.arange(b)[:, None], idx]
 
 
-def augment_pair(visual, imu, gen: torch.Generator):
-    """The same random temporal crop on both modalities, IMU gain and noise, camera jitter."""
+def augment_pair(visual, imu, gen: torch.Generator, strong: float = 0.0):
+    """The same random temporal crop on both modalities, IMU gain and noise, camera jitter.
+
+    strong: the share of clips that get a paper-style perturbation instead of the mild crop
+    (training-time noise augmentation): a random 20-60% of the clip, either stretched over
+    the window (dilate) or kept at its speed and shifted (crop); the same on both modalities."""
     b = len(visual) if visual is not None else len(imu)
     frac = 0.8 + 0.2 * torch.rand(b, generator=gen)
+    place = None
+    if strong > 0:
+        pick = torch.rand(b, generator=gen) < strong
+        frac = torch.where(pick, 0.2 + 0.4 * torch.rand(b, generator=gen), frac)
+        shifted = pick & (torch.rand(b, generator=gen) < 0.5)
+        place = torch.where(shifted, torch.rand(b, generator=gen), torch.full((b,), -1.0))
     start = (1 - frac) * torch.rand(b, generator=gen)
+
+    def segment(x):
+        stretched = take_segment(x, start, frac)
+        if place is None or not bool((place >= 0).any()):
+            return stretched
+        kept = take_segment(x, start, frac, place.clamp(min=0))
+        mask = (place >= 0).view(-1, *([1] * (x.dim() - 1)))
+        return torch.where(mask, kept, stretched)
+
     if imu is not None:
-        imu = take_segment(imu, start, frac)
+        imu = segment(imu)
         gain = 0.9 + 0.2 * torch.rand(b, 1, imu.shape[2], generator=gen)
         imu = imu * gain + 0.02 * torch.randn(imu.shape, generator=gen)
     if visual is not None:
-        visual = take_segment(visual, start, frac)
+        visual = segment(visual)
         if visual.dim() == 5:  # images: shift by up to 2 pixels
             dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
             visual = torch.roll(visual, (dy, dx), dims=(3, 4))

@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="epochs per phase (default: best on D_Val)")
     p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
+    p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
+                   help="share of training clips given test-style crop / dilate noise (default 0)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -59,7 +61,7 @@ def train_command(args) -> int:
 
     try:
         model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress,
-                                         temperature=args.temperature)
+                                         temperature=args.temperature, noise_augment=args.noise_augment)
     except Cancelled:
         print("training cancelled; nothing written", file=sys.stderr)
         return 130

@@ -18,6 +18,7 @@ from c3t.core.vocabulary import NOISES
 from c3t.training.defaults import defaults_for
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
+NOISE_AUGMENT = 0.5   # share of training clips perturbed in the noise table's augmented rows
 MAIN = [
     ("random", "random", {}),
     ("supervised IMU † (upper bound: sees IMU labels)", "supervised-imu", {}),
@@ -43,7 +44,9 @@ TABLES = {
     "baselines": (BASELINES, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")),
                               ("camera top-1", _top("visual")), ("fusion top-1", _top("fusion"))]),
     "modality": (UMA, [("IMU", _top("imu")), ("camera", _top("visual")), ("both", _top("fusion"))]),
-    "noise": (UMA, [(n, _top("imu", noise=n)) for n in ("crop", "misalign", "dilate", "all", "none")]
+    "noise": (UMA + [("C3T + noise augmentation in training", "c3t", {"noise_augment": NOISE_AUGMENT}),
+                     ("CA + noise augmentation in training", "ca", {"noise_augment": NOISE_AUGMENT})],
+              [(n, _top("imu", noise=n)) for n in ("crop", "misalign", "dilate", "all", "none")]
               + [(f"fusion {n}", _top("fusion", noise=n)) for n in ("misalign", "none")]),
     "schedule": ([(f"{name} {s}", m, {"schedule": s}) for s in ("align-first", "har-first", "interspersed", "combined")
                   for name, m in (("C3T", "c3t"), ("CA", "ca"))],
@@ -51,7 +54,7 @@ TABLES = {
     "head": ([(h, "c3t", {"head": h}) for h in ("attention", "concat-attention", "add-mlp", "concat-mlp")],
              [("clean", _top("imu")), ("noisy (all)", _top("imu", noise="all"))]),
 }
-MODEL_KEYS = ("head", "t_rec", "latent")
+MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment")   # cell keys passed on to fit()
 
 
 def register(sub) -> None:
@@ -77,11 +80,14 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
     cfg["epochs"] = epochs or variant.get("epochs", d["epochs"])
     if method == "c3t":
         cfg["head"] = variant.get("head", "attention")
+    if variant.get("noise_augment"):
+        cfg["noise_augment"] = variant["noise_augment"]
     return cfg
 
 
 def cell_id(cfg: dict) -> str:
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
+    parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 

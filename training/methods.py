@@ -47,6 +47,7 @@ class TrainConfig:
     temperature: float = 0.1  # InfoNCE temperature; 0 = learnable (starts at 0.07)
     seed: int = 0
     augment: bool = True
+    noise_augment: float = 0.0  # share of training clips given test-style crop / dilate (augment.augment_pair)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,6 +158,12 @@ class _Recipes:
         self.log_temp = torch.nn.Parameter(torch.tensor(np.log(0.07), device=self.dev)) if cfg.temperature == 0 else None
 
     # --- building blocks
+    def aug(self, visual, imu):
+        """Training augmentation of a batch (either side may be None)."""
+        if not self.cfg.augment:
+            return visual, imu
+        return augment_pair(visual, imu, self.t.gen, self.cfg.noise_augment)
+
     def _n(self, n: int) -> int:
         return max(1, -(-n // self.cfg.batch))
 
@@ -169,17 +176,16 @@ class _Recipes:
             for idx in _batches(len(x), self.cfg.batch, g):
                 xb = x[idx]
                 if modality == "visual":
-                    xb = augment_pair(xb, None, g)[0] if self.cfg.augment else xb
+                    xb = self.aug(xb, None)[0]
                     z = m.fused(None, m.encode_visual(xb.to(self.dev)))
                 else:
-                    xb = augment_pair(None, xb, g)[1] if self.cfg.augment else xb
+                    xb = self.aug(None, xb)[1]
                     z = m.fused(m.encode_imu(xb.to(self.dev)), None)
                 yield F.cross_entropy(head(z)[0], y[idx].to(self.dev))
         return step
 
     def align_loss(self, vb, ib):
-        if self.cfg.augment:
-            vb, ib = augment_pair(vb, ib, self.t.gen)
+        vb, ib = self.aug(vb, ib)
         zv, zi = self.model.encode_visual(vb.to(self.dev)), self.model.encode_imu(ib.to(self.dev))
         temp = self.log_temp.exp().clamp(min=0.01) if self.log_temp is not None else self.cfg.temperature
         return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), temp)
@@ -227,7 +233,7 @@ class _Recipes:
 
         def step():
             for idx in _batches(len(y), self.cfg.batch, self.t.gen):
-                vb, ib = augment_pair(vis[idx], imu[idx], self.t.gen) if self.cfg.augment else (vis[idx], imu[idx])
+                vb, ib = self.aug(vis[idx], imu[idx])
                 z = m.fused(m.encode_imu(ib.to(self.dev)), m.encode_visual(vb.to(self.dev)))
                 yield F.cross_entropy(m.h(z)[0], y[idx].to(self.dev))
 
@@ -287,7 +293,7 @@ class _Recipes:
             har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
             for _ in range(n_steps):
                 hi, ai_ = next(har_idx), next(align_idx)
-                xb = augment_pair(hv[hi], None, g)[0] if self.cfg.augment else hv[hi]
+                xb = self.aug(hv[hi], None)[0]
                 loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
                 yield loss_ce + self.align_loss(av[ai_], ai[ai_])
 

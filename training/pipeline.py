@@ -13,7 +13,7 @@ from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
 
 def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: int | None = None,
         progress=None, cancel=None, temperature: float | None = None, require_checking: bool = True,
-        **model_overrides):
+        noise_augment: float = 0.0, **model_overrides):
     """Train `method` on a seeded UMA split of `data`; returns (model, metrics, train config, split).
 
     `require_checking=False` lets recorded sessions without check labels train (splits.role_split):
@@ -23,7 +23,7 @@ def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: i
     split = S.split_for(data, seed, require_checking)
     har, align, val, test = S.views(data, split)
     cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed,
-                      temperature=d["temperature"] if temperature is None else temperature)
+                      temperature=d["temperature"] if temperature is None else temperature, noise_augment=noise_augment)
     model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
     upper = S.upper_bound(data, split) if method in UPPER_BOUNDS else None
