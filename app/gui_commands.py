@@ -111,9 +111,18 @@ def demo_command(args) -> int:
         print(f"demo: model {model}; the simulated person {DEMO_SPEC}: IMU and camera connected, "
               f"predictions from the IMU", flush=True)
         return run_live(live, DEMO_SPEC, DEMO_SPEC, args.seconds, args.jsonl)
+    from PySide6 import QtCore
+
+    from c3t.app.demo import demo_root
+
     app = _app()
     model = _build_with_dialog(app, ensure_demo_model)
-    window = open_window(args, DEMO_SPEC, DEMO_SPEC, str(model), predict_from=DEMO_PREDICT_FROM)
+    # its own settings, and the demo's sessions and model versions in the Record and Train tabs
+    window = open_window(args, DEMO_SPEC, DEMO_SPEC, str(model), QtCore.QSettings("c3t", "c3t-demo"), DEMO_PREDICT_FROM)
+    window.record.folder.setText(str(demo_root() / "sessions"))
+    window.train.models.setText(str(demo_root() / "models"))
+    window.record.refresh()
+    window.train.refresh_versions()
     return run_window(app, window, args.screenshot, args.after)
 
 

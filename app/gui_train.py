@@ -56,6 +56,8 @@ class TrainPanel(QtWidgets.QWidget):
         self.confusion_image.setColorMap(pg.colormap.get("viridis"))
         self.confusion.addItem(self.confusion_image)
         self.confusion.invertY(True)
+        self.confusion.setLabel("left", "true class")
+        self.confusion.setLabel("bottom", "predicted class")
         self.versions = QtWidgets.QTableWidget(0, len(VERSION_COLUMNS))
         self.versions.setHorizontalHeaderLabels(VERSION_COLUMNS)
         self.versions.verticalHeader().hide()
@@ -93,6 +95,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.activate_button.clicked.connect(self._activate_selected)
         self.models.editingFinished.connect(self.refresh_versions)
+        self.versions.itemSelectionChanged.connect(self._show_selected)
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(100)
         self.timer.timeout.connect(self.poll)
@@ -120,6 +123,24 @@ class TrainPanel(QtWidgets.QWidget):
                 item.setData(QtCore.Qt.UserRole, str(v.path))
                 self.versions.setItem(r, c, item)
         self.versions.resizeColumnsToContents()
+        active = next((v for v in rows if v.active), None)
+        if active is not None and (self.job is None or not self.job.running):
+            self.show_version(active.path)
+
+    def show_version(self, path) -> None:
+        """The stored metrics of a version (what it scored on its checking sessions)."""
+        from c3t.core.model_folder import read_json
+
+        try:
+            metrics = read_json(Path(path) / "metrics.json").get("checking") or {}
+        except (C3tError, OSError, ValueError):
+            metrics = {}
+        self._show_metrics(metrics, title=f"{Path(path).name}")
+
+    def _show_selected(self) -> None:
+        rows = sorted({i.row() for i in self.versions.selectedIndexes()})
+        if rows and (self.job is None or not self.job.running):
+            self.show_version(self.versions.item(rows[0], 0).data(QtCore.Qt.UserRole))
 
     def _activate_selected(self) -> None:
         rows = sorted({i.row() for i in self.versions.selectedIndexes()})
@@ -209,8 +230,8 @@ class TrainPanel(QtWidgets.QWidget):
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
-    def _show_metrics(self, m: dict) -> None:
-        lines = []
+    def _show_metrics(self, m: dict, title: str = "") -> None:
+        lines = [title] if title else []
         if m.get("imu_top1") is not None:
             lines.append(f"IMU top-1 on the checking sessions: {100 * m['imu_top1']:.1f}% (no IMU labels in training)")
         if m.get("note"):
@@ -223,6 +244,12 @@ class TrainPanel(QtWidgets.QWidget):
             lines.append(f"trained in {m['train_seconds']:.0f} s")
         self.metrics.setText("\n".join(lines))
         confusion = m.get("imu_confusion")
+        self.confusion_image.clear()
         if confusion:
             c = np.asarray(confusion, dtype=np.float32)
             self.confusion_image.setImage(c.T, levels=(0, max(float(c.max()), 1.0)))
+            classes = m.get("classes") or []
+            ticks = [[(i + 0.5, str(i)) for i in range(len(c))]]
+            for axis in ("left", "bottom"):
+                self.confusion.getAxis(axis).setTicks(ticks)
+            self.confusion.setToolTip("\n".join(f"{i}: {name}" for i, name in enumerate(classes)))
