@@ -46,7 +46,24 @@ def _app():
             and "QT_QPA_PLATFORM" not in os.environ:
         raise C3tError("no display: run on a desktop, set QT_QPA_PLATFORM=offscreen (screenshots only), "
                        "or use `c3t demo --headless`")
-    return QtWidgets.QApplication.instance() or QtWidgets.QApplication(["c3t"])
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["c3t"])
+    check_qt_bindings()
+    return app
+
+
+def check_qt_bindings() -> None:
+    """Refuse a Qt binding that drops a reference to None on each call returning nothing
+    (PySide6 6.12.0 does on Python 3.11): the app would abort after some minutes of drawing."""
+    from PySide6 import QtWidgets, __version__
+
+    label = QtWidgets.QLabel()
+    before = sys.getrefcount(None)
+    for _ in range(200):
+        label.setText("c3t")
+    if sys.getrefcount(None) < before - 100:
+        raise C3tError(f"PySide6 {__version__} has a reference-counting bug that crashes the app after a while "
+                       f"on Python {sys.version.split()[0]}; install another version: "
+                       "pip install 'PySide6-Essentials==6.11.3'")
 
 
 def open_window(args, imu: str | None, camera: str | None, model: str | None, settings=None,

@@ -10,7 +10,7 @@
 
 One worker thread moves the sources' batches into a SyncBuffer (under the role names "imu"
 and "camera"), into the session being recorded if any, and through the StreamingPredictor
-every hop. About 30 times a second it publishes a `LiveView` (recent IMU samples, the newest
+every hop. About 40 times a second it publishes a `LiveView` (recent IMU samples, the newest
 frame, recent predictions, device status, recording status) by swapping one reference, so
 readers never wait on the worker and never see a half-updated view. Errors of the worker
 (a model that cannot take the connected inputs, a recording failure) end up in
@@ -31,7 +31,7 @@ from c3t.core.errors import C3tError
 from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
-VIEW_HZ = 30.0
+VIEW_HZ = 40.0
 PLOT_SECONDS = 10.0   # IMU history kept in the view (the GUI shows up to this much)
 
 

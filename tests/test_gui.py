@@ -196,3 +196,9 @@ def test_screenshot_and_headless_demo_commands(tmp_path, store):
     lines = [ln for ln in r.stdout.splitlines() if " truth " in ln]
     assert len(lines) >= 5 and "predictions (onnxruntime)" in r.stdout
 
+
+
+def test_the_qt_binding_in_use_keeps_none_alive(qapp):
+    from c3t.app.gui_commands import check_qt_bindings
+
+    check_qt_bindings()   # raises on a PySide6 that drops None references (6.12.0 on Python 3.11)
