@@ -124,7 +124,7 @@ class LiveInputs:
     IMU: preprocess.imu_input (the gyroscope scaling). Camera: colour frames only (a live
     camera delivers BGR images): preprocess.colour_input, then for "features" models the
     frozen backbone once per new frame (features cached by frame time; colour frames are
-    already backbone images, as training/prepare.as_backbone_images passes colour through).
+    already backbone images: preprocess.as_backbone_images passes colour through).
     Depth and skeleton models cannot be fed from a colour camera: `camera_problem` says so."""
 
     def __init__(self, config: dict, engine):

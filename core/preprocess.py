@@ -74,3 +74,11 @@ def colour_input(video: np.ndarray, frames: int = 16, size: int = 64) -> np.ndar
         [cv2.cvtColor(cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB) for f in video]
     )
     return (out.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
+
+
+def as_backbone_images(frames: np.ndarray) -> np.ndarray:
+    """Frames (T, C, H, W) as a frozen backbone's images: depth (1 channel, 0..2) becomes
+    3-channel images in 0..1; colour (already 0..1) passes through."""
+    if frames.shape[1] == 1:
+        return np.repeat(np.clip(frames / 2.0, 0, 1), 3, axis=1)
+    return frames

@@ -202,3 +202,34 @@ def test_the_qt_binding_in_use_keeps_none_alive(qapp):
     from c3t.app.gui_commands import check_qt_bindings
 
     check_qt_bindings()   # raises on a PySide6 that drops None references (6.12.0 on Python 3.11)
+
+
+def test_relabel_and_a_broken_session_in_the_list(qtbot, window, sessions_root, tmp_path):
+    from c3t.app.gui_record import describe_session, relabel_session
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sessions_root / "02-har", copy / "02-har")
+    (copy / "broken").mkdir()
+    (copy / "broken" / "manifest.json").write_text("{ not json")
+    assert relabel_session(copy / "02-har", "right hand wave", "wave") > 0
+    labels = [lb.cls for lb in Session(copy / "02-har").labels]
+    assert "wave" in labels and "right hand wave" not in labels
+    row = describe_session(copy / "broken")
+    assert row[0] == "broken" and "not valid JSON" in row[4]
+    window.record.folder.setText(str(copy))
+    window.record.refresh()
+    names = [window.record.table.item(r, 0).text() for r in range(window.record.table.rowCount())]
+    assert "02-har" in names
+
+
+def test_cancel_a_retrain_from_the_window(qtbot, window, sessions_root):
+    window.record.folder.setText(str(sessions_root))
+    window.record.refresh()
+    train = window.train
+    train.epochs.setValue(200)
+    train.train_button.click()
+    qtbot.waitUntil(lambda: "epoch" in train.phase.text(), timeout=120000)
+    train.cancel_button.click()
+    qtbot.waitUntil(lambda: train.train_button.isEnabled(), timeout=30000)
+    assert "cancelled" in train.phase.text()
+    assert train.versions.rowCount() == 0 and not any(p.name.startswith("v") for p in train.open_store().root.iterdir())

@@ -17,7 +17,8 @@ from c3t.core.predictor import (NO_ACTION, DecisionSmoother, LiveInputs, Predict
 from c3t.core.syncbuffer import SyncBuffer
 from c3t.devices.base import Batch
 from c3t.training.export import export_model
-from c3t.training.prepare import InputSpec, as_backbone_images, camera_frames
+from c3t.core.preprocess import as_backbone_images
+from c3t.training.prepare import InputSpec, camera_frames
 from c3t.training.utd_mhad import UTD_CLASSES
 from tests.conftest import link_subset
 

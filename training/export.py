@@ -43,7 +43,8 @@ from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_
                                 path_inputs, weights_digest)
 from c3t.core.model_folder import load_model, read_json
 from c3t.training import utd_mhad
-from c3t.training.prepare import InputSpec, as_backbone_images, camera_frames
+from c3t.core.preprocess import as_backbone_images
+from c3t.training.prepare import InputSpec, camera_frames
 from c3t.training.sessions import is_sessions_folder, raw_windows
 
 OPSET = 17

@@ -139,7 +139,7 @@ def figures_command(args) -> int:
         ax.set_xlabel("C3T time step (t_rec)")
         ax.set_title(f"IMU attention, {title}")
     fig.colorbar(image, ax=axes, label="attention weight")
-    fig.savefig(out / "attention.png", dpi=120)
+    fig.savefig(out / "attention.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
     conf = None
@@ -157,7 +157,7 @@ def figures_command(args) -> int:
         if v:
             ax.text(j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > conf.max() / 2 else "black")
     fig.tight_layout()
-    fig.savefig(out / "confusion.png", dpi=120)
+    fig.savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     print(f"figures written to {out}: tsne-latents.png, tsne-head.png, attention.png, confusion.png")
     return 0

@@ -113,13 +113,6 @@ def camera_frames(raw: np.ndarray, spec: InputSpec, size: int) -> np.ndarray:
     return preprocess.colour_input(raw, spec.frames, size)
 
 
-def as_backbone_images(frames: np.ndarray) -> np.ndarray:
-    """Depth frames (1 channel, 0..2) become 3-channel images in 0..1; colour passes through."""
-    if frames.shape[1] == 1:
-        return np.repeat(np.clip(frames / 2.0, 0, 1), 3, axis=1)
-    return frames
-
-
 def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,
             progress: bool = True, spec: InputSpec | None = None) -> Prepared:
     import torch
@@ -158,7 +151,7 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
             x = camera_frames(utd_mhad.load(seq, visual), spec, size)
             if net is not None:
                 with torch.no_grad():
-                    x = net(torch.from_numpy(as_backbone_images(x))).numpy()
+                    x = net(torch.from_numpy(preprocess.as_backbone_images(x))).numpy()
             x = x.astype(np.float32)
             _cache_store(entry, x)
         vis.append(x)
