@@ -269,3 +269,39 @@ class Source(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+
+class ThreadedSource(Source):
+    """A Source whose samples come from one reader thread (`_run`) into a BatchQueue: the
+    start / read / stop life cycle the serial, camera, replay and simulated adapters share.
+
+    Subclasses call `_init_reader()` in __init__, start with `_start_reader(name)` once
+    connected, end with `_stop_reader(join_s)`, and let `_run` loop until `_stop` is set."""
+
+    def _init_reader(self, max_batches: int = 10_000) -> None:
+        self._queue = BatchQueue(max_batches=max_batches)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start_reader(self, name: str) -> None:
+        self._stop.clear()
+        self._queue.reopen()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _stop_reader(self, join_s: float) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=join_s)
+            self._thread = None
+        self._queue.close()
+
+    def read(self, timeout: float | None = None) -> list[Batch]:
+        return self._queue.get_all(timeout)
+
+    @abstractmethod
+    def _run(self) -> None: ...

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth
+from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
 
 
 @dataclass
@@ -47,7 +47,7 @@ def describe(source: int | str) -> str:
     return f"camera {source}" if isinstance(source, int) else f"video {source!r}"
 
 
-class OpenCvCamera(Source):
+class OpenCvCamera(ThreadedSource):
     def __init__(self, config: OpenCvCameraConfig | int | str = 0, **overrides):
         if not isinstance(config, OpenCvCameraConfig):
             config = OpenCvCameraConfig(source=config, **overrides)
@@ -57,13 +57,11 @@ class OpenCvCamera(Source):
         self.spec = f"camera:{config.source}"
         self._what = describe(config.source)
         self._health = StreamHealth(nominal_hz=config.fps)
-        self._queue = BatchQueue(max_batches=config.queue_size)
+        self._init_reader(config.queue_size)
         self._cap = None
         self._first: tuple[np.ndarray, float, float] | None = None  # frame read by connect()
         self._latest: tuple[np.ndarray, float] | None = None
         self._latest_lock = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self.frame_size: tuple[int, int] | None = None   # (width, height) actually delivered
         self.fps: float | None = None                     # rate actually delivered (nominal)
 
@@ -150,16 +148,10 @@ class OpenCvCamera(Source):
         self.fps = float(c.fps or reported or 0.0) or None
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self.running:
             return
         self.connect()
-        self._stop.clear()
-        self._queue.reopen()
-        self._thread = threading.Thread(target=self._run, name=f"OpenCvCamera {self.config.source}", daemon=True)
-        self._thread.start()
-
-    def read(self, timeout: float | None = None) -> list[Batch]:
-        return self._queue.get_all(timeout)
+        self._start_reader(f"OpenCvCamera {self.config.source}")
 
     def read_latest(self, timeout: float = 1.0) -> tuple[np.ndarray, float]:
         """(newest frame, its host time). Waits up to `timeout` for a first frame; raises
@@ -178,11 +170,7 @@ class OpenCvCamera(Source):
         return latest
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=3.0)
-            self._thread = None
-        self._queue.close()
+        self._stop_reader(3.0)
         self._health.set(state="stopped")
 
     def disconnect(self) -> None:

@@ -15,14 +15,13 @@ of the session the streams' state becomes "stopped" and read() returns [] once d
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth
+from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
 
 
 @dataclass
@@ -35,7 +34,7 @@ class ReplayConfig:
     streams: str = ""                  # comma-separated streams to play (default: all)
 
 
-class ReplaySource(Source):
+class ReplaySource(ThreadedSource):
     def __init__(self, config: ReplayConfig | str = "", **overrides):
         if not isinstance(config, ReplayConfig):
             config = ReplayConfig(session=str(config), **overrides)
@@ -50,9 +49,7 @@ class ReplaySource(Source):
         self.session = None
         self._names: list[str] = []
         self._health: dict[str, StreamHealth] = {}
-        self._queue = BatchQueue(max_batches=100_000)
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._init_reader(100_000)
         self._chunks = None
         self._next = None              # a chunk read but not yet delivered (after a stop)
         self._clock: tuple[float, float] | None = None   # (host time, session time) of the playback's origin
@@ -90,24 +87,14 @@ class ReplaySource(Source):
 
     def start(self) -> None:
         self.connect()
-        if self._thread is not None and self._thread.is_alive():
+        if self.running:
             return
         if self._chunks is None:
             self._chunks = self.session.chunks(self.config.imu_batch_s, self._names)
-        self._stop.clear()
-        self._queue.reopen()
-        self._thread = threading.Thread(target=self._run, name=f"c3t-replay {self.session.name}", daemon=True)
-        self._thread.start()
-
-    def read(self, timeout: float | None = None) -> list[Batch]:
-        return self._queue.get_all(timeout)
+        self._start_reader(f"c3t-replay {self.session.name}")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        self._queue.close()
+        self._stop_reader(5.0)
         for h in self._health.values():
             h.set(state="stopped")
 

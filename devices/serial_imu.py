@@ -12,13 +12,12 @@ before it to the first sample after it. `ERR` lines from the device land in `las
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth, imu_batch
+from c3t.devices.base import Health, StreamHealth, ThreadedSource, imu_batch
 from c3t.devices.lineformat import LineStream, LineLayout
 
 
@@ -38,18 +37,16 @@ class SerialImuConfig:
     clock: Callable[[], float] = time.monotonic
 
 
-class SerialImu(Source):
+class SerialImu(ThreadedSource):
     def __init__(self, config: SerialImuConfig | str, **overrides):
         if isinstance(config, str):
             config = SerialImuConfig(port=config, **overrides)
         self.config = config
         self.spec = f"serial:{config.port}"
         self._health = StreamHealth(nominal_hz=config.rate_hz)
-        self._queue = BatchQueue()
+        self._init_reader()
         self._lines = self._new_line_stream()
         self._port = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._last_sample_t: float | None = None
 
     def _new_line_stream(self) -> LineStream:
@@ -92,24 +89,17 @@ class SerialImu(Source):
         return port
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self.running:
             return
         self.connect()
-        self._stop.clear()
-        self._queue.reopen()
-        self._thread = threading.Thread(target=self._run, name=f"SerialImu {self.config.port}", daemon=True)
-        self._thread.start()
-
-    def read(self, timeout: float | None = None) -> list[Batch]:
-        return self._queue.get_all(timeout)
+        self._start_reader(f"SerialImu {self.config.port}")
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-            self._thread = None
-        self._emit(self._lines.finish_detection())
-        self._queue.close()
+        self._emit(self._lines.finish_detection())   # lines held back while detecting the format
+        self._stop_reader(0)
         self._health.set(state="stopped")
 
     def disconnect(self) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth
+from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _coerce(name: str, value, kind):
     return text
 
 
-class SimulatedSource(Source):
+class SimulatedSource(ThreadedSource):
     def __init__(self, config: SimulatedConfig | None = None, **overrides):
         fields = {f.name: f for f in dataclasses.fields(SimulatedConfig)}
         unknown = sorted(set(overrides) - set(fields))
@@ -87,13 +87,11 @@ class SimulatedSource(Source):
         self.spec = "sim"
         self._world = None
         self._lock = threading.Lock()          # guards the world (the thread and truth_at share it)
-        self._queue = BatchQueue()
+        self._init_reader()
         self._health = {"imu": StreamHealth(nominal_hz=config.imu_hz * config.speed)}
         if config.camera:
             self._health["camera"] = StreamHealth(nominal_hz=config.fps * config.speed)
         self._health["imu"].set(channels=6)
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._epochs: list[tuple[float, float, float]] = []   # (host start, host t0, sim start) per run
         self._latest: tuple[np.ndarray, float] | None = None
         self._dropped_seen = 0
@@ -127,29 +125,19 @@ class SimulatedSource(Source):
 
     def start(self) -> None:
         self.connect()
-        if self._thread is not None and self._thread.is_alive():
+        if self.running:
             return
-        self._stop.clear()
-        self._queue.reopen()
         now = time.monotonic()
         t_sim = self._world.t
         self._epochs.append((now, now - t_sim / self.config.speed, t_sim))
-        self._thread = threading.Thread(target=self._run, name="c3t-sim", daemon=True)
-        self._thread.start()
-
-    def read(self, timeout: float | None = None) -> list[Batch]:
-        return self._queue.get_all(timeout)
+        self._start_reader("c3t-sim")
 
     def read_latest(self) -> tuple[np.ndarray, float] | None:
         """The newest camera frame and its t_host (for a live view), or None before the first."""
         return self._latest
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        self._queue.close()
+        self._stop_reader(5.0)
         if self._world is not None:
             for h in self._health.values():
                 h.set(state="stopped")
