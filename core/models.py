@@ -129,9 +129,15 @@ class MlpHead(nn.Module):
         in_dim = in_dim or (cfg.latent * cfg.t_rec if reduce == "concat" else cfg.latent)
         self.net = nn.Sequential(nn.Linear(in_dim, cfg.width), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.width, cfg.num_classes))
 
+    def _reduce(self, z):
+        return {"first": lambda: z[:, 0], "add": lambda: z.sum(1), "concat": lambda: z.flatten(1)}[self.reduce]()
+
+    def representation(self, z):
+        """The hidden layer the classifier reads (for t-SNE figures)."""
+        return self.net[:2](self._reduce(z))
+
     def forward(self, z):
-        x = {"first": lambda: z[:, 0], "add": lambda: z.sum(1), "concat": lambda: z.flatten(1)}[self.reduce]()
-        return self.net(x), None
+        return self.net(self._reduce(z)), None
 
 
 class Block(nn.Module):
@@ -171,15 +177,24 @@ class AttentionHead(nn.Module):
         self.ln = nn.LayerNorm(cfg.latent)
         self.out = nn.Linear(cfg.latent if class_token else cfg.latent * cfg.t_rec, cfg.num_classes)
 
-    def forward(self, z):
+    def _encode(self, z):
+        """(the representation the classifier reads, the last block's attention)."""
         x = torch.cat([self.cls.expand(len(z), -1, -1), z], dim=1) if self.class_token else z
         x = x + self.pos
         for block in self.blocks:
             x, att = block(x)
+        return (self.ln(x[:, 0]) if self.class_token else self.ln(x).flatten(1)), att
+
+    def representation(self, z):
+        """The class token's output (or the concatenated outputs) the classifier reads."""
+        return self._encode(z)[0]
+
+    def forward(self, z):
+        x, att = self._encode(z)
         if not self.class_token:
-            return self.out(self.ln(x).flatten(1)), None
+            return self.out(x), None
         steps = att[:, :, 0, 1:].mean(dim=1)
-        return self.out(self.ln(x[:, 0])), steps / steps.sum(dim=-1, keepdim=True)
+        return self.out(x), steps / steps.sum(dim=-1, keepdim=True)
 
 
 def make_head(cfg: ModelConfig) -> nn.Module:

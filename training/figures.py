@@ -56,21 +56,8 @@ def _latents(model, imu, visual):
 
     with torch.no_grad():
         zi, zv = model.encode_imu(torch.from_numpy(imu)), model.encode_visual(torch.from_numpy(visual))
-        if model.cfg.head == "attention" and model.cfg.method == "c3t":
-            head = _head_features(model, zi), _head_features(model, zv)
-        else:
-            head = model.h.net[:2](zi[:, 0]).numpy(), model.h.net[:2](zv[:, 0]).numpy()
+        head = model.h.representation(zi).numpy(), model.h.representation(zv).numpy()
     return (zi.mean(1).numpy(), zv.mean(1).numpy()), head
-
-
-def _head_features(model, z):
-    import torch
-
-    h = model.h
-    x = torch.cat([h.cls.expand(len(z), -1, -1), z], dim=1) + h.pos
-    for block in h.blocks:
-        x, _ = block(x)
-    return h.ln(x[:, 0]).numpy()
 
 
 def _tsne_plot(plt, TSNE, panels, labels, path, title):
