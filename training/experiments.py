@@ -24,7 +24,7 @@ MAIN = [
     ("supervised IMU † (upper bound: sees IMU labels)", "supervised-imu", {}),
     ("supervised camera (camera top-1)", "supervised-visual", {}),
 ] + UMA
-BASELINES = [
+BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
     ("C3T", "c3t", {}),
