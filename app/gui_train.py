@@ -180,6 +180,9 @@ class TrainPanel(QtWidgets.QWidget):
         except C3tError as exc:
             self.phase.setText(f"cannot train: {exc}")
             return
+        except Exception as exc:   # e.g. the worker process cannot start: say so in the window
+            self.phase.setText(f"cannot start the training process: {type(exc).__name__}: {exc}")
+            return
         self.losses = []
         self.loss_curve.setData([], [])
         self.progress.setValue(0)
