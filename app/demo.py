@@ -41,7 +41,7 @@ def demo_model() -> Path | None:
 
 def ensure_demo_model(progress=None) -> Path:
     """The demo model, built first if missing. `progress(text, fraction)` hears about the work
-    (about 5 minutes on a 2-core CPU: recording 2 min, cutting windows and training 3 min)."""
+    (about 3 minutes on an idle 2-core CPU: recording 1.5 min, cutting windows and training)."""
     from c3t.app.record_commands import record_simulated_sessions
     from c3t.app.retrain import ModelStore, RetrainRequest, retrain
     from c3t.core.session import find_sessions
