@@ -7,6 +7,8 @@ CA and C3T latents are L2-normalised; the head sees the latent (or the sequence 
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import asdict, dataclass
 
 import torch
@@ -43,6 +45,18 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+@functools.lru_cache(maxsize=32)
+def pool_matrix(t_in: int, t_out: int) -> torch.Tensor:
+    """Adaptive average pooling from t_in to t_out steps as a (t_in, t_out) matrix, with torch's
+    bins. TemporalCNN pools with it so that an ONNX export sees a plain MatMul (the exporter
+    refuses adaptive_avg_pool1d when t_out does not divide t_in: 16 frames -> 4 -> t_rec 8)."""
+    m = torch.zeros(t_in, t_out)
+    for i in range(t_out):
+        lo, hi = (i * t_in) // t_out, -((-(i + 1) * t_in) // t_out)
+        m[lo:hi, i] = 1.0 / (hi - lo)
+    return m
+
+
 class TemporalCNN(nn.Module):
     """(B, T, C) -> (B, t_out, latent): strided 1D convolutions, pooled to t_rec steps, then an FFN.
 
@@ -61,7 +75,7 @@ class TemporalCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x.transpose(1, 2))  # (B, width, T')
-        h = F.adaptive_avg_pool1d(h, self.t_rec).transpose(1, 2)  # (B, t_rec, width)
+        h = (h @ pool_matrix(int(h.shape[-1]), self.t_rec).to(h)).transpose(1, 2)  # (B, t_rec, width)
         if self.pool:
             h = h.flatten(1).unsqueeze(1)
         return self.ffn(h)

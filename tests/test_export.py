@@ -13,7 +13,7 @@ from c3t.app.cli import main
 from c3t.core.errors import C3tError
 from c3t.core.inference import OnnxEngine, TorchEngine, open_engine, read_export
 from c3t.core.model_folder import load_model, save_model
-from c3t.core.models import ModelConfig, UmaModel
+from c3t.core.models import ModelConfig, UmaModel, pool_matrix
 from c3t.training import export as E
 from c3t.training.prepare import InputSpec
 from c3t.training.utd_mhad import UTD_CLASSES
@@ -107,7 +107,7 @@ def test_frames_model_exports_despite_non_divisible_pooling(utd_root, tmp_path):
 def test_pool_matrix_is_torchs_adaptive_average_pooling(t_in, t_out):
     x = torch.randn(2, 3, t_in)
     expected = F.adaptive_avg_pool1d(x, t_out)
-    assert torch.allclose(x @ torch.from_numpy(E.pool_matrix(t_in, t_out)), expected, atol=1e-6)
+    assert torch.allclose(x @ pool_matrix(t_in, t_out), expected, atol=1e-6)
 
 
 def test_export_refuses_to_write_when_parity_fails(skeleton_c3t, tmp_path, monkeypatch):

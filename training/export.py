@@ -85,41 +85,10 @@ def input_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 
 # ----------------------------------------------------------------------------- ONNX writing
 
-def pool_matrix(t_in: int, t_out: int) -> np.ndarray:
-    """Adaptive average pooling from t_in to t_out steps as a (t_in, t_out) matrix (torch's bins)."""
-    m = np.zeros((t_in, t_out), np.float32)
-    for i in range(t_out):
-        lo, hi = (i * t_in) // t_out, -((-(i + 1) * t_in) // t_out)
-        m[lo:hi, i] = 1.0 / (hi - lo)
-    return m
-
-
-@contextlib.contextmanager
-def _matmul_adaptive_pool():
-    """The TorchScript exporter refuses adaptive_avg_pool1d when the output size does not divide
-    the input size (16 frames -> 4 steps -> t_rec 8). With fixed shapes it is a constant matrix
-    product, which is what this symbolic emits for the duration of one export."""
-    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
-    from torch.onnx.symbolic_helper import parse_args
-
-    @parse_args("v", "is")
-    def adaptive_avg_pool1d(g, x, output_size):
-        sizes = x.type().sizes()
-        if not sizes or sizes[-1] is None:
-            raise C3tError("ONNX export needs a fixed time length before adaptive pooling")
-        return g.op("MatMul", x, g.op("Constant", value_t=torch.from_numpy(pool_matrix(sizes[-1], output_size[0]))))
-
-    register_custom_op_symbolic("aten::adaptive_avg_pool1d", adaptive_avg_pool1d, OPSET)
-    try:
-        yield
-    finally:
-        unregister_custom_op_symbolic("aten::adaptive_avg_pool1d", OPSET)
-
-
 def _write_onnx(net: nn.Module, example: tuple, file: Path, inputs: list[str], outputs: list[str],
                 dynamic_axes: dict | None = None) -> None:
     net = net.eval()  # the exporter restores the wrapper's mode afterwards: keep it eval
-    with _matmul_adaptive_pool(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is the real check
         torch.onnx.export(net, example, str(file), dynamo=False, opset_version=OPSET, input_names=inputs,
                           output_names=outputs, dynamic_axes=dynamic_axes, do_constant_folding=True)
