@@ -11,6 +11,7 @@ import functools
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,12 +46,17 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-@functools.lru_cache(maxsize=32)
 def pool_matrix(t_in: int, t_out: int) -> torch.Tensor:
     """Adaptive average pooling from t_in to t_out steps as a (t_in, t_out) matrix, with torch's
     bins. TemporalCNN pools with it so that an ONNX export sees a plain MatMul (the exporter
-    refuses adaptive_avg_pool1d when t_out does not divide t_in: 16 frames -> 4 -> t_rec 8)."""
-    m = torch.zeros(t_in, t_out)
+    refuses adaptive_avg_pool1d when t_out does not divide t_in: 16 frames -> 4 -> t_rec 8).
+    A new tensor each call: one made under inference_mode must not reach training."""
+    return torch.from_numpy(_pool_bins(t_in, t_out))
+
+
+@functools.lru_cache(maxsize=32)
+def _pool_bins(t_in: int, t_out: int) -> np.ndarray:
+    m = np.zeros((t_in, t_out), np.float32)
     for i in range(t_out):
         lo, hi = (i * t_in) // t_out, -((-(i + 1) * t_in) // t_out)
         m[lo:hi, i] = 1.0 / (hi - lo)
