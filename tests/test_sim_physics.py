@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from c3t.core.sim.actions import Variation, find
-from c3t.core.sim.body import J, Subject, forward_kinematics, rot_x, rot_y, rot_z, segment_motion
+from c3t.core.sim.body import Subject, forward_kinematics, rot_x, rot_y, rot_z, segment_motion
 from c3t.core.sim.imu import ImuConfig, ImuDevice, Wearing, ideal_imu, small_rotation
 from c3t.core.sim.stream import Performer
 

@@ -78,7 +78,7 @@ def test_our_reader_loads_it(dataset):
 
 def test_deterministic_and_seed_dependent(dataset, tmp_path):
     again = write_dataset(tmp_path / "again", SynthConfig(seed=4, **SMALL), progress=False)
-    other = write_dataset(tmp_path / "other", SynthConfig(seed=5, **SMALL), progress=False)
+    write_dataset(tmp_path / "other", SynthConfig(seed=5, **SMALL), progress=False)
     assert again["classes"] == json.loads((dataset / "dataset.json").read_text())["classes"]
     for name in ("a2_s1_t1_inertial.mat", "a3_s2_t1_inertial.mat"):
         a = scipy.io.loadmat(str(dataset / "Inertial" / name))["d_iner"]
