@@ -265,8 +265,9 @@ def test_a_depth_model_cannot_take_a_colour_camera():
 
 
 def test_live_on_the_simulated_imu_prints_predictions_with_ground_truth(c3t_folder, capsys):
-    simulated = pytest.importorskip("c3t.devices.simulated")
-    classes = simulated.SimulatedSource(seed=1).classes
+    from c3t.devices.simulated import SimulatedSource
+
+    classes = SimulatedSource(seed=1).classes
     assert main(["live", "--model", str(c3t_folder), "--imu", "sim?seed=1", "--seconds", "4", "--jsonl"]) == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]

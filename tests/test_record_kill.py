@@ -17,7 +17,6 @@ from c3t.core.session import Session
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 def test_sigkill_loses_at_most_two_seconds(tmp_path, capsys):
-    pytest.importorskip("c3t.devices.simulated")
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "c3t.app.cli", "record", "--imu", "sim?width=160&height=120&seed=2",
            "--out", str(out), "--duration", "120", "--truth", "--quiet"]
@@ -65,7 +64,6 @@ def test_sigkill_loses_at_most_two_seconds(tmp_path, capsys):
 
 
 def test_ctrl_c_finishes_the_session_cleanly(tmp_path):
-    pytest.importorskip("c3t.devices.simulated")
     out = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "c3t.app.cli", "record", "--imu", "sim?width=96&height=72&camera=true",
            "--out", str(out), "--label", "wave", "--check"]

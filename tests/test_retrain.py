@@ -13,8 +13,6 @@ from c3t.app.retrain import ModelStore, RetrainJob, RetrainRequest, retrain
 from c3t.core.errors import C3tError
 from c3t.core.inference import open_engine
 
-pytest.importorskip("c3t.devices.simulated")
-
 
 def wait(job: RetrainJob, timeout: float = 120.0, until=None) -> list[dict]:
     """Poll like a GUI timer until a terminal event (or `until(event)`); returns every event."""
