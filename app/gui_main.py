@@ -84,7 +84,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.live.predict_from.currentIndexChanged.connect(
             lambda _: self.set_predict_from(self.live.predict_from.currentData()))
 
-        self.frames = 0
         self.stalls: list[float] = []       # UI-thread gaps between ticks longer than 100 ms
         self._last_tick: float | None = None
         self._shown_errors: list[str] = []
@@ -198,6 +197,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _sessions_for_training(self) -> list[Path]:
         return self.record.selected_paths() or self.record.session_paths()
 
+    @property
+    def frames(self) -> int:
+        """Frames the live view has drawn."""
+        return self.live.frames_drawn
+
     # -- drawing ------------------------------------------------------------------------------
     def tick(self) -> None:
         now = time.perf_counter()
@@ -207,7 +211,6 @@ class MainWindow(QtWidgets.QMainWindow):
         view = self.pipeline.view()
         if self.tabs.currentWidget() is self.live:
             self.live.draw(view)
-            self.frames += 1
         self.devices.show_status(view.devices)
         if view.recording is not None:
             self.record.show_status(view.recording)

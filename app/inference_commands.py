@@ -76,8 +76,9 @@ def check_model_inputs(engine, imu: str | None, camera: str | None) -> None:
 
     if camera and "camera" not in engine.paths:
         raise C3tError(f"a {engine.method} model has no camera path; leave out --camera")
-    if camera and LiveInputs(engine.config, engine).camera_problem:
-        raise C3tError(LiveInputs(engine.config, engine).camera_problem)
+    problem = LiveInputs(engine.config, engine).camera_problem if camera else None
+    if problem:
+        raise C3tError(problem)
     if imu and "imu" not in engine.paths:
         raise C3tError(f"a {engine.method} model has no IMU path; leave out --imu")
 
@@ -93,7 +94,7 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
         row = pred.to_json()
         row["t"] = round(pred.t - t0, 3)
         if truth is not None:
-            row.update(truth=truth, accuracy=live.accuracy[0])
+            row.update(truth=truth, accuracy=live.score.accuracy if live.score.scored else None)
         _print_prediction(row, jsonl)
 
     live.on_prediction = printed
@@ -112,7 +113,7 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
     finally:
         live.stop()
     out = sys.stderr if jsonl else sys.stdout
-    accuracy, score = live.accuracy
+    score = live.score
     if latencies:
         lat = np.array(latencies)
         line = (f"{len(lat)} predictions ({live.engine.backend}), latency p50 {np.percentile(lat, 50):.2f} ms "

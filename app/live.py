@@ -167,25 +167,11 @@ class _Recording:
     """A session written from the pipeline's batches, with labels switched while recording."""
 
     def __init__(self, folder, roles: dict, rates: dict, label: str | None, use: str):
-        from c3t.core.recorder import Recorder, StreamSpec
-        from c3t.core.recording import source_speed
-        from c3t.core.recorder import jsonable
+        from c3t.core.recording import new_recorder
 
-        sources = list({id(s): s for s, _ in roles.values()}.values())
-        speeds = {source_speed(s) for s in sources}
-        if len(speeds) != 1:
-            raise C3tError(f"the sources run at different speeds {sorted(speeds)}; record them at the same speed")
-        self.scale = speeds.pop()
-        devices = [{"spec": getattr(s, "spec", None) or s.name, "type": type(s).__name__,
-                    "streams": [r for r, (src, _) in roles.items() if src is s],
-                    "config": jsonable(getattr(s, "config", None))} for s in sources]
-        specs = [StreamSpec(role, "camera" if role == "camera" else "imu", rates[role] / self.scale,
-                            device=next(i for i, s in enumerate(sources) if s is src))
-                 for role, (src, _) in roles.items()]
-        self.rec = Recorder(folder, specs, devices, self.scale)
+        self.rec = new_recorder(folder, [(src, role, rates[role]) for role, (src, _) in roles.items()])
         self.folder, self.use = str(folder), use
         self.label, self.label_start, self.spans = None, 0.0, 0
-        self.started = time.monotonic()
         if label:
             self.set_label(label)
 
@@ -419,8 +405,9 @@ class LivePipeline:
         return window_truth(truth_at, pred.t - span, pred.t)
 
     @property
-    def accuracy(self) -> tuple[float | None, RunningAccuracy]:
-        return (self._score.accuracy if self._score.scored else None), self._score
+    def score(self) -> RunningAccuracy:
+        """Smoothed decisions scored against the source's ground truth (simulated sources)."""
+        return self._score
 
     def _make_view(self) -> LiveView:
         buf = self._buffer

@@ -48,6 +48,24 @@ def source_speed(source) -> float:
     return speed if speed > 0 else 1.0
 
 
+def new_recorder(folder, streams: list[tuple[object, str, float | None]],
+                 config: RecorderConfig | None = None) -> Recorder:
+    """A Recorder for (source, stream name in the session, rate in host Hz or None) triples:
+    each source listed once as a device, one time scale (the sources must run at one speed)."""
+    sources = list({id(s): s for s, _, _ in streams}.values())
+    speeds = {source_speed(s) for s in sources}
+    if len(speeds) != 1:
+        raise C3tError(f"the sources run at different speeds {sorted(speeds)}; record them at the same speed")
+    scale = speeds.pop()
+    devices = [{"spec": getattr(s, "spec", None) or s.name, "type": type(s).__name__,
+                "streams": [n for src, n, _ in streams if src is s], "config": jsonable(getattr(s, "config", None))}
+               for s in sources]
+    specs = [StreamSpec(n, "camera" if n.startswith("camera") else "imu", hz / scale if hz else None,
+                        device=next(i for i, s in enumerate(sources) if s is src))
+             for src, n, hz in streams]
+    return Recorder(folder, specs, devices, scale, config)
+
+
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
            labels: list[Label] | None = None, truth: str | None = None, config: RecorderConfig | None = None,
            progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None,
@@ -61,20 +79,11 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
               start to end are labelled, and the rests between them as NO_ACTION.
     Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
     after closing the session as far as possible."""
-    speeds = {source_speed(s) for s, _ in sources}
-    if len(speeds) != 1:
-        raise C3tError(f"the sources run at different speeds {sorted(speeds)}; record them at the same speed")
-    scale = speeds.pop()
-    specs, devices, dropped_before = [], [], {}
-    for i, (source, names) in enumerate(sources):
+    streams, dropped_before = [], {}
+    for source, names in sources:
         health = source.health()
         dropped_before.update({n: health[n].dropped for n in names if n in health})
-        devices.append({"spec": getattr(source, "spec", None) or source.name, "type": type(source).__name__,
-                        "streams": list(names), "config": jsonable(getattr(source, "config", None))})
-        for name in names:
-            kind = "camera" if name.startswith("camera") else "imu"
-            hz = health[name].nominal_hz if name in health else None
-            specs.append(StreamSpec(name, kind, hz / scale if hz else None, device=i))
+        streams += [(source, n, health[n].nominal_hz if n in health else None) for n in names]
     truth_source = None
     if truth is not None:
         if truth not in USES:
@@ -82,7 +91,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
         truth_source = next((s for s, _ in sources if hasattr(s, "segments")), None)
         if truth_source is None:
             raise C3tError("ground-truth labels need a source that knows them (the simulator, `sim`, or a replay)")
-    rec = Recorder(folder, specs, devices, scale, config)
+    rec = new_recorder(folder, streams, config)
     for lb in labels or []:
         rec.add_label(lb.start, lb.end, lb.cls, lb.use)
     stop = stop or threading.Event()

@@ -438,22 +438,12 @@ class Session:
 
         A segment that decodes to a different number of frames than its table rows is skipped
         (and reported in `problems`): its frames cannot be matched to their times."""
-        import cv2
 
         tr = self.cameras[name]
         for k in np.unique(tr.segment):
             rows = np.flatnonzero(tr.segment == k)
             path = tr.segment_path(k)
-            cap = cv2.VideoCapture(str(path))
-            frames = []
-            try:
-                while len(frames) <= len(rows):
-                    ok, frame = cap.read()
-                    if not ok:
-                        break
-                    frames.append(frame)
-            finally:
-                cap.release()
+            frames = decode_video(path, limit=len(rows) + 1)
             if len(frames) != len(rows):
                 self.problems.append(f"{path}: decodes to {len(frames)} frames but the table lists {len(rows)}; segment skipped")
                 continue
@@ -561,6 +551,23 @@ def _or_none(arr: np.ndarray, missing) -> np.ndarray | None:
 
 def _round(x, digits):
     return None if x is None else round(float(x), digits)
+
+
+def decode_video(path, limit: int | None = None) -> list[np.ndarray]:
+    """The frames of a video file (BGR uint8), at most `limit` of them; [] if it cannot be read."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    return frames
 
 
 def find_sessions(root) -> list[Path]:

@@ -95,11 +95,8 @@ class SerialImu(ThreadedSource):
         self._start_reader(f"SerialImu {self.config.port}")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self._emit(self._lines.finish_detection())   # lines held back while detecting the format
-        self._stop_reader(0)
+        self._stop_reader(2.0)
+        self._emit(self._lines.finish_detection())   # lines held back while detecting the format (readable after close)
         self._health.set(state="stopped")
 
     def disconnect(self) -> None:

@@ -160,18 +160,9 @@ def load_depth(path: Path) -> np.ndarray:
 
 def load_rgb(path: Path) -> np.ndarray:
     """(T, H, W, 3) uint8 BGR frames."""
-    import cv2
+    from c3t.core.session import decode_video
 
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-    finally:
-        cap.release()
+    frames = decode_video(path)
     if len(frames) < 2:
         raise C3tError(f"{path}: could not read at least 2 video frames (read {len(frames)})")
     return np.stack(frames)
