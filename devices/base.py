@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 STREAM_KINDS = ("imu", "camera")
-STATES = ("disconnected", "connected", "reconnecting", "stopped")
+STATES = ("disconnected", "connected", "no samples", "reconnecting", "stopped")
 
 
 @dataclass
@@ -83,10 +83,25 @@ class Health:
     malformed: int = 0                   # lines/packets that could not be parsed (also in dropped)
     channels: int | None = None          # IMU channel count (None for camera / unknown)
     connects: int = 0                    # times the device was opened (1 + reconnections)
+    bytes_received: int = 0              # raw bytes that arrived (byte streams: serial, BLE UART)
+    lines_received: int = 0              # complete text lines among them (line formats)
+    diagnosis: str | None = None         # why data arrives but no samples come (None: they come)
+    channel_names: list[str] | None = None  # IMU channel names, where the device names them
 
     @property
     def gap_seconds(self) -> float:
         return float(sum(b - a for a, b in self.gaps))
+
+    def diagnosed(self, text: str | None) -> "Health":
+        """Apply the diagnosis of a silent stream (see lineformat.LineStream.diagnose): while
+        connected the state becomes "no samples", and `last_error` shows the same text, so every
+        view of health (device table, `c3t live`, `c3t record`) says why. Returns self."""
+        if text:
+            self.diagnosis = text
+            self.last_error = text
+            if self.state == "connected":
+                self.state = "no samples"
+        return self
 
 
 class StreamHealth:
@@ -161,6 +176,8 @@ class StreamHealth:
         with self._lock:
             h = Health(**{k: getattr(self._h, k) for k in Health.__dataclass_fields__})
             h.gaps = list(self._h.gaps)
+            h.diagnosis = None
+            h.diagnosed(self._h.diagnosis)
             now = time.monotonic() if now is None else now
             recent = [(t, n) for t, n in self._arrivals if t >= now - self._rate_window_s]
             if len(recent) >= 2:

@@ -1,23 +1,34 @@
-"""The Edge Impulse data-forwarder line format: one sample per line, bytes in, samples out.
+"""Text line formats of IMU boards: one sample per line, bytes in, samples out.
 
-A device prints one sample per line, values separated by commas, tabs or spaces:
+A device prints one sample per line. Lines end in LF, CRLF or a bare CR (all three, mixed).
+The numbers of a line are its values; the text around them is its *shape*:
 
-    0.01,-0.98,0.12,1.5,-0.3,0.2          six channels
-    10234,0.01,-0.98,0.12,1.5,-0.3,0.2    with a leading device timestamp (or sequence number)
-    ERR: IMU not found                    a device error, reported (not a sample)
+    0.01,-0.98,0.12,1.5,-0.3,0.2                 Edge Impulse data forwarder (commas, tabs, spaces)
+    10234,0.01,-0.98,0.12,1.5,-0.3,0.2           with a leading device timestamp (or sequence number)
+    a/g:\t-1787\t-511\t15147\t-263\t212\t-183       a label before the numbers (MPU6050 raw example)
+    ax:0.01,ay:-0.98,az:0.12,gx:1.5,gy:-0.3,gz:0.2   key:value pairs (Arduino Serial Plotter);
+                                                 the keys name the channels (ax -> acc_x, gx -> gyro_x)
+    AcX = -1787 | AcY = -511 | ...               key=value, units after numbers ("0.98g") are allowed
+    ERR: IMU not found                           a device error, reported (not a sample)
 
 `LineStream` turns arriving byte chunks into samples. Unless told (`channels`, `rate_hz`,
 `leading`), it watches the first `detect_seconds` of lines and then fixes the layout: the
-channel count is the most common field count, the rate is counted from arrivals (or read from
-the device timestamps), and a leading column is a sequence number if it counts up by one and a
-timestamp if it rises at the sample rate in s, ms or us. Lines seen while detecting are kept
-and delivered once the layout is fixed, so nothing is lost.
+channel count is the most common count of numbers per line, the shape the most common shape
+among those lines, the rate is counted from arrivals (or read from the device timestamps), and a
+leading column is a sequence number if it counts up by one and a timestamp if it rises at the
+sample rate in s, ms or us (a counter that wraps or resets now and then is still recognised).
+Lines seen while detecting are kept and delivered once the layout is fixed, so nothing is lost.
 
 After the layout is fixed a line is a sample only if it has exactly the expected number of
-finite numeric fields; anything else is counted as malformed and skipped, so a damaged line
-can never shift channels. The first bytes after a (re)connection, up to the first newline,
-may be the tail of a line and are discarded (and counted); a line cut by a disconnection is
-discarded too.
+finite numbers and the shape of the detected lines; anything else is rejected (counted as
+malformed) and skipped, so a damaged line can never shift channels. Every complete line is
+data: only bytes waiting before the port opened can be a partial line, and the adapter clears
+those when it opens the port. A line cut by a disconnection is discarded (and counted).
+
+Never silent: `LineStream.diagnose(now)` explains, once bytes have arrived for a second without
+a usable line, what arrived (bytes, lines, rejected lines, the last raw line) and why it was
+rejected, with a hint: the baud rate (bytes that are not text), binary protocols (WitMotion-style
+0x55-framed packets), missing line ends, or lines that do not fit the format.
 """
 from __future__ import annotations
 
@@ -28,13 +39,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SEPARATORS = re.compile(r"[,\t ]+")
+from c3t.devices.base import Health
+
 LEADING_CHOICES = ("auto", "none", "timestamp", "seq")
 # rates that IMU firmware commonly runs at; a counted rate within 3% snaps to one of them
 COMMON_RATES = (10, 12.5, 20, 25, 26, 30, 50, 52, 60, 100, 104, 119, 120, 200, 208, 238, 250,
                 400, 416, 476, 500, 833, 952, 1000)
 TIME_SCALES = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
-MAX_LINE = 4096  # bytes; a longer "line" is garbage (wrong baud rate)
+MAX_LINE = 4096            # bytes; a longer "line" is garbage (wrong baud rate)
+LINE_END = re.compile(rb"\r\n|\r|\n")
+# a number not glued to a word, a dot or another sign before it ("ax1" is a name, "1.2.3" is
+# nothing); letters may follow it as a unit ("0.98g")
+NUMBER = re.compile(r"(?<![\w.+-])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\d.])")
+SEPARATORS = re.compile(r"[\s,;|]+")
+KEY = re.compile(r"([A-Za-z_][\w./\[\]]*)\s*[:=]\s*$")
+CHANNEL_NAMES = (  # key -> channel name, where the key says what it is
+    (re.compile(r"(?:a|ac|acc|accel|acceleration|accelerometer)[_./-]?([xyz])"), "acc_{}"),
+    (re.compile(r"(?:g|gy|gyr|gyro|gyroscope)[_./-]?([xyz])"), "gyro_{}"),
+    (re.compile(r"(?:m|mag|magnetometer)[_./-]?([xyz])"), "mag_{}"),
+)
+# a key that names a leading column (device time or a sample counter)
+LEADING_KEY = re.compile(r"(?i)t|ts|time|timestamp|stamp|ms|millis|us|micros|seq|n|num|count|counter|i|idx|index|sample")
+SILENT_AFTER_S = 1.0       # bytes without a usable line for this long: diagnose
+NO_BYTES_AFTER_S = 3.0     # an open connection without a byte for this long: say so
+QUOTE_CHARS = 60           # raw lines are quoted up to this many characters
 
 
 @dataclass
@@ -45,6 +73,8 @@ class LineLayout:
     rate_hz: float
     leading: str = "none"          # "none", "timestamp" or "seq"
     time_scale: float = 1.0        # seconds per unit of the timestamp column
+    shape: tuple | None = None     # the text around the numbers (None: not checked)
+    names: tuple | None = None     # channel names from key:value keys, if every value had one
 
     @property
     def fields(self) -> int:
@@ -73,11 +103,51 @@ class Parsed:
         self.device_errors += other.device_errors
 
 
+@dataclass
+class Line:
+    """One text line taken apart: its numbers, its shape and (if every number has one) its keys."""
+
+    numbers: list[float]
+    shape: tuple
+    keys: tuple | None
+
+
+def parse_line(text: str) -> Line | None:
+    """The numbers of a line and the text around them; None if it holds no number or a value
+    that is not finite. `shape` is the text between the numbers with separators removed."""
+    spans = [(m.start(), m.end()) for m in NUMBER.finditer(text)]
+    if not spans:
+        return None
+    numbers = [float(text[a:b]) for a, b in spans]
+    if not all(math.isfinite(v) for v in numbers):
+        return None
+    cuts = [0] + [x for span in spans for x in span] + [len(text)]
+    segments = [text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]
+    shape = tuple(SEPARATORS.sub(" ", s).strip() for s in segments)
+    keys = [KEY.search(s) for s in segments[:-1]]
+    names = tuple(k.group(1) for k in keys) if all(keys) else None
+    if names is not None and len(set(names)) != len(names):
+        names = None
+    return Line(numbers, shape, names)
+
+
+def channel_name(key: str) -> str:
+    """A key as a channel name: ax/AcX/accel_x -> acc_x, gx/GyX -> gyro_x, mx -> mag_x, else the key."""
+    k = key.lower().replace(" ", "")
+    for pattern, name in CHANNEL_NAMES:
+        m = pattern.fullmatch(k)
+        if m:
+            return name.format(m.group(1))
+    return key
+
+
 def split_fields(line: str) -> list[str]:
+    """The fields of a plain separated line (commas, tabs, spaces)."""
     return [f for f in SEPARATORS.split(line.strip(" ,\t\r")) if f]
 
 
 def parse_numbers(fields: list[str]) -> list[float] | None:
+    """Fields as finite floats, or None if any is not one."""
     try:
         values = [float(f) for f in fields]
     except ValueError:
@@ -90,15 +160,51 @@ def snap_rate(hz: float) -> float:
     return float(best) if abs(best - hz) <= 0.03 * best else round(hz, 1)
 
 
+def quote(raw: bytes, limit: int = QUOTE_CHARS) -> str:
+    """Raw bytes as a short quoted text: printable ASCII as is, other bytes as \\xNN escapes."""
+    text = raw[:limit].decode("latin-1")
+    quoted = ascii(text)
+    return quoted + ("..." if len(raw) > limit else "")
+
+
+def classify_bytes(data: bytes) -> str:
+    """'empty', 'witmotion' (0x55-framed binary packets), 'binary' (not text) or 'text'."""
+    if not data:
+        return "empty"
+    frames = sum(1 for i in range(len(data) - 1) if data[i] == 0x55 and 0x50 <= data[i + 1] <= 0x5F)
+    if frames >= 3 and frames * 11 >= 0.5 * len(data):
+        return "witmotion"
+    text = sum(1 for b in data if 0x20 <= b < 0x7F or b in (9, 10, 13))
+    return "binary" if text < 0.8 * len(data) else "text"
+
+
+class _Tally:
+    """What arrived since the last usable line (for the diagnosis), replaced, never mutated
+    across threads in a way a reader could see half done."""
+
+    def __init__(self) -> None:
+        self.bytes = self.lines = self.rejected = 0
+        self.t_first: float | None = None      # first byte since the last usable line
+        self.recent = b""                      # the last bytes since then (at most 512)
+        self.last_line: bytes | None = None    # the last rejected line
+        self.reason: str | None = None         # why it was rejected
+        self.device_error: str | None = None
+
+
 class LineStream:
-    """Reassembles lines from byte chunks and parses them into samples."""
+    """Reassembles lines from byte chunks and parses them into samples.
+
+    channels, rate_hz, leading, time_scale: fix what is known (None/"auto": detect it from the
+    first `detect_seconds` of lines). `source` names the device in messages; `baud` (serial
+    only) is quoted in the hint when bytes arrive that are not text."""
 
     def __init__(self, channels: int | None = None, rate_hz: float | None = None,
                  leading: str = "auto", time_scale: float | None = None,
-                 detect_seconds: float = 1.0, source: str = "device"):
+                 detect_seconds: float = 1.0, source: str = "device", baud: int | None = None):
         if leading not in LEADING_CHOICES:
             raise ValueError(f"leading={leading!r}; use one of {', '.join(LEADING_CHOICES)}")
         self.source = source
+        self.baud = baud
         self._want = dict(channels=channels, rate_hz=rate_hz, leading=leading, time_scale=time_scale)
         self._detect_seconds = detect_seconds
         self.layout: LineLayout | None = None
@@ -106,22 +212,32 @@ class LineStream:
                 (leading != "timestamp" or time_scale is not None):
             self.layout = LineLayout(channels, float(rate_hz), leading, time_scale or 1.0)
         self._buf = bytearray()
-        self._skip_fragment = True           # the first bytes of a connection may be a tail
-        self._pending: list[tuple[float, list[float]]] = []   # (t_host, numbers) while detecting
+        self._pending: list[tuple[float, Line]] = []   # (t_host, line) while detecting
         self._pending_malformed = 0
         self._detect_start: float | None = None
+        # totals, and what arrived since the last usable line (see diagnose)
+        self.bytes_received = 0
+        self.lines_received = 0
+        self.lines_rejected = 0
+        self.raw_lines: list[bytes] = []               # the first few complete lines (for `c3t probe`)
+        self._opened_at: float | None = None
+        self._last_good: float | None = None
+        self._tally = _Tally()
 
     # -- connection events -------------------------------------------------------------
-    def connection_opened(self) -> None:
-        """A new connection: its first bytes up to a newline may be the tail of a line."""
+    def connection_opened(self, t_host: float | None = None) -> None:
+        """A new connection. The adapter has cleared the bytes that were waiting (the only
+        possible partial line), so every complete line from here on is data."""
         self._buf.clear()
-        self._skip_fragment = True
+        self._opened_at = t_host
+        self._tally = _Tally()
+        self._last_good = None
 
     def connection_lost(self) -> int:
         """The connection dropped; a partly received line is discarded. Returns 1 if one was."""
         cut = 1 if self._buf.strip() else 0
         self._buf.clear()
-        self._skip_fragment = True
+        self._opened_at = None
         if self.layout is None:
             self._pending_malformed += cut
             return 0
@@ -131,64 +247,101 @@ class LineStream:
     def feed(self, data: bytes, t_host: float) -> Parsed:
         """Add bytes that arrived at `t_host`; return the complete samples they finished."""
         out = Parsed()
+        data = bytes(data)
+        self._count_bytes(data, t_host)
         self._buf += data
-        lines = self._buf.split(b"\n")
+        lines = LINE_END.split(bytes(self._buf))
         self._buf = bytearray(lines.pop())
-        if len(self._buf) > MAX_LINE:       # no newline for too long: garbage, not a sample
+        if len(self._buf) > MAX_LINE:       # no line end for too long: garbage, not a sample
+            self._reject(bytes(self._buf[:QUOTE_CHARS * 2]), "no line end", out, count_line=True)
             self._buf.clear()
-            self._skip_fragment = True
-            out.malformed += 1
         for raw in lines:
-            if self._skip_fragment:
-                self._skip_fragment = False
-                if raw.strip():
-                    out.malformed += 1
-                continue
             self._line(raw, t_host, out)
         if self.layout is None and self._detect_start is not None \
                 and t_host - self._detect_start >= self._detect_seconds:
             self._fix_layout(out)
         return out
 
+    def _count_bytes(self, data: bytes, t_host: float) -> None:
+        self.bytes_received += len(data)
+        tally = self._tally
+        if tally.t_first is None:
+            tally.t_first = t_host
+        tally.bytes += len(data)
+        tally.recent = (tally.recent + data)[-512:]
+
     def _line(self, raw: bytes, t_host: float, out: Parsed) -> None:
+        if not raw.strip():
+            return
+        self.lines_received += 1
+        self._tally.lines += 1
+        if len(self.raw_lines) < 20:
+            self.raw_lines.append(raw)
         try:
             text = raw.decode("ascii").strip()
         except UnicodeDecodeError:
-            self._count_malformed(out)
-            return
-        if not text:
+            self._reject(raw, "not text", out)
             return
         if text[:3].upper() == "ERR":
-            out.device_errors.append(f"{self.source}: {text}")
+            message = f"{self.source}: {text}"
+            out.device_errors.append(message)
+            self._tally.device_error = text
             return
-        numbers = parse_numbers(split_fields(text))
-        if numbers is None:
-            self._count_malformed(out)
+        line = parse_line(text)
+        if line is None:
+            self._reject(raw, "no numbers" if not NUMBER.search(text) else "a value that is not a finite number", out)
             return
         if self.layout is None:
             if self._detect_start is None:
                 self._detect_start = t_host
-            self._pending.append((t_host, numbers))
+            self._pending.append((t_host, line))
+            self._good(t_host)
             return
-        self._accept(numbers, t_host, out)
+        self._accept(line, t_host, out, raw)
 
-    def _count_malformed(self, out: Parsed) -> None:
+    def _good(self, t_host: float) -> None:
+        self._last_good = t_host
+        self._tally = _Tally()
+
+    def _reject(self, raw: bytes, reason: str, out: Parsed, count_line: bool = False) -> None:
+        if count_line:
+            self.lines_received += 1
+            self._tally.lines += 1
+        self.lines_rejected += 1
+        tally = self._tally
+        tally.rejected += 1
+        tally.last_line, tally.reason = raw, reason
         if self.layout is None:
             self._pending_malformed += 1
         else:
             out.malformed += 1
 
-    def _accept(self, numbers: list[float], t_host: float, out: Parsed) -> None:
+    def _accept(self, line: Line, t_host: float, out: Parsed, raw: bytes | None = None) -> bool:
         layout = self.layout
+        numbers = line.numbers
         if len(numbers) != layout.fields:
-            out.malformed += 1
-            return
+            return self._refuse(raw, f"{len(numbers)} numbers where the format has {layout.fields}", out)
+        if layout.shape is not None and line.shape != layout.shape:
+            return self._refuse(raw, "its labels/keys differ from the lines before", out)
+        if layout.names is None and line.keys is not None and layout.shape is None:
+            layout.names = self._channel_names(line.keys, layout.leading)
+        if raw is not None:
+            self._good(t_host)
         out.t_host.append(t_host)
         if layout.leading == "none":
             out.rows.append(numbers)
         else:
             out.lead.append(numbers[0])
             out.rows.append(numbers[1:])
+        return True
+
+    def _refuse(self, raw: bytes | None, reason: str, out: Parsed) -> bool:
+        if raw is not None:
+            self._reject(raw, reason, out)
+        else:   # held back while detecting: counted in the totals then
+            self.lines_rejected += 1
+            out.malformed += 1
+        return False
 
     # -- detection ---------------------------------------------------------------------
     def finish_detection(self) -> Parsed:
@@ -200,7 +353,7 @@ class LineStream:
 
     def _fix_layout(self, out: Parsed) -> None:
         want = self._want
-        counts = Counter(len(n) for _, n in self._pending)
+        counts = Counter(len(line.numbers) for _, line in self._pending)
         leading = want["leading"]
         if want["channels"] is None:
             n_fields = counts.most_common(1)[0][0]
@@ -209,15 +362,19 @@ class LineStream:
             n_fields = c + 1 if counts[c + 1] > counts[c] else c
         else:
             n_fields = want["channels"] + (leading != "none")
-        kept = [(t, n) for t, n in self._pending if len(n) == n_fields]
+        shapes = Counter(line.shape for _, line in self._pending if len(line.numbers) == n_fields)
+        shape = shapes.most_common(1)[0][0] if shapes else None
+        kept = [(t, line) for t, line in self._pending if len(line.numbers) == n_fields and line.shape == shape]
         times = np.array([t for t, _ in kept])
-        first = np.array([n[0] for _, n in kept])
+        first = np.array([line.numbers[0] for _, line in kept])
         host_hz = self._host_rate(times)
         if leading == "auto":
             if want["channels"] is not None and n_fields == want["channels"]:
                 leading = "none"
             else:
-                leading = self._guess_leading(first, host_hz, n_fields)
+                keys = kept[0][1].keys if kept else None
+                named = keys is not None and not LEADING_KEY.fullmatch(keys[0])   # "ax:..." is no clock
+                leading = "none" if named else self._guess_leading(first, host_hz, n_fields)
                 if leading == "none" and want["channels"] is not None:
                     out.device_errors.append(
                         f"{self.source}: lines have {n_fields} fields but channels={want['channels']} "
@@ -229,17 +386,26 @@ class LineStream:
             scale = self._guess_scale(first, host_hz) or 1.0
         rate = want["rate_hz"]
         if rate is None:
-            if leading == "timestamp" and len(first) > 2 and np.median(np.diff(first)) > 0:
-                rate = snap_rate(1.0 / (float(np.median(np.diff(first))) * scale))
+            step = _typical_step(first)
+            if leading == "timestamp" and step:
+                rate = snap_rate(1.0 / (step * scale))
             else:
                 rate = snap_rate(host_hz) if host_hz > 0 else 0.0
-        self.layout = LineLayout(n_fields - (leading != "none"), float(rate), leading, scale or 1.0)
+        keys = kept[0][1].keys if kept else None
+        self.layout = LineLayout(n_fields - (leading != "none"), float(rate), leading, scale or 1.0,
+                                 shape=shape, names=self._channel_names(keys, leading))
         out.malformed += self._pending_malformed
-        for t, numbers in self._pending:
-            self._accept(numbers, t, out)
+        for t, line in self._pending:
+            self._accept(line, t, out)
         self._pending.clear()
         self._pending_malformed = 0
         out.layout_fixed = self.layout
+
+    @staticmethod
+    def _channel_names(keys: tuple | None, leading: str) -> tuple | None:
+        if keys is None:
+            return None
+        return tuple(channel_name(k) for k in (keys if leading == "none" else keys[1:]))
 
     @staticmethod
     def _host_rate(times: np.ndarray) -> float:
@@ -254,7 +420,7 @@ class LineStream:
         if n_fields < 2 or len(first) < 5:
             return "none"
         d = np.diff(first)
-        if not np.all(d > 0):
+        if np.mean(d > 0) < 0.9:   # a counter may wrap or reset now and then, but it counts up
             return "none"
         if np.all(first == np.round(first)) and np.median(d) == 1:
             return "seq"
@@ -263,10 +429,73 @@ class LineStream:
     @staticmethod
     def _guess_scale(first: np.ndarray, host_hz: float) -> float | None:
         """Seconds per timestamp unit: the one making the column rise at the host rate (x3)."""
-        if len(first) < 3 or host_hz <= 0:
-            return None
-        units_per_sample = float(np.median(np.diff(first)))
-        if units_per_sample <= 0:
+        units_per_sample = _typical_step(first)
+        if not units_per_sample or host_hz <= 0:
             return None
         best = min(TIME_SCALES.values(), key=lambda s: abs(math.log(units_per_sample * s * host_hz)))
         return best if abs(math.log(units_per_sample * best * host_hz)) < math.log(3) else None
+
+    # -- never silent --------------------------------------------------------------------
+    def diagnose(self, now: float) -> str | None:
+        """Why no samples come, or None while they do (or before a second of data has arrived).
+
+        The text starts with "no samples:" and gives the bytes, lines and rejected lines since
+        the last usable line, the last raw line (quoted, truncated), and a hint."""
+        tally = self._tally
+        if tally.t_first is None:
+            if self.bytes_received == 0 and self._opened_at is not None and now - self._opened_at >= NO_BYTES_AFTER_S:
+                return (f"{self.source}: no data: not a byte in {now - self._opened_at:.0f} s since the connection "
+                        "opened. Is the device running and sending (a sketch printing lines: Serial.println)?")
+            return None
+        if now - tally.t_first < SILENT_AFTER_S:
+            return None
+        seconds = now - tally.t_first
+        counts = (f"{tally.bytes} bytes, {tally.lines} lines ({tally.rejected} rejected) in {seconds:.1f} s"
+                  + (" since the last sample" if self._last_good is not None else ""))
+        return f"{self.source}: no samples: {counts}; " + self._explain(tally)
+
+    def _explain(self, tally: _Tally) -> str:
+        baud = (f"this port is opened at {self.baud} baud: set ?baud= to the rate of the sketch's "
+                "Serial.begin(...)" if self.baud else "check the baud rate")
+        kind = classify_bytes(tally.recent)
+        if kind == "witmotion":
+            return (f"binary data, not the line format: 0x55-framed packets (WitMotion-style) such as "
+                    f"{quote(tally.recent[tally.recent.find(0x55):][:11])}. This source reads text lines, "
+                    "one sample per line: switch the sensor to text output, or put a sketch between that prints lines")
+        if kind == "binary":
+            return (f"bytes arrive but are not text (last bytes {quote(tally.recent[-24:])}): {baud}; "
+                    "or the device sends a binary protocol, not the line format")
+        if tally.device_error and not tally.rejected:
+            return f"the device reports {tally.device_error!r}"
+        if tally.lines == 0:
+            return (f"bytes arrive but no line ends (no LF or CR; last bytes {quote(tally.recent[-QUOTE_CHARS:])}): "
+                    "end each sample with a newline (Serial.println)")
+        hint = {
+            "not text": baud,
+            "no numbers": "the lines carry no numbers: print the values, one sample per line",
+            "no line end": f"{baud}, and end each sample with a newline",
+        }.get(tally.reason or "", "print one sample per line, the same values in the same order each time "
+                                  "(set channels= / leading= in the spec if detection guessed wrong)")
+        return f"last line {quote(tally.last_line or b'')} ({tally.reason}): {hint}"
+
+
+def _typical_step(first: np.ndarray) -> float | None:
+    """The median rise of a column over its rising steps (wraps and resets left out)."""
+    if len(first) < 3:
+        return None
+    d = np.diff(first)
+    d = d[d > 0]
+    return float(np.median(d)) if len(d) else None
+
+
+def line_health(h: Health, lines: LineStream, now: float) -> Health:
+    """A Health snapshot completed from a LineStream: channels and their names, byte and line
+    counts, and the diagnosis while the stream is connected and silent."""
+    layout = lines.layout
+    if layout is not None:
+        h.channels = layout.channels
+        h.channel_names = list(layout.names) if layout.names else None
+    h.bytes_received, h.lines_received = lines.bytes_received, lines.lines_received
+    if h.state == "connected":
+        h.diagnosed(lines.diagnose(now))
+    return h

@@ -1,4 +1,4 @@
-"""SerialImu: an IMU printing the Edge Impulse data-forwarder line format over a serial port.
+"""SerialImu: an IMU printing text lines (see lineformat.py) over a serial port.
 
     with SerialImu(SerialImuConfig("/dev/ttyACM0")) as imu:
         for batch in imu.read(timeout=1.0): ...
@@ -9,6 +9,12 @@ from the first second unless given). When the port goes away (unplugged, device 
 reader records the outage, keeps trying to reopen the same path every `reconnect_interval`
 seconds and resumes; the outage becomes a gap in `health()["imu"].gaps`, from the last sample
 before it to the first sample after it. `ERR` lines from the device land in `last_error`.
+
+Opening the port clears the bytes already waiting (the only bytes that can be the tail of a
+line); every complete line after that is data, including the first one (a board that resets
+when the port opens and starts printing later loses nothing). When bytes arrive but no samples
+come (wrong baud rate, a binary protocol, lines in another format), `health()` says so within
+two seconds: state "no samples" and the diagnosis in `diagnosis` and `last_error`.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from typing import Callable
 
 from c3t.core.errors import C3tError
 from c3t.devices.base import Health, StreamHealth, ThreadedSource, imu_batch
-from c3t.devices.lineformat import LineStream, LineLayout
+from c3t.devices.lineformat import LineLayout, LineStream, line_health
 
 
 @dataclass
@@ -38,6 +44,9 @@ class SerialImuConfig:
 
 
 class SerialImu(ThreadedSource):
+    """An IMU on a serial port (USB CDC, UART bridge, pseudo-terminal) printing one sample per
+    text line. Raises C3tError from connect() if the port cannot be opened."""
+
     def __init__(self, config: SerialImuConfig | str, **overrides):
         if isinstance(config, str):
             config = SerialImuConfig(port=config, **overrides)
@@ -51,8 +60,8 @@ class SerialImu(ThreadedSource):
 
     def _new_line_stream(self) -> LineStream:
         c = self.config
-        return LineStream(channels=c.channels, rate_hz=c.rate_hz, leading=c.leading,
-                          time_scale=c.time_scale, detect_seconds=c.detect_seconds, source=self.spec)
+        return LineStream(channels=c.channels, rate_hz=c.rate_hz, leading=c.leading, time_scale=c.time_scale,
+                          detect_seconds=c.detect_seconds, source=self.spec, baud=c.baud)
 
     @property
     def streams(self) -> list[str]:
@@ -84,7 +93,8 @@ class SerialImu(ThreadedSource):
         import serial
 
         port = serial.Serial(self.config.port, self.config.baud, timeout=self.config.read_timeout)
-        self._lines.connection_opened()  # pyserial flushed what was pending; we may be mid-line
+        port.reset_input_buffer()   # bytes waiting from before the open: the only possible partial line
+        self._lines.connection_opened(self.config.clock())
         self._health.connected()
         return port
 
@@ -106,9 +116,10 @@ class SerialImu(ThreadedSource):
         self._health.set(state="disconnected")
 
     def health(self) -> dict[str, Health]:
-        h = self._health.snapshot(self.config.clock())
-        if self.layout is not None:
-            h.channels = self.layout.channels
+        """{stream: Health}, with the byte and line counts and, while bytes arrive but no
+        samples come, the diagnosis (state "no samples")."""
+        now = self.config.clock()
+        h = line_health(self._health.snapshot(now), self._lines, now)
         return {self.config.stream: h}
 
     # -- reader thread -----------------------------------------------------------------

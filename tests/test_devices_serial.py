@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import struct
 import threading
 import time
 import tty
@@ -222,3 +224,185 @@ def test_overrides_skip_detection_and_wrong_lines_never_shift_channels():
     assert out.rows == [[1.0, 2.0, 3.0], [10.0, 11.0, 12.0]]
     assert out.malformed == 3  # the first-line tail, the short line, the long line
     assert stream.connection_lost() == 1  # "1" was cut by the disconnection
+
+
+# -- real boards: line formats, line endings, wrong baud rates, binary protocols (issue 12) --------
+def stream_lines(dev: FakeDevice, lines: list[str], rate: float, chunk: int = 5) -> None:
+    """Write `lines` at `rate` lines per second (in chunks, as USB delivers them)."""
+    t0 = time.monotonic()
+    for i in range(0, len(lines), chunk):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        dev.write("".join(lines[i:i + chunk]))
+
+
+def collect(imu, n: int, timeout: float = 20.0) -> np.ndarray:
+    """Values of the first `n` samples (fewer if they do not come within `timeout`)."""
+    batches, end = [], time.monotonic() + timeout
+    while sum(map(len, batches)) < n and time.monotonic() < end:
+        batches += imu.read(timeout=0.05)
+    return np.concatenate([b.values for b in batches]) if batches else np.zeros((0, 0), np.float32)
+
+
+def mpu6050_raw(k: int) -> str:
+    return f"a/g:\t{-1787 + k % 7 * 13}\t-511\t15147\t-263\t{212 - k}\t-183\r\n"
+
+
+def plotter(k: int, sep: str = ",") -> str:
+    return sep.join(f"{n}:{v}" for n, v in zip(("ax", "ay", "az", "gx", "gy", "gz"),
+                                                (0.01 * k, -0.98, 0.12, 1.5, -0.3, k))) + "\r\n"
+
+
+@pytest.mark.parametrize("name, line, expected, names", [
+    ("label-prefixed", mpu6050_raw, lambda k: [-1787 + k % 7 * 13, -511, 15147, -263, 212 - k, -183], None),
+    ("key:value", plotter, lambda k: [0.01 * k, -0.98, 0.12, 1.5, -0.3, k],
+     ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]),
+    ("key:value, spaces", lambda k: plotter(k, " "), lambda k: [0.01 * k, -0.98, 0.12, 1.5, -0.3, k],
+     ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]),
+    ("key:value, tabs, LF", lambda k: plotter(k, "\t")[:-2] + "\n", lambda k: [0.01 * k, -0.98, 0.12, 1.5, -0.3, k],
+     ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]),
+    ("key=value with units, bare CR", lambda k: f"AcX = {k}g | AcY = 2g | Tmp = 36.5C | GyX = -{k}\r",
+     lambda k: [k, 2, 36.5, -k], ["acc_x", "acc_y", "Tmp", "gyro_x"]),
+])
+def test_line_formats_through_a_pty(tmp_path, name, line, expected, names):
+    """Lines as Arduino sketches print them, at 50 Hz: every one a sample, channels from keys."""
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    n = 80
+    with SerialImu(dev.link, detect_seconds=0.5) as imu:
+        writer = threading.Thread(target=stream_lines, args=(dev, [line(k) for k in range(n)], 50.0))
+        writer.start()
+        values = collect(imu, n)
+        writer.join()
+        health = imu.health()["imu"]
+    dev.unplug()
+    np.testing.assert_allclose(values, [expected(k) for k in range(n)], rtol=1e-6)
+    assert health.received == n and health.malformed == 0 and health.diagnosis is None
+    assert health.channels == len(expected(0)) and health.channel_names == names
+    assert health.nominal_hz == 50
+
+
+def test_lf_crlf_and_cr_all_end_lines_even_mixed_and_split():
+    stream = LineStream(channels=3, rate_hz=50, leading="none")
+    out = stream.feed(b"1,2,3\n4,5,6\r\n7,8,9\r10,11,12\r", 0.0)
+    out.extend(stream.feed(b"\n13,14,15\r", 0.1))     # a CRLF split across two chunks
+    out.extend(stream.feed(b"\n", 0.2))
+    assert out.rows == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12], [13, 14, 15]]
+    assert out.malformed == 0 and stream.lines_received == 5
+
+
+def test_leading_counter_that_wraps_is_still_a_sequence_number():
+    stream = LineStream(detect_seconds=1.0)
+    lines = [f"{(250 + i) % 256},{0.5 * i},{-i}\n" for i in range(100)]   # uint8 counter wraps
+    out = feed_lines(stream, lines, rate=50)
+    assert stream.layout.leading == "seq" and stream.layout.channels == 2 and stream.layout.rate_hz == 50
+    assert len(out) == 100 and out.rows[10] == [5.0, -10.0]
+
+
+def wait_diagnosis(imu, timeout: float):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        h = imu.health()["imu"]
+        if h.diagnosis:
+            return h, time.monotonic()
+        time.sleep(0.02)
+    return imu.health()["imu"], time.monotonic()
+
+
+def test_wrong_baud_rate_is_diagnosed_within_two_seconds(tmp_path):
+    """Bytes with the high bit set and no line end, ~500 bytes/s (a sketch at another baud rate)."""
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    stop = threading.Event()
+    rng = np.random.default_rng(1)
+
+    def garbage():
+        while not stop.is_set():
+            dev.write(bytes(rng.integers(0x80, 0x100, 25, dtype=np.uint8)).decode("latin-1"))
+            time.sleep(0.05)
+
+    with SerialImu(dev.link, baud=115200) as imu:
+        t0 = time.monotonic()
+        writer = threading.Thread(target=garbage)
+        writer.start()
+        health, t_diag = wait_diagnosis(imu, 10.0)
+        stop.set()
+        writer.join()
+    dev.unplug()
+    assert t_diag - t0 < 2.0 + 0.5, t_diag - t0     # 2 s, and half a second for a loaded machine
+    assert health.state == "no samples" and health.received == 0 and health.bytes_received > 0
+    assert health.diagnosis == health.last_error
+    assert re.search(rf"^serial:{re.escape(dev.link)}: no samples: \d+ bytes, 0 lines \(0 rejected\) in [\d.]+ s; "
+                     r"bytes arrive but are not text \(last bytes '\\x..", health.diagnosis)
+    assert "opened at 115200 baud: set ?baud= to the rate of the sketch's Serial.begin(...)" in health.diagnosis
+
+
+def witmotion_packet(kind: int, values) -> bytes:
+    body = bytes([0x55, kind]) + struct.pack("<4h", *values)
+    return body + bytes([sum(body) & 0xFF])
+
+
+def test_witmotion_binary_packets_are_reported_as_binary(tmp_path):
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    packets = b"".join(witmotion_packet(0x51 + k % 3, (k, 10 * k, 2048, 3000)) for k in range(300))
+    with SerialImu(dev.link) as imu:
+        t0 = time.monotonic()
+        for i in range(0, len(packets), 66):   # 6 packets every 20 ms
+            os.write(dev.master, packets[i:i + 66])
+            time.sleep(0.02)
+            h = imu.health()["imu"]
+            if h.diagnosis:
+                break
+        health, t_diag = wait_diagnosis(imu, 5.0)
+    dev.unplug()
+    assert t_diag - t0 < 2.5 and health.received == 0 and health.state == "no samples"
+    assert "no samples: " in health.diagnosis
+    assert "binary data, not the line format: 0x55-framed packets (WitMotion-style) such as '\\x55" \
+        .replace("\\x55", "U") in health.diagnosis
+
+
+@pytest.mark.parametrize("lines, reason", [
+    (["Initializing I2C devices...\n", "Testing device connections...\n"] * 60, "(no numbers): the lines carry no numbers"),
+    (["ERR: IMU not found\n"] * 60, "the device reports 'ERR: IMU not found'"),
+])
+def test_text_that_is_no_sample_is_diagnosed(tmp_path, lines, reason):
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    with SerialImu(dev.link) as imu:
+        writer = threading.Thread(target=stream_lines, args=(dev, lines, 40.0, 1))
+        writer.start()
+        health, _ = wait_diagnosis(imu, 5.0)
+        writer.join()
+    dev.unplug()
+    assert health.state == "no samples" and health.received == 0
+    assert reason in health.diagnosis
+
+
+def test_bytes_waiting_at_open_are_cleared_and_the_first_line_after_is_data(tmp_path):
+    """A board that starts 1.5 s after the port opens (the reset that opening causes), 2000 lines
+    at 200 Hz with malformed lines mixed in: all 2000 arrive."""
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    dev.write("0.5,-1.25,3\n7,8")   # waiting before the open: cleared, never counted
+    imu = SerialImu(dev.link)
+    imu.connect()
+    imu.start()
+    time.sleep(1.5)
+    lines = []
+    for k in range(2000):
+        lines.append(sample_line(k))
+        if k % 97 == 5:
+            lines.append(MALFORMED[k % len(MALFORMED)])
+    writer = threading.Thread(target=stream_lines, args=(dev, lines, 200.0 * len(lines) / 2000))
+    writer.start()
+    values = collect(imu, 2000, timeout=60)
+    writer.join()
+    assert wait_for(lambda: imu.health()["imu"].malformed == len(lines) - 2000, 5)
+    health = imu.health()["imu"]
+    imu.stop()
+    imu.disconnect()
+    dev.unplug()
+    assert [check_sample(row) for row in values] == list(range(2000))
+    assert health.received == 2000 and health.malformed == len(lines) - 2000
