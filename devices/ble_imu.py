@@ -2,9 +2,11 @@
 
 Profiles (picked by the services the device offers, or named with `profile=`):
 
-- "nus": Nordic UART Service (6E400001-...); the device notifies 6E400003-... with the same
-  line format as a serial IMU (see lineformat.py). Lines are reassembled across notifications,
-  since a notification carries at most MTU-3 bytes and may cut a line anywhere.
+- "nus": a BLE UART (Nordic UART Service 6E400001-..., or the HM-10 FFE0 service); the device
+  notifies the same line format as a serial IMU (see lineformat.py; LF, CRLF or CR end a line).
+  The characteristic to subscribe to is the one whose properties say notify/indicate, whatever
+  its UUID. Lines are reassembled across notifications, since a notification carries at most
+  MTU-3 bytes and may cut a line anywhere.
 - "arduino": the Arduino Nano 33 BLE (Sense) service (e905de3e-0000-...): acceleration (3001)
   and gyroscope (3002) characteristics of 3 little-endian float32 each. An accelerometer
   notification and a gyroscope notification make one 6-channel sample (an accelerometer value
@@ -16,9 +18,16 @@ Profiles (picked by the services the device offers, or named with `profile=`):
 A background thread runs an asyncio loop. `connect()` makes the first connection (and raises
 C3tError if it cannot); `start()` subscribes. When the link drops the adapter reconnects with
 exponential backoff (`backoff_initial` doubling up to `backoff_max`) on a fresh client and
-subscribes again. Every notification callback carries the number of the connection it was made
-for; callbacks left over from an earlier connection (some backends keep them and then deliver
-each notification twice) are ignored and counted in `ignored_notifications`.
+subscribes again; the backoff returns to `backoff_initial` only once a connection has delivered
+samples, so a device that accepts connections and drops them at once is not hammered. A failed
+subscription is its own cause ("subscribing to ... failed", with a hint), reported in
+`last_error` and the diagnosis, and retried with the same backoff. Every notification callback
+carries the number of the connection it was made for; callbacks left over from an earlier
+connection (some backends keep them and then deliver each notification twice) are ignored and
+counted in `ignored_notifications`, so no sample is delivered twice after a reconnection.
+
+Never silent: notifications that arrive but give no samples (lines in another format, payloads
+of the wrong size) make `health()` say so within two seconds (state "no samples", `diagnosis`).
 
 `client_factory(address, disconnected_callback)` builds the client (bleak.BleakClient by
 default); tests pass a fake transport, the parsing and reconnection logic stay the same.
@@ -26,35 +35,17 @@ default); tests pass a fake transport, the parsing and reconnection logic stay t
 from __future__ import annotations
 
 import asyncio
-import struct
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
-
 from c3t.core.errors import C3tError
 from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth, imu_batch
-from c3t.devices.lineformat import LineStream
-
-NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
-NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"          # device -> host, notify
-ARDUINO_SERVICE = "e905de3e-0000-44de-92c4-bb6e04fb0212"
-ARDUINO_ACCEL = "e905de3e-3001-44de-92c4-bb6e04fb0212"   # 3 x float32 LE, g
-ARDUINO_GYRO = "e905de3e-3002-44de-92c4-bb6e04fb0212"    # 3 x float32 LE, deg/s
-PROFILES = ("auto", "nus", "arduino", "struct")
-SERVICE_PROFILES = {NUS_SERVICE: "nus", ARDUINO_SERVICE: "arduino"}
-
-
-def recognise_profile(service_uuids) -> str | None:
-    """The profile a device offers, from its advertised or discovered service UUIDs."""
-    for uuid in service_uuids or ():
-        profile = SERVICE_PROFILES.get(str(uuid).lower())
-        if profile:
-            return profile
-    return None
-
+from c3t.devices.ble_profiles import (ARDUINO_ACCEL, ARDUINO_GYRO, ARDUINO_SERVICE, HM10_SERVICE,  # noqa: F401
+                                     NUS_SERVICE, NUS_TX, PROFILES, Decoded, describe_services, make_decoder,
+                                     recognise_profile)
+from c3t.devices.lineformat import SILENT_AFTER_S, line_health, quote
 
 @dataclass
 class BleDeviceInfo:
@@ -105,130 +96,6 @@ class BleImuConfig:
     client_factory: Callable[..., Any] | None = None
 
 
-# -- decoders: notification payloads -> samples --------------------------------------------
-@dataclass
-class Decoded:
-    rows: list
-    lead: list
-    t_host: list
-    malformed: int = 0
-    dropped: int = 0
-    device_errors: tuple = ()
-
-
-class NusDecoder:
-    """Line format over NUS: bytes from successive notifications form lines."""
-
-    leading_kind = "auto"
-
-    def __init__(self, config: BleImuConfig, name: str):
-        self.lines = LineStream(channels=config.channels, rate_hz=config.rate_hz, leading=config.leading,
-                                time_scale=config.time_scale, source=name)
-        self.characteristics = [NUS_TX]
-
-    @property
-    def layout(self):
-        return self.lines.layout
-
-    def connection_opened(self) -> None:
-        self.lines.connection_opened()
-
-    def connection_lost(self) -> int:
-        return self.lines.connection_lost()
-
-    def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
-        p = self.lines.feed(bytes(data), t_host)
-        return Decoded(p.rows, p.lead, p.t_host, p.malformed, 0, tuple(p.device_errors))
-
-    def finish(self, t_host: float) -> Decoded:
-        p = self.lines.finish_detection()
-        return Decoded(p.rows, p.lead, p.t_host, p.malformed, 0, tuple(p.device_errors))
-
-
-class FloatTripletDecoder:
-    """Arduino-style characteristics of 3 x float32 LE; one value of each makes a sample."""
-
-    def __init__(self, characteristics: list[str]):
-        self.characteristics = characteristics
-        self._latest: dict[str, tuple] = {}
-        self.channels = 3 * len(characteristics)
-
-    def connection_opened(self) -> None:
-        self._latest.clear()
-
-    def connection_lost(self) -> int:
-        n = 1 if self._latest else 0
-        self._latest.clear()
-        return n
-
-    def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
-        out = Decoded([], [], [])
-        if len(data) != 12:
-            out.malformed = 1
-            return out
-        values = struct.unpack("<3f", bytes(data))
-        if not all(np.isfinite(values)):
-            out.malformed = 1
-            return out
-        if uuid in self._latest:
-            out.dropped = 1  # its partner never came
-        self._latest[uuid] = values
-        if len(self._latest) == len(self.characteristics):
-            out.rows.append([v for c in self.characteristics for v in self._latest[c]])
-            out.t_host.append(t_host)
-            self._latest.clear()
-        return out
-
-    def finish(self, t_host: float) -> Decoded:
-        return Decoded([], [], [])
-
-
-class StructDecoder:
-    """Records of a struct format, packed back to back in each notification."""
-
-    def __init__(self, config: BleImuConfig):
-        if not config.characteristic or not config.struct_format:
-            raise C3tError(f"ble:{config.address}: profile 'struct' needs characteristic=UUID and "
-                           "struct_format=FORMAT (e.g. '<6h' or '<I6f')")
-        try:
-            self.record = struct.Struct(config.struct_format)
-        except struct.error as exc:
-            raise C3tError(f"ble:{config.address}: struct_format {config.struct_format!r} is not a "
-                           f"Python struct format ({exc}); e.g. '<6h' for six int16") from exc
-        self.leading = "none" if config.leading == "auto" else config.leading
-        if self.leading not in ("none", "timestamp", "seq"):
-            raise C3tError(f"ble:{config.address}: leading={config.leading!r}; use none, timestamp or seq")
-        n_fields = len(self.record.unpack(bytes(self.record.size)))
-        self.channels = n_fields - (self.leading != "none")
-        if self.channels < 1:
-            raise C3tError(f"ble:{config.address}: struct_format {config.struct_format!r} leaves no channels")
-        self.scale = config.scale
-        self.characteristics = [config.characteristic.lower()]
-
-    def connection_opened(self) -> None:
-        pass
-
-    def connection_lost(self) -> int:
-        return 0
-
-    def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
-        out = Decoded([], [], [])
-        if not data or len(data) % self.record.size:
-            out.malformed = 1
-            return out
-        for rec in self.record.iter_unpack(bytes(data)):
-            if self.leading == "none":
-                out.rows.append([v * self.scale for v in rec])
-            else:
-                out.lead.append(rec[0])
-                out.rows.append([v * self.scale for v in rec[1:]])
-            out.t_host.append(t_host)
-        return out
-
-    def finish(self, t_host: float) -> Decoded:
-        return Decoded([], [], [])
-
-
 # -- the source ----------------------------------------------------------------------------
 class BleImu(Source):
     def __init__(self, config: BleImuConfig | str, **overrides):
@@ -252,6 +119,8 @@ class BleImu(Source):
         self._link_lost: asyncio.Event | None = None
         self._stopping: asyncio.Event | None = None
         self._last_sample_t: float | None = None
+        self._subscribe_failure: str | None = None
+        self._packets = _PacketTally()
 
     @property
     def streams(self) -> list[str]:
@@ -318,30 +187,19 @@ class BleImu(Source):
                 await self._quiet_disconnect(client)
                 raise
         self._generation += 1
-        self.decoder.connection_opened()
+        self.decoder.connection_opened(self.config.clock())
         self._health.connected()
 
     def _make_decoder(self, client):
-        services = [str(s.uuid).lower() for s in client.services]
         if self.profile is None:
-            self.profile = recognise_profile(services)
+            self.profile = recognise_profile(str(sv.uuid) for sv in client.services)
             if self.profile is None:
                 raise C3tError(
                     f"ble:{self.config.address} offers none of the known IMU services (Nordic UART "
-                    f"{NUS_SERVICE}, Arduino {ARDUINO_SERVICE}); its services are {services}. "
+                    f"{NUS_SERVICE}, HM-10 UART {HM10_SERVICE}, Arduino {ARDUINO_SERVICE}); its services are "
+                    f"{describe_services(client.services)}. "
                     "Use profile=struct with characteristic=UUID and struct_format=FORMAT.")
-        if self.profile == "nus":
-            return NusDecoder(self.config, self.spec)
-        if self.profile == "arduino":
-            chars = [u for u in (ARDUINO_ACCEL, ARDUINO_GYRO) if client.services.get_characteristic(u) is not None]
-            if not chars:
-                raise C3tError(f"ble:{self.config.address}: no Arduino acceleration characteristic {ARDUINO_ACCEL}")
-            return FloatTripletDecoder(chars)
-        decoder = StructDecoder(self.config)
-        if client.services.get_characteristic(decoder.characteristics[0]) is None:
-            raise C3tError(f"ble:{self.config.address} has no characteristic {self.config.characteristic}; "
-                           f"its services are {services}")
-        return decoder
+        return make_decoder(self.profile, client.services, self.config, self.spec)
 
     async def _subscribe(self, client, generation: int) -> None:
         for uuid in self.decoder.characteristics:
@@ -373,30 +231,54 @@ class BleImu(Source):
                     continue
             client, generation = self._client, self._generation
             self._link_lost = asyncio.Event()
-            try:
-                await self._subscribe(client, generation)
-            except Exception as exc:
-                self._health.error(f"{self.spec}: subscribing failed ({exc}); reconnecting")
-                self._link_lost.set()
-            if self._client is client and client.is_connected and not self._link_lost.is_set():
-                backoff = self.config.backoff_initial
-            waiters = [asyncio.ensure_future(self._link_lost.wait()), asyncio.ensure_future(self._stopping.wait())]
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            received_before = self._health.snapshot().received
+            subscribed = await self._subscribe_reporting(client, generation, backoff)
+            if subscribed:
+                self._subscribe_failure = None
+                await self._while_linked()
             if self._stopping.is_set():
                 break
-            # the link is gone: record the outage, drop this client, try again
+            # the link is gone (or useless): record the outage, drop this client, try again
             now = self.config.clock()
             self._health.outage_begins(self._last_sample_t if self._last_sample_t is not None else now)
-            self._health.error(f"{self.spec}: connection lost; reconnecting")
+            if subscribed:
+                self._health.error(f"{self.spec}: connection lost; reconnecting in {backoff:g} s")
             cut = self.decoder.connection_lost()
             if cut:
                 self._health.drop(cut, malformed=True)
             self._client = None
             await self._quiet_disconnect(client)
+            if self._health.snapshot().received > received_before:
+                backoff = self.config.backoff_initial   # that connection worked: start over
             await self._sleep(backoff)
             backoff = min(backoff * 2, self.config.backoff_max)
+
+    async def _while_linked(self) -> None:
+        """Wait until the link drops or the source stops; meanwhile release the lines held back
+        by format detection once its time has passed (a device may pause after a burst)."""
+        waiters = [asyncio.ensure_future(self._link_lost.wait()), asyncio.ensure_future(self._stopping.wait())]
+        poll = getattr(self.decoder, "poll", None)
+        while not any(w.done() for w in waiters):
+            await asyncio.wait(waiters, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
+            if poll is not None and self._running:
+                self._emit(poll(self.config.clock()))
+        for w in waiters:
+            w.cancel()
+
+    async def _subscribe_reporting(self, client, generation: int, backoff: float) -> bool:
+        """Subscribe; a failure is reported as such (never as a lost connection). True if done."""
+        try:
+            await self._subscribe(client, generation)
+            return True
+        except Exception as exc:
+            uuids = ", ".join(self.decoder.characteristics)
+            self._subscribe_failure = (
+                f"{self.spec}: subscribing to notifications of {uuids} failed "
+                f"({exc or type(exc).__name__}); retrying in {backoff:g} s. The device may need pairing "
+                "first (bluetoothctl: pair, trust), or another host holds the subscription; if this "
+                "characteristic cannot notify, name the right one (profile=struct&characteristic=UUID)")
+            self._health.error(self._subscribe_failure)
+            return False
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -444,10 +326,22 @@ class BleImu(Source):
         self._health.set(state="disconnected")
 
     def health(self) -> dict[str, Health]:
-        h = self._health.snapshot(self.config.clock())
-        if self.decoder is not None:
-            layout = getattr(self.decoder, "layout", None)
-            h.channels = layout.channels if layout is not None else getattr(self.decoder, "channels", None)
+        """{stream: Health}; while notifications arrive but give no samples, or subscribing
+        fails, the diagnosis says why (state "no samples")."""
+        now = self.config.clock()
+        h = self._health.snapshot(now)
+        lines = getattr(self.decoder, "lines", None)
+        if lines is not None:
+            line_health(h, lines, now)
+        else:
+            h.channels = getattr(self.decoder, "channels", None)
+            h.bytes_received = self._packets.bytes
+            if h.state == "connected":
+                h.diagnosed(self._packets.diagnose(self.spec, now))
+        if self._subscribe_failure and h.received == 0:
+            h.diagnosed(f"{self.spec}: no samples: {self._subscribe_failure.split(': ', 1)[1]}")
+            if h.state in ("connected", "reconnecting"):
+                h.state = "no samples"
         return {self.config.stream: h}
 
     # -- notifications (loop thread) -----------------------------------------------------
@@ -455,7 +349,10 @@ class BleImu(Source):
         if generation != self._generation or not self._running:
             self.ignored_notifications += 1   # a callback left from an earlier connection
             return
-        self._emit(self.decoder.decode(uuid, data, self.config.clock()))
+        now = self.config.clock()
+        decoded = self.decoder.decode(uuid, data, now)
+        self._packets.add(bytes(data), decoded, now)
+        self._emit(decoded)
 
     def _emit(self, d: Decoded) -> None:
         if d.malformed:
@@ -479,3 +376,34 @@ class BleImu(Source):
         self._health.count(len(batch), float(t_host[-1]))
         self._last_sample_t = float(t_host[-1])
         self._queue.put(batch)
+
+
+class _PacketTally:
+    """Notifications since the last sample, for the diagnosis of binary profiles."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.count = self.rejected = 0
+        self.t_first: float | None = None
+        self.last: bytes = b""
+        self.reason: str | None = None
+
+    def add(self, data: bytes, decoded: Decoded, t_host: float) -> None:
+        self.bytes += len(data)
+        if decoded.rows:
+            self.count = self.rejected = 0
+            self.t_first = None
+            return
+        self.count += 1
+        self.t_first = t_host if self.t_first is None else self.t_first
+        self.last = data
+        if decoded.malformed:
+            self.rejected += 1
+            self.reason = decoded.reason
+
+    def diagnose(self, name: str, now: float) -> str | None:
+        if self.t_first is None or now - self.t_first < SILENT_AFTER_S or not self.rejected:
+            return None
+        return (f"{name}: no samples: {self.count} notifications ({self.rejected} rejected) in "
+                f"{now - self.t_first:.1f} s; last {quote(self.last)} ({self.reason}): check the profile and "
+                "struct_format= against what the device sends")

@@ -262,6 +262,14 @@ class LineStream:
             self._fix_layout(out)
         return out
 
+    def poll(self, now: float) -> Parsed:
+        """Fix the layout once `detect_seconds` have passed since the first line, even if no
+        bytes came since (a device that sent a short burst); returns the samples held back."""
+        out = Parsed()
+        if self.layout is None and self._detect_start is not None and now - self._detect_start >= self._detect_seconds:
+            self._fix_layout(out)
+        return out
+
     def _count_bytes(self, data: bytes, t_host: float) -> None:
         self.bytes_received += len(data)
         tally = self._tally

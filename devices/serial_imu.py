@@ -157,6 +157,8 @@ class SerialImu(ThreadedSource):
                 continue
             if data:
                 self._emit(self._lines.feed(data, clock()))
+            elif self.layout is None:
+                self._emit(self._lines.poll(clock()))
 
     def _emit(self, parsed) -> None:
         if parsed.malformed:

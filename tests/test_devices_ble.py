@@ -18,12 +18,14 @@ ADDRESS = "AA:BB:CC:DD:EE:FF"
 
 
 class FakeServices:
-    def __init__(self, services: dict[str, list[str]]):
+    """bleak's service collection: {service: [characteristic]} or {service: {characteristic: [properties]}}."""
+
+    def __init__(self, services: dict):
         self._services = services
 
     def __iter__(self):
-        return iter(SimpleNamespace(uuid=s, characteristics=[SimpleNamespace(uuid=c) for c in cs])
-                    for s, cs in self._services.items())
+        return iter(SimpleNamespace(uuid=s, characteristics=[SimpleNamespace(uuid=c, properties=list(
+            cs[c] if isinstance(cs, dict) else [])) for c in cs]) for s, cs in self._services.items())
 
     def get_characteristic(self, uuid):
         for cs in self._services.values():
@@ -39,6 +41,7 @@ class FakePeripheral:
     def __init__(self, services: dict[str, list[str]]):
         self.services = FakeServices(services)
         self.refuse_connects = 0          # the next N connection attempts fail
+        self.refuse_subscriptions = 0     # the next N start_notify calls fail
         self.attempts: list[float] = []   # time of every connection attempt
         self.callbacks: list[tuple[str, object]] = []
         self.client = None
@@ -85,6 +88,9 @@ class FakeClient:
 
     async def start_notify(self, uuid, callback):
         assert self.is_connected
+        if self.peripheral.refuse_subscriptions > 0:
+            self.peripheral.refuse_subscriptions -= 1
+            raise OSError("[org.bluez.Error.NotPermitted] Notify not permitted")
         self.peripheral.callbacks.append((uuid.lower(), callback))
 
     async def disconnect(self):
@@ -230,3 +236,120 @@ def test_scan_recognises_profiles():
         ("B", "UART", "nus"), ("A", "Nano33BLESense-1234", "arduino"), ("C", "Headphones", None)]
     assert found[0].spec == "ble:B?profile=nus"
     assert ble_imu.recognise_profile([]) is None
+
+
+# -- real boards (issue 12) ------------------------------------------------------------------------
+NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"
+HM10_CHAR = "0000ffe1-0000-1000-8000-00805f9b34fb"
+
+
+def cr_line(k: int) -> str:
+    return f"{(k * 7) % 11 * 0.1:.2f},{-0.98},{k},{1.5},{-0.3},0.20\r"
+
+
+@pytest.mark.parametrize("services, tx", [
+    ({NUS_SERVICE: {NUS_RX: ["write", "write-without-response"], NUS_TX: ["notify"]}}, NUS_TX),
+    ({NUS_SERVICE: {NUS_RX: ["notify"], NUS_TX: ["write-without-response"]}}, NUS_RX),     # roles swapped
+    ({ble_imu.HM10_SERVICE: {HM10_CHAR: ["read", "write-without-response", "notify"]}}, HM10_CHAR),
+])
+def test_uart_lines_ending_in_cr_from_the_characteristic_that_notifies(services, tx):
+    """Nordic UART lines ending in a bare CR, 20-byte notifications, 100 Hz: every line a sample."""
+    radio = FakePeripheral(services)
+    with BleImu(ADDRESS, client_factory=radio.factory) as imu:
+        assert imu.profile == "nus" and imu.decoder.characteristics == [tx]
+        assert wait_for(lambda: radio.subscriptions() == 1)
+        n = 150
+        buffered = b""
+        for k in range(n):                      # 100 Hz, in notifications of at most 20 bytes
+            buffered += cr_line(k).encode()
+            while len(buffered) >= 20:
+                radio.notify(tx, buffered[:20])
+                buffered = buffered[20:]
+            time.sleep(0.01)
+        radio.notify(tx, buffered)
+        batches = drain(imu, lambda b: sum(map(len, b)) >= n, timeout=10)
+        health = imu.health()["imu"]
+    values = np.concatenate([b.values for b in batches])
+    assert values.shape == (n, 6) and health.received == n and health.malformed == 0
+    np.testing.assert_allclose(values[:, 2], np.arange(n))
+    np.testing.assert_allclose(values[:, 5], 0.2, rtol=1e-6)
+    assert health.diagnosis is None
+
+
+def test_uart_service_without_a_notifying_characteristic_is_a_clear_error():
+    radio = FakePeripheral({NUS_SERVICE: {NUS_RX: ["write"], NUS_TX: ["read"]}})
+    imu = BleImu(ADDRESS, client_factory=radio.factory)
+    with pytest.raises(C3tError, match="no characteristic that notifies or indicates.*6e400003.*read"):
+        imu.connect()
+    imu.disconnect()
+
+
+def test_failed_subscription_is_its_own_cause_and_retries_back_off():
+    radio = FakePeripheral({NUS_SERVICE: {NUS_RX: ["write"], NUS_TX: ["notify"]}})
+    radio.refuse_subscriptions = 4
+    imu = BleImu(BleImuConfig(ADDRESS, client_factory=radio.factory, backoff_initial=0.02, backoff_max=0.08))
+    with imu:
+        assert wait_for(lambda: radio.subscriptions() == 1, 5)
+        # while it failed, health said why
+        failures = len(radio.attempts) - 1
+        text = "".join(cr_line(k) for k in range(100)).encode()
+        for i in range(0, len(text), 20):
+            radio.notify(NUS_TX, text[i:i + 20])
+        batches = drain(imu, lambda b: sum(map(len, b)) >= 100, timeout=10)
+    assert failures == 4 and sum(map(len, batches)) == 100
+    gaps = np.diff(radio.attempts)
+    assert np.all(gaps >= np.array([0.02, 0.04, 0.08, 0.08]) * 0.9), gaps   # doubling, capped
+
+
+def test_failed_subscription_is_reported_not_masked_as_connection_lost():
+    radio = FakePeripheral({NUS_SERVICE: {NUS_RX: ["write"], NUS_TX: ["notify"]}})
+    radio.refuse_subscriptions = 10**6
+    imu = BleImu(BleImuConfig(ADDRESS, client_factory=radio.factory, backoff_initial=0.05, backoff_max=0.2))
+    with imu:
+        assert wait_for(lambda: len(radio.attempts) >= 3, 5)
+        health = imu.health()["imu"]
+        time.sleep(0.5)
+        attempts = len(radio.attempts)
+    assert health.state == "no samples" and health.received == 0
+    assert health.diagnosis.startswith(f"ble:{ADDRESS}: no samples: subscribing to notifications of {NUS_TX} "
+                                       "failed ([org.bluez.Error.NotPermitted] Notify not permitted); retrying in")
+    assert "pairing" in health.diagnosis and "connection lost" not in health.last_error
+    assert attempts <= 3 + 0.5 / 0.2 + 2      # backed off to 0.2 s, not looping
+
+
+def test_no_sample_twice_after_reconnections_with_stale_callbacks():
+    """Some backends keep the callbacks of earlier connections: after two reconnections every
+    notification reaches three callbacks; each sample is delivered once."""
+    radio = FakePeripheral({NUS_SERVICE: {NUS_RX: ["write"], NUS_TX: ["notify"]}})
+    imu = BleImu(BleImuConfig(ADDRESS, client_factory=radio.factory, channels=6, rate_hz=100, leading="none",
+                              backoff_initial=0.01, backoff_max=0.02))
+    got = []
+    with imu:
+        for part in range(3):
+            assert wait_for(lambda: radio.subscriptions() == part + 1 and imu.health()["imu"].connects == part + 1)
+            text = "".join(cr_line(k) for k in range(part * 40, part * 40 + 40)).encode()
+            for i in range(0, len(text), 20):
+                radio.notify(NUS_TX, text[i:i + 20])
+            got += drain(imu, lambda b: sum(map(len, b)) >= 40)
+            if part < 2:
+                radio.drop_link()
+    values = np.concatenate([b.values for b in got])
+    np.testing.assert_array_equal(values[:, 2], np.arange(120))
+    assert imu.ignored_notifications > 0
+
+
+def test_struct_payloads_of_the_wrong_size_are_diagnosed():
+    char = "0000ffe4-0000-1000-8000-00805f9b34fb"
+    radio = FakePeripheral({"0000ffe5-0000-1000-8000-00805f9b34fb": {char: ["notify"]}})
+    cfg = BleImuConfig(ADDRESS, profile="struct", characteristic=char, struct_format="<6h", client_factory=radio.factory)
+    with BleImu(cfg) as imu:
+        assert wait_for(lambda: radio.subscriptions() == 1)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3 and not imu.health()["imu"].diagnosis:
+            radio.notify(char, bytes([0x55, 0x51]) + bytes(9))   # 11-byte WitMotion packets
+            time.sleep(0.02)
+        health = imu.health()["imu"]
+    assert time.monotonic() - t0 < 2.5
+    assert health.state == "no samples" and health.bytes_received > 0
+    assert "no samples: " in health.diagnosis and "(11 bytes are not whole records of '<6h' (12 bytes each))" \
+        in health.diagnosis
