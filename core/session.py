@@ -554,20 +554,11 @@ def _round(x, digits):
 
 
 def decode_video(path, limit: int | None = None) -> list[np.ndarray]:
-    """The frames of a video file (BGR uint8), at most `limit` of them; [] if it cannot be read."""
-    import cv2
+    """The frames of a video file (BGR uint8), at most `limit` of them; [] if it cannot be read.
+    Undecodable frames are skipped with a warning (core/video.py), not taken for the end."""
+    from c3t.core.video import read_video
 
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while limit is None or len(frames) < limit:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-    finally:
-        cap.release()
-    return frames
+    return read_video(path, limit)[0]
 
 
 def find_sessions(root) -> list[Path]:

@@ -12,10 +12,25 @@ frame arrives, and says what the camera does instead. A live camera that stops d
 `stall_timeout` seconds is reported (state "reconnecting", `last_error`) and reopened; a file
 ends with state "stopped" (or starts again with `loop`). Files play at their own frame rate
 (`realtime`), with the file's frame times as `t_device`.
+
+Real cameras and files, as they are:
+- A webcam may return no frame for its first reads while it warms up: `connect` retries for
+  `warmup_s` seconds before giving up.
+- Device nodes are live cameras: camera:/dev/video2, and symlinks to them such as
+  camera:/dev/v4l/by-id/usb-...-video-index0 (opened by the index they resolve to; any other
+  character device by its path).
+- A frame of a file that cannot be decoded is skipped, counted as dropped and reported in
+  `last_error`; reading goes on to the real end (core/video.py).
+- A reported frame rate that cannot be trusted (0, NaN, above `MAX_TRUSTED_FPS`) is not used: the
+  rate is measured from frame arrival during the first second (`nominal_hz` stays None until
+  then, so nothing is sized from a rate nobody measured). An explicit `fps=` always wins.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +39,12 @@ from typing import Callable
 import numpy as np
 
 from c3t.core.errors import C3tError
+from c3t.core.video import FrameReader
 from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
+
+MAX_TRUSTED_FPS = 500.0     # a reported rate above this (or 0, NaN) is measured instead
+MEASURE_S = 1.0             # seconds of frame arrivals that measure an untrusted rate
+VIDEO_NODE = re.compile(r"/dev/video(\d+)")
 
 
 @dataclass
@@ -39,15 +59,68 @@ class OpenCvCameraConfig:
     stall_timeout: float = 2.0            # seconds without a frame before the camera counts as stalled
     fps_tolerance: float = 0.1            # relative difference accepted between requested and actual fps
     reopen_interval: float = 1.0
+    warmup_s: float = 2.0                 # live: seconds to wait for a first frame while the camera warms up
     stream: str = "camera"
     clock: Callable[[], float] = time.monotonic
 
 
 def describe(source: int | str) -> str:
-    return f"camera {source}" if isinstance(source, int) else f"video {source!r}"
+    """How messages name a source: 'camera 0', 'camera /dev/video2' or "video 'clip.mp4'"."""
+    if isinstance(source, int) or is_device_node(source):
+        return f"camera {source}"
+    return f"video {source!r}"
+
+
+def is_device_node(path: str) -> bool:
+    """True for a camera device path: /dev/videoN (present or not), or any path (a symlink such
+    as /dev/v4l/by-id/...) that resolves to /dev/videoN or to a character device."""
+    if not isinstance(path, str) or "://" in path:
+        return False
+    real = os.path.realpath(path)
+    if VIDEO_NODE.fullmatch(path) or VIDEO_NODE.fullmatch(real):
+        return True
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return path.startswith("/dev/")
+
+
+def capture_target(source: int | str) -> int | str:
+    """What cv2.VideoCapture opens for a source: a device node resolving to /dev/videoN opens as
+    index N (the backends all take that), anything else as given."""
+    if isinstance(source, str) and is_device_node(source):
+        m = VIDEO_NODE.fullmatch(os.path.realpath(source)) or VIDEO_NODE.fullmatch(source)
+        if m:
+            return int(m.group(1))
+    return source
+
+
+def first_frame(cap, warmup_s: float, clock=time.monotonic) -> np.ndarray | None:
+    """The first frame of an opened capture, retrying for `warmup_s` seconds while a camera
+    warms up (its first reads return no frame); None if none came."""
+    end = clock() + warmup_s
+    while True:
+        ok, frame = cap.read()
+        if ok and frame is not None:
+            return frame
+        if clock() >= end:
+            return None
+        time.sleep(0.05)
+
+
+def trusted_fps(reported) -> float | None:
+    """A frame rate a capture reported, or None if it cannot be trusted (0, NaN, absurdly high)."""
+    try:
+        fps = float(reported)
+    except (TypeError, ValueError):
+        return None
+    return fps if math.isfinite(fps) and 0 < fps <= MAX_TRUSTED_FPS else None
 
 
 class OpenCvCamera(ThreadedSource):
+    """A camera (index, device node, URL) or a video file as a camera: (1, H, W, 3) uint8 BGR
+    batches. connect() raises C3tError naming the camera or file and what to do."""
+
     def __init__(self, config: OpenCvCameraConfig | int | str = 0, **overrides):
         if not isinstance(config, OpenCvCameraConfig):
             config = OpenCvCameraConfig(source=config, **overrides)
@@ -64,11 +137,13 @@ class OpenCvCamera(ThreadedSource):
         self._latest_lock = threading.Condition()
         self.frame_size: tuple[int, int] | None = None   # (width, height) actually delivered
         self.fps: float | None = None                     # rate actually delivered (nominal)
+        self._reader: FrameReader | None = None           # files: skips undecodable frames
+        self._arrivals: list[float] = []                  # live, untrusted rate: first second of frames
 
     @property
     def is_file(self) -> bool:
         src = self.config.source
-        return isinstance(src, str) and "://" not in src
+        return isinstance(src, str) and "://" not in src and not is_device_node(src)
 
     @property
     def streams(self) -> list[str]:
@@ -84,14 +159,19 @@ class OpenCvCamera(ThreadedSource):
         if self.is_file and not os.path.isfile(c.source):
             raise C3tError(f"{self._what}: no such file. Give an existing video file, a camera "
                            "index (camera:0) or a URL (camera:rtsp://...)")
-        cap = cv2.VideoCapture(c.source)
+        cap = cv2.VideoCapture(capture_target(c.source))
         if not cap.isOpened():
             raise C3tError(f"{self._what} could not be opened. " + self._open_hint())
         try:
             self._apply_settings(cap)
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                raise C3tError(f"{self._what} opened but delivered no frame. " + self._open_hint())
+            if self.is_file:
+                self._reader = FrameReader(cap)
+                frame = self._reader.next()
+            else:
+                frame = first_frame(cap, c.warmup_s)
+            if frame is None:
+                waited = "" if self.is_file else f" within {c.warmup_s:g} s"
+                raise C3tError(f"{self._what} opened but delivered no frame{waited}. " + self._open_hint())
             t_host = c.clock()
             self._check_settings(cap, frame)
         except BaseException:
@@ -103,7 +183,7 @@ class OpenCvCamera(ThreadedSource):
         self._health.connected()
 
     def _open_hint(self) -> str:
-        if isinstance(self.config.source, int):
+        if not self.is_file and "://" not in str(self.config.source):
             return ("Check that it is connected and not in use by another program; `c3t devices` "
                     "lists the cameras that open.")
         if self.is_file:
@@ -136,16 +216,19 @@ class OpenCvCamera(ThreadedSource):
             fix = ("resize the file or leave width/height unset" if self.is_file else
                    "ask for a size the camera supports, or leave width/height unset")
             raise C3tError(f"{self._what} delivers {w}x{h}, not the requested {wanted}; {fix}")
-        reported = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        raw = cap.get(cv2.CAP_PROP_FPS)
+        reported = trusted_fps(raw)
         if self.is_file:
-            if reported <= 0 and not c.fps:
-                raise C3tError(f"{self._what} does not say its frame rate; pass fps=...")
+            if reported is None and not c.fps:
+                raise C3tError(f"{self._what} reports a frame rate of {raw!r}, which cannot be right; "
+                               "pass fps=... (e.g. camera:clip.mp4?fps=30)")
             self.fps = float(c.fps or reported)
             return
-        if c.fps and reported > 0 and abs(reported - c.fps) > c.fps_tolerance * c.fps:
+        if c.fps and reported and abs(reported - c.fps) > c.fps_tolerance * c.fps:
             raise C3tError(f"{self._what} runs at {reported:g} fps, not the requested {c.fps:g}; "
                            "ask for a rate it supports (often 30 or 15), or leave fps unset")
-        self.fps = float(c.fps or reported or 0.0) or None
+        # an explicit fps wins; an untrusted report is measured from arrivals (see _measure)
+        self.fps = float(c.fps or reported) if (c.fps or reported) else None
 
     def start(self) -> None:
         if self.running:
@@ -182,6 +265,7 @@ class OpenCvCamera(ThreadedSource):
         self._health.set(state="disconnected")
 
     def health(self) -> dict[str, Health]:
+        """{stream: Health}; dropped counts queue overflow and undecodable frames skipped."""
         h = self._health.snapshot(self.config.clock())
         h.dropped += self._queue.overflowed
         return {self.config.stream: h}
@@ -195,6 +279,33 @@ class OpenCvCamera(ThreadedSource):
                               None if t_device is None else [t_device]))
         self._health.outage_ends(t_host)
         self._health.count(1, t_host)
+        if self.fps is None:
+            self._measure(t_host)
+
+    def _measure(self, t_host: float) -> None:
+        """The rate of a camera whose reported rate cannot be trusted, from the frames that
+        arrived during the first `MEASURE_S` seconds."""
+        self._arrivals.append(t_host)
+        span = self._arrivals[-1] - self._arrivals[0]
+        if span >= MEASURE_S and len(self._arrivals) >= 3:
+            from c3t.devices.lineformat import snap_rate
+
+            self.fps = snap_rate((len(self._arrivals) - 1) / span)
+            self._health.set(nominal_hz=self.fps)
+            self._arrivals = []
+
+    def _next_file_frame(self):
+        """The next decodable frame of the file (None at its end); undecodable ones are
+        skipped, counted as dropped and reported."""
+        before = self._reader.skipped
+        frame = self._reader.next()
+        skipped = self._reader.skipped - before
+        if skipped:
+            self._health.drop(skipped)
+            at = ", ".join(map(str, self._reader.skipped_at[-skipped:][:5]))
+            self._health.error(f"{self._what}: frame {at} could not be decoded and was skipped "
+                               f"({self._reader.skipped} so far)")
+        return frame
 
     def _run(self) -> None:
         import cv2
@@ -215,9 +326,13 @@ class OpenCvCamera(ThreadedSource):
                 if not self._reopen():
                     self._stop.wait(c.reopen_interval)
                 continue
-            ok, frame = self._cap.read()
+            if self.is_file:
+                frame = self._next_file_frame()
+            else:
+                ok, frame = self._cap.read()
+                frame = frame if ok else None
             now = clock()
-            if ok and frame is not None:
+            if frame is not None:
                 if self.is_file:
                     pos = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                     if c.realtime:
@@ -231,10 +346,11 @@ class OpenCvCamera(ThreadedSource):
                 continue
             if self.is_file:
                 if c.loop:
-                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    self._reader.rewind()
                     file_t0 = time.monotonic() + 1.0 / self.fps
                     continue
-                self._health.set(last_error=f"{self._what}: end of file", state="stopped")
+                skipped = f" ({self._reader.skipped} undecodable frames skipped)" if self._reader.skipped else ""
+                self._health.set(last_error=f"{self._what}: end of file{skipped}", state="stopped")
                 self._queue.close()
                 return
             if now - last_frame_t > c.stall_timeout:
@@ -254,7 +370,7 @@ class OpenCvCamera(ThreadedSource):
     def _reopen(self) -> bool:
         import cv2
 
-        cap = cv2.VideoCapture(self.config.source)
+        cap = cv2.VideoCapture(capture_target(self.config.source))
         if not cap.isOpened():
             cap.release()
             return False

@@ -44,6 +44,8 @@ def list_cameras(max_index: int = 8) -> list[tuple[int, str]]:
     """Camera indices that open and deliver a frame, with size and rate."""
     import cv2
 
+    from c3t.devices.camera import first_frame
+
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     except AttributeError:
@@ -59,8 +61,8 @@ def list_cameras(max_index: int = 8) -> list[tuple[int, str]]:
         try:
             if not cap.isOpened():
                 continue
-            ok, frame = cap.read()
-            if not ok or frame is None:
+            frame = first_frame(cap, warmup_s=2.0)   # a webcam's first reads may come back empty
+            if frame is None:
                 continue
             fps = cap.get(cv2.CAP_PROP_FPS) or 0
             found.append((i, f"{frame.shape[1]}x{frame.shape[0]}" + (f" @ {fps:g} fps" if fps else "")))

@@ -1,6 +1,8 @@
 """OpenCvCamera on a video file written here (the capture thread, pacing and checks are real)."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -8,13 +10,13 @@ from c3t.core.errors import C3tError
 from c3t.devices.camera import OpenCvCamera
 
 
-def write_video(path, n=25, fps=50.0, size=(64, 48)):
+def write_video(path, n=25, fps=50.0, size=(64, 48), step=8):
     import cv2
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     assert writer.isOpened()
     for i in range(n):
-        writer.write(np.full((size[1], size[0], 3), 8 * i, dtype=np.uint8))
+        writer.write(np.full((size[1], size[0], 3), step * i, dtype=np.uint8))
     writer.release()
     return path
 
@@ -126,3 +128,159 @@ def test_live_camera_rate_is_checked_and_a_dark_camera_is_reported(monkeypatch):
         health = cam.health()["camera"]
     assert health.received == 5 and health.state == "reconnecting"
     assert "stopped delivering" in health.last_error and health.connects >= 2  # it reopened
+
+
+# -- real cameras and files (issue 12) -----------------------------------------------------------
+class WarmingCapture(FakeCapture):
+    """A webcam whose first `cold` reads return (False, None) while it warms up."""
+
+    cold = 3
+    opened: list = []
+
+    def __init__(self, index, *args):
+        super().__init__(index)
+        WarmingCapture.opened.append(index)
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        if self.reads <= self.cold:
+            return False, None
+        return super().read()
+
+
+def test_a_warming_up_webcam_is_waited_for(monkeypatch):
+    import cv2
+
+    monkeypatch.setattr(cv2, "VideoCapture", WarmingCapture)
+    monkeypatch.setattr(FakeCapture, "budget", 10**9)
+    with OpenCvCamera(0) as cam:
+        frame, _ = cam.read_latest(timeout=2.0)
+    assert frame.shape == (48, 64, 3)
+    from c3t.devices.commands import list_cameras
+
+    monkeypatch.setattr("glob.glob", lambda pattern: ["/dev/video0"])
+    assert list_cameras(2) == [(0, "64x48 @ 15 fps")]
+    monkeypatch.setattr(WarmingCapture, "cold", 10**9)   # never warms up: a clear error, in time
+    with pytest.raises(C3tError, match="camera 0 opened but delivered no frame within 0.3 s"):
+        OpenCvCamera(0, warmup_s=0.3).connect()
+
+
+def test_device_nodes_and_their_symlinks_are_live_cameras(monkeypatch, tmp_path):
+    import cv2
+
+    from c3t.devices.spec import open_source
+
+    monkeypatch.setattr(cv2, "VideoCapture", WarmingCapture)
+    monkeypatch.setattr(WarmingCapture, "cold", 0)
+    monkeypatch.setattr(WarmingCapture, "opened", [])
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    link = by_id / "usb-046d_HD_Pro_Webcam_C920-video-index0"
+    link.symlink_to("/dev/video7")          # what /dev/v4l/by-id holds (the node is not here)
+    other = by_id / "usb-capture-card"
+    other.symlink_to("/dev/null")           # a character device that is not /dev/videoN
+    for spec, opened in ((f"camera:{link}", 7), ("camera:/dev/video2", 2), (f"camera:{other}", str(other))):
+        cam = open_source(spec)
+        assert not cam.is_file
+        cam.connect()
+        cam.disconnect()
+        assert WarmingCapture.opened[-1] == opened, spec
+        assert cam.fps == 15.0
+    assert open_source("camera:/dev/video2")._what == "camera /dev/video2"
+
+
+def blank_frame(path, index: int) -> None:
+    """Zero the JPEG data of frame `index` of an MJPG AVI (the chunk stays, undecodable)."""
+    data = bytearray(path.read_bytes())
+    movi = data.find(b"movi")
+    pos = movi + 4
+    for _ in range(index + 1):
+        pos = data.find(b"00dc", pos)
+        size = int.from_bytes(data[pos + 4:pos + 8], "little")
+        start = pos + 8
+        pos = start + size
+    data[start:start + size] = bytes(size)
+    path.write_bytes(bytes(data))
+
+
+def test_an_undecodable_frame_is_skipped_counted_and_reported(tmp_path):
+    path = write_video(tmp_path / "damaged.avi", n=60, fps=30.0, step=4)
+    blank_frame(path, 30)
+    cam = OpenCvCamera(str(path), realtime=False)
+    batches = []
+    with cam:
+        while True:
+            got = cam.read(timeout=3.0)
+            if not got:
+                break
+            batches += got
+        health = cam.health()["camera"]
+    frames = np.concatenate([b.values for b in batches])
+    brightness = frames.reshape(len(frames), -1).mean(axis=1)
+    np.testing.assert_allclose(brightness, 4 * np.array([i for i in range(60) if i != 30]), atol=3)
+    assert health.received == 59 and health.dropped == 1
+    assert "end of file (1 undecodable frames skipped)" in health.last_error
+
+
+def test_the_rgb_reader_reads_past_an_undecodable_frame(tmp_path):
+    from c3t.training import utd_mhad
+
+    path = write_video(tmp_path / "a1_s1_t1_color.avi", n=40, fps=30.0, step=4)
+    blank_frame(path, 12)
+    with pytest.warns(UserWarning, match=r"1 undecodable frame\(s\) skipped \(frame 12\); read 39 frames"):
+        frames = utd_mhad.load_rgb(path)
+    assert frames.shape == (39, 48, 64, 3)
+
+
+class UntrustedRateCapture(FakeCapture):
+    fps = float("nan")
+
+    def read(self):
+        import time
+
+        time.sleep(0.03)
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+
+@pytest.mark.parametrize("reported", [0.0, float("nan"), 90000.0])
+def test_an_untrusted_frame_rate_is_measured_and_an_explicit_fps_wins(monkeypatch, reported):
+    import cv2
+
+    monkeypatch.setattr(cv2, "VideoCapture", UntrustedRateCapture)
+    monkeypatch.setattr(UntrustedRateCapture, "fps", reported)
+    with OpenCvCamera(0) as cam:
+        assert cam.fps is None and cam.health()["camera"].nominal_hz is None   # not made up
+        end = time.monotonic() + 10
+        while cam.fps is None and time.monotonic() < end:
+            cam.read(timeout=0.1)
+        health = cam.health()["camera"]
+    assert cam.fps is not None and 8 <= cam.fps <= 34     # ~30 fps, slower on a loaded machine
+    assert health.nominal_hz == cam.fps
+    with OpenCvCamera(0, fps=25) as cam:
+        assert cam.fps == 25.0 and cam.health()["camera"].nominal_hz == 25.0
+
+
+def test_a_file_with_an_untrusted_frame_rate_asks_for_fps(monkeypatch, tmp_path):
+    import cv2
+
+    path = write_video(tmp_path / "clip.avi", n=3)
+    real = cv2.VideoCapture
+
+    class NanRate:
+        def __init__(self, *args):
+            self.cap = real(*args)
+
+        def get(self, prop):
+            return float("nan") if prop == cv2.CAP_PROP_FPS else self.cap.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", NanRate)
+    with pytest.raises(C3tError, match=r"reports a frame rate of nan, which cannot be right; pass fps="):
+        OpenCvCamera(str(path)).connect()
+    cam = OpenCvCamera(str(path), fps=10)
+    cam.connect()
+    assert cam.fps == 10.0
+    cam.disconnect()
