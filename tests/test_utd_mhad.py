@@ -66,3 +66,57 @@ def test_class_list_from_classes_txt(tmp_path):
     _write(tmp_path, "Inertial", "a3_s1_t1_inertial.mat", d_iner=np.zeros((50, 6)))
     with pytest.raises(C3tError, match="outside 1..2"):
         utd_mhad.scan(tmp_path, ("inertial",))
+
+
+def save_mat_v73(path, **arrays) -> None:
+    """A .mat file as MATLAB's `save -v7.3` writes it: a 512-byte MATLAB header, then HDF5 with
+    each array's axes reversed (MATLAB is column-major) and its MATLAB class as an attribute."""
+    import h5py
+
+    classes = {np.dtype("float64"): b"double", np.dtype("float32"): b"single", np.dtype("uint16"): b"uint16",
+               np.dtype("uint8"): b"uint8", np.dtype("int16"): b"int16"}
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for key, arr in arrays.items():
+            arr = np.asarray(arr)
+            f.create_dataset(key, data=arr.T)
+            f[key].attrs["MATLAB_class"] = np.bytes_(classes[arr.dtype])
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+    with open(path, "r+b") as f:
+        f.write(header.ljust(116) + bytes(8) + b"\x00\x02" + b"IM")
+
+
+def test_matlab_v73_files_read_like_v7_in_a_mixed_folder(utd_root, tmp_path):
+    """Sequences of subject 1 saved as MATLAB v7.3 (HDF5), subject 2 as the v7 originals: the
+    scan takes both, and each v7.3 file gives exactly the array of its v7 original."""
+    root = link_subset(utd_root, tmp_path / "d", actions=[1], subjects=[1, 2])
+    _, before = utd_mhad.scan(root, ("inertial", "skeleton", "depth"))
+    first = before[0]
+    originals = {}
+    for modality, key in (("inertial", "d_iner"), ("skeleton", "d_skel"), ("depth", "d_depth")):
+        path = first.files[modality]
+        raw = scipy.io.loadmat(str(path))[key]
+        originals[modality] = utd_mhad.LOADERS[modality](path)
+        path.unlink()
+        save_mat_v73(path, **{key: raw})
+        assert utd_mhad.is_mat_v73(path)
+    classes, seqs = utd_mhad.scan(root, ("inertial", "skeleton", "depth"))
+    assert [s.key for s in seqs] == [s.key for s in before] and len(seqs) >= 2
+    for modality, expected in originals.items():
+        got = utd_mhad.load(seqs[0], modality)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+        assert utd_mhad.load(seqs[1], modality).shape[1:] == expected.shape[1:]
+
+
+def test_matlab_v73_problems_name_the_file(tmp_path):
+    path = tmp_path / "a1_s1_t1_inertial.mat"
+    save_mat_v73(path, accel=np.zeros((50, 6)))
+    with pytest.raises(C3tError, match="a1_s1_t1_inertial.mat has no variable 'd_iner' \\(it has \\['accel'\\]\\)"):
+        utd_mhad.load_inertial(path)
+    save_mat_v73(path, d_iner=np.zeros((50, 3)))
+    with pytest.raises(C3tError, match=r"d_iner has shape \(50, 3\), expected \(N, 6\)"):
+        utd_mhad.load_inertial(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:800])       # truncated
+    with pytest.raises(C3tError, match="a1_s1_t1_inertial.mat is not a readable MATLAB v7.3 .mat file"):
+        utd_mhad.load_inertial(path)

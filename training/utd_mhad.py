@@ -6,6 +6,9 @@
     ROOT/RGB/aA_sS_tT_color.avi           colour video, T frames
     ROOT/classes.txt                      optional: class names, one per line (action A = line A)
 
+The .mat files may be MATLAB v4-v7 (read with scipy) or v7.3 (HDF5, read with h5py), mixed in
+one folder; both give the same arrays.
+
 Every problem is a C3tError naming the file and what was expected.
 """
 from __future__ import annotations
@@ -121,7 +124,24 @@ def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Seque
     return names, sequences
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_mat_v73(path: Path) -> bool:
+    """True for a MATLAB v7.3 .mat file: HDF5, after MATLAB's 512-byte header (or at offset 0)."""
+    with open(path, "rb") as f:
+        head = f.read(520)
+    return head[:8] == HDF5_SIGNATURE or head[512:520] == HDF5_SIGNATURE
+
+
 def _load_mat(path: Path, key: str) -> np.ndarray:
+    """Variable `key` of a .mat file, v4-v7 (scipy) or v7.3 (HDF5, h5py), with MATLAB's shape."""
+    try:
+        v73 = is_mat_v73(path)
+    except OSError as exc:
+        raise C3tError(f"{path} cannot be read ({exc})") from exc
+    if v73:
+        return _load_mat_v73(path, key)
     import scipy.io
 
     try:
@@ -132,6 +152,30 @@ def _load_mat(path: Path, key: str) -> np.ndarray:
         keys = [k for k in data if not k.startswith("__")]
         raise C3tError(f"{path} has no variable {key!r} (it has {keys})")
     return np.asarray(data[key])
+
+
+def _load_mat_v73(path: Path, key: str) -> np.ndarray:
+    """A numeric variable of a MATLAB v7.3 file. HDF5 holds MATLAB's column-major arrays with
+    the axes reversed, so a MATLAB (N, 6) array is an HDF5 (6, N) dataset: transposed back here
+    to give exactly what the v7 file gives."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            keys = [k for k in f.keys() if not k.startswith("#")]
+            if key not in f:
+                raise C3tError(f"{path} has no variable {key!r} (it has {keys})")
+            node = f[key]
+            matlab_class = node.attrs.get("MATLAB_class", b"")
+            matlab_class = matlab_class.decode() if isinstance(matlab_class, bytes) else str(matlab_class)
+            if not isinstance(node, h5py.Dataset) or matlab_class in ("cell", "struct", "char") \
+                    or node.dtype.kind not in "iufb":
+                raise C3tError(f"{path}: {key!r} is a MATLAB {matlab_class or 'object'}, not a numeric array")
+            return np.asarray(node[()]).T
+    except C3tError:
+        raise
+    except Exception as exc:  # truncated or foreign HDF5
+        raise C3tError(f"{path} is not a readable MATLAB v7.3 .mat file ({type(exc).__name__}: {exc})") from exc
 
 
 def load_inertial(path: Path) -> np.ndarray:
