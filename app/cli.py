@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "c3t.training.experiments",
     "c3t.training.figures",
     "c3t.devices.commands",
+    "c3t.app.probe_command",
     "c3t.app.record_commands",
     "c3t.training.synth",
     "c3t.app.inference_commands",

@@ -68,6 +68,11 @@ class SerialImu(ThreadedSource):
         return [self.config.stream]
 
     @property
+    def lines(self) -> LineStream:
+        """The line parser: byte and line counts, the first raw lines, the detected layout."""
+        return self._lines
+
+    @property
     def layout(self) -> LineLayout | None:
         """Channels, rate and leading column once known (after the first second)."""
         return self._lines.layout

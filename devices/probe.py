@@ -1,0 +1,112 @@
+"""`c3t probe SPEC`: connect to a source for a few seconds and say what it sends.
+
+The first thing to run with a new board or camera. It opens the source as `open_source(spec)`
+would for recording, reads for `seconds`, and reports the bytes and lines that arrived (with a
+few raw lines), the format it detected (channels and their names, a leading timestamp or
+sequence column, the rate), the samples and their measured rate, and, when something is wrong,
+the same diagnosis `health()` and the device table give.
+
+    report = probe("serial:/dev/ttyACM0", seconds=3)
+    print(report.text())
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from c3t.devices.base import Health
+
+RAW_LINES_SHOWN = 5
+
+
+@dataclass
+class ProbeReport:
+    """What `probe` saw of one source (its first stream)."""
+
+    spec: str
+    seconds: float                       # how long it read
+    stream: str
+    health: Health
+    samples: int = 0
+    measured_hz: float | None = None     # from the arrival (or device) times of the samples
+    first: list = field(default_factory=list)       # first samples (IMU) as lists of floats
+    frame_size: tuple | None = None      # (width, height) of camera frames
+    raw_lines: list[bytes] = field(default_factory=list)
+    layout: object | None = None         # lineformat.LineLayout, for line formats
+
+    @property
+    def ok(self) -> bool:
+        """True if samples arrived and nothing is diagnosed."""
+        return self.samples > 0 and not self.health.diagnosis
+
+    def text(self) -> str:
+        """The report as the terminal shows it."""
+        from c3t.devices.lineformat import quote
+
+        h = self.health
+        out = [f"probe {self.spec} ({self.stream}) for {self.seconds:.1f} s"]
+        if h.bytes_received or h.lines_received:
+            out.append(f"  received: {h.bytes_received} bytes, {h.lines_received} lines, {h.malformed} rejected")
+        if self.raw_lines:
+            out.append("  first lines:")
+            out += [f"    {quote(raw)}" for raw in self.raw_lines[:RAW_LINES_SHOWN]]
+        if self.layout is not None:
+            lay = self.layout
+            lead = {"none": "no leading column", "seq": "a leading sequence number",
+                    "timestamp": f"a leading timestamp ({lay.time_scale:g} s per unit)"}[lay.leading]
+            names = f" ({', '.join(lay.names)})" if lay.names else ""
+            out.append(f"  format: {lay.channels} channels{names}, {lead}, {lay.rate_hz:g} Hz")
+        if self.frame_size is not None:
+            out.append(f"  frames: {self.frame_size[0]}x{self.frame_size[1]}"
+                       + (f", nominal {h.nominal_hz:g} fps" if h.nominal_hz else ", rate not reported"))
+        unit = "frames" if self.frame_size is not None else "samples"
+        rate = f" at {self.measured_hz:.1f} Hz measured" if self.measured_hz else ""
+        out.append(f"  {unit}: {self.samples}{rate}" + (f", {h.dropped} dropped" if h.dropped else ""))
+        for row in self.first[:3]:
+            out.append("    " + ", ".join(f"{v:g}" for v in row))
+        if h.diagnosis:
+            out.append(f"  diagnosis: {h.diagnosis}")
+        elif self.samples == 0:
+            out.append(f"  diagnosis: no samples in {self.seconds:.1f} s"
+                       + (f" ({h.last_error})" if h.last_error else "") + "; probe longer (--seconds) or check the device")
+        else:
+            out.append("  diagnosis: ok" + (f" (last message: {h.last_error})" if h.last_error else ""))
+        return "\n".join(out)
+
+
+def probe(spec: str, seconds: float = 3.0, source=None) -> ProbeReport:
+    """Open the source `spec` names (or the given, unconnected `source`), read for `seconds`,
+    and report. Raises C3tError if it cannot be opened (the message says what to do)."""
+    from c3t.devices.spec import open_source
+
+    source = source if source is not None else open_source(spec)
+    stream = source.streams[0]
+    batches = []
+    source.connect()
+    try:
+        source.start()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            batches += [b for b in source.read(timeout=min(0.1, max(0.0, end - time.monotonic()))) if b.stream == stream]
+        health = source.health()[stream]     # while connected: the diagnosis applies
+        source.stop()
+        batches += [b for b in source.read(timeout=0) if b.stream == stream]
+    finally:
+        source.disconnect()
+    report = ProbeReport(spec, seconds, stream, health, samples=sum(len(b) for b in batches))
+    if batches:
+        t = np.concatenate([b.t_host for b in batches])
+        if len(t) > 2 and t[-1] > t[0]:
+            report.measured_hz = float((len(t) - 1) / (t[-1] - t[0]))
+        values = batches[0].values
+        if values.ndim == 2:
+            report.first = np.concatenate([b.values for b in batches[:3]])[:3].tolist()
+        else:
+            report.frame_size = (values.shape[2], values.shape[1])
+    lines = getattr(source, "lines", None) or getattr(getattr(source, "decoder", None), "lines", None)
+    if lines is not None:
+        report.raw_lines = list(lines.raw_lines)
+        report.layout = lines.layout
+    return report
