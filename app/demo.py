@@ -3,9 +3,15 @@ record unlabelled and camera-labelled sessions (the simulator's ground truth as 
 labels, rests labelled "no action"), plus a checking session by someone else, and C3T is
 retrained on them (app/retrain.py). The demo then shows a person none of them were.
 
-Everything lives in ~/.cache/c3t/demo-vN (C3T_DEMO_DIR overrides): sessions/ and models/ (a
-ModelStore whose active version is the demo model). A run that was interrupted resumes:
-finished sessions are kept, an unfinished one is recorded again."""
+The simulated people record on simulated time, so the sessions depend only on the demo's seed
+(`c3t demo --seed N`, default 0): the same seed gives the same sessions, windows and split on
+any machine, idle or busy, and the same weights up to floating-point nondeterminism (torch's
+CPU kernels may sum in a different order on another CPU or thread count; the last digits of
+the weights then differ, rarely a prediction).
+
+Everything lives in ~/.cache/c3t/demo-vN/seed-S (C3T_DEMO_DIR overrides the demo-vN folder):
+sessions/ and models/ (a ModelStore whose active version is the demo model). A run that was
+interrupted resumes: finished sessions are kept, an unfinished one is recorded again."""
 from __future__ import annotations
 
 import os
@@ -14,43 +20,54 @@ from pathlib import Path
 
 from c3t.core.errors import C3tError
 
-VERSION = 1
-WORLD = 0                       # the simulated room and camera (c3t synth --seed 0)
+VERSION = 2
 TRAIN_SUBJECTS = (1, 2, 3)      # people who record the training sessions
 CHECK_SUBJECT = 5               # the checking session (IMU labels, never trained on)
 DEMO_SUBJECT = 4                # the person the demo shows
 SIZE = (160, 120)
-DEMO_SPEC = f"sim?seed={WORLD}&subject={DEMO_SUBJECT}&width={SIZE[0]}&height={SIZE[1]}"
+BUILD_MINUTES = 3               # idle 2-core CPU, measured (README)
+
+
+def demo_spec(seed: int = 0) -> str:
+    """The live simulated person the demo shows, in world `seed` (c3t synth --seed's room)."""
+    return f"sim?seed={int(seed)}&subject={DEMO_SUBJECT}&width={SIZE[0]}&height={SIZE[1]}"
+
+
 # The IMU is what the demo is about (and what generalises to a new person: the camera path,
 # trained on three simulated people, does not yet; see docs/results.md); the camera is shown.
 DEMO_PREDICT_FROM = "imu"
-RECORDING = {"align_s": 100.0, "har_s": 80.0, "check_s": 120.0, "speed": 8.0}
+RECORDING = {"align_s": 100.0, "har_s": 80.0, "check_s": 120.0}   # simulated seconds
 
 
-def demo_root() -> Path:
-    return Path(os.environ.get("C3T_DEMO_DIR") or Path.home() / ".cache" / "c3t" / f"demo-v{VERSION}")
+def demo_root(seed: int = 0) -> Path:
+    """The demo's folder for `seed`: sessions/ and models/."""
+    base = Path(os.environ.get("C3T_DEMO_DIR") or Path.home() / ".cache" / "c3t" / f"demo-v{VERSION}")
+    return base / f"seed-{int(seed)}"
 
 
-def demo_model() -> Path | None:
+def demo_model(seed: int = 0) -> Path | None:
     """The demo model's folder if it was built, else None."""
     from c3t.app.retrain import ModelStore
 
-    models = demo_root() / "models"
+    models = demo_root(seed) / "models"
     return ModelStore(models).active() if models.is_dir() else None
 
 
-def ensure_demo_model(progress=None) -> Path:
-    """The demo model, built first if missing. `progress(text, fraction)` hears about the work
-    (about 3 minutes on an idle 2-core CPU: recording 1.5 min, cutting windows and training)."""
+def ensure_demo_model(progress=None, seed: int = 0) -> Path:
+    """The demo model for `seed`, built first if missing (about BUILD_MINUTES on an idle 2-core
+    CPU). `progress(phase, fraction)` hears about the work: phase is one of "recording
+    simulated sessions", "cutting windows", "training: <schedule phase>", "evaluating",
+    "exporting", then "demo model ready: ..." with fraction 1; fraction is 0..1 within the phase.
+    Raises C3tError when the built model cannot be scored."""
     from c3t.app.record_commands import record_simulated_sessions
     from c3t.app.retrain import ModelStore, RetrainRequest, retrain
     from c3t.core.session import find_sessions
 
-    found = demo_model()
+    found = demo_model(seed)
     if found is not None:
         return found
     report = progress or (lambda text, fraction: None)
-    root = demo_root()
+    root = demo_root(seed)
     sessions = root / "sessions"
     if not (sessions / "complete").is_file():
         shutil.rmtree(sessions, ignore_errors=True)
@@ -64,20 +81,20 @@ def ensure_demo_model(progress=None) -> Path:
             report("recording simulated sessions", (done["s"] + p.elapsed_s) / total)
 
         report("recording simulated sessions", 0.0)
-        record_simulated_sessions(sessions, RECORDING["speed"], RECORDING["align_s"], RECORDING["har_s"],
-                                  RECORDING["check_s"], sim_seed=WORLD, size=SIZE, progress=recorded,
+        record_simulated_sessions(sessions, RECORDING["align_s"], RECORDING["har_s"],
+                                  RECORDING["check_s"], sim_seed=seed, size=SIZE, progress=recorded,
                                   subjects=TRAIN_SUBJECTS, check_subject=CHECK_SUBJECT)
         (sessions / "complete").write_text("all sessions recorded\n")
 
+    names = {"prepare": "cutting windows", "evaluate": "evaluating", "export": "exporting"}
+
     def trained(event: dict) -> None:
         if event.get("kind") == "phase":
-            text = f"training: {event['phase']}"
-            if event.get("epochs"):
-                text += f" epoch {event['epoch']}/{event['epochs']}"
-            report(text, event.get("fraction"))
+            report(names.get(event["phase"], f"training: {event['phase']}"), event.get("fraction"))
 
     store = ModelStore(root / "models")
-    version, metrics = retrain(RetrainRequest(sessions=find_sessions(sessions), method="c3t"), store, trained)
+    request = RetrainRequest(sessions=find_sessions(sessions), method="c3t", seed=seed)
+    version, metrics = retrain(request, store, trained)
     store.activate(version)
     if metrics.get("imu_top1") is None:
         raise C3tError(f"the demo model in {version} has no checking score; delete {root} and run again")

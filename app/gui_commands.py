@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--headless", action="store_true", help="no window: print the predictions in the terminal")
     p.add_argument("--seconds", type=float, help="headless: stop after this long (default: until Ctrl+C)")
     p.add_argument("--jsonl", action="store_true", help="headless: one JSON object per prediction")
+    p.add_argument("--seed", type=int, default=0, help="the demo's seed: simulated world and training (default 0); "
+                                                      "each seed's model is built once and kept")
     _window_options(p)
     p.set_defaults(func=demo_command)
 
@@ -116,35 +118,57 @@ def gui_command(args) -> int:
 
 
 def demo_command(args) -> int:
-    from c3t.app.demo import DEMO_PREDICT_FROM, DEMO_SPEC, ensure_demo_model
+    from c3t.app.demo import DEMO_PREDICT_FROM, demo_spec, ensure_demo_model
 
+    spec = demo_spec(args.seed)
     if args.headless:
         from c3t.app.inference_commands import run_live
         from c3t.app.live import LivePipeline
 
-        model = ensure_demo_model(_print_progress)
+        model = _ensure_demo_headless(args.seed)
         live = LivePipeline(predict_from=DEMO_PREDICT_FROM)
         live.set_model(model)
-        print(f"demo: model {model}; the simulated person {DEMO_SPEC}: IMU and camera connected, "
+        print(f"demo: model {model}; the simulated person {spec}: IMU and camera connected, "
               f"predictions from the IMU", flush=True)
-        return run_live(live, DEMO_SPEC, DEMO_SPEC, args.seconds, args.jsonl)
+        return run_live(live, spec, spec, args.seconds, args.jsonl)
     from PySide6 import QtCore
 
     from c3t.app.demo import demo_root
 
     app = _app()
-    model = _build_with_dialog(app, ensure_demo_model)
+    model = _build_with_dialog(app, lambda progress: ensure_demo_model(progress, args.seed))
     # its own settings, and the demo's sessions and model versions in the Record and Train tabs
-    window = open_window(args, DEMO_SPEC, DEMO_SPEC, str(model), QtCore.QSettings("c3t", "c3t-demo"), DEMO_PREDICT_FROM)
-    window.record.folder.setText(str(demo_root() / "sessions"))
-    window.train.models.setText(str(demo_root() / "models"))
+    window = open_window(args, spec, spec, str(model), QtCore.QSettings("c3t", "c3t-demo"), DEMO_PREDICT_FROM)
+    window.record.folder.setText(str(demo_root(args.seed) / "sessions"))
+    window.train.models.setText(str(demo_root(args.seed) / "models"))
     window.record.refresh()
     window.train.refresh_versions()
     return run_window(app, window, args.screenshot, args.after)
 
 
-def _print_progress(text: str, fraction: float | None) -> None:
-    print(f"  {text}" + ("" if fraction is None else f" ({100 * fraction:.0f}%)"), file=sys.stderr, flush=True)
+def _ensure_demo_headless(seed: int):
+    """The demo model for `seed`; on first run one line saying so, then a progress bar per phase."""
+    from c3t.app.demo import BUILD_MINUTES, demo_model, ensure_demo_model
+    from c3t.training.progress import PhaseBars
+
+    found = demo_model(seed)
+    if found is not None:
+        return found
+    print(f"building the demo model once (seed {seed}): ~{BUILD_MINUTES} min on an idle 2-core CPU; "
+          "later runs start at once", file=sys.stderr, flush=True)
+    bars = PhaseBars()
+
+    def report(phase: str, fraction: float | None) -> None:
+        if phase.startswith("demo model ready"):
+            bars.close()
+            print(phase, file=sys.stderr, flush=True)
+        else:
+            bars(phase, fraction)
+
+    try:
+        return ensure_demo_model(report, seed)
+    finally:
+        bars.close()
 
 
 def _build_with_dialog(app, build):
@@ -195,17 +219,17 @@ def bench_gui_command(args) -> int:
     import numpy as np
     from PySide6 import QtCore
 
-    from c3t.app.demo import DEMO_PREDICT_FROM, DEMO_SPEC, ensure_demo_model
+    from c3t.app.demo import DEMO_PREDICT_FROM, demo_spec
 
     if args.seconds < 5:
         raise C3tError("--seconds must be at least 5")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = _app()
-    model = ensure_demo_model(_print_progress)
+    model = _ensure_demo_headless(0)
     with tempfile.TemporaryDirectory(prefix="c3t-bench-gui-") as tmp:
         settings = QtCore.QSettings(os.path.join(tmp, "settings.ini"), QtCore.QSettings.IniFormat)
         args.tab = "live"
-        window = open_window(args, DEMO_SPEC, DEMO_SPEC, str(model), settings, DEMO_PREDICT_FROM)
+        window = open_window(args, demo_spec(0), demo_spec(0), str(model), settings, DEMO_PREDICT_FROM)
         window.record.folder.setText(os.path.join(tmp, "sessions"))
         window.show()
         phase = {"recording": False, "t0": None, "frames0": 0}

@@ -125,7 +125,7 @@ class DevicesPanel(QtWidgets.QGroupBox):
             offset = "–" if d.clock_offset_s is None else f"{d.clock_offset_s:+.3f}"
             state = d.state if d.state != "reconnecting" else "reconnecting…"
             values = (f"{d.role}: {d.spec}", state, rate, str(d.received), str(d.dropped), f"{d.gap_s:.2f}",
-                      offset, str(d.connects), d.last_error or "")
+                      offset, str(d.connects), d.warning or d.last_error or "")
             for c, v in enumerate(values):
                 item = self.table.item(r, c)
                 if item is None:

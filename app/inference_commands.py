@@ -101,10 +101,22 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
     live.connect(imu=imu, camera=camera)
     t0 = time.monotonic()
     live.start()
+    warned: dict[str, float] = {}
+    shown: dict = {}
     try:
         while seconds is None or time.monotonic() < t0 + seconds:
             time.sleep(0.05)
             view = live.view()
+            for role, d in view.devices.items():   # a device that sends what gives no samples says why
+                if (d.state == "no samples") != shown.get(role, False):
+                    shown[role] = d.state == "no samples"
+                    print(f"{role}: {d.last_error if shown[role] else 'samples arrive'}", file=sys.stderr)
+                if shown.get(role) and not view.predictions and time.monotonic() - t0 > 10:
+                    raise C3tError(d.last_error)
+            for role, d in view.devices.items():   # a device short of its rate: say so, every 10 s at most
+                if d.warning and time.monotonic() - warned.get(role, -1e9) >= 10.0:
+                    print(f"warning: {d.warning}", file=sys.stderr, flush=True)
+                    warned[role] = time.monotonic()
             if not view.predictions and time.monotonic() - t0 > 10 and len(view.devices) < (bool(imu) + bool(camera)):
                 raise C3tError("no data from the sources after 10 s: check the device (c3t devices) "
                                "or give its rate in the spec (?rate_hz=...)")

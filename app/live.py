@@ -27,12 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
 from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
 PLOT_SECONDS = 10.0   # IMU history kept in the view (the GUI shows up to this much)
+WARN_AFTER_S = 3.0    # a device's delivery is judged once it has sent this many seconds of data
 
 
 # ----------------------------------------------------------------------------- sources
@@ -134,6 +136,7 @@ class DeviceStatus:
     connects: int
     last_error: str | None
     clock_offset_s: float | None   # host - device clock, once fitted (devices that send their time)
+    warning: str | None = None     # delivering below the nominal rate or with gaps (core.delivery)
 
 
 @dataclass
@@ -430,8 +433,12 @@ class LivePipeline:
             offset = None
             if role in buf.streams and buf.clock(role).ready:
                 offset = buf.clock(role).fit.offset
+            warning = None
+            if h.nominal_hz and h.received >= WARN_AFTER_S * h.nominal_hz:   # past the first seconds
+                warning = delivery_warning(role, h.nominal_hz, h.measured_hz, h.gap_seconds)
             v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", h.state, h.nominal_hz, h.measured_hz,
-                                           h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, offset)
+                                           h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, offset,
+                                           warning)
         return v
 
 

@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--truth", action="store_true", help="label with the source's ground truth as it goes (sim, replay)")
     p.add_argument("--check", action="store_true", help="the labels are IMU labels for checking (D_Val / D_Test), "
                                                         "never trained on; default: camera labels (D_HAR)")
+    p.add_argument("--seed", type=int, help="the simulated world's seed for sim sources whose spec sets none "
+                                            "(default 0); a seed gives the same data on any machine")
     p.add_argument("--segment-s", type=float, default=1.0, help="video segment length in seconds (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=record_command)
@@ -52,7 +54,6 @@ def register(sub) -> None:
 
     b = bench_parser(sub, "sessions", "end to end: record simulated sessions, train C3T on them, score IMU on check sessions")
     b.add_argument("--out", help="folder for the sessions (default: a temporary one)")
-    b.add_argument("--speed", type=float, default=8.0, help="simulated seconds per second while recording (default 8)")
     b.add_argument("--align-s", type=float, default=300.0, help="seconds of unlabelled recording (default 300)")
     b.add_argument("--har-s", type=float, default=240.0, help="seconds of camera-labelled recording (default 240)")
     b.add_argument("--check-s", type=float, default=180.0, help="seconds of IMU-labelled recording for checking (default 180)")
@@ -68,17 +69,21 @@ def register(sub) -> None:
 
 
 # -- c3t record ------------------------------------------------------------------------------
-def _recording_plan(imu_spec: str, camera_spec: str | None):
-    """[(source, [stream names to keep])] for --imu and --camera."""
+def _recording_plan(imu_spec: str, camera_spec: str | None, seed: int | None = None):
+    """[(source, [stream names to keep])] for --imu and --camera. The simulator records on
+    simulated time unless its spec says realtime=1; the same spec twice is one source."""
+    from c3t.devices.simulated import on_simulated_time
     from c3t.devices.spec import open_source
 
+    imu_spec = on_simulated_time(imu_spec, seed)
+    camera_spec = on_simulated_time(camera_spec, seed) if camera_spec else None
     imu_source = open_source(imu_spec)
     imu_names = [n for n in imu_source.streams if not n.startswith("camera")]
     if not imu_names:
         raise C3tError(f"--imu {imu_spec} delivers no IMU stream (it has {', '.join(imu_source.streams)}); "
                        "give the IMU's spec to --imu and the camera's to --camera")
     own_cameras = [n for n in imu_source.streams if n.startswith("camera")]
-    if camera_spec is None:
+    if camera_spec is None or (camera_spec == imu_spec and own_cameras):
         return [(imu_source, imu_names + own_cameras)]
     camera_source = open_source(camera_spec)
     cams = [n for n in camera_source.streams if n.startswith("camera")]
@@ -149,7 +154,7 @@ def record_command(args) -> int:
         raise C3tError(f"--duration {args.duration}: must be above 0 seconds")
     use = "check" if args.check else "har"
     _quiet_opencv()   # a full disk would print one FFmpeg warning per frame; the recorder reports it once
-    plan = _recording_plan(args.imu, args.camera)
+    plan = _recording_plan(args.imu, args.camera, args.seed)
     labels = [Label(0.0, None, args.label, use)] if args.label else []
     progress = _ProgressLine(args.quiet)
     previous = _sigterm_as_ctrl_c()
@@ -167,8 +172,24 @@ def record_command(args) -> int:
     dropped = sum((manifest.get("source_dropped") or {}).values())
     print(f"recorded {manifest['duration_s']:.1f} s to {args.out}: {counts}; {dropped} dropped by the device(s); "
           f"stopped: {manifest['stop_reason']}")
+    from c3t.core.session import Session
+
+    for warning in Session(args.out).delivery_warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"check it with: c3t info {args.out}")
-    return 0
+    return _silent_streams(plan)
+
+
+def _silent_streams(plan) -> int:
+    """1 (with each diagnosis on stderr) if a stream received bytes but gave no samples, else 0."""
+    silent = 0
+    for source, names in plan:
+        for name, h in source.health().items():
+            if name in names and h.received == 0 and (h.diagnosis or h.bytes_received):
+                print(f"error: {name} recorded no samples: {h.diagnosis or h.last_error or 'bytes arrived but no samples'}"
+                      " (`c3t probe SPEC` shows what the device sends)", file=sys.stderr)
+                silent += 1
+    return 1 if silent else 0
 
 
 # -- c3t info ------------------------------------------------------------------------------
@@ -219,6 +240,8 @@ def info_command(args) -> int:
         print("  labels: none (an unlabelled session: D_Align pairs)")
     for problem in info["problems"]:
         print(f"  problem: {problem}")
+    for warning in info["warnings"]:
+        print(f"  warning: {warning}")
     if args.json:
         print(json.dumps(info))
     return 0
@@ -383,7 +406,7 @@ def bench_record_command(args) -> int:
 
 
 # -- c3t bench sessions ------------------------------------------------------------------------
-def record_simulated_sessions(out, speed: float = 8.0, align_s: float = 300.0, har_s: float = 240.0,
+def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
                               check_s: float = 180.0, actions: str = "", sim_seed: int = 1,
                               size: tuple[int, int] = (160, 120), progress=None,
                               subjects: tuple[int, ...] = (1,), check_subject: int | None = None) -> list[Path]:
@@ -396,12 +419,10 @@ def record_simulated_sessions(out, speed: float = 8.0, align_s: float = 300.0, h
 
     out = Path(out)
     fps = 30.0
-    # the simulator skips frames that are more than two frame periods late: keep its steps shorter
-    batch_s = min(0.02, 1.0 / (fps * speed))
 
-    def person(subject: int) -> SimulatedSource:
-        return SimulatedSource(speed=speed, seed=sim_seed, subject=subject, width=size[0], height=size[1], fps=fps,
-                               actions=actions, batch_s=batch_s)
+    def person(subject: int) -> SimulatedSource:   # simulated time: the seed decides what is recorded
+        return SimulatedSource(realtime=False, seed=sim_seed, subject=subject, width=size[0], height=size[1],
+                               fps=fps, actions=actions, batch_s=0.1)
 
     sims = {k: person(k) for k in dict.fromkeys([*subjects, check_subject or subjects[0]])}
     plan = [(f"align-p{k}" if len(subjects) > 1 else "align", align_s, None, k) for k in subjects]
@@ -432,7 +453,7 @@ def bench_sessions_command(args) -> int:
         out = Path(tmp.name)
     try:
         started = time.monotonic()
-        folders = record_simulated_sessions(out, args.speed, args.align_s, args.har_s, args.check_s, args.actions,
+        folders = record_simulated_sessions(out, args.align_s, args.har_s, args.check_s, args.actions,
                                             args.sim_seed, _size(args.size))
         record_s = time.monotonic() - started
         data = prepare(out, "rgb", args.backbone, args.cache, progress=not args.json)
@@ -452,14 +473,14 @@ def bench_sessions_command(args) -> int:
         if tmp is not None:
             tmp.cleanup()
     top1 = np.array([r["test_imu_top1"] for r in results])
-    summary = {"sessions": [f.name for f in folders], "speed": args.speed, "record_seconds": round(record_s, 1),
+    summary = {"sessions": [f.name for f in folders], "record_seconds": round(record_s, 1),
                "prepare_seconds": round(prepare_s, 1), "classes": len(data.classes),
                "windows": {r: int((roles == r).sum()) for r in ("har", "align", "check")},
                "backbone": args.backbone, "results": results,
                "test_imu_top1_mean": float(top1.mean()), "test_imu_top1_min": float(top1.min()),
                "test_imu_top1_max": float(top1.max())}
     print(f"sessions bench: {args.align_s:g} s unlabelled + {args.har_s:g} s camera-labelled + {args.check_s:g} s "
-          f"checking, recorded at {args.speed:g}x in {record_s:.0f} s; {len(data.classes)} classes; windows "
+          f"checking, recorded on simulated time in {record_s:.0f} s; {len(data.classes)} classes; windows "
           f"{summary['windows']}")
     print(f"  C3T IMU top-1 on D_Test (no IMU labels in training): mean {top1.mean():.3f}, "
           f"range {top1.min():.3f}-{top1.max():.3f} over seeds {seeds}")

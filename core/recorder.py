@@ -245,7 +245,8 @@ class _Track:
 
 class Recorder:
     def __init__(self, folder, streams: list[StreamSpec], devices: list[dict] | None = None, time_scale: float = 1.0,
-                 config: RecorderConfig | None = None, clock: Callable[[], float] = time.monotonic):
+                 config: RecorderConfig | None = None, clock: Callable[[], float] = time.monotonic,
+                 t0: float | None = None):
         self.config = config or RecorderConfig()
         self.config.check()
         if not streams:
@@ -262,7 +263,7 @@ class Recorder:
         self.time_scale = float(time_scale)
         self.clock = clock
         self._prepare_folder()
-        self.t0 = clock()
+        self.t0 = clock() if t0 is None else float(t0)   # t0: the sources' own time axis (simulated time)
         created = time.time()
         self.manifest = {
             "format": FORMAT, "version": VERSION, "app_version": _app_version(),

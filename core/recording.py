@@ -12,6 +12,11 @@ stopped, what they still hold is written, and the session is closed.
 Time: a source that runs faster than real time (the simulator or a replay at `speed` N) has
 `config.speed = N`; the session then stores times in source seconds (time_scale N), so it
 reads as if recorded in real time. Durations are in those seconds too.
+
+Simulated time: a source with its own `clock()` (the simulator with realtime=False) is read
+on that clock: each read advances it, session time is its time, and the loop never waits, so
+what is recorded depends only on the source's seed and config, not on the CPU's load. Such
+sources cannot be mixed with live devices in one recording.
 """
 from __future__ import annotations
 
@@ -48,11 +53,33 @@ def source_speed(source) -> float:
     return speed if speed > 0 else 1.0
 
 
+def simulated_clock(sources) -> Callable[[], float] | None:
+    """The simulated clock the sources run on (the first one's `clock`), or None when they are
+    live devices on the host clock. Raises C3tError when the two kinds are mixed."""
+    timed = [s for s in sources if _simulated(s)]
+    if not timed:
+        return None
+    if len(timed) != len(sources):
+        live = ", ".join(getattr(s, "spec", None) or type(s).__name__ for s in sources if not _simulated(s))
+        raise C3tError(f"a simulated-time source cannot be recorded together with the live device(s) {live}; "
+                       "give the sim source realtime=1 (e.g. sim?realtime=1) to run it against the wall clock")
+    return timed[0].clock
+
+
+def _simulated(source) -> bool:
+    config = getattr(source, "config", None)
+    return callable(getattr(source, "clock", None)) and getattr(config, "realtime", True) is False
+
+
 def new_recorder(folder, streams: list[tuple[object, str, float | None]],
                  config: RecorderConfig | None = None) -> Recorder:
     """A Recorder for (source, stream name in the session, rate in host Hz or None) triples:
-    each source listed once as a device, one time scale (the sources must run at one speed)."""
+    each source listed once as a device, one time scale (the sources must run at one speed).
+    Sources on simulated time (see `simulated_clock`) start the session at their clock's now.
+
+    Raises C3tError for sources at different speeds or mixed simulated and live sources."""
     sources = list({id(s): s for s, _, _ in streams}.values())
+    sim_clock = simulated_clock(sources)
     speeds = {source_speed(s) for s in sources}
     if len(speeds) != 1:
         raise C3tError(f"the sources run at different speeds {sorted(speeds)}; record them at the same speed")
@@ -63,7 +90,7 @@ def new_recorder(folder, streams: list[tuple[object, str, float | None]],
     specs = [StreamSpec(n, "camera" if n.startswith("camera") else "imu", hz / scale if hz else None,
                         device=next(i for i, s in enumerate(sources) if s is src))
              for src, n, hz in streams]
-    return Recorder(folder, specs, devices, scale, config)
+    return Recorder(folder, specs, devices, scale, config, t0=sim_clock() if sim_clock else None)
 
 
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
@@ -92,6 +119,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
         if truth_source is None:
             raise C3tError("ground-truth labels need a source that knows them (the simulator, `sim`, or a replay)")
     rec = new_recorder(folder, streams, config)
+    clock = simulated_clock([s for s, _ in sources]) or time.monotonic
     for lb in labels or []:
         rec.add_label(lb.start, lb.end, lb.cls, lb.use)
     stop = stop or threading.Event()
@@ -106,6 +134,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
         wanted = [set(names) for _, names in sources]
         timeout = 0.05 if len(sources) == 1 else 0.01
         next_report = time.monotonic()
+        next_sync = clock()
         while True:
             got = 0
             for (source, _), keep in zip(sources, wanted):
@@ -113,13 +142,16 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
                     if batch.stream in keep:
                         rec.write(batch)
                         got += len(batch)
-            now = time.monotonic()
+            now = clock()
             elapsed = float(rec.session_time(now))
+            if clock is not time.monotonic and now >= next_sync:
+                rec.sync()                # simulated time outruns the writer: let it catch up
+                next_sync = now + 1.0
             if truth_source is not None:
                 _add_truth(rec, truth_source, truth, labelled)
-            if progress is not None and now >= next_report:
+            if progress is not None and time.monotonic() >= next_report:
                 progress(_progress(rec, sources, elapsed, dropped_before))
-                next_report = now + progress_s
+                next_report = time.monotonic() + progress_s
             if rec.failure is not None:
                 reason = "failed"
                 break

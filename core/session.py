@@ -45,6 +45,7 @@ from typing import Iterator
 
 import numpy as np
 
+from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
 
 FORMAT = "c3t-session"
@@ -414,6 +415,22 @@ class Session:
                 out.append(Gap(name, float(tr.t[i]), float(tr.t[i + 1])))
         return sorted(out, key=lambda g: g.start)
 
+    def delivery_warnings(self) -> list[str]:
+        """One sentence per stream that delivered below its nominal rate or with gaps
+        (core.delivery's rule); [] when every stream delivered as promised."""
+        gap_s: dict[str, float] = {}
+        for g in self.gaps():
+            gap_s[g.stream] = gap_s.get(g.stream, 0.0) + g.seconds
+        out = []
+        for name, tr in (*self.imu.items(), *self.cameras.items()):
+            if len(tr) < 2:
+                continue
+            warning = delivery_warning(name, tr.nominal_hz, self.measured_hz(name), gap_s.get(name, 0.0),
+                                       float(tr.t[-1] - tr.t[0]))
+            if warning:
+                out.append(warning)
+        return out
+
     def measured_hz(self, name: str) -> float | None:
         tr = self.imu.get(name) or self.cameras.get(name)
         if tr is None or len(tr) < 2 or tr.t[-1] <= tr.t[0]:
@@ -542,6 +559,7 @@ class Session:
             "labels": [{"start": lb.start, "end": lb.end, "class": lb.cls, "use": lb.use} for lb in self.labels],
             "devices": [d.get("spec") for d in m.get("devices", [])],
             "problems": list(self.problems),
+            "warnings": self.delivery_warnings(),
         }
 
 

@@ -4,13 +4,23 @@
         batches = sim.read(timeout=0.1)
         label = sim.truth_at(batches[-1].t_host[-1])               # what the person was doing
 
-A thread advances the simulated world in step with the host clock (`speed` simulated seconds per
-host second: 1 is real time, 4 is four times faster) and delivers every IMU sample and every
-camera frame when its time comes: IMU samples in batches of `batch_s` host seconds (as a BLE or
-serial link delivers them), frames one per batch. `t_host` is the host time (time.monotonic)
-at which the sample became due, never later than its emission; `t_device` is the simulated IMU's
-own clock (offset, drift and jitter included) and `seq` its sample counter, so lost samples
-show as gaps. A camera that cannot keep up skips frames (counted as dropped) instead of lagging.
+Two clocks, chosen by `realtime`:
+
+- `realtime=True` (a live show: `c3t live`, the GUI, the demo's display): a thread advances the
+  simulated world in step with the host clock (`speed` simulated seconds per host second: 1 is
+  real time, 4 is four times faster) and delivers every IMU sample and every camera frame when
+  its time comes. `t_host` is the host time (time.monotonic) at which the sample became due,
+  never later than its emission. A camera that cannot keep up skips frames (counted as
+  dropped) instead of lagging, so what is delivered depends on how busy the CPU is.
+- `realtime=False` (the goal is data: `c3t record` from `sim`, the demo's model build, tests):
+  simulated time. No thread; each `read()` advances the world by exactly `batch_s` simulated
+  seconds and returns what was taken meanwhile, and `t_host` is simulated seconds since the
+  world began (`source.clock()` reads it). The samples and frames depend only on the seed and
+  the config, never on the CPU's load, and come as fast as the CPU allows. `speed` is unused.
+
+Either way IMU samples come in batches of `batch_s` seconds (as a BLE or serial link delivers
+them) and frames one per batch; `t_device` is the simulated IMU's own clock (offset, drift and
+jitter included) and `seq` its sample counter, so lost samples show as gaps.
 
 `truth_at(t_host)` names the action being performed at a host time (None at rest): the ground
 truth for scoring live predictions. `segments(t0, t1)` lists the actions in a host-time range.
@@ -45,7 +55,8 @@ class SimulatedConfig:
     actions: str = ""             # comma-separated action keys to script (empty: all ten)
     rest_min: float = 1.0         # rest between actions, seconds (uniform in min..max)
     rest_max: float = 3.0
-    batch_s: float = 0.02         # host seconds of IMU samples per batch
+    batch_s: float = 0.02         # seconds of IMU samples per batch (simulated seconds when realtime=False)
+    realtime: bool = True         # False: simulated time, deterministic and as fast as the CPU allows
 
 
 def _coerce(name: str, value, kind):
@@ -83,6 +94,8 @@ class SimulatedSource(ThreadedSource):
             raise C3tError(f"sim: speed={config.speed} must be above 0 (1 = real time)")
         if config.batch_s <= 0 or config.batch_s > 1:
             raise C3tError(f"sim: batch_s={config.batch_s} must be in (0, 1] seconds")
+        if not config.realtime:
+            config = dataclasses.replace(config, speed=1.0)   # simulated seconds are the time axis
         self.config = config
         self.spec = "sim"
         self._world = None
@@ -95,6 +108,15 @@ class SimulatedSource(ThreadedSource):
         self._epochs: list[tuple[float, float, float]] = []   # (host start, host t0, sim start) per run
         self._latest: tuple[np.ndarray, float] | None = None
         self._dropped_seen = 0
+        self._steps = 0                 # simulated-time mode: read() calls that advanced the world
+        self._sim_running = False
+
+    def clock(self) -> float:
+        """Now on this source's time axis (seconds): the simulated time reached by read() when
+        realtime=False, else time.monotonic()."""
+        if self.config.realtime:
+            return time.monotonic()
+        return self._world.t if self._world is not None else 0.0
 
     @property
     def streams(self) -> list[str]:
@@ -123,20 +145,43 @@ class SimulatedSource(ThreadedSource):
         for h in self._health.values():
             h.set(state="connected")
 
+    @property
+    def running(self) -> bool:
+        return self._sim_running if not self.config.realtime else super().running
+
     def start(self) -> None:
         self.connect()
         if self.running:
             return
-        now = time.monotonic()
+        now = self.clock()
         t_sim = self._world.t
         self._epochs.append((now, now - t_sim / self.config.speed, t_sim))
-        self._start_reader("c3t-sim")
+        if self.config.realtime:
+            self._start_reader("c3t-sim")
+        else:
+            self._sim_running = True
+
+    def read(self, timeout: float | None = None) -> list[Batch]:
+        """Batches delivered since the last call. Real time: waits up to `timeout` seconds for
+        the thread's next batch. Simulated time: advances the world by `batch_s` simulated
+        seconds (never waits) and returns that step's batches; [] once stopped."""
+        if self.config.realtime:
+            return super().read(timeout)
+        if not self._sim_running:
+            return []
+        self._steps += 1
+        batches = self._advance(self._steps * self.config.batch_s, late_frames_skipped=False)
+        if batches is None:
+            self._sim_running = False
+            return []
+        return batches
 
     def read_latest(self) -> tuple[np.ndarray, float] | None:
         """The newest camera frame and its t_host (for a live view), or None before the first."""
         return self._latest
 
     def stop(self) -> None:
+        self._sim_running = False
         self._stop_reader(5.0)
         if self._world is not None:
             for h in self._health.values():
@@ -148,7 +193,8 @@ class SimulatedSource(ThreadedSource):
             h.set(state="disconnected")
 
     def health(self) -> dict[str, Health]:
-        return {name: h.snapshot() for name, h in self._health.items()}
+        now = self.clock()
+        return {name: h.snapshot(now) for name, h in self._health.items()}
 
     # -- ground truth ------------------------------------------------------------------
     def _to_sim(self, t_host: float) -> float | None:
@@ -175,40 +221,72 @@ class SimulatedSource(ThreadedSource):
             segs = self._world.segments(max(0.0, (t0_host - t0) * s), max(0.0, (t1_host - t0) * s))
         return [(t0 + a / s, t0 + b / s, name) for a, b, name in segs]
 
-    # -- the thread --------------------------------------------------------------------
+    # -- stepping the world ------------------------------------------------------------
+    def _advance(self, t_sim: float, late_frames_skipped: bool) -> list[Batch] | None:
+        """Move the world to simulated time t_sim; the IMU batch and frame batches taken
+        meanwhile, stamped on this source's time axis. None after a simulation failure
+        (reported in health)."""
+        c = self.config
+        _, t0, _ = self._epochs[-1]
+        now = self.clock() if c.realtime else t_sim
+        try:
+            with self._lock:
+                skipped = 0
+                if c.camera and late_frames_skipped:   # more than two frames behind: skip what is late
+                    skipped = self._world.skip_frames(t_sim - 2.0 / c.fps)
+                samples, frames = self._world.advance(t_sim)
+                lost = self._world.imu.dropped - self._dropped_seen
+                self._dropped_seen = self._world.imu.dropped
+        except Exception as exc:   # a bug in the simulation: report it, stop cleanly
+            for h in self._health.values():
+                h.error(f"simulation failed: {type(exc).__name__}: {exc}")
+            return None
+        if lost:
+            self._health["imu"].drop(lost)
+        if skipped:
+            self._health["camera"].drop(skipped)
+        batches = []
+        if len(samples):
+            t_host = np.minimum(t0 + samples.t_true / c.speed, now)
+            batches.append(Batch("imu", t_host, samples.values.astype(np.float32),
+                                 t_device=samples.t_device, seq=samples.seq))
+            self._health["imu"].count(len(samples), now)
+        for i in range(len(frames)):
+            t_host = min(t0 + frames.t[i] / c.speed, now)
+            image = frames.images[i]
+            seq = int(round(frames.t[i] * c.fps))
+            batches.append(Batch("camera", [t_host], image[None], seq=[seq]))
+            self._latest = (image, t_host)
+            self._health["camera"].count(1, now)
+        return batches
+
+    # -- the thread (real time) -----------------------------------------------------------
     def _run(self) -> None:
         c = self.config
         _, t0, _ = self._epochs[-1]
-        frame_period = 1.0 / c.fps
         while not self._stop.is_set():
             now = time.monotonic()
-            t_sim = (now - t0) * c.speed
-            try:
-                with self._lock:
-                    skipped = 0
-                    if c.camera:   # more than two frames behind: skip what is late
-                        skipped = self._world.skip_frames(t_sim - 2 * frame_period)
-                    samples, frames = self._world.advance(t_sim)
-                    lost = self._world.imu.dropped - self._dropped_seen
-                    self._dropped_seen = self._world.imu.dropped
-            except Exception as exc:   # a bug in the simulation: report it, stop cleanly
-                for h in self._health.values():
-                    h.error(f"simulation failed: {type(exc).__name__}: {exc}")
+            batches = self._advance((now - t0) * c.speed, late_frames_skipped=True)
+            if batches is None:
                 break
-            if lost:
-                self._health["imu"].drop(lost)
-            if skipped:
-                self._health["camera"].drop(skipped)
-            if len(samples):
-                t_host = np.minimum(t0 + samples.t_true / c.speed, now)
-                self._queue.put(Batch("imu", t_host, samples.values.astype(np.float32),
-                                      t_device=samples.t_device, seq=samples.seq))
-                self._health["imu"].count(len(samples), now)
-            for i in range(len(frames)):
-                t_host = min(t0 + frames.t[i] / c.speed, now)
-                image = frames.images[i]
-                seq = int(round(frames.t[i] * c.fps))
-                self._queue.put(Batch("camera", [t_host], image[None], seq=[seq]))
-                self._latest = (image, t_host)
-                self._health["camera"].count(1, now)
+            for batch in batches:
+                self._queue.put(batch)
             self._stop.wait(max(0.0, c.batch_s - (time.monotonic() - now)))
+
+
+def on_simulated_time(spec: str, seed: int | None = None) -> str:
+    """`spec` with realtime=false added when it names the simulator without choosing a clock
+    (what recording and data building use: the seed, not the CPU's load, decides the data),
+    and with seed=`seed` when given and the spec sets none. Other specs are returned unchanged.
+    Raises C3tError for a malformed spec."""
+    from c3t.devices.spec import parse_spec
+
+    kind, _, params = parse_spec(spec)
+    if kind != "sim":
+        return spec
+    extra = [] if "realtime" in params else ["realtime=false"]
+    if "batch_s" not in params and "realtime" not in params:
+        extra.append("batch_s=0.1")   # fewer, larger steps: the same samples, computed faster
+    if seed is not None and "seed" not in params:
+        extra.append(f"seed={int(seed)}")
+    return spec + ("&" if "?" in spec else "?") + "&".join(extra) if extra else spec

@@ -26,7 +26,7 @@ def sessions_root(tmp_path_factory):
     from c3t.app.record_commands import record_simulated_sessions
 
     root = tmp_path_factory.mktemp("gui-sessions")
-    record_simulated_sessions(root, speed=12, align_s=30, har_s=30, check_s=20, actions="wave,jog,squat",
+    record_simulated_sessions(root, align_s=30, har_s=30, check_s=20, actions="wave,jog,squat",
                               sim_seed=3, size=(96, 72))
     return root
 

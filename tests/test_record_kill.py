@@ -18,7 +18,7 @@ from c3t.core.session import Session
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 def test_sigkill_loses_at_most_two_seconds(tmp_path, capsys):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "c3t.app.cli", "record", "--imu", "sim?width=160&height=120&seed=2",
+    cmd = [sys.executable, "-m", "c3t.app.cli", "record", "--imu", "sim?width=160&height=120&seed=2&realtime=1",   # live: the kill is timed on the host clock
            "--out", str(out), "--duration", "120", "--truth", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -32,7 +32,7 @@ def sessions(tmp_path_factory):
     from c3t.app.record_commands import record_simulated_sessions
 
     root = tmp_path_factory.mktemp("sessions")
-    return record_simulated_sessions(root, speed=12, align_s=40, har_s=40, check_s=30, actions="wave,jog,squat",
+    return record_simulated_sessions(root, align_s=40, har_s=40, check_s=30, actions="wave,jog,squat",
                                      sim_seed=3, size=(96, 72))   # 01-align, 02-har, 03-check
 
 

@@ -171,7 +171,7 @@ def test_end_to_end_simulated_sessions_train_c3t(tmp_path, capsys, one_torch_thr
     from c3t.app.record_commands import record_simulated_sessions
 
     root = tmp_path / "sessions"
-    folders = record_simulated_sessions(root, speed=12, align_s=50, har_s=50, check_s=40, actions="wave,jog,squat",
+    folders = record_simulated_sessions(root, align_s=50, har_s=50, check_s=40, actions="wave,jog,squat",
                                         sim_seed=3, size=(96, 72))
     for f in folders:
         s = Session(f)

@@ -55,16 +55,46 @@ def test_emits_both_streams_with_timestamps_and_truth():
     assert src.read_latest()[0].shape == (48, 64, 3)
 
 
+def _steps(src, n):
+    got = {"imu": [], "camera": []}
+    for _ in range(n):
+        for b in src.read(timeout=0.05):
+            got[b.stream].append(b)
+    return got
+
+
 def test_same_seed_same_signal_and_imu_only_mode():
     def first_samples(**kw):
-        with SimulatedSource(seed=7, speed=8, camera=False, **kw) as src:
-            got = _collect(src, 0.6)
+        with SimulatedSource(seed=7, realtime=False, camera=False, **kw) as src:
+            got = _steps(src, 30)
         assert not got["camera"]
-        return np.concatenate([b.values for b in got["imu"]])[:200]
+        return np.concatenate([b.values for b in got["imu"]])
     a, b = first_samples(), first_samples()
+    assert len(a) == 60                  # 30 steps of 0.02 simulated seconds at 100 Hz (minus losses: none here)
     np.testing.assert_array_equal(a, b)
     c = first_samples(subject=2)
     assert not np.array_equal(a, c)
+
+
+def test_simulated_time_steps_the_world_per_read_and_never_waits():
+    src = SimulatedSource(seed=2, realtime=False, speed=5, imu_hz=100, fps=30, width=64, height=48, batch_s=0.1)
+    assert src.config.speed == 1.0       # simulated seconds are the time axis
+    src.connect()
+    src.start()
+    got = _steps(src, 20)                # 2.0 simulated seconds
+    assert src.clock() == pytest.approx(2.0)
+    t_imu = np.concatenate([b.t_host for b in got["imu"]])
+    assert 0.0 <= t_imu[0] < 0.02 and 1.97 < t_imu[-1] <= 2.0
+    assert len(got["camera"]) == 60 and [int(b.seq[0]) for b in got["camera"]] == list(range(60))
+    h = src.health()
+    assert h["imu"].received == len(t_imu) and h["imu"].measured_hz == pytest.approx(100, rel=0.05)
+    segs = src.segments(0.0, 2.0)       # ground truth on the same axis
+    assert all(src.truth_at(0.5 * (a + b)) == name for a, b, name in segs)
+    src.stop()
+    assert src.read(timeout=0) == [] and src.clock() == pytest.approx(2.0)
+    src.start()                          # continues the same timeline
+    assert _steps(src, 1)["imu"][0].t_host[0] > t_imu[-1]
+    src.disconnect()
 
 
 def test_spec_string_and_bad_parameters():

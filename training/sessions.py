@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -245,6 +246,19 @@ def _store(path: Path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
+def _usable(session: Session, part: dict) -> dict:
+    """How much of a session became windows, and why not all of it (a stream that delivered
+    short, windows skipped for missing data): {"windows", "skipped", "warnings", "note"}."""
+    cut, skipped = len(part["role"]), int(part["skipped"])
+    warnings = session.delivery_warnings()
+    note = ""
+    if skipped or warnings:
+        note = f"{cut} of {cut + skipped} windows usable ({skipped} skipped for missing data)"
+        if warnings:
+            note += "; " + "; ".join(warnings)
+    return {"windows": cut, "skipped": skipped, "warnings": warnings, "note": note}
+
+
 def session_classes(root: Path, sessions: list[Session]) -> list[str]:
     """classes.txt in the sessions folder if there is one, else every labelled class, sorted."""
     listed = Path(root) / "classes.txt"
@@ -256,6 +270,16 @@ def session_classes(root: Path, sessions: list[Session]) -> list[str]:
             raise C3tError(f"label class {unknown[0]!r} is not in {listed}; add it there or fix the label")
         return order
     return names
+
+
+def session_person(session: Session) -> str:
+    """Who wore the IMU in a session: the manifest's "person" field, else its "subject" field,
+    as a string; "" when it has neither (people-wise protocols then refuse the session)."""
+    for key in ("person", "subject"):
+        value = session.manifest.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return ""
 
 
 def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cnn", cache_dir=None,
@@ -292,8 +316,13 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     sessions = [Session(p) for p in paths]
     classes = session_classes(root, sessions)
     parts = []
-    for s in tqdm(sessions, desc=f"cutting {root.name} sessions ({spec.backbone})", disable=not progress, unit="session"):
+    usable = {}
+    bar = tqdm(sessions, desc=f"cutting {root.name} sessions ({spec.backbone})", disable=not progress, unit="session")
+    for s in bar:
         parts.append(session_windows(s, windowing, spec, net, size, cache, visual_shape))
+        usable[s.name] = _usable(s, parts[-1])
+        if usable[s.name]["note"] and progress:
+            bar.write(f"note: session {s.name}: {usable[s.name]['note']}", file=sys.stderr)
         if on_session is not None:
             on_session(len(parts), len(sessions), s.name)
     channels = {p["imu"].shape[2] for p in parts if len(p["imu"])}
@@ -317,8 +346,10 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
         visual=np.concatenate([p["visual"] for p in parts]).astype(np.float32),
         spec=spec, root=str(root),
         extra={"roles": roles, "groups": np.concatenate([p["group"] for p in parts]).astype(str),
+               "people": np.concatenate([np.full(len(p["role"]), session_person(s)) for s, p in zip(sessions, parts)]).astype(str),
+               "session_index": np.concatenate([np.full(len(p["role"]), i, np.int64) for i, p in enumerate(parts)]),
                "sessions": [s.name for s in sessions], "windowing": asdict(windowing),
-               "skipped": {s.name: int(p["skipped"]) for s, p in zip(sessions, parts)}},
+               "skipped": {s.name: int(p["skipped"]) for s, p in zip(sessions, parts)}, "usable": usable},
     )
 
 

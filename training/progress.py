@@ -1,0 +1,52 @@
+"""Terminal progress for long work that runs in phases: one tqdm bar per phase.
+
+    bars = PhaseBars()
+    bars("training: combined", 0.25)    # opens the bar "training: combined", 25% done
+    bars("evaluating", 0.0)             # closes the previous bar at 100%, opens the next
+    bars.close()
+
+A phase is identified by its exact name: the same name continues its bar (with tqdm's rate and
+ETA), a new name closes the old bar at 100% and opens another. Fractions are 0..1 within the
+phase; None leaves the bar where it is.
+"""
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+STEPS = 1000   # a bar's resolution
+
+
+class PhaseBars:
+    """A callable `(phase: str, fraction: float | None) -> None` drawing one bar per phase on
+    stderr. `disable=True` draws nothing (e.g. --json output)."""
+
+    def __init__(self, disable: bool = False, file=None):
+        self.disable = disable
+        self.file = file or sys.stderr
+        self.phase: str | None = None
+        self.bar: tqdm | None = None
+
+    def __call__(self, phase: str, fraction: float | None = None) -> None:
+        if phase != self.phase:
+            self._finish()
+            self.phase = phase
+            self.bar = tqdm(total=STEPS, desc=phase, unit="", file=self.file, disable=self.disable,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]", leave=True)
+        if fraction is not None and self.bar is not None:
+            target = int(round(STEPS * min(max(float(fraction), 0.0), 1.0)))
+            if target > self.bar.n:
+                self.bar.update(target - self.bar.n)
+
+    def _finish(self) -> None:
+        if self.bar is not None:
+            if self.bar.n < STEPS:
+                self.bar.update(STEPS - self.bar.n)
+            self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        """Finish the open bar (at 100%)."""
+        self._finish()
+        self.phase = None
