@@ -336,8 +336,7 @@ class BleImu(Source):
         else:
             h.channels = getattr(self.decoder, "channels", None)
             h.bytes_received = self._packets.bytes
-            if h.state == "connected":
-                h.diagnosed(self._packets.diagnose(self.spec, now))
+            h.diagnosed(self._packets.diagnose(self.spec, now))
         if self._subscribe_failure and h.received == 0:
             h.diagnosed(f"{self.spec}: no samples: {self._subscribe_failure.split(': ', 1)[1]}")
             if h.state in ("connected", "reconnecting"):

@@ -498,12 +498,10 @@ def _typical_step(first: np.ndarray) -> float | None:
 
 def line_health(h: Health, lines: LineStream, now: float) -> Health:
     """A Health snapshot completed from a LineStream: channels and their names, byte and line
-    counts, and the diagnosis while the stream is connected and silent."""
+    counts, and the diagnosis if bytes came but no samples (it stays readable after stop())."""
     layout = lines.layout
     if layout is not None:
         h.channels = layout.channels
         h.channel_names = list(layout.names) if layout.names else None
     h.bytes_received, h.lines_received = lines.bytes_received, lines.lines_received
-    if h.state == "connected":
-        h.diagnosed(lines.diagnose(now))
-    return h
+    return h.diagnosed(lines.diagnose(now))
