@@ -97,3 +97,30 @@ def test_probe_a_video_file(tmp_path, capsys):
 def test_probe_of_a_missing_device_is_a_clear_error(tmp_path, capsys):
     assert main(["probe", f"serial:{tmp_path / 'ttyNONE'}", "--seconds", "0.5"]) == 2
     assert "cannot open serial port" in capsys.readouterr().err
+
+
+def test_the_live_view_and_the_device_table_show_the_diagnosis(qtbot):
+    """The GUI's device table shows a silent board's state and diagnosis, as health() gives them."""
+    from c3t.app.gui_devices import DevicesPanel
+    from c3t.app.live import LivePipeline
+
+    rng = np.random.default_rng(0)
+    with Board(lambda k: bytes(rng.integers(0x80, 0x100, 10, dtype=np.uint8)), rate=50) as board:
+        live = LivePipeline()
+        live.connect(imu=f"serial:{board.port}")
+        live.start()
+        try:
+            end = time.monotonic() + 10
+            while time.monotonic() < end and getattr(live.view().devices.get("imu"), "state", None) != "no samples":
+                time.sleep(0.05)
+            status = live.view().devices
+        finally:
+            live.stop()
+            live.disconnect()
+    assert status["imu"].state == "no samples"
+    assert "no samples: " in status["imu"].last_error and "not text" in status["imu"].last_error
+    panel = DevicesPanel()
+    qtbot.addWidget(panel)
+    panel.show_status(status)
+    cells = [panel.table.item(0, c).text() for c in range(panel.table.columnCount())]
+    assert "no samples" in cells and status["imu"].last_error in cells
