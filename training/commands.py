@@ -7,6 +7,7 @@ from pathlib import Path
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import BACKBONES, METHODS, SCHEDULES
+from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS
 from c3t.training.defaults import defaults_for
 
 
@@ -22,6 +23,19 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
     p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
                    help="share of training clips given test-style crop / dilate noise (default 0)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="random",
+                   help="how clips are split: random (the paper's, per clip), cross-subject (test people never reach "
+                        "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
+                        "tested on their later trials). People: the sS of aA_sS_tT files, or a session's \"person\"")
+    p.add_argument("--test-people", metavar="P,Q", help="people-wise protocols: the test (new) people "
+                   "(default: every second person in sorted order: UTD-MHAD 2,4,6,8; synth's even people)")
+    p.add_argument("--select", choices=SELECTIONS, default="val",
+                   help="model selection: val (best D_Val IMU top-1, default), last (last epoch) or align-loss "
+                        "(lowest alignment loss on D_Align): the last two use no labels at all")
+    p.add_argument("--imu-labels", choices=IMU_LABELS, default="training",
+                   help="supervised-imu / -fusion: whose IMU labels (training: D_HAR + D_Align, under new-user D_HAR "
+                        "= other people's; new-users: new-user only, the new users' own earlier trials)")
+    p.add_argument("--imu-labels-per-class", type=int, metavar="K", help="supervised-imu / -fusion: only K labelled clips per class")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -61,21 +75,29 @@ def train_command(args) -> int:
 
     try:
         model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress,
-                                         temperature=args.temperature, noise_augment=args.noise_augment)
+                                         temperature=args.temperature, noise_augment=args.noise_augment,
+                                         protocol=args.protocol, test_people=args.test_people, select=args.select,
+                                         imu_labels=args.imu_labels, imu_labels_per_class=args.imu_labels_per_class)
     except Cancelled:
         print("training cancelled; nothing written", file=sys.stderr)
         return 130
     finally:
         bar.close()
     save_model(args.out, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
-               dataset=str(Path(args.dataset).resolve()), split=S.to_json(data, split, args.seed), metrics=metrics)
+               dataset=str(Path(args.dataset).resolve()), split=S.to_json(data, split, args.seed, args.protocol), metrics=metrics)
     sizes = metrics["sizes"]
+    people = S.to_json(data, split, args.seed, args.protocol).get("people")
     print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "
           f"{sizes['har']} HAR, {sizes['align']} align, {sizes['val']} val, {sizes['test']} test clips; "
-          f"{metrics['train_seconds']:.0f} s")
+          f"{metrics['train_seconds']:.0f} s; protocol {args.protocol}, selection {args.select}")
+    if people and args.protocol != "random":
+        print("  people: " + "; ".join(f"{k} {','.join(v) or '-'}" for k, v in people.items()))
     for part in ("val", "test"):
         scores = "  ".join(f"{m} top1 {s['top1']:.3f} top3 {s['top3']:.3f}" for m, s in metrics[part].items())
         print(f"  {part:4s} {scores}")
+    if metrics.get("selection"):
+        print("  test IMU top1 by selection rule: " + "  ".join(
+            f"{rule} {v['test_imu_top1']:.3f} (epoch {v['epoch']})" for rule, v in metrics["selection"].items()))
     print(f"model written to {args.out}")
     return 0
 

@@ -21,6 +21,14 @@ def confusion(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> list[l
     return m.tolist()
 
 
+def macro_f1(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """F1 per class averaged over the classes present in `labels` (0..1)."""
+    m = np.asarray(confusion(probs, labels, num_classes), dtype=float)
+    tp, predicted, actual = np.diag(m), m.sum(0), m.sum(1)
+    f1 = np.divide(2 * tp, predicted + actual, out=np.zeros_like(tp), where=(predicted + actual) > 0)
+    return float(f1[actual > 0].mean()) if (actual > 0).any() else float("nan")
+
+
 def supports(method: str, modality: str) -> bool:
     if method == "supervised-imu":
         return modality == "imu"
@@ -48,6 +56,7 @@ def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, mod
         "noise": noise,
         "top1": topk(probs, labels, 1),
         "top3": topk(probs, labels, 3),
+        "macro_f1": macro_f1(probs, labels, model.cfg.num_classes),
         "n": int(len(labels)),
         "confusion": confusion(probs, labels, model.cfg.num_classes),
     }

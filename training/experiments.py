@@ -1,9 +1,15 @@
 """`c3t bench paper`: the paper's tables on a dataset, mean and std over seeds, resumable.
 
 A cell is one trained model (method, variant, seed). Its scores on D_Test (IMU, camera and
-fusion, clean and under each test-time noise) are stored as OUT/VISUAL/cells/ID.json and the
-model as OUT/VISUAL/models/ID; a rerun skips cells whose JSON holds the same configuration.
-Several tables read the same cells (main, modality and noise share the main methods).
+fusion, clean and under each test-time noise, and the IMU score under each selection rule)
+are stored as OUT/RUN/cells/ID.json and the model as OUT/RUN/models/ID, where RUN is the
+camera modality, plus "-PROTOCOL" for the people-wise protocols (`--protocol`); a rerun skips
+cells whose JSON holds the same configuration. Several tables read the same cells (main,
+modality and noise share the main methods).
+
+Each table is written as TABLE.md / TABLE.csv (mean ± sample std (ddof=1) over seeds, and the
+95% t interval of the mean) and TABLE-seeds.csv (one row per method and seed: what the
+summaries are computed from; `render_table` turns such a file back into the markdown table).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.vocabulary import NOISES
+from c3t.training.choices import PROTOCOLS
 from c3t.training.defaults import defaults_for
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
@@ -24,6 +31,9 @@ MAIN = [
     ("supervised IMU † (upper bound: sees IMU labels)", "supervised-imu", {}),
     ("supervised camera (camera top-1)", "supervised-visual", {}),
 ] + UMA
+OWN_LABELS = ("supervised IMU, the new users' own labels † (their trials 1-2: the ceiling)", "supervised-imu",
+              {"imu_labels": "new-users"})
+OTHERS_LABEL = "supervised IMU, other people's labels † (subjects 1, 3, 5, 7)"
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -37,10 +47,19 @@ def _top(modality, k="top1", noise="none"):
     return get
 
 
+def _selected(rule):
+    """D_Test IMU top-1 of the state a label-free selection rule would have kept (same cell)."""
+    def get(metrics):
+        return (metrics.get("selection") or {}).get(rule, {}).get("test_imu_top1")
+    return get
+
+
 # table -> (rows of (label, method, variant), columns of (header, getter))
 TABLES = {
-    "main": (MAIN, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")),
-                    ("camera top-1", _top("visual")), ("fusion top-1", _top("fusion"))]),
+    "main": (MAIN, [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1")),
+                    ("IMU top-1, last epoch", _selected("last")), ("IMU top-1, align-loss", _selected("align-loss")),
+                    ("camera top-1", _top("visual")), ("camera macro-F1", _top("visual", "macro_f1")),
+                    ("fusion top-1", _top("fusion")), ("fusion macro-F1", _top("fusion", "macro_f1"))]),
     "baselines": (BASELINES, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")),
                               ("camera top-1", _top("visual")), ("fusion top-1", _top("fusion"))]),
     "modality": (UMA, [("IMU", _top("imu")), ("camera", _top("visual")), ("both", _top("fusion"))]),
@@ -52,9 +71,21 @@ TABLES = {
                   for name, m in (("C3T", "c3t"), ("CA", "ca"))],
                  [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")), ("camera top-1", _top("visual"))]),
     "head": ([(h, "c3t", {"head": h}) for h in ("attention", "concat-attention", "add-mlp", "concat-mlp")],
-             [("clean", _top("imu")), ("noisy (all)", _top("imu", noise="all"))]),
+             [("clean", _top("imu")), ("noisy (crop)", _top("imu", noise="crop"))]),
 }
-MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment")   # cell keys passed on to fit()
+MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment", "protocol", "imu_labels")   # cell keys passed on to fit()
+
+
+def table_rows(table: str, protocol: str = "random") -> list:
+    """The rows (label, method, variant) of `table` under `protocol`: under new-user the main
+    and baselines tables hold both supervised IMU references (other people's labels, and the
+    new users' own †)."""
+    rows = list(TABLES[table][0])
+    if protocol == "new-user" and table in ("main", "baselines"):
+        i = next(k for k, r in enumerate(rows) if r[1] == "supervised-imu")
+        rows[i] = (OTHERS_LABEL, "supervised-imu", {})
+        rows.insert(i + 1, OWN_LABELS)
+    return rows
 
 
 def register(sub) -> None:
@@ -65,14 +96,25 @@ def register(sub) -> None:
     p.add_argument("--visual", choices=("depth", "skeleton", "rgb"), required=True)
     p.add_argument("--table", choices=tuple(TABLES) + ("all",), default="main")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--protocol", choices=PROTOCOLS, default="random",
+                   help="split protocol (c3t train --help); people-wise runs go to OUT/VISUAL-PROTOCOL")
     p.add_argument("--out", default="runs/paper")
     p.add_argument("--epochs", type=int, help="override every cell's epochs (for quick checks; default: the chosen defaults)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--tables-only", action="store_true",
+                   help="train nothing: write the tables from the cells already there (missing seeds left out)")
     p.set_defaults(func=paper_command)
 
 
-def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: int, epochs: int | None = None) -> dict:
+RUN_ORDER = {"c3t": 0, "random": 1, "supervised-imu": 1, "st": 2, "ca": 3}   # cells run first: the headline rows
+
+
+def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: int, epochs: int | None = None,
+                protocol: str = "random") -> dict:
+    """What one cell trains (and what a stored cell must match to be reused)."""
     cfg = {"visual": visual, "backbone": backbone, "method": method, "seed": seed}
+    if protocol != "random":
+        cfg["protocol"] = protocol
     if method == "random":
         return cfg
     d = defaults_for(method, visual)
@@ -82,20 +124,23 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["head"] = variant.get("head", "attention")
     if variant.get("noise_augment"):
         cfg["noise_augment"] = variant["noise_augment"]
+    if variant.get("imu_labels"):
+        cfg["imu_labels"] = variant["imu_labels"]
     return cfg
 
 
 def cell_id(cfg: dict) -> str:
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
+    parts += [f"labels-{cfg['imu_labels']}"] if cfg.get("imu_labels") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
-def _random_metrics(data, seed: int) -> dict:
+def _random_metrics(data, seed: int, protocol: str = "random") -> dict:
     from c3t.training.evaluate import topk
-    from c3t.training.splits import uma_split
+    from c3t.training.splits import split_for
 
-    test = uma_split(data.labels, seed)["test"]
+    test = split_for(data, seed, protocol=protocol)["test"]
     probs = np.random.default_rng(seed).random((len(test), len(data.classes)))
     s = {"top1": topk(probs, data.labels[test], 1), "top3": topk(probs, data.labels[test], 3), "n": len(test)}
     return {"noise": {"none": {"imu": s}}}
@@ -108,15 +153,16 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
     from c3t.training.pipeline import fit
 
     if cfg["method"] == "random":
-        return _random_metrics(data, cfg["seed"])
+        return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"))
     model, metrics, train_cfg, split = fit(data, cfg["method"], cfg["seed"], cfg.get("schedule"), cfg["epochs"],
                                            **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
     save_model(model_dir, model, inputs=data.spec.to_dict(), classes=data.classes, training=train_cfg.to_dict(),
-               dataset=data.root, split=S.to_json(data, split, cfg["seed"]), metrics=metrics)
+               dataset=data.root, split=S.to_json(data, split, cfg["seed"], cfg.get("protocol", "random")), metrics=metrics)
     test = S.views(data, split)[3]
     noise = {n: {m: {k: v for k, v in evaluate(model, test.imu, test.visual, test.labels, m, n, cfg["seed"]).items() if k != "confusion"}
                  for m in MODALITIES if supports(cfg["method"], m)} for n in NOISES}
     return {"noise": noise, "val": {m: s["top1"] for m, s in metrics["val"].items()}, "train_info": metrics["train_info"],
+            "selection": metrics.get("selection", {}), "sizes": metrics["sizes"],
             "confusion_imu": metrics["test"].get("imu", {}).get("confusion")}
 
 
@@ -125,25 +171,29 @@ def paper_command(args) -> int:
 
     from c3t.training.prepare import prepare
 
-    out = Path(args.out) / args.visual
+    protocol = getattr(args, "protocol", "random")
+    out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
     (out / "cells").mkdir(parents=True, exist_ok=True)
     backbone = defaults_for("c3t", args.visual)["backbone"]
     data = prepare(args.dataset, args.visual, backbone, args.cache)
     tables = list(TABLES) if args.table == "all" else [args.table]
     todo = {}
     for t in tables:
-        for label, m, v in TABLES[t][0]:
+        for label, m, v in table_rows(t, protocol):
             for s in range(args.seeds):
-                cfg = cell_config(args.visual, backbone, m, v, s, args.epochs)
+                cfg = cell_config(args.visual, backbone, m, v, s, args.epochs, protocol)
                 todo[cell_id(cfg)] = (label, cfg)
     results: dict[str, dict] = {}
-    for cid, (label, cfg) in tqdm(todo.items(), desc="cells", unit="cell"):
+    ordered = sorted(todo.items(), key=lambda kv: (RUN_ORDER.get(kv[1][1]["method"], 9), kv[1][1]["seed"]))
+    for cid, (label, cfg) in tqdm(ordered, desc="cells", unit="cell"):
         path = out / "cells" / f"{cid}.json"
         if path.exists():
             stored = json.loads(path.read_text())
             if stored.get("config") == cfg:
                 results[cid] = stored
                 continue
+        if args.tables_only:
+            continue
         started = time.time()
         metrics = run_cell(data, cfg, out / "models" / cid)
         record = {"config": cfg, "metrics": metrics, "wall_seconds": round(time.time() - started, 1)}
@@ -156,32 +206,90 @@ def paper_command(args) -> int:
     return 0
 
 
+def summarize(values: list) -> dict | None:
+    """Mean, sample std (ddof=1) and the 95% t interval of the mean of per-seed values (0..1),
+    in percent; None when no value is there. One seed: std and interval are NaN."""
+    from scipy import stats
+
+    v = np.array([x for x in values if x is not None], dtype=float)
+    if not len(v):
+        return None
+    mean, std = 100 * v.mean(), 100 * v.std(ddof=1) if len(v) > 1 else float("nan")
+    half = stats.t.ppf(0.975, len(v) - 1) * std / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return {"mean": mean, "std": std, "lo": mean - half, "hi": mean + half, "n": len(v)}
+
+
 def _summary(values: list) -> str:
-    values = [v for v in values if v is not None]
-    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}" if values else "–"
+    s = summarize(values)
+    if s is None:
+        return "–"
+    if s["n"] == 1:
+        return f"{s['mean']:.1f}"
+    return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}]"
+
+
+def render_table(seeds_csv, title: str = "", command: str = "") -> str:
+    """The markdown table of a TABLE-seeds.csv (columns: method, seed, wall_seconds, then one per
+    score, values 0..1, empty where a method has no such score): per method, mean ± sample std
+    [95% interval] over its seeds, in percent."""
+    with open(seeds_csv, newline="") as f:
+        records = list(csv.DictReader(f))
+    if not records:
+        return ""
+    scores = [c for c in records[0] if c not in ("method", "seed", "wall_seconds")]
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    cols = ["method"] + scores + ["wall s per seed"]
+    lines = [f"| {' | '.join(cols)} |", "|" + "---|" * len(cols)]
+    for m in methods:
+        mine = [r for r in records if r["method"] == m]
+        cells = [_summary([float(r[c]) if r[c] not in ("", None) else None for r in mine]) for c in scores]
+        wall = np.mean([float(r["wall_seconds"]) for r in mine])
+        lines.append(f"| {m} | {' | '.join(cells)} | {wall:.0f} |")
+    head = (f"{title}\n\n" if title else "") + (f"`{command}`\n\n" if command else "")
+    return head + "\n".join(lines) + "\n"
 
 
 def write_table(out: Path, table: str, args, results: dict, backbone: str) -> None:
-    rows_spec, columns = TABLES[table]
-    rows = []
+    """TABLE-seeds.csv, TABLE.csv, TABLE.md and TABLE-config.json under `out` (module docstring)."""
+    protocol = getattr(args, "protocol", "random")
+    _, columns = TABLES[table]
+    rows_spec = table_rows(table, protocol)
+    cfg_of = lambda m, v, s: cell_config(args.visual, backbone, m, v, s, args.epochs, protocol)  # noqa: E731
+    per_seed = []
     for label, method, variant in rows_spec:
-        cells = [results[cell_id(cell_config(args.visual, backbone, method, variant, s, args.epochs))] for s in range(args.seeds)]
-        row = {"method": label}
-        for header, get in columns:
-            row[header] = _summary([get(c["metrics"]) for c in cells])
-        row["wall s per seed"] = f"{np.mean([c['wall_seconds'] for c in cells]):.0f}"
-        rows.append(row)
-    cols = list(rows[0])
-    with open(out / f"{table}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, cols)
+        for s in range(args.seeds):
+            c = results.get(cell_id(cfg_of(method, variant, s)))
+            if c is None:   # not trained yet (--tables-only)
+                continue
+            values = {header: get(c["metrics"]) for header, get in columns}
+            per_seed.append({"method": label, "seed": s, "wall_seconds": c["wall_seconds"],
+                             **{h: "" if v is None else f"{v:.6f}" for h, v in values.items()}})
+    if not per_seed:
+        print(f"{table}: no cells yet")
+        return
+    with open(out / f"{table}-seeds.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, list(per_seed[0]))
         w.writeheader()
-        w.writerows(rows)
-    lines = [f"| {' | '.join(cols)} |", "|" + "---|" * len(cols)] + [f"| {' | '.join(str(r[c]) for c in cols)} |" for r in rows]
+        w.writerows(per_seed)
     cmd = f"c3t bench paper --dataset {args.dataset} --visual {args.visual} --table {table} --seeds {args.seeds} --out {args.out}"
+    cmd += f" --protocol {protocol}" if protocol != "random" else ""
     cmd += f" --epochs {args.epochs}" if args.epochs else ""
-    text = (f"### {table}: {args.visual} -> IMU, D_Test top-1 (%), mean ± std over {args.seeds} seeds\n\n"
-            f"`{cmd}`\n\n" + "\n".join(lines) + "\n")
+    counts = sorted({sum(r["method"] == label for r in per_seed) for label, _, _ in rows_spec} - {0})
+    seeds = "/".join(map(str, counts)) if counts else "0"
+    title = (f"### {table}: {args.visual} -> IMU, {protocol} protocol, D_Test (%), mean ± sample std "
+             f"[95% interval] over {seeds} seeds")
+    text = render_table(out / f"{table}-seeds.csv", title, cmd)
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("| method"):
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+    header = ["method"] + [h for h, _ in columns] + ["wall s per seed"]
+    with open(out / f"{table}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
     (out / f"{table}.md").write_text(text)
-    configs = [results[cell_id(cell_config(args.visual, backbone, m, v, s, args.epochs))]["config"] for _, m, v in rows_spec for s in range(args.seeds)]
+    configs = [results[cid]["config"] for _, m, v in rows_spec for s in range(args.seeds)
+               if (cid := cell_id(cfg_of(m, v, s))) in results]
     (out / f"{table}-config.json").write_text(json.dumps({"command": cmd, "cells": configs}, indent=1))
     print(text)

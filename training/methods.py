@@ -13,8 +13,14 @@ Others:
     supervised-imu     f2 + h on IMU labels of D_HAR + D_Align   (upper bound: sees IMU labels)
     supervised-fusion  f1, f2 + h on both, same labels           (upper bound: sees IMU labels)
 
-Model selection uses D_Val only: the state with the best D_Val top-1 (IMU for everything that
-predicts from IMU, camera for supervised-visual and the camera teachers) is kept.
+Model selection (`TrainConfig.select`, `c3t train --select`), per training phase:
+    val         (default) the state with the best D_Val top-1 (IMU for everything that predicts
+                from IMU, camera for supervised-visual and the camera teachers)
+    last        the last epoch's state: no label of any kind chooses the epoch (strict UMA)
+    align-loss  the state with the lowest alignment loss (InfoNCE, no augmentation) on D_Align,
+                which has no labels; phases that do not align keep their last state (strict UMA)
+Whatever is chosen, the final phase's states under all three rules can be handed back
+(`train(..., alternatives={})`), so one run reports every rule beside D_Val selection.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
+from c3t.training.choices import SELECTIONS
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
 from c3t.core.vocabulary import SCHEDULES
@@ -48,6 +55,9 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     noise_augment: float = 0.0  # share of training clips given test-style crop / dilate (augment.augment_pair)
+    select: str = "val"         # model selection: "val", "last" or "align-loss" (module docstring)
+    protocol: str = "random"    # the split protocol the model was trained under (splits.PROTOCOLS), for the record
+    imu_labels: str = "training"  # supervised-imu / -fusion: whose IMU labels ("training" or "new-users")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,15 +122,17 @@ class _Trainer:
         self.cancel = cancel
 
     def run(self, phase: str, params, epochs: int, step: Callable[[], float], score: Callable[[], float], batches: int,
-            frozen=()):
-        """AdamW + cosine decay for `epochs`; keeps the state with the best D_Val score and returns
-        that score. A NaN score (no D_Val windows, or a phase without labels) selects nothing: the
-        last state is kept and None returned.
+            frozen=(), align_score: Callable[[], float] | None = None):
+        """AdamW + cosine decay for `epochs`; keeps the state `cfg.select` chooses (module docstring)
+        and returns its D_Val score. A NaN score (no D_Val windows, or a phase without labels)
+        selects nothing: the last state is kept and None returned. `align_score`: the phase's
+        alignment loss on D_Align (lower is better), for `select="align-loss"`.
 
-        Modules in `frozen` stay in eval mode, so their BatchNorm statistics do not move."""
+        Modules in `frozen` stay in eval mode, so their BatchNorm statistics do not move.
+        `self.alternatives` ends as {rule: (epoch, D_Val score or None, state)} for this phase."""
         opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * batches))
-        best, best_state = -1.0, None
+        kept: dict[str, tuple] = {}   # rule -> (epoch, val, state, criterion)
         for epoch in range(epochs):
             self.model.train()
             for module in frozen:
@@ -136,14 +148,21 @@ class _Trainer:
                 losses.append(loss.item())
             val = score()
             scored = not np.isnan(val)
-            if scored and val > best:
-                best, best_state = val, copy.deepcopy(self.model.state_dict())
+            a_loss = align_score() if align_score is not None else float("nan")
+            candidates = {"val": -val if scored else None, "align-loss": None if np.isnan(a_loss) else a_loss, "last": 0.0}
+            for rule, crit in candidates.items():
+                if crit is not None and (rule == "last" or rule not in kept or crit < kept[rule][3]):
+                    kept[rule] = (epoch + 1, val if scored else None, copy.deepcopy(self.model.state_dict()), crit)
+            best_val = kept["val"][1] if "val" in kept else None
             self.progress({"phase": phase, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)),
-                           "val_top1": val if scored else None, "best_val_top1": best if best_state is not None else None})
-        if best_state is None:
+                           "val_top1": val if scored else None, "best_val_top1": best_val,
+                           **({"align_loss": a_loss} if align_score is not None else {})})
+        self.alternatives = {rule: v[:3] for rule, v in kept.items()}
+        chosen = kept.get(self.cfg.select, kept["last"]) if epochs else None
+        if chosen is None:
             return None
-        self.model.load_state_dict(best_state)
-        return best
+        self.model.load_state_dict(chosen[2])
+        return chosen[1]
 
 
 class _Recipes:
@@ -200,6 +219,20 @@ class _Recipes:
 
     def har_step(self):
         return self.ce_step(self.har.visual, self.har.labels, "visual", self.model.h)
+
+    @torch.no_grad()
+    def align_eval(self) -> float:
+        """Mean alignment loss on D_Align in eval mode, unaugmented, fixed batches: the label-free
+        selection criterion (lower is better)."""
+        self.model.eval()
+        temp = self.log_temp.exp().clamp(min=0.01).item() if self.log_temp is not None else self.cfg.temperature
+        vis, imu, losses = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu), []
+        for i in range(0, len(imu) - 1, self.cfg.batch):
+            vb, ib = vis[i : i + self.cfg.batch].to(self.dev), imu[i : i + self.cfg.batch].to(self.dev)
+            if len(ib) > 1:
+                zv, zi = self.model.encode_visual(vb), self.model.encode_imu(ib)
+                losses.append(info_nce(zv.flatten(0, 1), zi.flatten(0, 1), temp).item())
+        return float(np.mean(losses)) if losses else float("nan")
 
     def imu_val(self):
         return top1(self.model, self.val.labels, imu=self.val.imu)
@@ -263,7 +296,8 @@ class _Recipes:
     def align_first(self):
         m = self.model
         no_labels = lambda: float("nan")  # noqa: E731  nothing to select on in this phase: keep the last state
-        self.t.run("align", self.params(m.f1, m.f2, align=True), self.cfg.epochs, self.align_step(), no_labels, self.n_align())
+        self.t.run("align", self.params(m.f1, m.f2, align=True), self.cfg.epochs, self.align_step(), no_labels, self.n_align(),
+                   align_score=self.align_eval)
         self.info["best_val_top1"] = self.t.run("har", m.h.parameters(), self.cfg.epochs, self.har_step(), self.imu_val,
                                                 self.n_har(), frozen=(m.f1, m.f2))
 
@@ -271,7 +305,7 @@ class _Recipes:
         m = self.model
         self.info["camera_val_top1"] = self.t.run("har", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
         self.info["best_val_top1"] = self.t.run("align", self.params(m.f2, align=True), self.cfg.epochs, self.align_step(), self.imu_val,
-                                                self.n_align(), frozen=(m.f1, m.h))
+                                                self.n_align(), frozen=(m.f1, m.h), align_score=self.align_eval)
 
     def interspersed(self):
         har, align = self.har_step(), self.align_step()
@@ -281,7 +315,7 @@ class _Recipes:
             yield from align()
 
         self.info["best_val_top1"] = self.t.run("interspersed", self.params(self.model, align=True), self.cfg.epochs, step, self.imu_val,
-                                                self.n_har() + self.n_align())
+                                                self.n_har() + self.n_align(), align_score=self.align_eval)
 
     def combined(self):
         m, bs, g = self.model, self.cfg.batch, self.t.gen
@@ -297,7 +331,8 @@ class _Recipes:
                 loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
                 yield loss_ce + self.align_loss(av[ai_], ai[ai_])
 
-        self.info["best_val_top1"] = self.t.run("combined", self.params(m, align=True), self.cfg.epochs, step, self.imu_val, n_steps)
+        self.info["best_val_top1"] = self.t.run("combined", self.params(m, align=True), self.cfg.epochs, step, self.imu_val, n_steps,
+                                                align_score=self.align_eval)
 
 
 UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
@@ -305,12 +340,18 @@ UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
           val: Checking, upper: UpperBound | None = None, progress=None,
-          cancel: threading.Event | None = None) -> tuple[UmaModel, dict]:
+          cancel: threading.Event | None = None, alternatives: dict | None = None) -> tuple[UmaModel, dict]:
     """Train one method. D_Align arrives as `Pairs`, which has no labels to leak; IMU labels
-    arrive only as `upper` (UpperBound), which only the supervised upper bounds accept."""
+    arrive only as `upper` (UpperBound), which only the supervised upper bounds accept.
+
+    `alternatives`, if given, is filled with the final phase's state under each selection rule:
+    {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). Raises C3tError for an
+    unknown schedule or selection, or IMU labels given to a method that must not see them."""
     m = cfg.method
     if cfg.schedule not in SCHEDULES:
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
+    if cfg.select not in SELECTIONS:
+        raise C3tError(f"unknown model selection {cfg.select!r}; expected one of {SELECTIONS}")
     if (upper is not None) != (m in UPPER_BOUNDS):
         raise C3tError(f"{m}: IMU labels (UpperBound) go to {' and '.join(UPPER_BOUNDS)} only, and they need them")
     torch.manual_seed(cfg.seed)
@@ -326,6 +367,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
     if r.log_temp is not None:
         r.info["learned_temperature"] = round(r.log_temp.exp().item(), 4)
+    if alternatives is not None:
+        alternatives.update(getattr(r.t, "alternatives", {}))
     model.eval().cpu()
     return model, r.info
 

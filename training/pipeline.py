@@ -4,32 +4,74 @@ from __future__ import annotations
 
 import time
 
+from c3t.core.errors import C3tError
 from c3t.core.models import ModelConfig
 from c3t.training import splits as S
+from c3t.training.choices import IMU_LABELS
 from c3t.training.defaults import defaults_for
 from c3t.training.evaluate import evaluate_all
 from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
 
+def upper_parts(protocol: str, imu_labels: str) -> tuple[str, ...]:
+    """The splits whose IMU labels the supervised upper bounds learn from: D_HAR + D_Align
+    ("training"); under new-user, "training" is D_HAR alone (other people's labels) and
+    "new-users" is D_Align (the new users' own earlier trials, labelled: the ceiling †).
+    Raises C3tError for "new-users" under another protocol."""
+    if imu_labels not in IMU_LABELS:
+        raise C3tError(f"unknown --imu-labels {imu_labels!r}; expected one of {IMU_LABELS}")
+    if protocol == "new-user":
+        return ("har",) if imu_labels == "training" else ("align",)
+    if imu_labels == "new-users":
+        raise C3tError("--imu-labels new-users needs --protocol new-user (only it has new users)")
+    return ("har", "align")
+
+
+def selection_report(model, alternatives: dict, test) -> dict:
+    """D_Test IMU top-1 of the final phase's state under each selection rule:
+    {rule: {"epoch", "val_top1", "test_imu_top1"}}; {} for models without an IMU path."""
+    import copy
+
+    from c3t.training.evaluate import evaluate, supports
+
+    if not alternatives or not len(test.labels) or not supports(model.cfg.method, "imu"):
+        return {}
+    probe, out = copy.deepcopy(model), {}
+    for rule, (epoch, val, state) in alternatives.items():
+        probe.load_state_dict(state)
+        probe.eval().cpu()
+        out[rule] = {"epoch": epoch, "val_top1": val, "test_imu_top1": evaluate(probe, test.imu, test.visual, test.labels, "imu")["top1"]}
+    return out
+
 
 def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: int | None = None,
         progress=None, cancel=None, temperature: float | None = None, require_checking: bool = True,
-        noise_augment: float = 0.0, **model_overrides):
-    """Train `method` on a seeded UMA split of `data`; returns (model, metrics, train config, split).
+        noise_augment: float = 0.0, protocol: str = "random", test_people=None, select: str = "val",
+        imu_labels: str = "training", imu_labels_per_class: int | None = None, **model_overrides):
+    """Train `method` on a seeded split of `data` under `protocol` (splits.PROTOCOLS); returns
+    (model, metrics, train config, split).
 
-    `require_checking=False` lets recorded sessions without check labels train (splits.role_split):
-    with an empty D_Val the last state is kept, and metrics["val"] / ["test"] are {} when empty."""
+    `select`: model selection rule (methods.SELECTIONS); metrics["selection"] scores every rule's
+    state of the final phase on D_Test (IMU), beside the one kept. `imu_labels` /
+    `imu_labels_per_class`: whose IMU labels the supervised upper bounds use (upper_parts), and
+    optionally only k of them per class. `require_checking=False` lets recorded sessions without
+    check labels train (splits.role_split): with an empty D_Val the last state is kept, and
+    metrics["val"] / ["test"] are {} when empty. Raises C3tError for a split that cannot be made."""
     started = time.time()
     d = defaults_for(method, data.spec.visual)
-    split = S.split_for(data, seed, require_checking)
+    split = S.split_for(data, seed, require_checking, protocol=protocol, test_people=test_people)
     har, align, val, test = S.views(data, split)
     cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed,
-                      temperature=d["temperature"] if temperature is None else temperature, noise_augment=noise_augment)
+                      temperature=d["temperature"] if temperature is None else temperature, noise_augment=noise_augment,
+                      select=select, protocol=protocol, imu_labels=imu_labels)
     model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
-    upper = S.upper_bound(data, split) if method in UPPER_BOUNDS else None
-    model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel)
+    upper = S.upper_bound(data, split, upper_parts(protocol, imu_labels), imu_labels_per_class, seed) \
+        if method in UPPER_BOUNDS else None
+    alternatives: dict = {}
+    model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
-    metrics = {**scored, "train_info": info,
+    metrics = {**scored, "train_info": info, "selection": selection_report(model, alternatives, test),
                "train_seconds": round(time.time() - started, 1),
-               "sizes": {"har": len(har.labels), "align": len(align.imu), "val": len(val.labels), "test": len(test.labels)}}
+               "sizes": {"har": len(har.labels), "align": len(align.imu), "val": len(val.labels), "test": len(test.labels),
+                         **({"imu_labelled": len(upper.labels)} if upper is not None else {})}}
     return model, metrics, cfg, split

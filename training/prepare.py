@@ -67,6 +67,7 @@ class Prepared:
     spec: InputSpec
     root: str = ""
     extra: dict = field(default_factory=dict)
+    trials: np.ndarray | None = None   # (N,) trial number per clip (UTD-MHAD's tT); None for recorded sessions
 
 
 def default_cache_dir() -> Path:
@@ -160,6 +161,7 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
         keys=[s.key for s in sequences],
         labels=np.array([s.label for s in sequences], dtype=np.int64),
         subjects=np.array([s.subject for s in sequences], dtype=np.int64),
+        trials=np.array([s.trial for s in sequences], dtype=np.int64),
         imu=np.stack(imu).astype(np.float32),
         visual=np.stack(vis).astype(np.float32),
         spec=spec,

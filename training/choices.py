@@ -1,0 +1,10 @@
+"""Names of the training options the CLI offers, importable without numpy or torch.
+
+    PROTOCOLS   how clips are split (training/splits.py)
+    SELECTIONS  how the epoch is chosen (training/methods.py)
+    IMU_LABELS  whose IMU labels the supervised upper bounds learn from (training/pipeline.py)
+"""
+
+PROTOCOLS = ("random", "cross-subject", "new-user")
+SELECTIONS = ("val", "last", "align-loss")
+IMU_LABELS = ("training", "new-users")
