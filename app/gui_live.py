@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.vocabulary import NO_ACTION
+from c3t.app.gui_widgets import MessageLabel
 
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")
@@ -104,7 +105,7 @@ class LivePanel(QtWidgets.QWidget):
         self.camera.ui.roiBtn.hide()
         self.camera.ui.menuBtn.hide()
         self.camera.setMinimumSize(240, 180)
-        self.camera_note = QtWidgets.QLabel("no camera connected")
+        self.camera_note = MessageLabel("no camera connected")
         self.camera_note.setAlignment(QtCore.Qt.AlignCenter)
 
         self.plot = pg.PlotWidget(title="IMU")
@@ -134,7 +135,7 @@ class LivePanel(QtWidgets.QWidget):
         font.setBold(True)
         self.action.setFont(font)
         self.action.setAlignment(QtCore.Qt.AlignCenter)
-        self.detail = QtWidgets.QLabel("")
+        self.detail = MessageLabel("")
         self.detail.setAlignment(QtCore.Qt.AlignCenter)
         self.bars = ConfidenceBars()
 

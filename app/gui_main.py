@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from c3t.core.errors import C3tError
+from c3t.app.gui_widgets import MessageLabel
 
 TABS = ("live", "record", "train")
 FRAME_MS = 25   # 40 Hz: the live view keeps >= 30 fps with headroom
@@ -60,12 +61,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.record, "Record")
         self.tabs.addTab(self.train, "Train")
-        self.banner = QtWidgets.QLabel("")
+        self.banner = MessageLabel("", max_lines=6)
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fde2e1; color: #8a1c14; padding: 6px; border-radius: 4px;")
         self.banner.hide()
-        self.model_label = QtWidgets.QLabel("no model")
-        self.statusBar().addPermanentWidget(self.model_label)
+        self.model_label = MessageLabel("no model", max_lines=1)
+        self.statusBar().addPermanentWidget(self.model_label, 1)
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.addWidget(self.banner)

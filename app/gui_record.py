@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NO_ACTION
+from c3t.app.gui_widgets import MessageLabel
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
 
@@ -71,7 +72,7 @@ class RecordPanel(QtWidgets.QWidget):
         self.start_button = QtWidgets.QPushButton("Start recording")
         self.start_button.setCheckable(False)
         self.start_button.clicked.connect(self._start_stop)
-        self.status = QtWidgets.QLabel("not recording")
+        self.status = MessageLabel("not recording")
         self.table = QtWidgets.QTableWidget(0, len(SESSION_COLUMNS))
         self.table.setHorizontalHeaderLabels(SESSION_COLUMNS)
         self.table.verticalHeader().hide()

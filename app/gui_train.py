@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import SCHEDULES
+from c3t.app.gui_widgets import MessageLabel
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -42,13 +43,13 @@ class TrainPanel(QtWidgets.QWidget):
         self.train_button = QtWidgets.QPushButton("Train on the selected sessions")
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.phase = QtWidgets.QLabel("idle")
+        self.phase = MessageLabel("idle")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1000)
         self.loss_plot = pg.PlotWidget(title="training loss")
         self.loss_plot.setLabel("bottom", "epoch (all phases)")
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#f58231", width=2))
-        self.metrics = QtWidgets.QLabel("")
+        self.metrics = MessageLabel("", max_lines=12)
         self.metrics.setWordWrap(True)
         self.metrics.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         self.confusion = pg.PlotWidget(title="IMU confusion on the checking sessions (rows: truth)")
@@ -245,6 +246,8 @@ class TrainPanel(QtWidgets.QWidget):
             lines.append("windows: " + ", ".join(f"{k} {v}" for k, v in m["sizes"].items()))
         if m.get("train_seconds") is not None:
             lines.append(f"trained in {m['train_seconds']:.0f} s")
+        if (m.get("onnx") or {}).get("used") is False:
+            lines.append(f"runs with the torch backend: the ONNX export failed ({m['onnx']['reason']})")
         self.metrics.setText("\n".join(lines))
         confusion = m.get("imu_confusion")
         self.confusion_image.clear()

@@ -237,6 +237,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     """Prepare -> fit -> evaluate -> save -> export into `staging`, then rename it to `target`.
     Raises methods.Cancelled when `cancel` is set; the caller removes `staging` on failure."""
     from c3t.core.model_folder import save_model
+    from c3t.core.session import write_json_atomic
     from c3t.training import splits as S
     from c3t.training.export import export_model
     from c3t.training.methods import Cancelled
@@ -270,7 +271,16 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     save_model(staging, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
                dataset=str(target / SESSION_LINKS), split=S.to_json(data, split, request.seed),
                metrics={**fit_metrics, "checking": metrics})
-    export_model(staging, dataset=links, log=lambda line: report({"kind": "log", "text": line.strip()}))
+    try:
+        export_model(staging, dataset=links, log=lambda line: report({"kind": "log", "text": line.strip()}))
+        metrics["onnx"] = {"used": True}
+    except Exception as exc:   # the trained weights are kept: the version runs on torch instead
+        if isinstance(exc, Cancelled):
+            raise
+        reason = str(exc) if isinstance(exc, C3tError) else f"{type(exc).__name__}: {exc}"
+        metrics["onnx"] = {"used": False, "reason": reason}
+        report({"kind": "log", "text": f"ONNX export failed, so this version runs with the torch backend: {reason}"})
+    write_json_atomic(staging / "metrics.json", {**fit_metrics, "checking": metrics})
     phase("export", 1.0)
     os.replace(staging, target)
     return metrics

@@ -233,3 +233,21 @@ def test_cancel_a_retrain_from_the_window(qtbot, window, sessions_root):
     qtbot.waitUntil(lambda: train.train_button.isEnabled(), timeout=30000)
     assert "cancelled" in train.phase.text()
     assert train.versions.rowCount() == 0 and not any(p.name.startswith("v") for p in train.open_store().root.iterdir())
+
+
+def test_a_long_message_never_widens_the_window(qtbot, window):
+    window.show_tab("train")
+    qtbot.wait(50)
+    before, minimum = window.width(), window.minimumSizeHint()
+    message = "training failed: " + "/very/long/path/without/spaces" * 100 + " and more words " * 50
+    for label in (window.banner, window.model_label, window.train.phase, window.train.metrics,
+                  window.record.status, window.live.detail, window.live.camera_note):
+        label.setText(message)
+    window.banner.show()
+    window.show_tab("train")
+    qtbot.wait(100)
+    assert window.width() <= before and window.minimumSizeHint().width() <= minimum.width()
+    assert window.minimumSizeHint().height() <= minimum.height() + 400   # a few wrapped lines, not the whole text
+    assert window.train.phase.text() == message and window.train.phase.toolTip() == message
+    cancel = window.train.cancel_button
+    assert cancel.isVisible() and cancel.mapTo(window, QtCore.QPoint(cancel.width(), 0)).x() <= window.width()

@@ -236,3 +236,32 @@ def test_an_empty_val_keeps_the_last_state_and_a_scored_one_the_best():
     assert [s["val_top1"] for s in seen] == [None] * 3 and seen[-1]["best_val_top1"] is None
     best, weight, states, _ = run([0.5, 0.9, 0.1])
     assert best == 0.9 and torch.equal(weight, states[1])
+
+
+def test_a_failed_export_keeps_the_trained_version_on_torch(sessions, cache, tmp_path, monkeypatch):
+    import c3t.training.export as export
+
+    def broken(folder, **kwargs):
+        raise C3tError("ONNX parity check failed for the camera path: onnxruntime and torch differ by 0.5")
+
+    monkeypatch.setattr(export, "export_model", broken)
+    store = ModelStore(tmp_path / "models")
+    events = []
+    version, metrics = retrain(RetrainRequest(sessions=sessions, method="c3t", epochs=2, cache=cache), store,
+                               events.append)
+    assert version.is_dir() and (version / "weights.pt").is_file() and not list(version.glob("*.onnx"))
+    assert metrics["onnx"] == {"used": False, "reason": "ONNX parity check failed for the camera path: "
+                                                        "onnxruntime and torch differ by 0.5"}
+    assert json.loads((version / "metrics.json").read_text())["checking"]["onnx"]["used"] is False
+    assert any("runs with the torch backend" in e.get("text", "") for e in events if e["kind"] == "log")
+    assert open_engine(version).backend == "torch"
+    assert [v.path for v in store.versions()] == [version]
+
+
+def test_parity_tolerance_grows_with_the_chain_of_float32_sums():
+    from torch import nn
+
+    from c3t.training.export import parity_tolerance
+
+    small, large = nn.Linear(100, 100), nn.Linear(2000, 2000)   # 10 k and 4 M weights
+    assert 1e-4 < parity_tolerance([small]) < 2e-4 < parity_tolerance([large]) < 1e-2

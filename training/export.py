@@ -48,7 +48,24 @@ from c3t.training.prepare import InputSpec, camera_frames
 from c3t.training.sessions import is_sessions_folder, raw_windows
 
 OPSET = 17
-TOLERANCE = 1e-4
+EPS32 = float(np.finfo(np.float32).eps)   # 1.19e-7: float32's relative rounding step
+MARGIN = 10.0
+
+
+def parity_tolerance(modules: list[nn.Module]) -> float:
+    """The largest |probability difference| between onnxruntime and torch that float32
+    arithmetic explains, for a chain of `modules` (a path's network, and the frame backbone
+    before it when there is one).
+
+    Why this size: onnxruntime fuses and reorders the same float32 sums torch does. Each sum of
+    n products then differs by rounding steps of EPS32 that add up like a random walk, about
+    EPS32 * sqrt(n) relative, and the chain's depth adds these up; sqrt(P) over the P weights
+    the chain uses bounds that total from above for the layer sizes here. Probabilities are at
+    most 1, so relative and absolute agree. MARGIN covers softmax's and layer norm's
+    amplification. A 4-M-weight backbone chain gets ~2.4e-3, a 100 k-weight IMU path ~3.8e-4;
+    a wrong graph differs by 1e-2 and more."""
+    weights = sum(p.numel() for m in modules for p in m.parameters())
+    return MARGIN * EPS32 * float(np.sqrt(max(weights, 1)))
 
 
 class PathNet(nn.Module):
@@ -222,16 +239,18 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
             log(f"  {BACKBONE_FILE}: {spec.backbone}, images [frames, 3, {IMAGE_SIZE}, {IMAGE_SIZE}] -> features")
         parity = check_parity(model, files, windows, outputs)
         worst = {p: max(d.values()) for p, d in parity.items() if p != "backbone"}
-        failed = {p: w for p, w in worst.items() if not w < TOLERANCE}  # NaN fails too
+        tolerance = {p: parity_tolerance([PathNet(model, p)] + ([backbone] if backbone is not None and p != "imu" else []))
+                     for p in worst}
+        failed = {p: w for p, w in worst.items() if not w < tolerance[p]}  # NaN fails too
         if "backbone" in parity:
             log(f"  parity backbone max |d feature| {parity['backbone']['max_feature_diff']:.2e} (informative; probabilities decide)")
         for p, d in ((p, d) for p, d in parity.items() if p != "backbone"):
             log(f"  parity {p:6s} max |dp| {d['max_prob_diff']:.2e}  max |d attention| {d['max_attention_diff']:.2e}"
-                f" over {len(windows.keys)} clips")
+                f" over {len(windows.keys)} clips (tolerance {tolerance[p]:.1e})")
         if failed:
             p, w = next(iter(failed.items()))
             raise C3tError(f"ONNX parity check failed for the {p} path of {folder}: onnxruntime and torch differ by "
-                           f"{w:.3g} (tolerance {TOLERANCE:g}) on clips {', '.join(windows.keys)}; nothing was written. "
+                           f"{w:.3g} (tolerance {tolerance[p]:.2g}) on clips {', '.join(windows.keys)}; nothing was written. "
                            "Check the onnxruntime and torch versions, or run the model with --backend torch")
         record = {
             "format": EXPORT_FORMAT,
@@ -246,7 +265,7 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
             "backbone": None if backbone is None else {
                 "file": BACKBONE_FILE, "name": spec.backbone,
                 "inputs": {"images": ["frames", 3, IMAGE_SIZE, IMAGE_SIZE]}, "outputs": ["features"], **parity["backbone"]},
-            "parity": {"tolerance": TOLERANCE, "clips": windows.keys},
+            "parity": {"tolerance": tolerance, "clips": windows.keys},
         }
         for f in files.values():
             os.replace(f, folder / f.name)

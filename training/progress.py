@@ -28,13 +28,18 @@ class PhaseBars:
         self.phase: str | None = None
         self.bar: tqdm | None = None
 
-    def __call__(self, phase: str, fraction: float | None = None) -> None:
+    def __call__(self, phase: str, fraction: float | None = None, **postfix) -> None:
+        """Show `phase` at `fraction` (0..1) done; `postfix` (e.g. loss=0.41) is shown after the bar."""
         if phase != self.phase:
             self._finish()
             self.phase = phase
-            self.bar = tqdm(total=STEPS, desc=phase, unit="", file=self.file, disable=self.disable,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]", leave=True)
-        if fraction is not None and self.bar is not None:
+            self.bar = tqdm(total=STEPS, desc=phase, unit="", file=self.file, disable=self.disable, leave=True,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+        if self.bar is None:
+            return
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
+        if fraction is not None:
             target = int(round(STEPS * min(max(float(fraction), 0.0), 1.0)))
             if target > self.bar.n:
                 self.bar.update(target - self.bar.n)
