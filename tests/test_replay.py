@@ -54,7 +54,7 @@ def test_replay_delivers_every_sample_once_at_the_asked_speed(session_dir):
     np.testing.assert_allclose(np.diff(t_host), np.diff(s.imu["imu"].t) / 8, atol=1e-9)
     t_device = np.concatenate([b.t_device for b in imu])
     np.testing.assert_allclose(np.diff(t_device), np.diff(s.imu["imu"].t_device) / 8, atol=1e-9)
-    assert 0.35 < wall < 2.5    # 4 s of session at 8x (plus decoding), not as fast as possible
+    assert wall > 0.45          # 4 s of session at 8x is paced (0.5 s), not played as fast as possible
 
 
 def test_replay_feeds_a_syncbuffer_and_knows_the_labels(session_dir):

@@ -142,8 +142,8 @@ def test_cancel_mid_training_leaves_no_version(retrained, sessions, cache):
     events = wait(job, until=lambda e: e["kind"] == "phase" and e.get("epoch") == 2)
     asked = time.monotonic()
     job.cancel()
-    events += wait(job, timeout=15)
-    assert job.join(5) and time.monotonic() - asked < 5
+    events += wait(job, timeout=60)
+    assert job.join(30) and time.monotonic() - asked < 60   # on the next epoch: seconds, even on a busy CPU
     assert events[-1] == {"kind": "cancelled"}
     assert job._process.exitcode == 0          # the worker stopped on the event, it was not killed
     assert sorted(p.name for p in store.root.iterdir()) == before
