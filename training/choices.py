@@ -2,9 +2,10 @@
 
     PROTOCOLS   how clips are split (training/splits.py)
     SELECTIONS  how the epoch is chosen (training/methods.py)
-    IMU_LABELS  whose IMU labels the supervised upper bounds learn from (training/pipeline.py)
+    IMU_LABELS  whose IMU labels the supervised upper bounds learn from (training/pipeline.py);
+                "virtual": none, a virtual IMU from D_HAR's skeleton (training/virtual_imu.py)
 """
 
 PROTOCOLS = ("random", "cross-subject", "new-user")
 SELECTIONS = ("val", "last", "align-loss")
-IMU_LABELS = ("training", "new-users")
+IMU_LABELS = ("training", "new-users", "virtual")

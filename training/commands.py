@@ -34,7 +34,8 @@ def register(sub) -> None:
                         "(lowest alignment loss on D_Align): the last two use no labels at all")
     p.add_argument("--imu-labels", choices=IMU_LABELS, default="training",
                    help="supervised-imu / -fusion: whose IMU labels (training: D_HAR + D_Align, under new-user D_HAR "
-                        "= other people's; new-users: new-user only, the new users' own earlier trials)")
+                        "= other people's; new-users: new-user only, the new users' own earlier trials; virtual: no IMU labels, a virtual IMU "
+                        "computed from D_HAR's skeleton, UTD-MHAD layouts)")
     p.add_argument("--imu-labels-per-class", type=int, metavar="K", help="supervised-imu / -fusion: only K labelled clips per class")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--out", required=True, help="model folder to write")
@@ -52,26 +53,22 @@ def register(sub) -> None:
 
 
 def train_command(args) -> int:
-    from tqdm import tqdm
-
     from c3t.core.model_folder import save_model
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
     from c3t.training.pipeline import fit
     from c3t.training.prepare import default_visual, prepare
+    from c3t.training.progress import PhaseBars
 
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or defaults_for(args.method, visual)["backbone"]
     data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
-    bar = tqdm(total=0, disable=args.quiet, desc="training", unit="epoch")
+    bar = PhaseBars(disable=args.quiet)   # one bar per training phase, with its ETA
 
     def progress(info):
-        if bar.total != info["epochs"] or bar.desc != info["phase"]:
-            bar.reset(total=info["epochs"])
-            bar.set_description(info["phase"])
-        bar.update(1)
         val = info["val_top1"]   # None in phases that select nothing (align-first's alignment)
-        bar.set_postfix(loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
+        bar(info["phase"], info["epoch"] / info["epochs"], epoch=f"{info['epoch']}/{info['epochs']}",
+            loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
 
     try:
         model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress,

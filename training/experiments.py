@@ -34,6 +34,7 @@ MAIN = [
 OWN_LABELS = ("supervised IMU, the new users' own labels † (their trials 1-2: the ceiling)", "supervised-imu",
               {"imu_labels": "new-users"})
 OTHERS_LABEL = "supervised IMU, other people's labels † (subjects 1, 3, 5, 7)"
+VIRTUAL = ("virtual IMU from the skeleton (no IMU labels)", "supervised-imu", {"imu_labels": "virtual"})
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -77,10 +78,12 @@ MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment", "protocol", "imu_label
 
 
 def table_rows(table: str, protocol: str = "random") -> list:
-    """The rows (label, method, variant) of `table` under `protocol`: under new-user the main
-    and baselines tables hold both supervised IMU references (other people's labels, and the
-    new users' own †)."""
+    """The rows (label, method, variant) of `table` under `protocol`: the main and baselines
+    tables hold the virtual-IMU baseline, and under new-user both supervised IMU references
+    (other people's labels, and the new users' own †)."""
     rows = list(TABLES[table][0])
+    if table in ("main", "baselines"):
+        rows.insert(next(k for k, r in enumerate(rows) if r[1] == "supervised-visual") + 1, VIRTUAL)
     if protocol == "new-user" and table in ("main", "baselines"):
         i = next(k for k, r in enumerate(rows) if r[1] == "supervised-imu")
         rows[i] = (OTHERS_LABEL, "supervised-imu", {})
@@ -101,6 +104,8 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/paper")
     p.add_argument("--epochs", type=int, help="override every cell's epochs (for quick checks; default: the chosen defaults)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--only", metavar="TEXT,...", help="train only the rows whose label contains one of these "
+                   "(e.g. C3T,virtual); other cells are read if they are there")
     p.add_argument("--tables-only", action="store_true",
                    help="train nothing: write the tables from the cells already there (missing seeds left out)")
     p.set_defaults(func=paper_command)
@@ -192,7 +197,7 @@ def paper_command(args) -> int:
             if stored.get("config") == cfg:
                 results[cid] = stored
                 continue
-        if args.tables_only:
+        if args.tables_only or (args.only and not any(t.strip() in label for t in args.only.split(","))):
             continue
         started = time.time()
         metrics = run_cell(data, cfg, out / "models" / cid)

@@ -53,7 +53,7 @@ def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: i
     `select`: model selection rule (methods.SELECTIONS); metrics["selection"] scores every rule's
     state of the final phase on D_Test (IMU), beside the one kept. `imu_labels` /
     `imu_labels_per_class`: whose IMU labels the supervised upper bounds use (upper_parts), and
-    optionally only k of them per class. `require_checking=False` lets recorded sessions without
+    optionally only k of them per class; `imu_labels="virtual"` uses none (training/virtual_imu.py). `require_checking=False` lets recorded sessions without
     check labels train (splits.role_split): with an empty D_Val the last state is kept, and
     metrics["val"] / ["test"] are {} when empty. Raises C3tError for a split that cannot be made."""
     started = time.time()
@@ -65,12 +65,17 @@ def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: i
                       select=select, protocol=protocol, imu_labels=imu_labels)
     model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
-    upper = S.upper_bound(data, split, upper_parts(protocol, imu_labels), imu_labels_per_class, seed) \
-        if method in UPPER_BOUNDS else None
+    upper, extra_info = None, {}
+    if method in UPPER_BOUNDS and imu_labels == "virtual":   # no IMU labels: virtual IMU from D_HAR's skeleton
+        from c3t.training.virtual_imu import virtual_upper
+
+        upper, extra_info["virtual_imu"] = virtual_upper(data, split, seed)
+    elif method in UPPER_BOUNDS:
+        upper = S.upper_bound(data, split, upper_parts(protocol, imu_labels), imu_labels_per_class, seed)
     alternatives: dict = {}
     model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
-    metrics = {**scored, "train_info": info, "selection": selection_report(model, alternatives, test),
+    metrics = {**scored, "train_info": {**info, **extra_info}, "selection": selection_report(model, alternatives, test),
                "train_seconds": round(time.time() - started, 1),
                "sizes": {"har": len(har.labels), "align": len(align.imu), "val": len(val.labels), "test": len(test.labels),
                          **({"imu_labelled": len(upper.labels)} if upper is not None else {})}}
