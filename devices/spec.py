@@ -2,7 +2,8 @@
 
     serial:/dev/ttyACM0?baud=115200        serial:COM3?channels=6&rate_hz=100
     ble:AA:BB:CC:DD:EE:FF?profile=nus      ble:ADDRESS?profile=struct&characteristic=UUID&struct_format=<6h
-    camera:0   camera:clip.mp4   camera:rtsp://host/stream?width=640&height=480&fps=30
+    camera:0   camera:/dev/video2   camera:/dev/v4l/by-id/usb-...-video-index0 (device nodes: live)
+    camera:clip.mp4   camera:rtsp://host/stream?width=640&height=480&fps=30
     sim   sim?seed=3                       the simulated person (devices/simulated.py)
     replay:SESSION_DIR?speed=4             a recorded session played back (devices/replay.py)
 
@@ -21,10 +22,11 @@ from c3t.devices.base import Source
 FORMS = """a source spec is one of:
   serial:PORT[?baud=115200&channels=6&rate_hz=200]   e.g. serial:/dev/ttyACM0?baud=115200, serial:COM3
   ble:ADDRESS[?profile=nus|arduino|struct]           e.g. ble:AA:BB:CC:DD:EE:FF?profile=nus
-  camera:INDEX|FILE|URL[?width=640&height=480&fps=30] e.g. camera:0, camera:clip.mp4
+  camera:INDEX|DEVICE|FILE|URL[?width=640&height=480&fps=30] e.g. camera:0, camera:/dev/video2, camera:clip.mp4
   sim[?KEY=VALUE&...]                                the simulated person (IMU and camera)
   replay:SESSION_DIR[?speed=1&start_s=0&streams=imu] a recorded session played back, e.g. replay:sessions/s1?speed=4
-(`c3t devices` lists the serial ports, cameras and, with --ble, BLE devices it finds)"""
+(`c3t devices` lists the serial ports, cameras and, with --ble, BLE devices it finds;
+`c3t probe SPEC` shows what one sends)"""
 
 KINDS = ("serial", "ble", "camera", "sim", "replay")
 NOT_SETTABLE = {"clock", "client_factory"}  # code, not text
