@@ -59,7 +59,7 @@ class ProbeReport:
             names = f" ({', '.join(lay.names)})" if lay.names else ""
             out.append(f"  format: {lay.channels} channels{names}, {lead}, {lay.rate_hz:g} Hz")
         if self.frame_size is not None:
-            out.append(f"  frames: {self.frame_size[0]}x{self.frame_size[1]}"
+            out.append(f"  frame size: {self.frame_size[0]}x{self.frame_size[1]}"
                        + (f", nominal {h.nominal_hz:g} fps" if h.nominal_hz else ", rate not reported"))
         unit = "frames" if self.frame_size is not None else "samples"
         rate = f" at {self.measured_hz:.1f} Hz measured" if self.measured_hz else ""

@@ -90,7 +90,7 @@ def test_probe_a_video_file(tmp_path, capsys):
     code = main(["probe", f"camera:{path}", "--seconds", "1.5"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "  frames: 64x48, nominal 20 fps" in out and "  frames: 20 at " in out
+    assert "  frame size: 64x48, nominal 20 fps" in out and "  frames: 20 at " in out
     assert "  diagnosis: ok (last message: video" in out
 
 
