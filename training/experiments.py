@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NOISES
 from c3t.training.choices import PROTOCOLS
 from c3t.training.defaults import defaults_for
@@ -73,8 +74,13 @@ TABLES = {
                  [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")), ("camera top-1", _top("visual"))]),
     "head": ([(h, "c3t", {"head": h}) for h in ("attention", "concat-attention", "add-mlp", "concat-mlp")],
              [("clean", _top("imu")), ("noisy (crop)", _top("imu", noise="crop"))]),
+    # new-user only: supervised IMU on k of the new users' own labelled clips per class, against C3T with none
+    "labels": ([(f"supervised IMU, k = {k} own labelled clips per class †", "supervised-imu",
+                 {"imu_labels": "new-users", "imu_labels_per_class": k}) for k in (1, 2, 4, 8)]
+               + [OWN_LABELS, ("C3T (0 IMU labels)", "c3t", {})],
+               [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
 }
-MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment", "protocol", "imu_labels")   # cell keys passed on to fit()
+MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment", "protocol", "imu_labels", "imu_labels_per_class")   # passed to fit()
 
 
 def table_rows(table: str, protocol: str = "random") -> list:
@@ -129,8 +135,9 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["head"] = variant.get("head", "attention")
     if variant.get("noise_augment"):
         cfg["noise_augment"] = variant["noise_augment"]
-    if variant.get("imu_labels"):
-        cfg["imu_labels"] = variant["imu_labels"]
+    for key in ("imu_labels", "imu_labels_per_class"):
+        if variant.get(key):
+            cfg[key] = variant[key]
     return cfg
 
 
@@ -138,6 +145,7 @@ def cell_id(cfg: dict) -> str:
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
     parts += [f"labels-{cfg['imu_labels']}"] if cfg.get("imu_labels") else []
+    parts += [f"k{cfg['imu_labels_per_class']}"] if cfg.get("imu_labels_per_class") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
@@ -182,6 +190,10 @@ def paper_command(args) -> int:
     backbone = defaults_for("c3t", args.visual)["backbone"]
     data = prepare(args.dataset, args.visual, backbone, args.cache)
     tables = list(TABLES) if args.table == "all" else [args.table]
+    if protocol != "new-user" and "labels" in tables:
+        if args.table == "labels":
+            raise C3tError("--table labels needs --protocol new-user (k labelled clips of the new users)")
+        tables.remove("labels")
     todo = {}
     for t in tables:
         for label, m, v in table_rows(t, protocol):
