@@ -116,6 +116,19 @@ def register(sub) -> None:
                    help="train nothing: write the tables from the cells already there (missing seeds left out)")
     p.set_defaults(func=paper_command)
 
+    p = bench_parser(sub, "table", "print the markdown table of a per-seed results file (TABLE-seeds.csv, docs/results/)")
+    p.add_argument("seeds", nargs="+", help="per-seed CSV file(s) written by `c3t bench paper`")
+    p.set_defaults(func=table_command)
+
+
+def table_command(args) -> int:
+    """Print each per-seed file's table: mean ± sample std [95% interval] per method."""
+    for path in args.seeds:
+        if not Path(path).is_file():
+            raise C3tError(f"{path} does not exist; `c3t bench paper` writes OUT/RUN/TABLE-seeds.csv")
+        print(render_table(path, f"### {Path(path).stem}"))
+    return 0
+
 
 RUN_ORDER = {"c3t": 0, "random": 1, "supervised-imu": 1, "st": 2, "ca": 3}   # cells run first: the headline rows
 
