@@ -322,3 +322,43 @@ class ThreadedSource(Source):
 
     @abstractmethod
     def _run(self) -> None: ...
+
+
+class MultiStreamSource(ThreadedSource):
+    """A ThreadedSource with several streams, each with its StreamHealth in `self._health`
+    (stream name -> StreamHealth): the stop / disconnect / health code the replay and the
+    simulator share. `_health_now()` is the time health rates are measured at (None: now on
+    the host clock; the simulator on simulated time gives its own)."""
+
+    _health: dict[str, StreamHealth]
+
+    def _set_state(self, state: str) -> None:
+        for h in self._health.values():
+            h.set(state=state)
+
+    def stop(self) -> None:
+        self._stop_reader(5.0)
+        self._set_state("stopped")
+
+    def disconnect(self) -> None:
+        self.stop()
+        self._set_state("disconnected")
+
+    def _health_now(self) -> float | None:
+        return None
+
+    def health(self) -> dict[str, Health]:
+        now = self._health_now()
+        return {name: h.snapshot(now) for name, h in self._health.items()}
+
+
+def deliver(health: StreamHealth, queue: BatchQueue, batch: Batch) -> float:
+    """Account for one decoded IMU batch in `health` (numbering gaps, the end of an outage,
+    arrivals) and queue it for read(). Returns its last t_host (host seconds)."""
+    if batch.seq is not None:
+        health.sequence(batch.seq)
+    last = float(batch.t_host[-1])
+    health.outage_ends(float(batch.t_host[0]))
+    health.count(len(batch), last)
+    queue.put(batch)
+    return last

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth, imu_batch
+from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth, deliver, imu_batch
 from c3t.devices.ble_profiles import (ARDUINO_ACCEL, ARDUINO_GYRO, ARDUINO_SERVICE, HM10_SERVICE,  # noqa: F401
                                      NUS_SERVICE, NUS_TX, PROFILES, Decoded, describe_services, make_decoder,
                                      recognise_profile)
@@ -368,13 +368,7 @@ class BleImu(Source):
         leading = layout.leading if layout is not None else getattr(self.decoder, "leading", "none")
         scale = layout.time_scale if layout is not None else (self.config.time_scale or 1e-3)
         batch = imu_batch(self.config.stream, d.t_host, d.rows, d.lead, leading, scale)
-        if batch.seq is not None:
-            self._health.sequence(batch.seq)
-        t_host = batch.t_host
-        self._health.outage_ends(float(t_host[0]))
-        self._health.count(len(batch), float(t_host[-1]))
-        self._last_sample_t = float(t_host[-1])
-        self._queue.put(batch)
+        self._last_sample_t = deliver(self._health, self._queue, batch)
 
 
 class _PacketTally:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
+from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ReplayConfig:
     streams: str = ""                  # comma-separated streams to play (default: all)
 
 
-class ReplaySource(ThreadedSource):
+class ReplaySource(MultiStreamSource):
     def __init__(self, config: ReplayConfig | str = "", **overrides):
         if not isinstance(config, ReplayConfig):
             config = ReplayConfig(session=str(config), **overrides)
@@ -92,19 +92,6 @@ class ReplaySource(ThreadedSource):
         if self._chunks is None:
             self._chunks = self.session.chunks(self.config.imu_batch_s, self._names)
         self._start_reader(f"c3t-replay {self.session.name}")
-
-    def stop(self) -> None:
-        self._stop_reader(5.0)
-        for h in self._health.values():
-            h.set(state="stopped")
-
-    def disconnect(self) -> None:
-        self.stop()
-        for h in self._health.values():
-            h.set(state="disconnected")
-
-    def health(self) -> dict[str, Health]:
-        return {n: h.snapshot() for n, h in self._health.items()}
 
     # -- time and labels -------------------------------------------------------------------
     def session_time(self, t_host) -> np.ndarray | float:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Health, StreamHealth, ThreadedSource, imu_batch
+from c3t.devices.base import Health, StreamHealth, ThreadedSource, deliver, imu_batch
 from c3t.devices.lineformat import LineLayout, LineStream, line_health
 
 
@@ -177,10 +177,4 @@ class SerialImu(ThreadedSource):
         layout = self.layout
         batch = imu_batch(self.config.stream, parsed.t_host, parsed.rows, parsed.lead,
                           layout.leading, layout.time_scale)
-        if batch.seq is not None:
-            self._health.sequence(batch.seq)
-        t_host = batch.t_host
-        self._health.outage_ends(float(t_host[0]))
-        self._health.count(len(batch), float(t_host[-1]))
-        self._last_sample_t = float(t_host[-1])
-        self._queue.put(batch)
+        self._last_sample_t = deliver(self._health, self._queue, batch)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
+from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _coerce(name: str, value, kind):
     return text
 
 
-class SimulatedSource(ThreadedSource):
+class SimulatedSource(MultiStreamSource):
     def __init__(self, config: SimulatedConfig | None = None, **overrides):
         fields = {f.name: f for f in dataclasses.fields(SimulatedConfig)}
         unknown = sorted(set(overrides) - set(fields))
@@ -184,17 +184,10 @@ class SimulatedSource(ThreadedSource):
         self._sim_running = False
         self._stop_reader(5.0)
         if self._world is not None:
-            for h in self._health.values():
-                h.set(state="stopped")
+            self._set_state("stopped")
 
-    def disconnect(self) -> None:
-        self.stop()
-        for h in self._health.values():
-            h.set(state="disconnected")
-
-    def health(self) -> dict[str, Health]:
-        now = self.clock()
-        return {name: h.snapshot(now) for name, h in self._health.items()}
+    def _health_now(self) -> float:
+        return self.clock()
 
     # -- ground truth ------------------------------------------------------------------
     def _to_sim(self, t_host: float) -> float | None:
