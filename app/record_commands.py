@@ -232,8 +232,8 @@ def info_command(args) -> int:
         uses = {u: sum(lb["use"] == u for lb in labels) for u in ("har", "check")}
         print(f"  labels: {len(labels)} ({uses['har']} camera labels for training, {uses['check']} IMU labels for checking)")
         for lb in labels[:10]:
-            end = "end" if lb["end"] is None else f"{lb['end']:.2f}"
-            print(f"    {lb['start']:8.2f} - {end:>8} s  {lb['class']}  ({lb['use']})")
+            span = f"{lb['start']:8.2f} s to the end" if lb["end"] is None else f"{lb['start']:8.2f} - {lb['end']:8.2f} s"
+            print(f"    {span:<24}  {lb['class']}  ({lb['use']})")
         if len(labels) > 10:
             print(f"    ... {len(labels) - 10} more in {Path(args.session) / 'labels.csv'}")
     else:
@@ -260,98 +260,12 @@ def _size(text: str) -> tuple[int, int]:
 
 
 # -- c3t bench record --------------------------------------------------------------------------
-class BenchSource:
-    """A paced synthetic IMU (batches of `batch` samples with device time and sequence) and
-    camera (pre-rendered frames): what a USB IMU and a webcam deliver, without their CPU cost."""
-
-    def __init__(self, imu_hz: float, fps: float, frames, batch: int = 4):
-        from c3t.devices.base import BatchQueue, StreamHealth
-
-        self.imu_hz, self.fps, self.frames, self.batch = imu_hz, fps, frames, batch
-        self.config = None
-        self.spec = "bench"
-        self._queue = BatchQueue(max_batches=1_000_000)
-        self._health = {"imu": StreamHealth(nominal_hz=imu_hz), "camera": StreamHealth(nominal_hz=fps)}
-        self._stop = threading.Event()
-        self._thread = None
-        self.emitted = {"imu": 0, "camera": 0}
-
-    streams = ["imu", "camera"]
-    name = "bench"
-
-    def connect(self):
-        pass
-
-    def start(self):
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def read(self, timeout=None):
-        return self._queue.get_all(timeout)
-
-    def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._queue.close()
-        for h in self._health.values():
-            h.set(state="stopped")
-
-    def disconnect(self):
-        self.stop()
-
-    def health(self):
-        return {k: h.snapshot() for k, h in self._health.items()}
-
-    def _run(self):
-        import numpy as np
-
-        from c3t.devices.base import Batch
-
-        rng = np.random.default_rng(0)
-        t0 = time.monotonic()
-        n_imu = n_cam = 0
-        while not self._stop.is_set():
-            now = time.monotonic()
-            due_imu = int((now - t0) * self.imu_hz) // self.batch * self.batch
-            while n_imu < due_imu:
-                k = np.arange(n_imu, n_imu + self.batch)
-                self._queue.put(Batch("imu", np.full(self.batch, now), rng.normal(size=(self.batch, 6)).astype(np.float32),
-                                      t_device=k / self.imu_hz * (1 + 50e-6), seq=k))
-                self._health["imu"].count(self.batch, now)
-                n_imu += self.batch
-            while n_cam < int((now - t0) * self.fps):
-                frame = self.frames[n_cam % len(self.frames)]
-                self._queue.put(Batch("camera", [now], frame[None]))
-                self._health["camera"].count(1, now)
-                n_cam += 1
-            self.emitted = {"imu": n_imu, "camera": n_cam}
-            self._stop.wait(0.004)
-
-
-def bench_frames(width: int, height: int, n: int = 30):
-    """Camera-like frames: the simulator's room and person where available, else a textured pattern."""
-    import numpy as np
-
-    try:
-        from c3t.core.sim.render import CameraConfig
-        from c3t.core.sim.stream import SimWorld, WorldConfig
-
-        world = SimWorld(WorldConfig(seed=0, camera=CameraConfig(width=width, height=height, fps=30.0)))
-        _, frames = world.advance(n / 30.0)
-        return list(frames.images)
-    except ImportError:
-        y, x = np.mgrid[0:height, 0:width]
-        rng = np.random.default_rng(0)
-        return [(((x + 3 * i) ^ y) % 256)[..., None].repeat(3, axis=2).astype(np.uint8) +
-                rng.integers(0, 8, (height, width, 3), dtype=np.uint8) for i in range(n)]
-
-
 def bench_record_command(args) -> int:
     import resource
 
     from c3t.core.recording import record
     from c3t.core.session import Session
+    from c3t.devices.bench import BenchConfig, BenchSource, bench_frames
 
     width, height = _size(args.size)
     frames = bench_frames(width, height)
@@ -362,7 +276,7 @@ def bench_record_command(args) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="c3t-bench-record-")
         out = Path(tmp.name) / "session"
     try:
-        source = BenchSource(args.imu_hz, args.fps, frames)
+        source = BenchSource(frames, BenchConfig(imu_hz=args.imu_hz, fps=args.fps))
         print(f"recording {args.seconds:g} s of a {args.imu_hz:g} Hz IMU + a {args.fps:g} fps {width}x{height} camera "
               f"to {out} ({os.cpu_count()} CPUs)...", file=sys.stderr)
         ru0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
