@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from c3t.core.errors import C3tError
-from c3t.core.session import find_sessions, write_json_atomic
+from c3t.core.atomic_file import write_json_atomic
+from c3t.core.session import find_sessions
 from c3t.core.vocabulary import SCHEDULES
 from c3t.training.defaults import defaults_for
 
@@ -237,7 +238,6 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     """Prepare -> fit -> evaluate -> save -> export into `staging`, then rename it to `target`.
     Raises methods.Cancelled when `cancel` is set; the caller removes `staging` on failure."""
     from c3t.core.model_folder import save_model
-    from c3t.core.session import write_json_atomic
     from c3t.training import splits as S
     from c3t.training.export import export_model
     from c3t.training.methods import Cancelled
@@ -325,6 +325,7 @@ class RetrainJob:
         self.request, self.store, self.grace_s = request, store, grace_s
         self.staging = self.target = self._process = None
         self._ended = False   # a terminal event was returned by poll
+        self._closed = False  # close() released the process and its queue
         self._lock = threading.Lock()
         if start:
             self.start()
@@ -333,6 +334,8 @@ class RetrainJob:
         """Reserve the version and start the worker (once; the constructor does it unless start=False)."""
         if self._process is not None:
             return
+        if self._closed:
+            raise C3tError("this retraining job was closed; start a new one")
         self.staging, self.target = self.store.reserve(self.request.method)
         ctx = mp.get_context("spawn")
         self._events, self._cancel = ctx.Queue(), ctx.Event()
@@ -379,12 +382,13 @@ class RetrainJob:
         if self._process is None:
             return
         self._cancel.set()
+        process = self._process
 
         def stop() -> None:
-            self._process.join(self.grace_s)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(2.0)
+            process.join(self.grace_s)
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
             shutil.rmtree(self.staging, ignore_errors=True)
         threading.Thread(target=stop, name="c3t-retrain-cancel", daemon=True).start()
 
@@ -394,3 +398,21 @@ class RetrainJob:
             return True
         self._process.join(timeout)
         return not self._process.is_alive()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Release the queue and the cancel event once the worker has ended (cancelling it first
+        if it still runs). Their semaphores are named system objects: dropped only at interpreter
+        exit, the resource tracker reports them as "leaked semaphore objects" when the app quits."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self._cancel.set()
+            if not self.join(timeout):
+                self._process.terminate()
+                self._process.join(2.0)
+        with self._lock:
+            self._drain()
+            self._events.close()
+            self._events.join_thread()
+            self._events = self._cancel = None   # the last references: the semaphores are unlinked now
+            self._process, self._ended, self._closed = None, True, True

@@ -7,24 +7,16 @@ training configuration and dataset, and the input normalisation (also inside the
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from c3t.core.atomic_file import write_json_atomic
 from c3t.core.errors import C3tError
 from c3t.core.models import ModelConfig, UmaModel
 
 FORMAT = "c3t-model"
-
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], training: dict,
@@ -43,11 +35,11 @@ def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], tra
         "normalisation": {k: v.flatten().tolist() for k, v in model.state_dict().items() if k.endswith(("_mean", "_std"))},
     }
     torch.save(model.state_dict(), folder / "weights.pt")
-    _write_json(folder / "config.json", config)
+    write_json_atomic(folder / "config.json", config)
     if split is not None:
-        _write_json(folder / "split.json", split)
+        write_json_atomic(folder / "split.json", split)
     if metrics is not None:
-        _write_json(folder / "metrics.json", metrics)
+        write_json_atomic(folder / "metrics.json", metrics)
     return folder
 
 

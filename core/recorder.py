@@ -34,10 +34,11 @@ from typing import Callable
 
 import numpy as np
 
+from c3t.core.atomic_file import fsync_dir, write_json_atomic
 from c3t.core.clock import ClockModel
 from c3t.core.errors import C3tError
 from c3t.core.session import (FORMAT, FRAME_COLUMNS, LABEL_COLUMNS, LABELS, MANIFEST, PART, SEGMENT, USES, VERSION,
-                              Label, fsync_dir, imu_columns, label_line, write_json_atomic)
+                              Label, imu_columns, label_line)
 
 RESERVE = ".space-reserve"
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))

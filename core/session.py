@@ -37,14 +37,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from c3t.core.atomic_file import atomic_write
 from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
 
@@ -63,41 +62,6 @@ PART = "seg_{:06d}.part.avi"
 # -- small shared helpers -------------------------------------------------------------------
 def imu_columns(channels: int) -> list[str]:
     return list(IMU_FIXED) + [f"ch{i}" for i in range(channels)]
-
-
-def write_json_atomic(path: Path, obj, fsync: bool = True) -> None:
-    """Replace `path` with `obj` as JSON: a reader sees the old file or the new one, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        if hasattr(os, "fchmod"):  # mkstemp makes it private; a session is an ordinary file
-            os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if fsync:
-        fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or a new file in `folder` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def is_session(path) -> bool:
@@ -170,13 +134,8 @@ def read_labels(path: Path) -> tuple[list[Label], list[str]]:
 
 def write_labels(path: Path, labels: list[Label]) -> None:
     """Replace a labels.csv (for editing tools; the recorder only appends)."""
-    text = ",".join(LABEL_COLUMNS) + "\n" + "".join(label_line(lb) for lb in labels)
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-", suffix=".csv")
-    if hasattr(os, "fchmod"):  # mkstemp makes it private; a session is an ordinary file
-        os.fchmod(fd, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(",".join(LABEL_COLUMNS) + "\n" + "".join(label_line(lb) for lb in labels))
 
 
 # -- numeric tables (imu.csv, camera.csv) ---------------------------------------------------------

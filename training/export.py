@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from c3t.core import preprocess
+from c3t.core.atomic_file import write_json_atomic
 from c3t.core.backbones import IMAGE_SIZE, load_backbone
 from c3t.core.errors import C3tError
 from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_FILES, model_paths, onnx_session,
@@ -269,7 +269,7 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
         }
         for f in files.values():
             os.replace(f, folder / f.name)
-        _write_record(folder / EXPORT_FILE, record)
+        write_json_atomic(folder / EXPORT_FILE, record)
         for name in set(PATH_FILES.values()) | {BACKBONE_FILE}:  # left by an export of an earlier model here
             if (folder / name).exists() and not any(f.name == name for f in files.values()):
                 (folder / name).unlink()
@@ -282,10 +282,3 @@ def _ort_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
-
-
-def _write_record(path: Path, record: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, path)
