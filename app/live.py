@@ -39,37 +39,6 @@ WARN_AFTER_S = 3.0    # a device's delivery is judged once it has sent this many
 
 # ----------------------------------------------------------------------------- sources
 
-def stream_of(source, role: str) -> str:
-    """The source's stream that plays `role` ("imu" or "camera")."""
-    names = source.streams
-    matches = [n for n in names if n.startswith("camera")] if role == "camera" else \
-        [n for n in names if n == "imu"] or [n for n in names if not n.startswith("camera")]
-    if not matches:
-        raise C3tError(f"source {source.name} has no {role} stream (it has {', '.join(names)})")
-    return matches[0]
-
-
-def open_roles(imu_spec: str | None, camera_spec: str | None) -> dict:
-    """{"imu": (source, stream), "camera": (source, stream)} for the specs given (not yet
-    connected); one source serves both roles when both specs are the same (sim, replay)."""
-    from c3t.devices.spec import open_source, parse_spec
-
-    if not imu_spec and not camera_spec:
-        raise C3tError("give an IMU source, a camera source or both (e.g. --imu sim)")
-    if imu_spec and imu_spec != camera_spec:
-        kind, _, params = parse_spec(imu_spec)
-        if kind == "sim" and "camera" not in params:  # nobody watches its camera: do not render it
-            imu_spec += ("&" if "?" in imu_spec else "?") + "camera=false"
-    opened: dict[str, object] = {}
-    roles = {}
-    for role, spec in (("imu", imu_spec), ("camera", camera_spec)):
-        if spec:
-            if spec not in opened:
-                opened[spec] = open_source(spec)
-            roles[role] = (opened[spec], stream_of(opened[spec], role))
-    return roles
-
-
 class SourceFeed:
     """Moves batches from the opened sources into the SyncBuffer under the role names "imu" and
     "camera"; a stream is registered once its source knows its rate (until then batches wait)."""
@@ -229,6 +198,8 @@ class LivePipeline:
         naming the device when one cannot be opened (the others are then closed again)."""
         from c3t.core.syncbuffer import SyncBuffer
 
+        from c3t.devices.spec import open_roles
+
         roles = open_roles(imu, camera)
         started = []
         try:
@@ -284,6 +255,12 @@ class LivePipeline:
             raise C3tError(f"predict from {which!r}: expected one of {PREDICT_FROM}")
         with self._lock:
             self.predict_from, self._predictor, self._blocked = which, None, False
+
+    def set_predictor_settings(self, settings: PredictorSettings) -> None:
+        """Smoothing, history and threshold from the next window on (the decisions start afresh)."""
+        with self._lock:
+            self.settings, self._predictor, self._blocked = settings, None, False
+            self._reset_scores()
 
     # -- recording ---------------------------------------------------------------------
     def start_recording(self, folder, label: str | None = None, use: str = "har") -> None:

@@ -70,29 +70,19 @@ def register(sub) -> None:
 
 # -- c3t record ------------------------------------------------------------------------------
 def _recording_plan(imu_spec: str, camera_spec: str | None, seed: int | None = None):
-    """[(source, [stream names to keep])] for --imu and --camera. The simulator records on
-    simulated time unless its spec says realtime=1; the same spec twice is one source."""
-    from c3t.devices.simulated import on_simulated_time
-    from c3t.devices.spec import open_source
+    """[(source, [stream names to keep])] for --imu and --camera (devices.spec.open_roles, the
+    simulator on simulated time)."""
+    from c3t.devices.spec import open_roles
 
-    imu_spec = on_simulated_time(imu_spec, seed)
-    camera_spec = on_simulated_time(camera_spec, seed) if camera_spec else None
-    imu_source = open_source(imu_spec)
-    imu_names = [n for n in imu_source.streams if not n.startswith("camera")]
-    if not imu_names:
-        raise C3tError(f"--imu {imu_spec} delivers no IMU stream (it has {', '.join(imu_source.streams)}); "
-                       "give the IMU's spec to --imu and the camera's to --camera")
-    own_cameras = [n for n in imu_source.streams if n.startswith("camera")]
-    if camera_spec is None or (camera_spec == imu_spec and own_cameras):
-        return [(imu_source, imu_names + own_cameras)]
-    camera_source = open_source(camera_spec)
-    cams = [n for n in camera_source.streams if n.startswith("camera")]
-    if not cams:
-        raise C3tError(f"--camera {camera_spec} delivers no camera stream (it has {', '.join(camera_source.streams)})")
-    if own_cameras:
+    roles = open_roles(imu_spec, camera_spec, own_camera=True, simulated_time=True, seed=seed)
+    imu_source = roles["imu"][0]
+    if camera_spec and camera_spec != imu_spec and any(n.startswith("camera") for n in imu_source.streams):
         print(f"note: {imu_spec} has its own camera stream; recording the camera of --camera {camera_spec} instead",
               file=sys.stderr)
-    return [(imu_source, imu_names), (camera_source, cams[:1])]
+    plan: dict[int, tuple] = {}
+    for source, stream in roles.values():
+        plan.setdefault(id(source), (source, []))[1].append(stream)
+    return list(plan.values())
 
 
 class _ProgressLine:

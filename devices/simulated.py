@@ -265,21 +265,3 @@ class SimulatedSource(MultiStreamSource):
             for batch in batches:
                 self._queue.put(batch)
             self._stop.wait(max(0.0, c.batch_s - (time.monotonic() - now)))
-
-
-def on_simulated_time(spec: str, seed: int | None = None) -> str:
-    """`spec` with realtime=false added when it names the simulator without choosing a clock
-    (what recording and data building use: the seed, not the CPU's load, decides the data),
-    and with seed=`seed` when given and the spec sets none. Other specs are returned unchanged.
-    Raises C3tError for a malformed spec."""
-    from c3t.devices.spec import parse_spec
-
-    kind, _, params = parse_spec(spec)
-    if kind != "sim":
-        return spec
-    extra = [] if "realtime" in params else ["realtime=false"]
-    if "batch_s" not in params and "realtime" not in params:
-        extra.append("batch_s=0.1")   # fewer, larger steps: the same samples, computed faster
-    if seed is not None and "seed" not in params:
-        extra.append(f"seed={int(seed)}")
-    return spec + ("&" if "?" in spec else "?") + "&".join(extra) if extra else spec

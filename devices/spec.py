@@ -147,3 +147,61 @@ def open_source(spec: str) -> Source:
         source = ReplaySource(_config(ReplayConfig, spec, {"session": target}, params))
     source.spec = spec
     return source
+
+
+def on_simulated_time(spec: str, seed: int | None = None) -> str:
+    """`spec` with realtime=false added when it names the simulator without choosing a clock
+    (what recording and data building use: the seed, not the CPU's load, decides the data;
+    batch_s=0.1 then computes the same samples in fewer steps), and with seed=`seed` when given
+    and the spec sets none. Other specs are returned unchanged. Raises C3tError for a malformed spec."""
+    kind, _, params = parse_spec(spec)
+    if kind != "sim":
+        return spec
+    extra = [] if "realtime" in params else ["realtime=false"]
+    if "batch_s" not in params and "realtime" not in params:
+        extra.append("batch_s=0.1")
+    if seed is not None and "seed" not in params:
+        extra.append(f"seed={int(seed)}")
+    return spec + ("&" if "?" in spec else "?") + "&".join(extra) if extra else spec
+
+
+def stream_of(source: Source, role: str) -> str:
+    """The source's stream that plays `role` ("imu" or "camera"); raises C3tError if none does."""
+    names = source.streams
+    matches = [n for n in names if n.startswith("camera")] if role == "camera" else \
+        [n for n in names if n == "imu"] or [n for n in names if not n.startswith("camera")]
+    if not matches:
+        raise C3tError(f"source {source.name} has no {role} stream (it has {', '.join(names)})")
+    return matches[0]
+
+
+def open_roles(imu_spec: str | None, camera_spec: str | None, own_camera: bool = False,
+               simulated_time: bool = False, seed: int | None = None) -> dict[str, tuple[Source, str]]:
+    """{"imu": (source, stream), "camera": (source, stream)} for the specs given, built, not yet
+    connected: the one mapping from device specs to sources that `c3t record`, `c3t live` and
+    the GUI share. The same spec twice is one source.
+
+    own_camera:     with no camera spec, the IMU source's own camera stream (sim, replay) plays
+                    the camera; otherwise a simulator nobody watches does not render frames.
+    simulated_time: sim specs run on simulated time (see on_simulated_time), with `seed`.
+    Raises C3tError for a bad spec or a source without the stream its role needs."""
+    if not imu_spec and not camera_spec:
+        raise C3tError("give an IMU source, a camera source or both (e.g. --imu sim)")
+    if simulated_time:
+        imu_spec, camera_spec = (on_simulated_time(s, seed) if s else s for s in (imu_spec, camera_spec))
+    if imu_spec and imu_spec != camera_spec and (camera_spec or not own_camera):
+        kind, _, params = parse_spec(imu_spec)
+        if kind == "sim" and "camera" not in params:  # nobody watches its camera: do not render it
+            imu_spec += ("&" if "?" in imu_spec else "?") + "camera=false"
+    opened: dict[str, Source] = {}
+    roles = {}
+    for role, spec in (("imu", imu_spec), ("camera", camera_spec)):
+        if spec:
+            if spec not in opened:
+                opened[spec] = open_source(spec)
+            roles[role] = (opened[spec], stream_of(opened[spec], role))
+    if own_camera and imu_spec and not camera_spec:
+        source = roles["imu"][0]
+        if any(n.startswith("camera") for n in source.streams):
+            roles["camera"] = (source, stream_of(source, "camera"))
+    return roles
