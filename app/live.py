@@ -30,6 +30,7 @@ import numpy as np
 from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
 from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
+from c3t.core.recording import LabelledRecording
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
@@ -135,38 +136,6 @@ class LiveView:
 
 # ----------------------------------------------------------------------------- recording
 
-class _Recording:
-    """A session written from the pipeline's batches, with labels switched while recording."""
-
-    def __init__(self, folder, roles: dict, rates: dict, label: str | None, use: str):
-        from c3t.core.recording import new_recorder
-
-        self.rec = new_recorder(folder, [(src, role, rates[role]) for role, (src, _) in roles.items()])
-        self.folder, self.use = str(folder), use
-        self.label, self.label_start, self.spans = None, 0.0, 0
-        if label:
-            self.set_label(label)
-
-    def now(self) -> float:
-        return float(self.rec.session_time(time.monotonic()))
-
-    def set_label(self, label: str | None) -> None:
-        """Close the current label's span here and open `label`'s (None: unlabelled from now)."""
-        t = max(self.now(), 0.0)
-        if self.label is not None and t > self.label_start:
-            self.rec.add_label(self.label_start, t, self.label, self.use)
-            self.spans += 1
-        self.label, self.label_start = label, t
-
-    def status(self) -> RecordingStatus:
-        return RecordingStatus(self.folder, max(self.now(), 0.0), self.label, self.spans + (self.label is not None),
-                               {k: v["written"] for k, v in self.rec.counts().items()})
-
-    def close(self, reason: str) -> dict:
-        self.set_label(None)
-        return self.rec.close(reason)
-
-
 # ----------------------------------------------------------------------------- the pipeline
 
 class LivePipeline:
@@ -182,7 +151,7 @@ class LivePipeline:
         self._engine = None
         self._blocked = False                  # the predictor cannot be built for these inputs
         self._model: str | None = None
-        self._recording: _Recording | None = None
+        self._recording: LabelledRecording | None = None
         self._view = LiveView()
         self._predictions: deque = deque(maxlen=history)
         self._truths: deque = deque(maxlen=history)
@@ -275,7 +244,8 @@ class LivePipeline:
             missing = [r for r, hz in rates.items() if not hz]
             if missing:
                 raise C3tError(f"the {' and '.join(missing)} rate is not known yet; wait a second for data and try again")
-            self._recording = _Recording(Path(folder), self._roles, rates, label, use)
+            streams = [(src, role, rates[role]) for role, (src, _) in self._roles.items()]
+            self._recording = LabelledRecording(Path(folder), streams, label, use)
 
     @property
     def recording(self) -> bool:
@@ -347,9 +317,9 @@ class LivePipeline:
         batches = feed.pump(0.0)
         if self._recording is not None and batches:
             for b in batches:
-                self._recording.rec.write(b)
-            if self._recording.rec.failure is not None:
-                self._errors.append(str(self._recording.rec.failure))
+                self._recording.write(b)
+            if self._recording.recorder.failure is not None:
+                self._errors.append(str(self._recording.recorder.failure))
                 self._close_recording("failed")
         if self._engine is None or not feed.ready or self._blocked:
             return batches
@@ -394,7 +364,7 @@ class LivePipeline:
         v = LiveView(predictions=list(self._predictions), truths=list(self._truths), model=self._model,
                      classes=list(self._engine.classes) if self._engine else [], errors=list(self._errors),
                      accuracy=self._score.accuracy if self._score.scored else None,
-                     recording=self._recording.status() if self._recording else None)
+                     recording=_recording_status(self._recording) if self._recording else None)
         if buf is None:
             return v
         latest = [t for t in (buf.latest_time(s) for s in buf.streams) if t is not None]
@@ -417,6 +387,11 @@ class LivePipeline:
                                            h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, offset,
                                            warning)
         return v
+
+
+def _recording_status(rec) -> RecordingStatus:
+    return RecordingStatus(str(rec.folder), max(rec.now(), 0.0), rec.label, rec.spans + (rec.label is not None),
+                           {k: v["written"] for k, v in rec.recorder.counts().items()})
 
 
 def _close(src) -> None:

@@ -24,6 +24,7 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from c3t.core.errors import C3tError
@@ -91,6 +92,45 @@ def new_recorder(folder, streams: list[tuple[object, str, float | None]],
                         device=next(i for i, s in enumerate(sources) if s is src))
              for src, n, hz in streams]
     return Recorder(folder, specs, devices, scale, config, t0=sim_clock() if sim_clock else None)
+
+
+class LabelledRecording:
+    """A session written from batches the caller reads itself (the live pipeline, which also
+    predicts from them), with the label switched while recording: each label covers the span
+    from its set_label() to the next one. `use` is "har" (camera labels) or "check".
+
+    Raises C3tError as new_recorder does (a folder that exists, mixed clocks...)."""
+
+    def __init__(self, folder, streams: list[tuple[object, str, float | None]], label: str | None = None,
+                 use: str = "har", config: RecorderConfig | None = None):
+        self.recorder = new_recorder(folder, streams, config)
+        self.folder, self.use = Path(folder), use
+        self.label: str | None = None
+        self.label_start, self.spans = 0.0, 0
+        self._clock = simulated_clock([s for s, _, _ in streams]) or time.monotonic
+        if label:
+            self.set_label(label)
+
+    def now(self) -> float:
+        """Session seconds now."""
+        return float(self.recorder.session_time(self._clock()))
+
+    def write(self, batch) -> None:
+        """Queue one Batch of a recorded stream (see Recorder.write)."""
+        self.recorder.write(batch)
+
+    def set_label(self, label: str | None) -> None:
+        """Close the current label's span here and open `label`'s (None: unlabelled from now)."""
+        t = max(self.now(), 0.0)
+        if self.label is not None and t > self.label_start:
+            self.recorder.add_label(self.label_start, t, self.label, self.use)
+            self.spans += 1
+        self.label, self.label_start = label, t
+
+    def close(self, reason: str) -> dict:
+        """End the open label's span, close the session; returns its manifest."""
+        self.set_label(None)
+        return self.recorder.close(reason)
 
 
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
