@@ -28,6 +28,23 @@ SIZE = (160, 120)
 BUILD_MINUTES = 3               # idle 2-core CPU, measured (README)
 
 
+# Rough shares of the first-run build's time per phase (phases as ensure_demo_model reports
+# them): they turn the phases' fractions into one fraction for an ETA; the ETA itself comes
+# from the rate observed, so a wrong share only bends it.
+BUILD_SHARES = (("recording simulated sessions", 0.30), ("cutting windows", 0.10), ("training", 0.55),
+                ("evaluating", 0.02), ("exporting", 0.03))
+
+
+def build_fraction(phase: str, fraction: float | None) -> float:
+    """The whole build's fraction done, from a phase and the fraction done within it."""
+    done = 0.0
+    for name, share in BUILD_SHARES:
+        if phase.startswith(name):
+            return done + share * min(max(fraction or 0.0, 0.0), 1.0)
+        done += share
+    return 1.0 if phase.startswith("demo model ready") else done
+
+
 def demo_spec(seed: int = 0) -> str:
     """The live simulated person the demo shows, in world `seed` (c3t synth --seed's room)."""
     return f"sim?seed={int(seed)}&subject={DEMO_SUBJECT}&width={SIZE[0]}&height={SIZE[1]}"
@@ -61,7 +78,7 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
     Raises C3tError when the built model cannot be scored."""
     from c3t.app.record_commands import record_simulated_sessions
     from c3t.app.retrain import ModelStore, RetrainRequest, retrain
-    from c3t.core.session import find_sessions
+    from c3t.core.session_format import find_sessions
 
     found = demo_model(seed)
     if found is not None:

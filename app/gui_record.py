@@ -1,6 +1,7 @@
-"""The recording panel: start / stop a session (unlabelled for alignment, or labelled with a
-class per clip switched by buttons or the number keys), the list of recorded sessions with
-their durations and label counts, delete and relabel."""
+"""The recording panel: start / stop a session (unlabelled for alignment, labelled with a class
+per clip for training, or labelled for checking the IMU), the class switched by buttons or keys
+(0 = no action, 1-9, then a-z), the list of recorded sessions with their durations and label
+counts, delete and relabel."""
 from __future__ import annotations
 
 import shutil
@@ -15,11 +16,18 @@ from c3t.core.vocabulary import NO_ACTION
 from c3t.app.gui_widgets import MessageLabel
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
+LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
+MODES = {"align": "unlabelled", "har": "labelled", "check": "check"}   # use -> session folder suffix
+
+
+def label_key(i: int) -> str | None:
+    """The key that picks label button `i` (None past the 36th)."""
+    return LABEL_KEYS[i] if i < len(LABEL_KEYS) else None
 
 
 def describe_session(path: Path) -> tuple[str, ...]:
     """The row a session gets in the list (a broken folder says what is wrong)."""
-    from c3t.core.session import Session
+    from c3t.core.session_format import Session
 
     try:
         s = Session(path)
@@ -35,7 +43,7 @@ def relabel_session(path: Path, old: str, new: str) -> int:
     """Rename class `old` to `new` in a session's labels; returns how many labels changed."""
     import dataclasses
 
-    from c3t.core.session import LABELS, Session, write_labels
+    from c3t.core.session_format import LABELS, Session, write_labels
 
     if not new.strip():
         raise C3tError("the new class name is empty")
@@ -48,7 +56,7 @@ def relabel_session(path: Path, old: str, new: str) -> int:
 
 
 class RecordPanel(QtWidgets.QWidget):
-    start_requested = QtCore.Signal(str, object)   # session folder, first label (None: unlabelled)
+    start_requested = QtCore.Signal(str, object, str)   # session folder, first label (None: unlabelled), use
     stop_requested = QtCore.Signal()
     label_changed = QtCore.Signal(object)          # class name, or None for "no label"
 
@@ -59,12 +67,17 @@ class RecordPanel(QtWidgets.QWidget):
         browse = QtWidgets.QPushButton("Choose…")
         browse.clicked.connect(self._choose_folder)
         self.unlabelled = QtWidgets.QRadioButton("unlabelled (pairs for alignment, D_Align)")
-        self.labelled = QtWidgets.QRadioButton("labelled (camera labels, D_HAR): a class per clip")
+        self.labelled = QtWidgets.QRadioButton("labelled (camera labels for training, D_HAR): a class per clip")
+        self.check = QtWidgets.QRadioButton("check (IMU labels to score the model, D_Val/D_Test: never trained on)")
         self.unlabelled.setChecked(True)
+        self.mode = QtWidgets.QButtonGroup(self)
+        for b in (self.unlabelled, self.labelled, self.check):
+            self.mode.addButton(b)
+        self.mode.buttonToggled.connect(lambda *_: self._mode_changed())
         self.classes_edit = QtWidgets.QLineEdit()
         self.classes_edit.setPlaceholderText("classes, comma-separated (default: the model's)")
         self.classes_edit.editingFinished.connect(lambda: self.set_classes(self._typed_classes()))
-        self.label_box = QtWidgets.QGroupBox("current label (keys 1-9; 0 = no action, the rest between clips)")
+        self.label_box = QtWidgets.QGroupBox("current label (key 0 = no action, between clips; keys on the buttons)")
         self.label_grid = QtWidgets.QGridLayout(self.label_box)
         self.label_buttons = QtWidgets.QButtonGroup(self)
         self.label_buttons.setExclusive(True)
@@ -92,6 +105,7 @@ class RecordPanel(QtWidgets.QWidget):
         mode = QtWidgets.QVBoxLayout()
         mode.addWidget(self.unlabelled)
         mode.addWidget(self.labelled)
+        mode.addWidget(self.check)
         mode.addWidget(self.classes_edit)
         run = QtWidgets.QHBoxLayout()
         run.addWidget(self.start_button)
@@ -105,19 +119,33 @@ class RecordPanel(QtWidgets.QWidget):
         layout.addLayout(mode)
         layout.addWidget(self.label_box)
         layout.addLayout(run)
-        layout.addWidget(QtWidgets.QLabel("recorded sessions"))
+        layout.addWidget(QtWidgets.QLabel("recorded sessions: select rows to train on those only "
+                                          "(none selected: the Train tab uses them all)"))
         layout.addWidget(self.table, 1)
         layout.addLayout(tools)
-        for key in range(10):
-            shortcut = QtGui.QShortcut(QtGui.QKeySequence(str(key)), self)
-            shortcut.activated.connect(lambda k=key: self.choose_label_index(k))
+        for i, key in enumerate(LABEL_KEYS):
+            shortcut = QtGui.QShortcut(QtGui.QKeySequence(key), self)
+            shortcut.activated.connect(lambda k=i: self.choose_label_index(k))
+        self._mode_changed()
 
     # -- labels -----------------------------------------------------------------------------
     def _typed_classes(self) -> list[str]:
         return [c.strip() for c in self.classes_edit.text().split(",") if c.strip()]
 
+    def labelling(self) -> bool:
+        """Whether the chosen mode labels clips (labelled or check)."""
+        return not self.unlabelled.isChecked()
+
+    def use(self) -> str:
+        """The chosen mode as the session's label use: "align", "har" or "check"."""
+        return "check" if self.check.isChecked() else "har" if self.labelled.isChecked() else "align"
+
+    def _mode_changed(self) -> None:
+        self.label_box.setEnabled(self.labelling())
+        self.classes_edit.setEnabled(self.labelling() and not self.recording)
+
     def set_classes(self, classes: list[str]) -> None:
-        """The label buttons: 0 = no action, then the classes (the first nine get number keys)."""
+        """The label buttons: 0 = no action, then the classes (keys 1-9, then a-z, shown on the buttons)."""
         classes = [c for c in classes if c != NO_ACTION]
         if classes == self.classes and self.label_buttons.buttons():
             return
@@ -126,7 +154,8 @@ class RecordPanel(QtWidgets.QWidget):
             self.label_buttons.removeButton(b)
             b.deleteLater()
         for i, name in enumerate([NO_ACTION] + classes):
-            text = f"{i}  {name}" if i < 10 else name
+            key = label_key(i)
+            text = f"{key}  {name}" if key else name
             b = QtWidgets.QPushButton(text)
             b.setCheckable(True)
             self.label_buttons.addButton(b, i)
@@ -137,37 +166,47 @@ class RecordPanel(QtWidgets.QWidget):
         """The class being performed (NO_ACTION, a class too: rests teach the model to say so);
         None when recording unlabelled."""
         i = self.label_buttons.checkedId()
-        if not self.labelled.isChecked() or i < 0:
+        if not self.labelling() or i < 0:
             return None
         return NO_ACTION if i == 0 else self.classes[i - 1]
 
     def choose_label_index(self, i: int) -> None:
         button = self.label_buttons.button(i)
-        if button is not None:
+        if button is not None and self.labelling():
             button.setChecked(True)
             self._label_clicked(i)
 
     def _label_clicked(self, i: int) -> None:
-        if self.recording and self.labelled.isChecked():
+        if self.recording and self.labelling():
             self.label_changed.emit(self.current_label())
 
     # -- recording ----------------------------------------------------------------------------
     def next_session_folder(self) -> Path:
         root = Path(self.folder.text()).expanduser()
-        kind = "labelled" if self.labelled.isChecked() else "align"
-        return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}"
+        return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{MODES[self.use()]}"
 
     def _start_stop(self) -> None:
         if self.recording:
             self.stop_requested.emit()
-        else:
-            self.start_requested.emit(str(self.next_session_folder()), self.current_label())
+            return
+        if self.labelling():
+            if self._typed_classes():
+                self.set_classes(self._typed_classes())
+            if not self.classes:
+                self.status.setText("not started: a labelled recording needs classes to label with. Type them "
+                                    "above (comma-separated) or load a model (File > Open model folder), or "
+                                    "choose unlabelled")
+                self.status.setStyleSheet("color: #8a1c14;")
+                return
+        self.status.setStyleSheet("")
+        self.start_requested.emit(str(self.next_session_folder()), self.current_label(), self.use())
 
     def set_recording(self, recording: bool) -> None:
         self.recording = recording
         self.start_button.setText("Stop recording" if recording else "Start recording")
-        self.unlabelled.setEnabled(not recording)
-        self.labelled.setEnabled(not recording)
+        for b in (self.unlabelled, self.labelled, self.check):
+            b.setEnabled(not recording)
+        self._mode_changed()
         if not recording:
             self.status.setText("not recording")
             self.refresh()
@@ -184,7 +223,7 @@ class RecordPanel(QtWidgets.QWidget):
         return Path(self.folder.text()).expanduser()
 
     def session_paths(self) -> list[Path]:
-        from c3t.core.session import find_sessions
+        from c3t.core.session_format import find_sessions
 
         root = self.sessions_root()
         return find_sessions(root) if root.is_dir() else []

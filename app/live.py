@@ -30,7 +30,7 @@ import numpy as np
 from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
 from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
-from c3t.core.recording import LabelledRecording
+from c3t.core.record_loop import LabelledRecording
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0

@@ -132,9 +132,9 @@ def _quiet_opencv() -> None:
 
 
 def record_command(args) -> int:
-    from c3t.core.recorder import RecorderConfig
-    from c3t.core.recording import record
-    from c3t.core.session import Label
+    from c3t.core.session_writer import RecorderConfig
+    from c3t.core.record_loop import record
+    from c3t.core.session_format import Label
 
     if args.label and args.truth:
         raise C3tError("give either --label NAME (one action for the whole session) or --truth, not both")
@@ -162,7 +162,7 @@ def record_command(args) -> int:
     dropped = sum((manifest.get("source_dropped") or {}).values())
     print(f"recorded {manifest['duration_s']:.1f} s to {args.out}: {counts}; {dropped} dropped by the device(s); "
           f"stopped: {manifest['stop_reason']}")
-    from c3t.core.session import Session
+    from c3t.core.session_format import Session
 
     for warning in Session(args.out).delivery_warnings():
         print(f"warning: {warning}", file=sys.stderr)
@@ -184,7 +184,7 @@ def _silent_streams(plan) -> int:
 
 # -- c3t info ------------------------------------------------------------------------------
 def info_command(args) -> int:
-    from c3t.core.session import Session
+    from c3t.core.session_format import Session
 
     session = Session(args.session)
     info = session.info()
@@ -253,8 +253,8 @@ def _size(text: str) -> tuple[int, int]:
 def bench_record_command(args) -> int:
     import resource
 
-    from c3t.core.recording import record
-    from c3t.core.session import Session
+    from c3t.core.record_loop import record
+    from c3t.core.session_format import Session
     from c3t.devices.bench import BenchConfig, BenchSource, bench_frames
 
     width, height = _size(args.size)
@@ -318,7 +318,7 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
     session labelled with the simulator's ground truth as camera labels (D_HAR); then one whose
     ground truth is marked for checking (D_Val / D_Test), by `check_subject` (default: the
     first subject). Returns the session folders."""
-    from c3t.core.recording import record
+    from c3t.core.record_loop import record
     from c3t.devices.simulated import SimulatedSource
 
     out = Path(out)

@@ -7,7 +7,7 @@
 
 `retrain(request, store)` does the same in the calling process (`c3t demo`, scripts).
 
-A retrain prepares the sessions' windows (training/sessions.py: camera labels -> D_HAR, unlabelled
+A retrain prepares the sessions' windows (training/session_dataset.py: camera labels -> D_HAR, unlabelled
 time -> D_Align, check labels -> D_Val / D_Test), fits CA or C3T, scores the IMU on the checking
 windows, saves a model folder and exports ONNX with its parity check. The version is written
 under a hidden staging name and renamed only at the end: a cancelled or failed job leaves no
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
-from c3t.core.session import find_sessions
+from c3t.core.session_format import find_sessions
 from c3t.core.vocabulary import SCHEDULES
 from c3t.training.defaults import defaults_for
 
@@ -242,7 +242,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     from c3t.training.export import export_model
     from c3t.training.methods import Cancelled
     from c3t.training.pipeline import fit
-    from c3t.training.sessions import prepare_sessions
+    from c3t.training.session_dataset import prepare_sessions
 
     def phase(name: str, fraction: float, **more) -> None:
         if cancel is not None and cancel.is_set():

@@ -66,6 +66,7 @@ class DecisionSmoother:
             raise C3tError(f"smoothing {smoothing!r} is not one of {SMOOTHING}")
         self.classes, self.smoothing, self.threshold = list(classes), smoothing, threshold
         self._probs: deque[np.ndarray] = deque(maxlen=history)
+        self.scores = np.zeros(len(self.classes))   # per class, what the last decision was taken from
 
     def reset(self) -> None:
         self._probs.clear()
@@ -80,12 +81,14 @@ class DecisionSmoother:
             mean = np.mean(self._probs, axis=0)
             best = int(mean.argmax())
             action, confidence = self.classes[best], float(mean[best])
+            self.scores = mean
         else:
             votes = [self.classes[int(p.argmax())] if p.max() >= self.threshold else NO_ACTION for p in self._probs]
             counts = Counter(votes)
             top = max(counts.values())
             action = next(v for v in reversed(votes) if counts[v] == top)
             confidence = top / len(votes)
+            self.scores = np.array([counts[c] / len(votes) for c in self.classes])
         if action == NO_ACTION or confidence < self.threshold:
             return NO_ACTION, confidence
         return action, confidence
@@ -102,6 +105,8 @@ class Prediction:
     modalities: tuple[str, ...]       # ("imu",), ("camera",) or ("imu", "camera")
     backend: str                      # "onnxruntime" or "torch"
     stages_ms: dict = field(default_factory=dict)  # window, preprocess, backbone, model, smoothing
+    smoothed: np.ndarray | None = None  # per class, what the decision came from: the mean probabilities
+                                        # over the history ("mean") or each class's share of the votes
 
     @property
     def latency_ms(self) -> float:
@@ -262,7 +267,7 @@ class StreamingPredictor:
         stages["smoothing"], clock = _lap(clock)
         return Prediction(t=float(t_end), action=action, confidence=confidence, probs=np.asarray(probs),
                           top=self.classes[int(np.argmax(probs))], attention=attention, modalities=tuple(used),
-                          backend=self.engine.backend, stages_ms=stages)
+                          backend=self.engine.backend, stages_ms=stages, smoothed=np.array(self.smoother.scores))
 
 
 def _lap(since: float) -> tuple[float, float]:

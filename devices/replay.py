@@ -64,7 +64,7 @@ class ReplaySource(MultiStreamSource):
     def connect(self) -> None:
         if self.session is not None:
             return
-        from c3t.core.session import Session
+        from c3t.core.session_format import Session
 
         session = Session(self.config.session)
         names = [*session.imu, *session.cameras]

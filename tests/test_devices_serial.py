@@ -438,7 +438,7 @@ def test_record_of_a_board_that_sends_bytes_but_no_samples_fails_with_the_diagno
 
 def test_record_of_label_prefixed_lines_records_them(tmp_path, capsys):
     from c3t.app.cli import main
-    from c3t.core.session import Session
+    from c3t.core.session_format import Session
 
     dev = FakeDevice(str(tmp_path / "tty"))
     dev.plug()

@@ -15,7 +15,7 @@ from PySide6 import QtCore
 from c3t.app.gui_main import MainWindow
 from c3t.app.live import LivePipeline
 from c3t.app.retrain import ModelStore, RetrainRequest, retrain
-from c3t.core.session import Session, find_sessions
+from c3t.core.session_format import Session, find_sessions
 from c3t.core.vocabulary import NO_ACTION
 
 SIM = "sim?actions=wave,jog,squat&width=96&height=72&seed=3"

@@ -168,7 +168,7 @@ def test_sessions_without_a_person_are_named():
 
 
 def test_session_person_reads_the_manifest(tmp_path):
-    from c3t.training.sessions import session_person
+    from c3t.training.session_dataset import session_person
 
     class Fake:
         def __init__(self, manifest):

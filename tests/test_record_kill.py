@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from c3t.app.cli import main
-from c3t.core.session import Session
+from c3t.core.session_format import Session
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from c3t.core.errors import C3tError
-from c3t.core.recording import record
-from c3t.core.session import Session
+from c3t.core.record_loop import record
+from c3t.core.session_format import Session
 from c3t.core.syncbuffer import SyncBuffer
 from c3t.core.window import WindowSpec
 from c3t.devices.replay import ReplaySource

@@ -12,9 +12,9 @@ import pytest
 
 from c3t.app.cli import main
 from c3t.core.errors import C3tError
-from c3t.core.recorder import Recorder, RecorderConfig, StreamSpec
-from c3t.core.recording import record
-from c3t.core.session import Label, Session, read_labels, write_labels
+from c3t.core.session_writer import Recorder, RecorderConfig, StreamSpec
+from c3t.core.record_loop import record
+from c3t.core.session_format import Label, Session, read_labels, write_labels
 from c3t.devices.base import Batch
 
 IMU_HZ, FPS = 200.0, 30.0
@@ -133,7 +133,7 @@ def test_corrupt_line_inside_a_file_is_reported(tmp_path):
 
 def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch):
     """ENOSPC from the IMU file after some data: the recording stops with a clear message."""
-    import c3t.core.recorder as R
+    import c3t.core.session_writer as R
 
     calls = {"n": 0}
     real = R._ImuFile.write

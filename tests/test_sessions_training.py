@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from c3t.app.cli import main
-from c3t.core.recorder import Recorder, RecorderConfig, StreamSpec
-from c3t.core.session import Label, Session, write_labels
+from c3t.core.session_writer import Recorder, RecorderConfig, StreamSpec
+from c3t.core.session_format import Label, Session, write_labels
 from c3t.devices.base import Batch
 from c3t.training import splits as S
 from c3t.training.prepare import prepare
-from c3t.training.sessions import Windowing, plan_windows
+from c3t.training.session_dataset import Windowing, plan_windows
 
 IMU_HZ, FPS, SECONDS = 100.0, 30.0, 24.0
 

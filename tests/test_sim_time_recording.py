@@ -47,7 +47,7 @@ def test_same_command_same_bytes_idle_and_under_two_cpu_burners(tmp_path):
 
 def test_simulated_and_live_sources_are_not_mixed(tmp_path):
     from c3t.core.errors import C3tError
-    from c3t.core.recording import record
+    from c3t.core.record_loop import record
     from c3t.devices.simulated import SimulatedSource
 
     sim = SimulatedSource(realtime=False, camera=False)

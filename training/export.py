@@ -45,7 +45,7 @@ from c3t.core.model_folder import load_model, read_json
 from c3t.training import utd_mhad
 from c3t.core.preprocess import as_backbone_images
 from c3t.training.prepare import InputSpec, camera_frames
-from c3t.training.sessions import is_sessions_folder, raw_windows
+from c3t.training.session_dataset import is_sessions_folder, raw_windows
 
 OPSET = 17
 EPS32 = float(np.finfo(np.float32).eps)   # 1.19e-7: float32's relative rounding step

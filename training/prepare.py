@@ -103,7 +103,7 @@ def _cache_store(path: Path, x: np.ndarray) -> None:
 
 def default_visual(root) -> str:
     """The dataset's camera modality: rgb for recorded sessions, else UTD-MHAD's rule."""
-    from c3t.training.sessions import is_sessions_folder
+    from c3t.training.session_dataset import is_sessions_folder
 
     return "rgb" if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
 
@@ -119,7 +119,7 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
     import torch
     from tqdm import tqdm
 
-    from c3t.training.sessions import is_sessions_folder, prepare_sessions
+    from c3t.training.session_dataset import is_sessions_folder, prepare_sessions
 
     root = Path(root)
     if is_sessions_folder(root):   # a folder of `c3t record` sessions

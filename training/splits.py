@@ -28,7 +28,7 @@ IMU labels reach training only through `upper_bound`, for the supervised IMU and
 baselines that are reported as upper bounds, never through the UMA methods.
 
 Recorded sessions are not split at random: each window already has a role from its labels
-(training/sessions.py), and `role_split` keeps it (people-wise protocols keep roles too, see
+(training/session_dataset.py), and `role_split` keeps it (people-wise protocols keep roles too, see
 `people_split`). `split_for` picks the right one.
 """
 from __future__ import annotations

@@ -204,7 +204,7 @@ def load_depth(path: Path) -> np.ndarray:
 
 def load_rgb(path: Path) -> np.ndarray:
     """(T, H, W, 3) uint8 BGR frames."""
-    from c3t.core.session import decode_video
+    from c3t.core.session_format import decode_video
 
     frames = decode_video(path)
     if len(frames) < 2:

@@ -1,4 +1,4 @@
-"""Write a session folder (format: c3t.core.session) while sources capture.
+"""Write a session folder (format: c3t.core.session_format) while sources capture.
 
     rec = Recorder("sessions/s1", [StreamSpec("imu", "imu", 200), StreamSpec("camera", "camera", 30)])
     for batch in source.read(0.05): rec.write(batch)      # never waits on the disk
@@ -15,7 +15,7 @@ it frees a small space reserve made at the start, finalises what it can, and `fa
 message saying what happened and that the data written so far is kept. The same happens if the
 disk falls `max_backlog_s` behind the capture. The caller (`record`) checks `failure` and stops.
 
-The loop that drives sources into a Recorder (CLI, GUI) is c3t.core.recording.record.
+The loop that drives sources into a Recorder (CLI, GUI) is c3t.core.record_loop.record.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import numpy as np
 from c3t.core.atomic_file import fsync_dir, write_json_atomic
 from c3t.core.clock import ClockModel
 from c3t.core.errors import C3tError
-from c3t.core.session import (FORMAT, FRAME_COLUMNS, LABEL_COLUMNS, LABELS, MANIFEST, PART, SEGMENT, USES, VERSION,
+from c3t.core.session_format import (FORMAT, FRAME_COLUMNS, LABEL_COLUMNS, LABELS, MANIFEST, PART, SEGMENT, USES, VERSION,
                               Label, imu_columns, label_line)
 
 RESERVE = ".space-reserve"

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 from c3t.core.errors import C3tError
-from c3t.core.recorder import Recorder, RecorderConfig, StreamSpec, jsonable
-from c3t.core.session import USES, Label
+from c3t.core.session_writer import Recorder, RecorderConfig, StreamSpec, jsonable
+from c3t.core.session_format import USES, Label
 from c3t.core.vocabulary import NO_ACTION
 
 MIN_REST_S = 0.5  # shorter pauses between two actions are not labelled as rests

@@ -37,7 +37,7 @@ import numpy as np
 
 from c3t.core import preprocess
 from c3t.core.errors import C3tError
-from c3t.core.session import Session, find_sessions, is_session
+from c3t.core.session_format import Session, find_sessions, is_session
 from c3t.core.syncbuffer import SyncBuffer
 from c3t.core.window import WindowSpec
 

@@ -1,4 +1,4 @@
-"""The recorded session: a folder on disk, and reading it back (c3t.core.recorder writes it).
+"""The recorded session: a folder on disk, and reading it back (c3t.core.session_writer writes it).
 
     SESSION_DIR/
       manifest.json         what was recorded (see below); replaced atomically, never edited in place
