@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.errors import C3tError
+from c3t.core.window import InputSpec
 
 EXPORT_FILE = "export.json"
 EXPORT_FORMAT = "c3t-onnx"
@@ -87,7 +88,8 @@ class Engine(ABC):
         self.classes: list[str] = list(config["classes"])
         self.method: str = config["model"]["method"]
         self.visual_input: str = config["model"]["visual_input"]
-        self.backbone_name: str | None = config["inputs"].get("backbone") if self.visual_input == "features" else None
+        self.backbone_name: str | None = InputSpec.from_dict(config["inputs"]).backbone \
+            if self.visual_input == "features" else None
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from c3t.core import preprocess
 from c3t.core.backbones import IMAGE_SIZE
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NO_ACTION
-from c3t.core.window import WindowSpec
+from c3t.core.window import InputSpec
 
 SMOOTHING = ("mean", "majority")
 FRAME_MATCH_S = 0.004  # frames are >= 16 ms apart (<= 60 fps); clock re-fits move them far less
@@ -134,10 +134,10 @@ class LiveInputs:
 
     def __init__(self, config: dict, engine):
         self.config, self.engine = config, engine
-        inputs = config["inputs"]
-        self.visual, self.kind = inputs["visual"], config["model"]["visual_input"]
-        self.imu_steps, self.frames = int(inputs["imu_steps"]), int(inputs["frames"])
-        self.size = IMAGE_SIZE if self.kind == "features" else int(inputs["frame_size"])
+        inputs = InputSpec.from_dict(config["inputs"])
+        self.visual, self.kind = inputs.visual, config["model"]["visual_input"]
+        self.imu_steps, self.frames = inputs.imu_steps, inputs.frames
+        self.size = IMAGE_SIZE if self.kind == "features" else inputs.frame_size
         self._features: dict[float, np.ndarray] = {}
 
     @property
@@ -192,9 +192,7 @@ class StreamingPredictor:
         self.classes = engine.classes
         self.smoother = DecisionSmoother(self.classes, self.settings.smoothing, self.settings.history, self.settings.threshold)
         config = engine.config
-        seconds = self.settings.window_s or config["inputs"].get("seconds") or WindowSpec().seconds
-        self.spec = WindowSpec(seconds=float(seconds), imu_steps=int(config["inputs"]["imu_steps"]),
-                               frames=int(config["inputs"]["frames"]), imu_channels=int(config["model"]["imu_channels"]))
+        self.spec = InputSpec.from_dict(config["inputs"]).window(config["model"]["imu_channels"], self.settings.window_s)
         self.streams = {}
         if imu_stream in buffer.streams and "imu" in engine.paths:
             self.streams["imu"] = imu_stream

@@ -1,15 +1,65 @@
 """The one window function's building blocks: what a model window is, and fixed-length resampling.
 
-A `WindowSpec` says what a model consumes: `seconds` of time, resampled to `imu_steps` IMU
+An `InputSpec` says how raw clips become a model's inputs (stored in the model folder's
+config as "inputs"); its `window(...)` is the `WindowSpec`. A `WindowSpec` says what a model consumes: `seconds` of time, resampled to `imu_steps` IMU
 samples of `imu_channels` channels and `frames` camera frames. Training clips (UTD-MHAD,
 synthetic, recorded sessions) and live windows from the SyncBuffer are all brought to this
 shape with `resample`, so what is trained on is what is served.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
+
+from c3t.core.vocabulary import FROZEN_BACKBONES
+
+
+@dataclass
+class InputSpec:
+    """How raw clips become model inputs; stored in the model folder's config as "inputs".
+
+    visual:         the camera modality: "depth", "rgb" or "skeleton"
+    backbone:       frame backbone: "small-cnn" (trained) or a frozen one (FROZEN_BACKBONES)
+    imu_steps:      IMU samples per window after resampling (128: the DESIGN's choice)
+    skeleton_steps: joint frames per window for skeleton input
+    frames:         camera frames per window
+    frame_size:     square side in pixels of small-CNN frames (frozen backbones use IMAGE_SIZE)
+    seconds:        fixed window length in seconds (recorded sessions and live windows);
+                    None for clip datasets (UTD-MHAD), whose clips are resampled whole
+    """
+
+    visual: str = "depth"
+    backbone: str = "small-cnn"
+    imu_steps: int = 128
+    skeleton_steps: int = 32
+    frames: int = 16
+    frame_size: int = 32
+    seconds: float | None = None
+
+    @property
+    def visual_input(self) -> str:
+        """"sequence" (skeleton joints), "features" (frozen backbone) or "frames" (small CNN)."""
+        if self.visual == "skeleton":
+            return "sequence"
+        return "features" if self.backbone in FROZEN_BACKBONES else "frames"
+
+    def window(self, imu_channels: int, seconds: float | None = None) -> "WindowSpec":
+        """The WindowSpec live windows are cut with (`seconds` overrides the stored length)."""
+        length = seconds or self.seconds or WindowSpec().seconds
+        return WindowSpec(seconds=float(length), imu_steps=self.imu_steps, frames=self.frames,
+                          imu_channels=int(imu_channels))
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        if d["seconds"] is None:   # as before windows had a length: cache keys and old model folders stay valid
+            del d["seconds"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputSpec":
+        """From a model config's "inputs" (older folders lack some keys: their defaults apply)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from c3t.core.inference import OnnxEngine, TorchEngine, open_engine, read_export
 from c3t.core.model_folder import load_model, save_model
 from c3t.core.models import ModelConfig, UmaModel, pool_matrix
 from c3t.training import export as E
-from c3t.training.prepare import InputSpec
+from c3t.core.window import InputSpec
 from c3t.training.utd_mhad import UTD_CLASSES
 from tests.conftest import link_subset
 

@@ -18,7 +18,8 @@ from c3t.core.syncbuffer import SyncBuffer
 from c3t.devices.base import Batch
 from c3t.training.export import export_model
 from c3t.core.preprocess import as_backbone_images
-from c3t.training.prepare import InputSpec, camera_frames
+from c3t.training.prepare import camera_frames
+from c3t.core.window import InputSpec
 from c3t.training.utd_mhad import UTD_CLASSES
 from tests.conftest import link_subset
 

@@ -104,7 +104,8 @@ def eval_command(args) -> int:
 
     from c3t.core.model_folder import load_model, read_json
     from c3t.training.evaluate import evaluate
-    from c3t.training.prepare import InputSpec, prepare
+    from c3t.training.prepare import prepare
+    from c3t.core.window import InputSpec
 
     model, config = load_model(args.model)
     dataset = args.dataset or config["dataset"]

@@ -44,7 +44,8 @@ from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_
 from c3t.core.model_folder import load_model, read_json
 from c3t.training import utd_mhad
 from c3t.core.preprocess import as_backbone_images
-from c3t.training.prepare import InputSpec, camera_frames
+from c3t.training.prepare import camera_frames
+from c3t.core.window import InputSpec
 from c3t.training.session_dataset import is_sessions_folder, raw_windows
 
 OPSET = 17

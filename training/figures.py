@@ -41,7 +41,8 @@ def _imports():
 
 def _test_data(model_dir: Path, cache):
     from c3t.core.model_folder import load_model, read_json
-    from c3t.training.prepare import InputSpec, prepare
+    from c3t.training.prepare import prepare
+    from c3t.core.window import InputSpec
 
     model, config = load_model(model_dir)
     data = prepare(config["dataset"], config["inputs"]["visual"], config["inputs"]["backbone"], cache,

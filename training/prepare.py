@@ -24,36 +24,11 @@ import numpy as np
 
 from c3t.core import preprocess
 from c3t.core.backbones import IMAGE_SIZE, load_backbone
-from c3t.core.vocabulary import FROZEN_BACKBONES
 from c3t.core.errors import C3tError
+from c3t.core.window import InputSpec
 from c3t.training import utd_mhad
 
 CACHE_VERSION = 1
-
-
-@dataclass
-class InputSpec:
-    """How raw clips become model inputs; stored in the model folder."""
-
-    visual: str = "depth"
-    backbone: str = "small-cnn"
-    imu_steps: int = 128
-    skeleton_steps: int = 32
-    frames: int = 16
-    frame_size: int = 32  # small-CNN input size; frozen backbones use IMAGE_SIZE
-    seconds: float | None = None  # fixed window length (recorded sessions; UTD-MHAD clips have none)
-
-    @property
-    def visual_input(self) -> str:
-        if self.visual == "skeleton":
-            return "sequence"
-        return "features" if self.backbone in FROZEN_BACKBONES else "frames"
-
-    def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        if d["seconds"] is None:   # as before windows had a length: cache keys and old model folders stay valid
-            del d["seconds"]
-        return d
 
 
 @dataclass

@@ -290,7 +290,8 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     from tqdm import tqdm
 
     from c3t.core.backbones import IMAGE_SIZE, load_backbone
-    from c3t.training.prepare import InputSpec, Prepared, default_cache_dir
+    from c3t.training.prepare import Prepared, default_cache_dir
+    from c3t.core.window import InputSpec
 
     root = Path(root)
     if visual not in (None, "rgb"):
