@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +26,10 @@ from c3t.core.backbones import IMAGE_SIZE, load_backbone
 from c3t.core.errors import C3tError
 from c3t.core.window import InputSpec
 from c3t.training import utd_mhad
+from c3t.training.prepared import Prepared, default_cache_dir
+from c3t.training.session_dataset import is_sessions_folder, prepare_sessions
 
 CACHE_VERSION = 1
-
-
-@dataclass
-class Prepared:
-    classes: list[str]
-    keys: list[str]
-    labels: np.ndarray
-    subjects: np.ndarray
-    imu: np.ndarray
-    visual: np.ndarray
-    spec: InputSpec
-    root: str = ""
-    extra: dict = field(default_factory=dict)
-    trials: np.ndarray | None = None   # (N,) trial number per clip (UTD-MHAD's tT); None for recorded sessions
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "c3t"
 
 
 def _file_hash(path: Path) -> str:
@@ -78,8 +60,6 @@ def _cache_store(path: Path, x: np.ndarray) -> None:
 
 def default_visual(root) -> str:
     """The dataset's camera modality: rgb for recorded sessions, else UTD-MHAD's rule."""
-    from c3t.training.session_dataset import is_sessions_folder
-
     return "rgb" if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
 
 
@@ -93,8 +73,6 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
             progress: bool = True, spec: InputSpec | None = None) -> Prepared:
     import torch
     from tqdm import tqdm
-
-    from c3t.training.session_dataset import is_sessions_folder, prepare_sessions
 
     root = Path(root)
     if is_sessions_folder(root):   # a folder of `c3t record` sessions

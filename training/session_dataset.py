@@ -40,6 +40,7 @@ from c3t.core.errors import C3tError
 from c3t.core.session_format import Session, find_sessions, is_session
 from c3t.core.syncbuffer import SyncBuffer
 from c3t.core.window import WindowSpec
+from c3t.training.prepared import Prepared, default_cache_dir
 
 CACHE_VERSION = 1
 ROLES = ("har", "align", "check")
@@ -290,7 +291,6 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     from tqdm import tqdm
 
     from c3t.core.backbones import IMAGE_SIZE, load_backbone
-    from c3t.training.prepare import Prepared, default_cache_dir
     from c3t.core.window import InputSpec
 
     root = Path(root)
