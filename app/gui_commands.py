@@ -37,18 +37,80 @@ def register(sub) -> None:
 def _window_options(p) -> None:
     p.add_argument("--screenshot", metavar="FILE", help="save a PNG of the window after --after seconds, then exit")
     p.add_argument("--after", type=float, default=5.0, help="seconds before the screenshot (default 5)")
-    p.add_argument("--tab", choices=("live", "record", "train"), default="live", help="tab shown at start")
+    p.add_argument("--tab", choices=("live", "record", "train", "settings"), default="live", help="tab shown at start")
+
+
+# What Qt's xcb platform plugin (PySide6's plugins/platforms/libqxcb.so and libQt6XcbQpa.so.6)
+# loads, by `ldd`, with the Debian/Ubuntu package that ships each library. Qt aborts the process
+# (SIGABRT, no Python exception) when one is missing, so they are looked up before Qt starts.
+XCB_LIBRARIES = {
+    "libxcb.so.1": "libxcb1", "libX11-xcb.so.1": "libx11-xcb1", "libX11.so.6": "libx11-6",
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-util.so.1": "libxcb-util1", "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-shape.so.0": "libxcb-shape0", "libxcb-shm.so.0": "libxcb-shm0", "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libGL.so.1": "libgl1", "libEGL.so.1": "libegl1", "libfontconfig.so.1": "libfontconfig1",
+    "libdbus-1.so.3": "libdbus-1-3",
+}
+
+
+def _loadable(soname: str) -> bool:
+    """Whether the dynamic linker finds `soname` (the way Qt's plugin would load it)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(soname)
+        return True
+    except OSError:
+        return False
+
+
+def uses_xcb(environ=None, platform: str | None = None) -> bool:
+    """Whether Qt will start its xcb (X11) platform plugin here."""
+    environ = os.environ if environ is None else environ
+    if not (platform or sys.platform).startswith("linux"):
+        return False
+    chosen = environ.get("QT_QPA_PLATFORM", "")
+    if chosen:
+        return chosen.split(":")[0].split(";")[0] == "xcb"
+    wayland = environ.get("WAYLAND_DISPLAY") and environ.get("XDG_SESSION_TYPE") == "wayland"
+    return bool(environ.get("DISPLAY")) and not wayland
+
+
+def missing_xcb_packages(loadable=_loadable) -> list[str]:
+    """The Debian/Ubuntu packages of the xcb plugin's libraries that cannot be loaded."""
+    return sorted({package for soname, package in XCB_LIBRARIES.items() if not loadable(soname)})
+
+
+def check_qt_platform(environ=None, loadable=_loadable, platform: str | None = None) -> None:
+    """Refuse to start Qt when it would abort: no display, or the X11 (xcb) plugin's libraries
+    missing; the message has the exact command that installs them."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY") \
+            and (platform or sys.platform).startswith("linux") and "QT_QPA_PLATFORM" not in environ:
+        raise C3tError("no display: run on a desktop, set QT_QPA_PLATFORM=offscreen (screenshots only), "
+                       "or use `c3t demo --headless`")
+    if not uses_xcb(environ, platform):
+        return
+    missing = missing_xcb_packages(loadable)
+    if missing:
+        raise C3tError("the window needs system libraries that Qt's X11 (xcb) platform plugin loads, and "
+                       f"{len(missing)} are missing ({', '.join(missing)}); install them with\n"
+                       f"    sudo apt-get install {' '.join(missing)}\n"
+                       "or run without a window: `c3t demo --headless`")
 
 
 def _app():
-    from PySide6 import QtWidgets
-
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux") \
-            and "QT_QPA_PLATFORM" not in os.environ:
-        raise C3tError("no display: run on a desktop, set QT_QPA_PLATFORM=offscreen (screenshots only), "
-                       "or use `c3t demo --headless`")
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["c3t"])
+    from PySide6 import QtWidgets   # the binding alone: the platform plugin loads with the QApplication
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        check_qt_platform()
+        app = QtWidgets.QApplication(["c3t"])
     check_qt_bindings()
     return app
 
@@ -83,6 +145,8 @@ def open_window(args, imu: str | None, camera: str | None, model: str | None, se
     model = model or window.settings.value("model/folder")
     if model:
         window.load_model(str(model))
+    if not imu and not camera and str(window.settings.value("devices/connect_at_start", "false")).lower() == "true":
+        imu, camera = window.devices.choice()     # the stored devices (Settings tab)
     if imu or camera:
         window.devices.set_choice(imu or "", camera or "")
         window.connect_devices(imu or "", camera or "")
@@ -111,13 +175,30 @@ def run_window(app, window, screenshot: str | None, after: float) -> int:
     return 0
 
 
+def check_window_args(args) -> None:
+    """The window options checked before anything heavy is imported (torch, Qt)."""
+    if getattr(args, "after", 0) < 0:
+        raise C3tError(f"--after must be 0 or more seconds, not {args.after}")
+    if getattr(args, "seconds", None) is not None and args.seconds <= 0:
+        raise C3tError(f"--seconds must be more than 0, not {args.seconds}")
+    if getattr(args, "screenshot", None):
+        folder = os.path.dirname(os.path.abspath(args.screenshot))
+        if os.path.isdir(folder) and not os.access(folder, os.W_OK):
+            raise C3tError(f"cannot write the screenshot into {folder}: the folder is not writable")
+    model = getattr(args, "model", None)
+    if model and not os.path.isdir(os.path.expanduser(model)):
+        raise C3tError(f"--model {model} does not exist (a model folder from `c3t train` or the Train tab)")
+
+
 def gui_command(args) -> int:
+    check_window_args(args)
     app = _app()
     window = open_window(args, args.imu, args.camera, args.model)
     return run_window(app, window, args.screenshot, args.after)
 
 
 def demo_command(args) -> int:
+    check_window_args(args)
     from c3t.app.demo import DEMO_PREDICT_FROM, demo_spec, ensure_demo_model
 
     spec = demo_spec(args.seed)
@@ -171,21 +252,39 @@ def _ensure_demo_headless(seed: int):
         bars.close()
 
 
+def _eta(elapsed: float, done: float, start: float) -> str:
+    """ "about N min left" from the rate since `start` (the fraction done when timing began)."""
+    if done - start < 0.02 or elapsed < 3:
+        return "estimating the time left…"
+    left = elapsed * (1.0 - done) / (done - start)
+    return f"about {left / 60:.0f} min left" if left >= 90 else f"about {max(left, 1):.0f} s left"
+
+
 def _build_with_dialog(app, build):
-    """Run `build(progress)` (the demo model, trained on first run) with a progress dialog."""
+    """Run `build(progress)` (the demo model, trained on first run) with a progress dialog: the
+    phase, one bar for the whole build, the time left, and Cancel (stops at the next progress
+    report, within seconds; nothing half-built is kept: the next run resumes)."""
     import threading
 
     from PySide6 import QtCore, QtWidgets
 
-    state = {"text": "checking for the demo model…", "fraction": 0.0, "done": False, "result": None, "error": None}
+    from c3t.app.demo import BUILD_MINUTES, build_fraction
+    from c3t.training.methods import Cancelled
+
+    state = {"text": "checking for the demo model…", "fraction": 0.0, "done": False, "result": None, "error": None,
+             "cancel": False, "start": None, "t0": None}
 
     def progress(text, fraction):
-        state["text"], state["fraction"] = text, fraction if fraction is not None else state["fraction"]
+        if state["cancel"]:
+            raise Cancelled()
+        state["text"], state["fraction"] = text, build_fraction(text, fraction)
+        if state["start"] is None:
+            state["start"], state["t0"] = state["fraction"], time.monotonic()
 
     def work():
         try:
             state["result"] = build(progress)
-        except Exception as exc:  # shown in the dialog's place, then raised below
+        except BaseException as exc:  # shown in the dialog's place, then raised below
             state["error"] = exc
         state["done"] = True
 
@@ -194,18 +293,35 @@ def _build_with_dialog(app, build):
     started = time.monotonic()
     while not state["done"]:
         if dialog is None and time.monotonic() - started > 0.5:
-            dialog = QtWidgets.QProgressDialog("Preparing the demo model (first run only)…", None, 0, 1000)
-            dialog.setWindowTitle("c3t demo")
+            dialog = QtWidgets.QProgressDialog("", "Cancel", 0, 1000)
+            dialog.setWindowTitle("c3t demo: first run")
             dialog.setMinimumDuration(0)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.setMinimumWidth(600)
             dialog.setWindowModality(QtCore.Qt.ApplicationModal)
+            dialog.canceled.connect(lambda: state.update(cancel=True))
             dialog.show()
         if dialog is not None:
-            dialog.setLabelText(state["text"])
+            state["cancel"] = state["cancel"] or dialog.wasCanceled()
+            if state["cancel"]:
+                text = "cancelling: the step under way finishes first (a few seconds)…"
+                dialog.setCancelButtonText("Cancelling…")
+            else:
+                eta = _eta(time.monotonic() - state["t0"], state["fraction"], state["start"]) \
+                    if state["t0"] is not None else "estimating the time left…"
+                text = (f"Building the demo model, once: about {BUILD_MINUTES} min on an idle 2-core CPU; later runs "
+                        f"start at once.\n\nNow: {state['text']}\n{eta}")
+            if dialog.labelText() != text:
+                dialog.setLabelText(text)
             dialog.setValue(int(1000 * min(max(state["fraction"] or 0.0, 0.0), 1.0)))
         app.processEvents(QtCore.QEventLoop.AllEvents, 50)
         time.sleep(0.02)
     if dialog is not None:
         dialog.close()
+    if isinstance(state["error"], Cancelled):
+        raise C3tError("cancelled: the demo model was not built; the next `c3t demo` builds it "
+                       "(sessions already recorded are kept)")
     if state["error"] is not None:
         raise state["error"]
     return state["result"]
@@ -223,6 +339,7 @@ def bench_gui_command(args) -> int:
 
     if args.seconds < 5:
         raise C3tError("--seconds must be at least 5")
+    check_window_args(args)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = _app()
     model = _ensure_demo_headless(0)
@@ -236,7 +353,7 @@ def bench_gui_command(args) -> int:
 
         def check():
             if not phase["recording"] and window.pipeline.view().predictions:
-                window.record.start_requested.emit(str(window.record.next_session_folder()), None)
+                window.record.start_requested.emit(str(window.record.next_session_folder()), None, "align")
                 phase.update(recording=True, t0=time.perf_counter(), frames0=window.live.frames_drawn)
                 window.stalls.clear()
                 QtCore.QTimer.singleShot(int(1000 * args.seconds), app.quit)

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.vocabulary import NO_ACTION
-from c3t.app.gui_widgets import MessageLabel
+from c3t.app.gui_widgets import MessageLabel, PlotOrNote
 
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")
@@ -23,7 +23,8 @@ def class_colour(name: str, classes: list[str]) -> QtGui.QColor:
 
 
 class ConfidenceBars(QtWidgets.QWidget):
-    """The top classes of the latest window as labelled horizontal bars."""
+    """The top classes of the smoothed scores the decision is taken from, as labelled bars: a
+    bar at or above the "no action" threshold has its class's colour, one below it is grey."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -40,8 +41,9 @@ class ConfidenceBars(QtWidgets.QWidget):
             self.names.append(name)
             self.bars.append(bar)
         grid.setColumnStretch(1, 1)
+        self._styles = [""] * TOP
 
-    def show_probs(self, probs, classes: list[str]) -> None:
+    def show_probs(self, probs, classes: list[str], threshold: float = 0.0) -> None:
         order = np.argsort(probs)[::-1][:TOP] if probs is not None else []
         for i in range(TOP):
             if i < len(order):
@@ -49,19 +51,46 @@ class ConfidenceBars(QtWidgets.QWidget):
                 self.names[i].setText(classes[k])
                 self.bars[i].setValue(int(1000 * probs[k]))
                 self.bars[i].setFormat(f"{100 * probs[k]:.0f}%")
+                colour = class_colour(classes[k], classes).name() if probs[k] >= threshold else "#b8b8b8"
             else:
                 self.names[i].setText("")
                 self.bars[i].setValue(0)
                 self.bars[i].setFormat("")
+                colour = "#b8b8b8"
+            style = f"QProgressBar::chunk {{ background: {colour}; }} QProgressBar {{ text-align: center; }}"
+            if style != self._styles[i]:
+                self._styles[i] = style
+                self.bars[i].setStyleSheet(style)
+
+
+def decision_rule(settings) -> str:
+    """The smoothing and the "no action" threshold in words, as the live view shows them."""
+    seconds = settings.history * settings.hop_s
+    how = "mean of the probabilities" if settings.smoothing == "mean" else "majority vote"
+    return (f"bars: {how} over the last {settings.history} windows ({seconds:g} s) · "
+            f"below {100 * settings.threshold:.0f}% the decision is \"{NO_ACTION}\"")
+
+
+def explain_decision(p, classes: list[str], threshold: float) -> str:
+    """One number with one meaning: the smoothed score of the decision (the top bar)."""
+    scores = p.smoothed if p.smoothed is not None else p.probs
+    if p.action != NO_ACTION:
+        return f"{100 * p.confidence:.0f}% (smoothed)"
+    if NO_ACTION in classes and classes[int(np.argmax(scores))] == NO_ACTION:
+        return f"{100 * p.confidence:.0f}% (smoothed)"
+    k = int(np.argmax(scores))
+    return f"top: {classes[k]} {100 * scores[k]:.0f}%, below the {100 * threshold:.0f}% threshold"
 
 
 class Timeline(QtWidgets.QWidget):
     """Recent decisions as coloured blocks along time (newest at the right), with the ground
-    truth underneath when the source knows it (the simulator)."""
+    truth underneath when the source knows it (the simulator), and a seconds scale."""
+
+    SCALE_H = 14   # pixels of the time scale under the blocks
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumHeight(44)
+        self.setMinimumHeight(44 + self.SCALE_H)
         self.rows: list[tuple[float, str, str | None]] = []
         self.classes: list[str] = []
         self.now = 0.0
@@ -72,9 +101,19 @@ class Timeline(QtWidgets.QWidget):
         self.classes, self.now = list(classes), now
         self.update()
 
+    def shown_classes(self) -> list[str]:
+        """The classes the blocks show (decisions and truths), in the model's order."""
+        seen = {a for _, a, _ in self.rows} | {t for _, _, t in self.rows if t is not None}
+        return [c for c in [*self.classes, NO_ACTION] if c in seen]
+
+    def legend_html(self) -> str:
+        """Colour swatches with the class names the timeline shows."""
+        return " ".join(f"<span style='color:{class_colour(c, self.classes).name()}'>■</span> {c}&nbsp;"
+                        for c in self.shown_classes())
+
     def paintEvent(self, event) -> None:
         painter = QtGui.QPainter(self)
-        w, h = self.width(), self.height()
+        w, h = self.width(), self.height() - self.SCALE_H
         painter.fillRect(0, 0, w, h, QtGui.QColor("#202020"))
         has_truth = any(t is not None for _, _, t in self.rows)
         band = h // 2 if has_truth else h
@@ -86,10 +125,30 @@ class Timeline(QtWidgets.QWidget):
             if has_truth and truth is not None:
                 painter.fillRect(x0, band + 1, x1 - x0, h - band - 1, class_colour(truth, self.classes))
         painter.setPen(QtGui.QColor("#ffffff"))
-        painter.drawText(4, 12, "decision")
+        painter.drawText(4, 12, "decision" if self.rows else "decision: none yet")
         if has_truth:
-            painter.drawText(4, band + 12, "truth")
+            painter.drawText(4, band + 12, "truth (simulator)")
+        painter.setPen(self.palette().color(QtGui.QPalette.WindowText))
+        metrics = painter.fontMetrics()
+        for ago in range(0, TIMELINE_S + 1, 5):        # the scale: seconds before now
+            x = int(w * (1 - ago / TIMELINE_S))
+            painter.drawLine(x if x < w else w - 1, h, x if x < w else w - 1, h + 3)
+            text = "now" if ago == 0 else f"-{ago} s"
+            tx = min(max(x - metrics.horizontalAdvance(text) // 2, 0), w - metrics.horizontalAdvance(text))
+            painter.drawText(tx, h + self.SCALE_H - 1, text)
         painter.end()
+
+
+def _axis_plot(title: str, left: str, bottom: str | None = None) -> pg.PlotWidget:
+    """A plot with its units on the axes and no SI-prefix rescaling ("(x0.001)")."""
+    plot = pg.PlotWidget(title=title)
+    plot.setLabel("left", left)
+    if bottom:
+        plot.setLabel("bottom", bottom)
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).enableAutoSIPrefix(False)
+    plot.setMouseEnabled(x=False, y=True)
+    return plot
 
 
 class LivePanel(QtWidgets.QWidget):
@@ -99,6 +158,8 @@ class LivePanel(QtWidgets.QWidget):
         self.window_s = 5.0
         self.frames_drawn = 0
         self._last_pred_t = None
+        self.threshold = 0.5
+        self._steps = 0                 # time steps the attention strip's ticks were made for
 
         self.camera = pg.ImageView()
         self.camera.ui.histogram.hide()
@@ -108,9 +169,19 @@ class LivePanel(QtWidgets.QWidget):
         self.camera_note = MessageLabel("no camera connected")
         self.camera_note.setAlignment(QtCore.Qt.AlignCenter)
 
-        self.plot = pg.PlotWidget(title="IMU")
-        self.plot.setLabel("bottom", "seconds")
-        self.legend = self.plot.addLegend(offset=(5, 5))
+        # the accelerometer (g) and the gyroscope (deg/s) differ ~100x in range: one plot each
+        self.acc_plot = _axis_plot("accelerometer", "g")
+        self.gyro_plot = _axis_plot("gyroscope", "deg/s", "seconds before now")
+        self.gyro_plot.setXLink(self.acc_plot)
+        self.plots = [self.acc_plot, self.gyro_plot]
+        self.legends = [plot.addLegend(offset=(5, 5), colCount=3) for plot in self.plots]
+        plots = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(plots)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.acc_plot)
+        column.addWidget(self.gyro_plot)
+        self.imu_view = PlotOrNote(plots, "no IMU data yet: connect an IMU above (sim is a simulated person)")
         self.curves = []
         self.pause_box = QtWidgets.QCheckBox("pause")
         self.pause_box.toggled.connect(lambda on: setattr(self, "paused", on))
@@ -124,7 +195,7 @@ class LivePanel(QtWidgets.QWidget):
         self.autorange.toggled.connect(self._set_autorange)
         self.legend_box = QtWidgets.QCheckBox("legend")
         self.legend_box.setChecked(True)
-        self.legend_box.toggled.connect(self.legend.setVisible)
+        self.legend_box.toggled.connect(lambda on: [legend.setVisible(on) for legend in self.legends])
         self.predict_from = QtWidgets.QComboBox()
         for key, text in (("all", "IMU + camera"), ("imu", "IMU only"), ("camera", "camera only")):
             self.predict_from.addItem(text, key)
@@ -135,18 +206,31 @@ class LivePanel(QtWidgets.QWidget):
         font.setBold(True)
         self.action.setFont(font)
         self.action.setAlignment(QtCore.Qt.AlignCenter)
+        self.confidence = QtWidgets.QLabel("")
+        self.confidence.setAlignment(QtCore.Qt.AlignCenter)
         self.detail = MessageLabel("")
         self.detail.setAlignment(QtCore.Qt.AlignCenter)
+        self.rule = MessageLabel("", max_lines=2)
+        self.rule.setStyleSheet("color: #606060;")
         self.bars = ConfidenceBars()
 
-        self.attention = pg.PlotWidget(title="C3T attention over the window's time steps")
-        self.attention.setMaximumHeight(130)
+        self.attention = _axis_plot("C3T attention: which time steps of the window decided", "",
+                                    "time step of the window (1 = oldest)")
+        self.attention.setMaximumHeight(150)
         self.attention.hideAxis("left")
-        self.attention.setLabel("bottom", "time step (oldest → newest)")
+        self.attention.setMouseEnabled(x=False, y=False)
         self.attention_image = pg.ImageItem()
-        self.attention_image.setColorMap(pg.colormap.get("viridis"))
         self.attention.addItem(self.attention_image)
+        self.attention_bar = pg.ColorBarItem(values=(0.0, 0.25), colorMap=pg.colormap.get("viridis"),
+                                             interactive=False, width=10, label="weight")
+        self.attention_bar.setImageItem(self.attention_image, insert_in=self.attention.getPlotItem())
+        self.attention_view = PlotOrNote(self.attention, "attention over time appears with a C3T model's first "
+                                                         "prediction")
+        self.attention_view.setMaximumHeight(150)
         self.timeline = Timeline()
+        self.timeline_legend = QtWidgets.QLabel("")
+        self.timeline_legend.setWordWrap(True)
+        self.timeline_legend.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
 
         controls = QtWidgets.QHBoxLayout()
         for w in (self.pause_box, QtWidgets.QLabel("window"), self.length, self.autorange, self.legend_box,
@@ -156,13 +240,15 @@ class LivePanel(QtWidgets.QWidget):
         left = QtWidgets.QVBoxLayout()
         left.addWidget(self.camera, 3)
         left.addWidget(self.camera_note)
-        left.addWidget(self.plot, 4)
+        left.addWidget(self.imu_view, 5)
         left.addLayout(controls)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.action)
+        right.addWidget(self.confidence)
         right.addWidget(self.detail)
         right.addWidget(self.bars)
-        right.addWidget(self.attention)
+        right.addWidget(self.rule)
+        right.addWidget(self.attention_view)
         right.addStretch(1)
         top = QtWidgets.QHBoxLayout()
         top.addLayout(left, 3)
@@ -171,21 +257,35 @@ class LivePanel(QtWidgets.QWidget):
         layout.addLayout(top, 1)
         layout.addWidget(QtWidgets.QLabel(f"last {TIMELINE_S} s of decisions"))
         layout.addWidget(self.timeline)
+        layout.addWidget(self.timeline_legend)
+
+    def show_settings(self, settings) -> None:
+        """Show the decision rule (smoothing, history, threshold) the predictor uses."""
+        self.threshold = settings.threshold
+        self.rule.setText(decision_rule(settings))
+        self._last_pred_t = None
 
     def _set_autorange(self, on: bool) -> None:
-        if on:
-            self.plot.enableAutoRange(axis="y")
-        else:
-            self.plot.disableAutoRange(axis="y")
+        for plot in self.plots:
+            if on:
+                plot.enableAutoRange(axis="y")
+            else:
+                plot.disableAutoRange(axis="y")
 
     def _ensure_curves(self, channels: int) -> None:
         if len(self.curves) == channels:
             return
-        for c in self.curves:
-            self.plot.removeItem(c)
-        self.legend.clear()
-        names = IMU_NAMES if channels == 6 else [f"ch {i}" for i in range(channels)]
-        self.curves = [self.plot.plot(pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=1.5), name=names[i])
+        for plot, legend in zip(self.plots, self.legends):
+            plot.clear()
+            legend.clear()
+        six = channels == 6
+        self.gyro_plot.setVisible(six)
+        self.acc_plot.setTitle("accelerometer" if six else f"IMU: {channels} channels")
+        self.acc_plot.setLabel("left", "g" if six else "device units")
+        self.acc_plot.setLabel("bottom", None if six else "seconds before now")
+        names = IMU_NAMES if six else [f"ch {i}" for i in range(channels)]
+        plot_of = [self.acc_plot] * 3 + [self.gyro_plot] * 3 if six else [self.acc_plot] * channels
+        self.curves = [plot_of[i].plot(pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=1.5), name=names[i])
                        for i in range(channels)]
 
     def draw(self, view) -> None:
@@ -202,7 +302,10 @@ class LivePanel(QtWidgets.QWidget):
             t, x = view.imu_t[keep], view.imu[keep]
             for i, c in enumerate(self.curves):
                 c.setData(t, x[:, i])
-            self.plot.setXRange(-self.window_s, 0, padding=0)
+            self.acc_plot.setXRange(-self.window_s, 0, padding=0)
+            self.imu_view.show_plot()
+        elif "imu" not in view.devices:
+            self.imu_view.show_note("no IMU connected: choose one above (sim is a simulated person)")
         if view.frame is not None:
             rgb = view.frame[..., ::-1]
             self.camera.setImage(np.ascontiguousarray(rgb.transpose(1, 0, 2)), autoLevels=False, levels=(0, 255),
@@ -214,8 +317,15 @@ class LivePanel(QtWidgets.QWidget):
     def _show_prediction(self, view) -> None:
         if not view.predictions:
             self.action.setText("waiting for a model" if view.model is None else "waiting for a full window")
-            self.detail.setText("")
+            self.action.setStyleSheet("")
+            self.confidence.setText("")
+            self.detail.setText("open a model: File > Open model folder…" if view.model is None else "")
             self.bars.show_probs(None, view.classes)
+            self.timeline.set_rows([], [], view.classes, view.t)
+            self.timeline_legend.setText("")
+            if self._last_pred_t is not None or not self.attention_view.empty:
+                self.attention_view.show_note("attention over time appears with a C3T model's first prediction")
+            self._last_pred_t = None
             return
         p = view.predictions[-1]
         if p.t == self._last_pred_t:
@@ -224,14 +334,23 @@ class LivePanel(QtWidgets.QWidget):
         self.action.setText(p.action)
         colour = class_colour(p.action, view.classes).name()
         self.action.setStyleSheet(f"color: {colour};")
-        text = f"confidence {p.confidence:.2f} · {'+'.join(p.modalities)} · {p.latency_ms:.1f} ms ({p.backend})"
+        self.confidence.setText(explain_decision(p, view.classes, self.threshold))
+        text = f"from {' + '.join(p.modalities)} · {p.latency_ms:.1f} ms ({p.backend})"
         if view.truths:
             text += f"\ntruth: {view.truths[-1]}"
             if view.accuracy is not None:
                 text += f" · running accuracy {view.accuracy:.0%}"
         self.detail.setText(text)
-        self.bars.show_probs(p.probs, view.classes)
+        self.bars.show_probs(p.smoothed if p.smoothed is not None else p.probs, view.classes, self.threshold)
         if p.attention is not None:   # colour scale: uniform attention (1 / steps) sits mid-scale
             att = np.asarray(p.attention, dtype=np.float32)
             self.attention_image.setImage(att[:, None], levels=(0.0, 2.0 / len(att)))
+            self.attention_bar.setLevels((0.0, 2.0 / len(att)))
+            if len(att) != self._steps:
+                self._steps = len(att)
+                self.attention.getAxis("bottom").setTicks([[(i + 0.5, str(i + 1)) for i in range(len(att))]])
+            self.attention_view.show_plot()
+        else:
+            self.attention_view.show_note("this model gives no attention over time: only C3T models do")
         self.timeline.set_rows(view.predictions, view.truths, view.classes, view.t)
+        self.timeline_legend.setText(self.timeline.legend_html())

@@ -1,7 +1,8 @@
-"""The main window: the devices panel above three tabs (Live, Record, Train), all driven by one
-LivePipeline (app/live.py). A 40 Hz timer draws the pipeline's latest LiveView; anything slow
-(connecting a device, a BLE scan, loading a model, training) runs off the UI thread.
-Settings (devices, window, model, folders) persist in QSettings."""
+"""The main window: the devices panel above four tabs (Live, Record, Train, Settings), all driven
+by one LivePipeline (app/live.py). A 40 Hz timer draws the pipeline's latest LiveView; anything
+slow (connecting a device, a BLE scan, loading a model, training) runs off the UI thread.
+Settings (devices, window, decision rule, model, folders) persist in QSettings; File > Open
+model folder loads any model folder."""
 from __future__ import annotations
 
 import threading
@@ -9,12 +10,12 @@ import time
 import traceback
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.errors import C3tError
-from c3t.app.gui_widgets import MessageLabel
+from c3t.app.gui_widgets import MessageLabel, gui_words
 
-TABS = ("live", "record", "train")
+TABS = ("live", "record", "train", "settings")
 FRAME_MS = 25   # 40 Hz: the live view keeps >= 30 fps with headroom
 
 
@@ -42,10 +43,13 @@ class Background(QtCore.QObject):
 
 
 class MainWindow(QtWidgets.QMainWindow):
+    """The app's window around one LivePipeline; `settings` is where its choices persist."""
+
     def __init__(self, pipeline, settings: QtCore.QSettings | None = None):
         from c3t.app.gui_devices import DevicesPanel
         from c3t.app.gui_live import LivePanel
         from c3t.app.gui_record import RecordPanel
+        from c3t.app.gui_settings import SettingsPanel
         from c3t.app.gui_train import TrainPanel
 
         super().__init__()
@@ -57,10 +61,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.live = LivePanel()
         self.record = RecordPanel()
         self.train = TrainPanel(self._sessions_for_training)
+        self.settings_panel = SettingsPanel(self)
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.record, "Record")
         self.tabs.addTab(self.train, "Train")
+        self.tabs.addTab(self.settings_panel, "Settings")
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction("&Open model folder…", QtGui.QKeySequence.Open, self.choose_model_folder)
+        menu.addAction("&Settings", lambda: self.show_tab("settings"))
+        menu.addSeparator()
+        menu.addAction("&Quit", QtGui.QKeySequence.Quit, self.close)
         self.banner = MessageLabel("", max_lines=6)
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fde2e1; color: #8a1c14; padding: 6px; border-radius: 4px;")
@@ -82,6 +93,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record.stop_requested.connect(self.stop_recording)
         self.record.label_changed.connect(self.set_label)
         self.train.activate_requested.connect(self.load_model)
+        self.record.table.itemSelectionChanged.connect(self._show_training_sessions)
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.live.predict_from.currentIndexChanged.connect(
             lambda _: self.set_predict_from(self.live.predict_from.currentData()))
 
@@ -98,6 +111,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- errors -------------------------------------------------------------------------------
     def show_error(self, text: str) -> None:
+        """A red banner above the tabs (in the window's words, not the command line's)."""
+        text = gui_words(text)
         self.banner.setText(text)
         self.banner.show()
         self.statusBar().showMessage(text.splitlines()[0], 15000)
@@ -116,7 +131,10 @@ class MainWindow(QtWidgets.QMainWindow):
         def done(_, error):
             self.devices.set_busy(False)
             if error:
-                self.show_error(f"could not connect: {error}")
+                still = ", ".join(f"{role} {spec}" for role, spec in self.pipeline.connected.items() if spec)
+                self.show_error(f"could not connect: {error}\n" +
+                                (f"Still connected as before: {still} (nothing changed; Disconnect to close it)."
+                                 if still else "No device is connected."))
                 self.devices.set_connected(bool(self.pipeline.connected))
                 return
             self.clear_error()
@@ -149,6 +167,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.background.run(lambda: scan(5.0), done)
 
     # -- model --------------------------------------------------------------------------------
+    def choose_model_folder(self) -> None:
+        """File > Open model folder: pick a model folder (from `c3t train` or a version) and load it."""
+        start = str(self.settings.value("model/folder") or self.train.models.text())
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a model folder (config.json, weights.pt)",
+                                                            start)
+        if folder:
+            self.load_model(folder)
+
     def load_model(self, folder: str, on_loaded=None) -> None:
         self.statusBar().showMessage(f"loading model {folder}…")
 
@@ -174,9 +200,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("live/predict_from", which)
 
     # -- recording ----------------------------------------------------------------------------
-    def start_recording(self, folder: str, label) -> None:
+    def start_recording(self, folder: str, label, use: str = "har") -> None:
         try:
-            self.pipeline.start_recording(folder, label)
+            self.pipeline.start_recording(folder, label, use="check" if use == "check" else "har")
         except C3tError as exc:
             self.show_error(f"could not start recording: {exc}")
             return
@@ -197,6 +223,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _sessions_for_training(self) -> list[Path]:
         return self.record.selected_paths() or self.record.session_paths()
+
+    def _show_training_sessions(self) -> None:
+        selected = self.record.selected_paths()
+        self.train.show_sessions(selected or self.record.session_paths(), bool(selected))
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.train:
+            self._show_training_sessions()
+        elif self.tabs.widget(index) is self.settings_panel:
+            self.settings_panel.load()
 
     @property
     def frames(self) -> int:
@@ -227,12 +263,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.devices.set_choice(str(s.value("devices/imu", "sim")), str(s.value("devices/camera", "sim")))
         self.live.length.setValue(float(s.value("live/window_s", 5.0)))
         self.set_predict_from(str(s.value("live/predict_from", "all")))
+        self.settings_panel.restore_decision_rule()
         if s.value("record/folder"):
             self.record.folder.setText(str(s.value("record/folder")))
         if s.value("train/models"):
             self.train.models.setText(str(s.value("train/models")))
         self.record.refresh()
         self.train.refresh_versions()
+        self._show_training_sessions()
 
     def save_settings(self) -> None:
         s = self.settings
@@ -247,7 +285,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:
         self.save_settings()
         self.timer.stop()
-        self.train.cancel()
+        self.train.shutdown()
         self.pipeline.stop()
         super().closeEvent(event)
 

@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import SCHEDULES
-from c3t.app.gui_widgets import MessageLabel
+from c3t.app.gui_widgets import MessageLabel, PlotOrNote
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -40,6 +40,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.epochs.setSpecialValueText("default")
         self.base = QtWidgets.QLineEdit()
         self.base.setPlaceholderText("optional base dataset: another folder of sessions")
+        self.sessions_note = MessageLabel("", max_lines=3)
         self.train_button = QtWidgets.QPushButton("Train on the selected sessions")
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -48,17 +49,24 @@ class TrainPanel(QtWidgets.QWidget):
         self.progress.setRange(0, 1000)
         self.loss_plot = pg.PlotWidget(title="training loss")
         self.loss_plot.setLabel("bottom", "epoch (all phases)")
+        self.loss_plot.setLabel("left", "loss")
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#f58231", width=2))
+        self.loss_view = PlotOrNote(self.loss_plot, "the training loss is drawn here, epoch by epoch, "
+                                                    "once a training runs")
         self.metrics = MessageLabel("", max_lines=12)
         self.metrics.setWordWrap(True)
         self.metrics.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
-        self.confusion = pg.PlotWidget(title="IMU confusion on the checking sessions (rows: truth)")
+        self.confusion = pg.PlotWidget(title="IMU confusion on the checking sessions: share of each true class")
         self.confusion_image = pg.ImageItem()
-        self.confusion_image.setColorMap(pg.colormap.get("viridis"))
         self.confusion.addItem(self.confusion_image)
         self.confusion.invertY(True)
+        self.confusion.setMouseEnabled(x=False, y=False)
         self.confusion.setLabel("left", "true class")
         self.confusion.setLabel("bottom", "predicted class")
+        self.confusion_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"),
+                                             interactive=False, width=12, label="share of the true class's windows")
+        self.confusion_bar.setImageItem(self.confusion_image, insert_in=self.confusion.getPlotItem())
+        self.confusion_view = PlotOrNote(self.confusion, "")
         self.versions = QtWidgets.QTableWidget(0, len(VERSION_COLUMNS))
         self.versions.setHorizontalHeaderLabels(VERSION_COLUMNS)
         self.versions.verticalHeader().hide()
@@ -78,13 +86,14 @@ class TrainPanel(QtWidgets.QWidget):
         run.addWidget(self.cancel_button)
         left = QtWidgets.QVBoxLayout()
         left.addLayout(form)
+        left.addWidget(self.sessions_note)
         left.addLayout(run)
         left.addWidget(self.phase)
         left.addWidget(self.progress)
-        left.addWidget(self.loss_plot, 1)
+        left.addWidget(self.loss_view, 1)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.metrics)
-        right.addWidget(self.confusion, 1)
+        right.addWidget(self.confusion_view, 1)
         right.addWidget(QtWidgets.QLabel("model versions"))
         right.addWidget(self.versions, 1)
         right.addWidget(self.activate_button)
@@ -100,6 +109,21 @@ class TrainPanel(QtWidgets.QWidget):
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(100)
         self.timer.timeout.connect(self.poll)
+
+    def show_sessions(self, sessions: list[Path], selected: bool) -> None:
+        """Say which sessions a training would use: those selected in the Record tab, or all."""
+        names = ", ".join(p.name for p in sessions[:6]) + (f" and {len(sessions) - 6} more" if len(sessions) > 6 else "")
+        if not sessions:
+            self.sessions_note.setText("trains on: no sessions yet (record some in the Record tab, or choose "
+                                       "its sessions folder)")
+            self.train_button.setText("Train (no sessions)")
+        elif selected:
+            self.sessions_note.setText(f"trains on the {len(sessions)} sessions selected in the Record tab: {names}")
+            self.train_button.setText(f"Train on the {len(sessions)} selected sessions")
+        else:
+            self.sessions_note.setText(f"trains on all {len(sessions)} sessions of the Record tab's folder "
+                                       f"(select rows there to train on fewer): {names}")
+            self.train_button.setText(f"Train on all {len(sessions)} sessions")
 
     # -- model versions -----------------------------------------------------------------------
     def open_store(self):
@@ -186,6 +210,7 @@ class TrainPanel(QtWidgets.QWidget):
             return
         self.losses = []
         self.loss_curve.setData([], [])
+        self.loss_view.show_note("waiting for the first epoch…")
         self.progress.setValue(0)
         self.phase.setText("starting the training process…")
         self.train_button.setEnabled(False)
@@ -196,6 +221,12 @@ class TrainPanel(QtWidgets.QWidget):
         if self.job is not None and self.job.running:
             self.phase.setText("cancelling…")
             self.job.cancel()
+
+    def shutdown(self) -> None:
+        """Stop a running training and release the worker's queue (the window is closing)."""
+        self.timer.stop()
+        if self.job is not None:
+            self.job.close()
 
     def poll(self) -> None:
         if self.job is None:
@@ -216,6 +247,7 @@ class TrainPanel(QtWidgets.QWidget):
             if event.get("loss") is not None:
                 self.losses.append(float(event["loss"]))
                 self.loss_curve.setData(np.arange(1, len(self.losses) + 1), np.array(self.losses))
+                self.loss_view.show_plot()
                 text += f", loss {event['loss']:.3f}"
             self.phase.setText(text)
             self.progress.setValue(int(1000 * float(event.get("fraction") or 0.0)))
@@ -231,6 +263,7 @@ class TrainPanel(QtWidgets.QWidget):
 
     def _finished(self) -> None:
         self.timer.stop()
+        self.job.close()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
@@ -249,13 +282,38 @@ class TrainPanel(QtWidgets.QWidget):
         if (m.get("onnx") or {}).get("used") is False:
             lines.append(f"runs with the torch backend: the ONNX export failed ({m['onnx']['reason']})")
         self.metrics.setText("\n".join(lines))
-        confusion = m.get("imu_confusion")
-        self.confusion_image.clear()
-        if confusion:
-            c = np.asarray(confusion, dtype=np.float32)
-            self.confusion_image.setImage(c.T, levels=(0, max(float(c.max()), 1.0)))
-            classes = m.get("classes") or []
-            ticks = [[(i + 0.5, str(i)) for i in range(len(c))]]
-            for axis in ("left", "bottom"):
-                self.confusion.getAxis(axis).setTicks(ticks)
-            self.confusion.setToolTip("\n".join(f"{i}: {name}" for i, name in enumerate(classes)))
+        self.show_confusion(m.get("imu_confusion"), m.get("classes") or [],
+                            m.get("note") or "no confusion matrix: this version has no checking score")
+
+    def show_confusion(self, confusion, classes: list[str], empty_note: str) -> None:
+        """Rows (true classes) as shares of their windows, class names on both axes (the bottom
+        ones abbreviated, in full in the tooltip), the count in each cell, a colour bar."""
+        for item in [i for i in self.confusion.getPlotItem().items if isinstance(i, pg.TextItem)]:
+            self.confusion.removeItem(item)
+        if not confusion:
+            self.confusion_image.clear()
+            self.confusion_view.show_note(empty_note)
+            return
+        c = np.asarray(confusion, dtype=np.float32)
+        shares = c / np.maximum(c.sum(axis=1, keepdims=True), 1.0)
+        self.confusion_image.setImage(shares.T, levels=(0.0, 1.0))
+        self.confusion_bar.setLevels((0.0, 1.0))
+        names = list(classes) if len(classes) == len(c) else [str(i) for i in range(len(c))]
+        self.confusion.getAxis("left").setTicks([[(i + 0.5, name) for i, name in enumerate(names)]])
+        self.confusion.getAxis("bottom").setTicks([[(i + 0.5, short_name(name)) for i, name in enumerate(names)]])
+        for (r, k), n in np.ndenumerate(c):
+            if n:
+                text = pg.TextItem(str(int(n)), color="#000000" if shares[r, k] > 0.6 else "#ffffff", anchor=(0.5, 0.5))
+                text.setPos(k + 0.5, r + 0.5)
+                self.confusion.addItem(text)
+        self.confusion.setToolTip("rows: true class, columns: predicted class; numbers: windows\n" +
+                                  "\n".join(f"{short_name(name)} = {name}" for name in names))
+        self.confusion_view.show_plot()
+
+
+def short_name(name: str, width: int = 10) -> str:
+    """A class name short enough for a column of the confusion matrix (initials of long names)."""
+    if len(name) <= width:
+        return name
+    words = name.replace("(", " ").replace(")", " ").split()
+    return "".join(w[0] for w in words)[:width] if len(words) > 1 else name[: width - 1] + "…"

@@ -3,8 +3,12 @@
 `MessageLabel` shows a status or error text of any length without ever widening the window:
 it wraps (also inside long paths), keeps at most `max_lines` lines with an ellipsis, and
 puts the full text in its tooltip and on the clipboard-friendly `full_text` attribute.
+`PlotOrNote` shows a plot once it has something to draw and a sentence until then (no empty
+axes). `gui_words` rewrites the command line's wording in a message for the window.
 """
 from __future__ import annotations
+
+import re
 
 from PySide6 import QtCore, QtWidgets
 
@@ -59,3 +63,57 @@ class MessageLabel(QtWidgets.QLabel):
 def _breakable(text: str) -> str:
     """Let Qt's word wrap break long tokens (paths, specs) after separators."""
     return "".join(c + ZERO_WIDTH_SPACE if c in BREAK_AFTER else c for c in text)
+
+
+class PlotOrNote(QtWidgets.QStackedWidget):
+    """A plot, or in its place a sentence saying why there is nothing to draw yet."""
+
+    def __init__(self, plot: QtWidgets.QWidget, note: str, parent=None):
+        super().__init__(parent)
+        self.plot = plot
+        self.note = MessageLabel(note, max_lines=4)
+        self.note.setAlignment(QtCore.Qt.AlignCenter)
+        self.note.setStyleSheet("color: #707070; border: 1px dashed #b0b0b0;")
+        self.addWidget(self.note)
+        self.addWidget(plot)
+        self.setCurrentWidget(self.note)
+
+    @property
+    def empty(self) -> bool:
+        """True while the note is shown instead of the plot."""
+        return self.currentWidget() is self.note
+
+    def show_plot(self) -> None:
+        if self.currentWidget() is not self.plot:
+            self.setCurrentWidget(self.plot)
+
+    def show_note(self, text: str | None = None) -> None:
+        if text is not None and text != self.note.text():
+            self.note.setText(text)
+        if self.currentWidget() is not self.note:
+            self.setCurrentWidget(self.note)
+
+
+# The command line's words in a message -> the window's controls (messages come from code the
+# CLI shares). Longest first: a phrase is replaced before the flag inside it.
+GUI_WORDS = (
+    ("leave out --camera", "set Camera to (none) or Predict from to IMU only"),
+    ("leave out --imu", "set IMU to (none) or Predict from to camera only"),
+    ("record a session with --check", "record a session in the check mode (Record tab)"),
+    ("recorded with --check", "recorded in the check mode (Record tab)"),
+    ("(e.g. --imu sim)", "(e.g. sim)"),
+    ("--check", "the check mode (Record tab)"),
+    ("--imu", "the IMU field"),
+    ("--camera", "the Camera field"),
+    ("--model", "File > Open model folder"),
+)
+
+
+def gui_words(message: str) -> str:
+    """`message` with command-line wording (flags, "leave out --camera") replaced by the
+    window's controls; `c3t ...` commands that stand on their own are kept."""
+    parts = message.split("`")
+    for i in range(0, len(parts), 2):     # odd parts are `quoted commands`: kept as they are
+        for cli, gui in GUI_WORDS:
+            parts[i] = re.sub(r"(?<![\w-])" + re.escape(cli) + r"(?![\w-])", gui, parts[i])
+    return "`".join(parts)

@@ -95,8 +95,9 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
         row["t"] = round(pred.t - t0, 3)
         if truth is not None:
             row.update(truth=truth, accuracy=live.score.accuracy if live.score.scored else None)
-        _print_prediction(row, jsonl)
+        _print_prediction(row, jsonl, width)
 
+    width = max(len(c) for c in [*live.engine.classes, "no action"])   # class names are never cut
     live.on_prediction = printed
     live.connect(imu=imu, camera=camera)
     t0 = time.monotonic()
@@ -139,14 +140,14 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
     return 0
 
 
-def _print_prediction(row: dict, jsonl: bool) -> None:
+def _print_prediction(row: dict, jsonl: bool, width: int = 24) -> None:
     if jsonl:
         print(json.dumps(row), flush=True)
         return
-    line = f"{row['t']:8.2f} s  {row['action'][:32]:32s} {row['confidence']:.2f}  {row['latency_ms']:6.2f} ms"
+    line = f"{row['t']:8.2f} s  {row['action']:{width}s} {row['confidence']:.2f}  {row['latency_ms']:6.2f} ms"
     if "truth" in row:
         acc = "  -  " if row["accuracy"] is None else f"{row['accuracy']:.1%}"
-        line += f"   truth {row['truth'][:32]:32s} accuracy {acc}"
+        line += f"   truth {row['truth']:{width}s} accuracy {acc}"
     print(line, flush=True)
 
 
