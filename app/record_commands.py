@@ -345,6 +345,7 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
 def bench_sessions_command(args) -> int:
     import numpy as np
 
+    from c3t.training.defaults import defaults_for
     from c3t.training.pipeline import fit
     from c3t.training.prepare import prepare
 
@@ -365,7 +366,7 @@ def bench_sessions_command(args) -> int:
         roles = data.extra["roles"]
         results = []
         for seed in seeds:
-            _, metrics, cfg, split = fit(data, "c3t", seed, epochs=args.epochs)
+            _, metrics, _, _ = fit(data, defaults_for("c3t", "rgb", seed=seed, epochs=args.epochs))
             results.append({"seed": seed, "test_imu_top1": metrics["test"]["imu"]["top1"],
                             "val_imu_top1": metrics["val"]["imu"]["top1"],
                             "test_camera_top1": metrics["test"]["visual"]["top1"], "sizes": metrics["sizes"],

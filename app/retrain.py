@@ -40,7 +40,7 @@ from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
 from c3t.core.session_format import find_sessions
 from c3t.core.vocabulary import SCHEDULES
-from c3t.training.defaults import defaults_for
+from c3t.training.defaults import default_backbone, defaults_for
 
 RETRAIN_METHODS = ("c3t", "ca")
 ACTIVE_FILE = "active.json"
@@ -67,9 +67,8 @@ class RetrainRequest:
     def __post_init__(self):
         if self.method not in RETRAIN_METHODS:
             raise C3tError(f"retraining supports the methods {RETRAIN_METHODS}, not {self.method!r}")
-        d = defaults_for(self.method, "rgb")
-        self.schedule = self.schedule or d["schedule"]
-        self.backbone = self.backbone or d["backbone"]
+        self.schedule = defaults_for(self.method, "rgb", schedule=self.schedule).schedule
+        self.backbone = self.backbone or default_backbone("rgb")
         if self.schedule not in SCHEDULES:
             raise C3tError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.epochs is not None and self.epochs < 1:
@@ -237,11 +236,9 @@ def checking_metrics(model, data, split, fit_metrics: dict) -> dict:
 def build_version(request: RetrainRequest, staging: Path, target: Path, report, cancel) -> dict:
     """Prepare -> fit -> evaluate -> save -> export into `staging`, then rename it to `target`.
     Raises methods.Cancelled when `cancel` is set; the caller removes `staging` on failure."""
-    from c3t.core.model_folder import save_model
-    from c3t.training import splits as S
     from c3t.training.export import export_model
     from c3t.training.methods import Cancelled
-    from c3t.training.pipeline import fit
+    from c3t.training.pipeline import fit_and_save
     from c3t.training.session_dataset import prepare_sessions
 
     def phase(name: str, fraction: float, **more) -> None:
@@ -263,14 +260,15 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
         phase(info["phase"], info["epoch"] / info["epochs"], epoch=info["epoch"], epochs=info["epochs"],
               loss=info["loss"], val_top1=info["val_top1"])
 
-    model, fit_metrics, cfg, split = fit(data, request.method, request.seed, request.schedule, request.epochs,
-                                         progress=on_epoch, cancel=cancel, require_checking=False)
-    phase("evaluate", 0.0)
-    metrics = checking_metrics(model, data, split, fit_metrics)
+    def checking(model, split, fit_metrics) -> dict:
+        phase("evaluate", 0.0)
+        return checking_metrics(model, data, split, fit_metrics)
+
+    cfg = defaults_for(request.method, "rgb", schedule=request.schedule, epochs=request.epochs, seed=request.seed)
+    _, fit_metrics, _, _ = fit_and_save(data, cfg, staging, target / SESSION_LINKS, checking=checking,
+                                        progress=on_epoch, cancel=cancel, require_checking=False)
+    metrics = fit_metrics["checking"]
     phase("export", 0.0)
-    save_model(staging, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
-               dataset=str(target / SESSION_LINKS), split=S.to_json(data, split, request.seed),
-               metrics={**fit_metrics, "checking": metrics})
     try:
         export_model(staging, dataset=links, log=lambda line: report({"kind": "log", "text": line.strip()}))
         metrics["onnx"] = {"used": True}
@@ -280,7 +278,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
         reason = str(exc) if isinstance(exc, C3tError) else f"{type(exc).__name__}: {exc}"
         metrics["onnx"] = {"used": False, "reason": reason}
         report({"kind": "log", "text": f"ONNX export failed, so this version runs with the torch backend: {reason}"})
-    write_json_atomic(staging / "metrics.json", {**fit_metrics, "checking": metrics})
+    write_json_atomic(staging / "metrics.json", fit_metrics)   # with checking.onnx
     phase("export", 1.0)
     os.replace(staging, target)
     return metrics

@@ -8,7 +8,7 @@ from pathlib import Path
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import BACKBONES, METHODS, SCHEDULES
 from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS
-from c3t.training.defaults import defaults_for
+from c3t.training.defaults import default_backbone, defaults_for
 
 
 def register(sub) -> None:
@@ -53,15 +53,14 @@ def register(sub) -> None:
 
 
 def train_command(args) -> int:
-    from c3t.core.model_folder import save_model
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
-    from c3t.training.pipeline import fit
+    from c3t.training.pipeline import fit_and_save
     from c3t.training.prepare import default_visual, prepare
     from c3t.training.progress import PhaseBars
 
     visual = args.visual or default_visual(Path(args.dataset))
-    backbone = args.backbone or defaults_for(args.method, visual)["backbone"]
+    backbone = args.backbone or default_backbone(visual)
     data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
     bar = PhaseBars(disable=args.quiet)   # one bar per training phase, with its ETA
 
@@ -71,17 +70,17 @@ def train_command(args) -> int:
             loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
 
     try:
-        model, metrics, cfg, split = fit(data, args.method, args.seed, args.schedule, args.epochs, progress=progress,
-                                         temperature=args.temperature, noise_augment=args.noise_augment,
-                                         protocol=args.protocol, test_people=args.test_people, select=args.select,
-                                         imu_labels=args.imu_labels, imu_labels_per_class=args.imu_labels_per_class)
+        cfg = defaults_for(args.method, visual, schedule=args.schedule, epochs=args.epochs, seed=args.seed,
+                           temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
+                           select=args.select, imu_labels=args.imu_labels,
+                           imu_labels_per_class=args.imu_labels_per_class)
+        model, metrics, cfg, split = fit_and_save(data, cfg, args.out, Path(args.dataset).resolve(), progress=progress,
+                                                  test_people=args.test_people)
     except Cancelled:
         print("training cancelled; nothing written", file=sys.stderr)
         return 130
     finally:
         bar.close()
-    save_model(args.out, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
-               dataset=str(Path(args.dataset).resolve()), split=S.to_json(data, split, args.seed, args.protocol), metrics=metrics)
     sizes = metrics["sizes"]
     people = S.to_json(data, split, args.seed, args.protocol).get("people")
     print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "

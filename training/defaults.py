@@ -1,16 +1,34 @@
-"""The configuration `c3t train` uses when no tuning flag is given: the best found on D_Val.
+"""The configuration `c3t train` uses when no tuning flag is given: the best found on D_Val,
+settled here and nowhere else. The CLI, the GUI's retraining and the experiments only fill in
+what their user chose (`defaults_for(method, visual, epochs=..., ...)`).
 
 How each value was chosen (D_Val only, seed 0, UTD-MHAD) is in docs/results.md.
 """
 from __future__ import annotations
 
-BASE = {"epochs": 80, "schedule": "combined", "backbone": "small-cnn", "temperature": 0.1}
+import dataclasses
+
+from c3t.training.methods import TrainConfig
+
+BASE = {"epochs": 80, "schedule": "combined", "temperature": 0.1}
 OVERRIDES: dict[tuple[str, str], dict] = {}
 VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn"}
 
 
-def defaults_for(method: str, visual: str) -> dict:
-    d = dict(BASE, backbone=VISUAL_BACKBONE.get(visual, "small-cnn"))
-    d.update(OVERRIDES.get((method, visual), {}))
-    d.update(OVERRIDES.get((method, "*"), {}))
-    return d
+def default_backbone(visual: str) -> str:
+    """The frame backbone for camera modality `visual` (an InputSpec setting, not a training one)."""
+    return VISUAL_BACKBONE.get(visual, "small-cnn")
+
+
+def defaults_for(method: str, visual: str, **chosen) -> TrainConfig:
+    """The TrainConfig for `method` on `visual`: the chosen defaults, then `chosen` (fields of
+    TrainConfig; None means "the default"). Raises TypeError for a field TrainConfig lacks."""
+    settled = dict(BASE)
+    settled.update(OVERRIDES.get((method, visual), {}))
+    settled.update(OVERRIDES.get((method, "*"), {}))
+    settled.update({k: v for k, v in chosen.items() if v is not None})
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(settled) - names)
+    if unknown:
+        raise TypeError(f"TrainConfig has no field(s) {unknown}")
+    return TrainConfig(method=method, **settled)

@@ -23,7 +23,7 @@ import numpy as np
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NOISES
 from c3t.training.choices import PROTOCOLS
-from c3t.training.defaults import defaults_for
+from c3t.training.defaults import default_backbone, defaults_for
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
 NOISE_AUGMENT = 0.5   # share of training clips perturbed in the noise table's augmented rows
@@ -80,7 +80,8 @@ TABLES = {
                + [OWN_LABELS, ("C3T (0 IMU labels)", "c3t", {})],
                [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
 }
-MODEL_KEYS = ("head", "t_rec", "latent", "noise_augment", "protocol", "imu_labels", "imu_labels_per_class")   # passed to fit()
+TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class")   # TrainConfig fields a cell may set
+MODEL_KEYS = ("head", "t_rec", "latent")                                          # ModelConfig fields, passed to fit()
 
 
 def table_rows(table: str, protocol: str = "random") -> list:
@@ -141,9 +142,9 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["protocol"] = protocol
     if method == "random":
         return cfg
-    d = defaults_for(method, visual)
-    cfg["schedule"] = variant.get("schedule", d["schedule"]) if method in ("c3t", "ca") else None
-    cfg["epochs"] = epochs or variant.get("epochs", d["epochs"])
+    d = defaults_for(method, visual, schedule=variant.get("schedule"), epochs=epochs or variant.get("epochs"))
+    cfg["schedule"] = d.schedule if method in ("c3t", "ca") else None
+    cfg["epochs"] = d.epochs
     if method == "c3t":
         cfg["head"] = variant.get("head", "attention")
     if variant.get("noise_augment"):
@@ -173,17 +174,16 @@ def _random_metrics(data, seed: int, protocol: str = "random") -> dict:
 
 
 def run_cell(data, cfg: dict, model_dir: Path) -> dict:
-    from c3t.core.model_folder import save_model
     from c3t.training import splits as S
     from c3t.training.evaluate import MODALITIES, evaluate, supports
-    from c3t.training.pipeline import fit
+    from c3t.training.pipeline import fit_and_save
 
     if cfg["method"] == "random":
         return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"))
-    model, metrics, train_cfg, split = fit(data, cfg["method"], cfg["seed"], cfg.get("schedule"), cfg["epochs"],
-                                           **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
-    save_model(model_dir, model, inputs=data.spec.to_dict(), classes=data.classes, training=train_cfg.to_dict(),
-               dataset=data.root, split=S.to_json(data, split, cfg["seed"], cfg.get("protocol", "random")), metrics=metrics)
+    train_cfg = defaults_for(cfg["method"], cfg["visual"], seed=cfg["seed"], schedule=cfg.get("schedule"),
+                             epochs=cfg["epochs"], **{k: cfg[k] for k in TRAIN_KEYS if k in cfg})
+    model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root,
+                                                    **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
     test = S.views(data, split)[3]
     noise = {n: {m: {k: v for k, v in evaluate(model, test.imu, test.visual, test.labels, m, n, cfg["seed"]).items() if k != "confusion"}
                  for m in MODALITIES if supports(cfg["method"], m)} for n in NOISES}
@@ -200,7 +200,7 @@ def paper_command(args) -> int:
     protocol = getattr(args, "protocol", "random")
     out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    backbone = defaults_for("c3t", args.visual)["backbone"]
+    backbone = default_backbone(args.visual)
     data = prepare(args.dataset, args.visual, backbone, args.cache)
     tables = list(TABLES) if args.table == "all" else [args.table]
     if protocol != "new-user" and "labels" in tables:

@@ -45,6 +45,9 @@ from c3t.core.vocabulary import SCHEDULES
 
 @dataclass
 class TrainConfig:
+    """How one model is trained (stored in the model folder's config as "training"); the
+    defaults c3t uses are settled in training/defaults.py (defaults_for)."""
+
     method: str = "c3t"
     schedule: str = "combined"
     epochs: int = 80
@@ -57,7 +60,8 @@ class TrainConfig:
     noise_augment: float = 0.0  # share of training clips given test-style crop / dilate (augment.augment_pair)
     select: str = "val"         # model selection: "val", "last" or "align-loss" (module docstring)
     protocol: str = "random"    # the split protocol the model was trained under (splits.PROTOCOLS), for the record
-    imu_labels: str = "training"  # supervised-imu / -fusion: whose IMU labels ("training" or "new-users")
+    imu_labels: str = "training"  # supervised-imu / -fusion: whose IMU labels ("training", "new-users", "virtual")
+    imu_labels_per_class: int | None = None   # supervised-imu / -fusion: only K labelled clips per class
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,6 @@ from c3t.core.errors import C3tError
 from c3t.core.models import ModelConfig
 from c3t.training import splits as S
 from c3t.training.choices import IMU_LABELS
-from c3t.training.defaults import defaults_for
 from c3t.training.evaluate import evaluate_all
 from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
 
@@ -43,35 +42,31 @@ def selection_report(model, alternatives: dict, test) -> dict:
     return out
 
 
-def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: int | None = None,
-        progress=None, cancel=None, temperature: float | None = None, require_checking: bool = True,
-        noise_augment: float = 0.0, protocol: str = "random", test_people=None, select: str = "val",
-        imu_labels: str = "training", imu_labels_per_class: int | None = None, **model_overrides):
-    """Train `method` on a seeded split of `data` under `protocol` (splits.PROTOCOLS); returns
-    (model, metrics, train config, split).
+def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bool = True, test_people=None,
+        **model_overrides):
+    """Train `cfg.method` (cfg from defaults.defaults_for) on a seeded split of `data` under
+    `cfg.protocol` (splits.PROTOCOLS); returns (model, metrics, cfg, split).
 
-    `select`: model selection rule (methods.SELECTIONS); metrics["selection"] scores every rule's
-    state of the final phase on D_Test (IMU), beside the one kept. `imu_labels` /
-    `imu_labels_per_class`: whose IMU labels the supervised upper bounds use (upper_parts), and
-    optionally only k of them per class; `imu_labels="virtual"` uses none (training/virtual_imu.py). `require_checking=False` lets recorded sessions without
-    check labels train (splits.role_split): with an empty D_Val the last state is kept, and
-    metrics["val"] / ["test"] are {} when empty. Raises C3tError for a split that cannot be made."""
+    `cfg.select`: model selection rule (methods.SELECTIONS); metrics["selection"] scores every
+    rule's state of the final phase on D_Test (IMU), beside the one kept. `cfg.imu_labels` /
+    `cfg.imu_labels_per_class`: whose IMU labels the supervised upper bounds use (upper_parts),
+    and optionally only k of them per class; "virtual" uses none (training/virtual_imu.py).
+    `require_checking=False` lets recorded sessions without check labels train
+    (splits.role_split): with an empty D_Val the last state is kept, and metrics["val"] /
+    ["test"] are {} when empty. `model_overrides`: ModelConfig fields (head, t_rec, latent).
+    Raises C3tError for a split that cannot be made, methods.Cancelled when `cancel` is set."""
     started = time.time()
-    d = defaults_for(method, data.spec.visual)
-    split = S.split_for(data, seed, require_checking, protocol=protocol, test_people=test_people)
+    split = S.split_for(data, cfg.seed, require_checking, protocol=cfg.protocol, test_people=test_people)
     har, align, val, test = S.views(data, split)
-    cfg = TrainConfig(method=method, schedule=schedule or d["schedule"], epochs=epochs or d["epochs"], seed=seed,
-                      temperature=d["temperature"] if temperature is None else temperature, noise_augment=noise_augment,
-                      select=select, protocol=protocol, imu_labels=imu_labels)
-    model_cfg = ModelConfig(method=method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
+    model_cfg = ModelConfig(method=cfg.method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
     upper, extra_info = None, {}
-    if method in UPPER_BOUNDS and imu_labels == "virtual":   # no IMU labels: virtual IMU from D_HAR's skeleton
+    if cfg.method in UPPER_BOUNDS and cfg.imu_labels == "virtual":   # no IMU labels: virtual IMU from D_HAR's skeleton
         from c3t.training.virtual_imu import virtual_upper
 
-        upper, extra_info["virtual_imu"] = virtual_upper(data, split, seed)
-    elif method in UPPER_BOUNDS:
-        upper = S.upper_bound(data, split, upper_parts(protocol, imu_labels), imu_labels_per_class, seed)
+        upper, extra_info["virtual_imu"] = virtual_upper(data, split, cfg.seed)
+    elif cfg.method in UPPER_BOUNDS:
+        upper = S.upper_bound(data, split, upper_parts(cfg.protocol, cfg.imu_labels), cfg.imu_labels_per_class, cfg.seed)
     alternatives: dict = {}
     model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
@@ -79,4 +74,19 @@ def fit(data, method: str, seed: int = 0, schedule: str | None = None, epochs: i
                "train_seconds": round(time.time() - started, 1),
                "sizes": {"har": len(har.labels), "align": len(align.imu), "val": len(val.labels), "test": len(test.labels),
                          **({"imu_labelled": len(upper.labels)} if upper is not None else {})}}
+    return model, metrics, cfg, split
+
+
+def fit_and_save(data, cfg: TrainConfig, folder, dataset: str, checking=None, **fit_args):
+    """fit(), then the model folder `folder` (config, weights, split.json, metrics.json) for
+    `data` read from `dataset`. `checking(model, split, metrics) -> dict`, if given, is stored
+    as metrics["checking"] (the app's scores on its checking sessions). Returns what fit returns
+    (metrics with "checking" when given). Raises what fit and save_model raise."""
+    from c3t.core.model_folder import save_model
+
+    model, metrics, cfg, split = fit(data, cfg, **fit_args)
+    if checking is not None:
+        metrics["checking"] = checking(model, split, metrics)
+    save_model(folder, model, inputs=data.spec.to_dict(), classes=data.classes, training=cfg.to_dict(),
+               dataset=str(dataset), split=S.to_json(data, split, cfg.seed, cfg.protocol), metrics=metrics)
     return model, metrics, cfg, split
