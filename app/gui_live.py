@@ -104,7 +104,7 @@ class Timeline(QtWidgets.QWidget):
     def shown_classes(self) -> list[str]:
         """The classes the blocks show (decisions and truths), in the model's order."""
         seen = {a for _, a, _ in self.rows} | {t for _, _, t in self.rows if t is not None}
-        return [c for c in [*self.classes, NO_ACTION] if c in seen]
+        return [c for c in dict.fromkeys([*self.classes, NO_ACTION]) if c in seen]
 
     def legend_html(self) -> str:
         """Colour swatches with the class names the timeline shows."""
@@ -238,7 +238,7 @@ class LivePanel(QtWidgets.QWidget):
             controls.addWidget(w)
         controls.addStretch(1)
         left = QtWidgets.QVBoxLayout()
-        left.addWidget(self.camera, 3)
+        left.addWidget(self.camera, 2)
         left.addWidget(self.camera_note)
         left.addWidget(self.imu_view, 5)
         left.addLayout(controls)

@@ -84,7 +84,9 @@ class MainWindow(QtWidgets.QMainWindow):
         layout.addWidget(self.devices)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        self.resize(1280, 860)
+        screen = QtGui.QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1280, 860)
+        self.resize(min(1280, room.width()), min(860, room.height()))   # a 1280x800 screen shows it whole
 
         self.devices.connect_requested.connect(self.connect_devices)
         self.devices.disconnect_requested.connect(self.disconnect_devices)

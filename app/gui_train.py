@@ -56,7 +56,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.metrics = MessageLabel("", max_lines=12)
         self.metrics.setWordWrap(True)
         self.metrics.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
-        self.confusion = pg.PlotWidget(title="IMU confusion on the checking sessions: share of each true class")
+        self.confusion = pg.PlotWidget(title="IMU confusion (checking sessions)")
         self.confusion_image = pg.ImageItem()
         self.confusion.addItem(self.confusion_image)
         self.confusion.invertY(True)
@@ -64,7 +64,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.confusion.setLabel("left", "true class")
         self.confusion.setLabel("bottom", "predicted class")
         self.confusion_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"),
-                                             interactive=False, width=12, label="share of the true class's windows")
+                                             interactive=False, width=10, label="share of the true class")
         self.confusion_bar.setImageItem(self.confusion_image, insert_in=self.confusion.getPlotItem())
         self.confusion_view = PlotOrNote(self.confusion, "")
         self.versions = QtWidgets.QTableWidget(0, len(VERSION_COLUMNS))
@@ -93,7 +93,7 @@ class TrainPanel(QtWidgets.QWidget):
         left.addWidget(self.loss_view, 1)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.metrics)
-        right.addWidget(self.confusion_view, 1)
+        right.addWidget(self.confusion_view, 3)
         right.addWidget(QtWidgets.QLabel("model versions"))
         right.addWidget(self.versions, 1)
         right.addWidget(self.activate_button)
@@ -311,7 +311,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.confusion_view.show_plot()
 
 
-def short_name(name: str, width: int = 10) -> str:
+def short_name(name: str, width: int = 5) -> str:
     """A class name short enough for a column of the confusion matrix (initials of long names)."""
     if len(name) <= width:
         return name

@@ -223,8 +223,8 @@ def test_confusion_matrix_names_and_colour_bar_and_the_sessions_used(qtbot, tmp_
     left = [name for _, name in panel.confusion.getAxis("left")._tickLevels[0]]
     assert left == classes
     bottom = [name for _, name in panel.confusion.getAxis("bottom")._tickLevels[0]]
-    assert bottom == ["wave", "rhdccc", NO_ACTION] == [short_name(c) for c in classes]
-    assert "rhdccc = right hand draw circle" in panel.confusion.toolTip()
+    assert bottom == ["wave", "rhdcc", "na"] == [short_name(c) for c in classes]
+    assert "rhdcc = right hand draw circle" in panel.confusion.toolTip()
     assert panel.confusion_bar.levels() == (0.0, 1.0)
     np.testing.assert_allclose(panel.confusion_image.image[:, 0], [0.75, 0.25, 0.0])   # true "wave": shares
     paths = [tmp_path / "01-align", tmp_path / "02-har"]
