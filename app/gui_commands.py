@@ -6,11 +6,10 @@ import os
 import sys
 import time
 
-from c3t.app.cli import bench_parser
 from c3t.core.errors import C3tError
 
 
-def register(sub) -> None:
+def register(sub, bench) -> None:
     p = sub.add_parser("gui", help="open the desktop app: devices, live recognition, recording, retraining")
     p.add_argument("--imu", metavar="SPEC", help="connect this IMU at start (e.g. sim, serial:/dev/ttyACM0)")
     p.add_argument("--camera", metavar="SPEC", help="connect this camera at start (e.g. camera:0, sim)")
@@ -28,7 +27,7 @@ def register(sub) -> None:
     _window_options(p)
     p.set_defaults(func=demo_command)
 
-    p = bench_parser(sub, "gui", "the demo window while recording and predicting: frames drawn per second, UI stalls")
+    p = bench.add_parser("gui", help="the demo window while recording and predicting: frames drawn per second, UI stalls")
     p.add_argument("--seconds", type=float, default=60.0, help="seconds to measure (default 60)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=bench_gui_command)

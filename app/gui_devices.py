@@ -65,7 +65,7 @@ class DevicesPanel(QtWidgets.QGroupBox):
         """List the simulator, serial ports and (without opening them) camera device nodes."""
         import glob
 
-        from c3t.devices.commands import list_serial_ports
+        from c3t.devices.discovery import list_serial_ports
 
         imu, camera = self.imu.currentText(), self.camera.currentText()
         self.imu.clear()

@@ -6,11 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from c3t.app.cli import bench_parser
 from c3t.core.errors import C3tError
 
 
-def register(sub) -> None:
+def register(sub, bench) -> None:
     p = sub.add_parser("export", help="write ONNX files for a model folder (checked against torch first)")
     p.add_argument("--model", required=True, help="model folder (from `c3t train`)")
     p.add_argument("--dataset", help="dataset for the parity check's real windows (default: the model's own)")
@@ -31,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto")
     p.set_defaults(func=live_command)
 
-    p = bench_parser(sub, "latency", "per-window latency of a model: onnxruntime vs torch")
+    p = bench.add_parser("latency", help="per-window latency of a model: onnxruntime vs torch")
     p.add_argument("--model", required=True)
     p.add_argument("--path", choices=("imu", "camera", "fusion"), help="inference path (default: imu if the model has it)")
     p.add_argument("--windows", type=int, default=500, help="timed windows per backend (default 500)")

@@ -17,11 +17,11 @@ import threading
 import time
 from pathlib import Path
 
-from c3t.app.cli import bench_parser
+from c3t.app.cli import parse_size
 from c3t.core.errors import C3tError
 
 
-def register(sub) -> None:
+def register(sub, bench) -> None:
     p = sub.add_parser("record", help="record a session (IMU + camera) for training: unlabelled or labelled")
     p.add_argument("--imu", required=True, metavar="SPEC", help="IMU source: serial:PORT, ble:ADDRESS, sim, replay:DIR")
     p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 (default: the IMU source's own "
@@ -43,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=info_command)
 
-    b = bench_parser(sub, "record", "record a 200 Hz IMU + 640x480 30 fps camera: drops, writer lag, CPU, bytes/min")
+    b = bench.add_parser("record", help="record a 200 Hz IMU + 640x480 30 fps camera: drops, writer lag, CPU, bytes/min")
     b.add_argument("--seconds", type=float, default=60.0, help="seconds to record (default 60)")
     b.add_argument("--imu-hz", type=float, default=200.0)
     b.add_argument("--fps", type=float, default=30.0)
@@ -52,7 +52,7 @@ def register(sub) -> None:
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     b.set_defaults(func=bench_record_command)
 
-    b = bench_parser(sub, "sessions", "end to end: record simulated sessions, train C3T on them, score IMU on check sessions")
+    b = bench.add_parser("sessions", help="end to end: record simulated sessions, train C3T on them, score IMU on check sessions")
     b.add_argument("--out", help="folder for the sessions (default: a temporary one)")
     b.add_argument("--align-s", type=float, default=300.0, help="seconds of unlabelled recording (default 300)")
     b.add_argument("--har-s", type=float, default=240.0, help="seconds of camera-labelled recording (default 240)")
@@ -241,14 +241,6 @@ def _hz(x) -> str:
     return "?" if x is None else f"{x:.2f} Hz"
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise C3tError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
-    return width, height
-
-
 # -- c3t bench record --------------------------------------------------------------------------
 def bench_record_command(args) -> int:
     import resource
@@ -257,7 +249,7 @@ def bench_record_command(args) -> int:
     from c3t.core.session_format import Session
     from c3t.devices.bench import BenchConfig, BenchSource, bench_frames
 
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     frames = bench_frames(width, height)
     tmp = None
     if args.out:
@@ -359,7 +351,7 @@ def bench_sessions_command(args) -> int:
     try:
         started = time.monotonic()
         folders = record_simulated_sessions(out, args.align_s, args.har_s, args.check_s, args.actions,
-                                            args.sim_seed, _size(args.size))
+                                            args.sim_seed, parse_size(args.size))
         record_s = time.monotonic() - started
         data = prepare(out, "rgb", args.backbone, args.cache, progress=not args.json)
         prepare_s = time.monotonic() - started - record_s

@@ -157,7 +157,7 @@ def test_a_warming_up_webcam_is_waited_for(monkeypatch):
     with OpenCvCamera(0) as cam:
         frame, _ = cam.read_latest(timeout=2.0)
     assert frame.shape == (48, 64, 3)
-    from c3t.devices.commands import list_cameras
+    from c3t.devices.discovery import list_cameras
 
     monkeypatch.setattr("glob.glob", lambda pattern: ["/dev/video0"])
     assert list_cameras(2) == [(0, "64x48 @ 15 fps")]

@@ -7,8 +7,31 @@ How each value was chosen (D_Val only, seed 0, UTD-MHAD) is in docs/results.md.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import asdict, dataclass
 
-from c3t.training.methods import TrainConfig
+@dataclass
+class TrainConfig:
+    """How one model is trained (stored in the model folder's config as "training"); the
+    defaults c3t uses are settled in training/defaults.py (defaults_for)."""
+
+    method: str = "c3t"
+    schedule: str = "combined"
+    epochs: int = 80
+    batch: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.1  # InfoNCE temperature; 0 = learnable (starts at 0.07)
+    seed: int = 0
+    augment: bool = True
+    noise_augment: float = 0.0  # share of training clips given test-style crop / dilate (augment.augment_pair)
+    select: str = "val"         # model selection: "val", "last" or "align-loss" (module docstring)
+    protocol: str = "random"    # the split protocol the model was trained under (splits.PROTOCOLS), for the record
+    imu_labels: str = "training"  # supervised-imu / -fusion: whose IMU labels ("training", "new-users", "virtual")
+    imu_labels_per_class: int | None = None   # supervised-imu / -fusion: only K labelled clips per class
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 BASE = {"epochs": 80, "schedule": "combined", "temperature": 0.1}
 OVERRIDES: dict[tuple[str, str], dict] = {}

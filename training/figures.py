@@ -16,17 +16,6 @@ import numpy as np
 from c3t.core.errors import C3tError
 
 
-def register(sub) -> None:
-    from c3t.app.cli import bench_parser
-
-    p = bench_parser(sub, "figures", "t-SNE, attention and confusion figures from a `bench paper` run")
-    p.add_argument("--run", required=True, help="a `c3t bench paper` output folder for one modality, e.g. runs/paper/depth")
-    p.add_argument("--seed", type=int, default=0, help="which seed's models to draw (default 0)")
-    p.add_argument("--out", help="folder for the PNGs (default: RUN/figures)")
-    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
-    p.set_defaults(func=figures_command)
-
-
 def _imports():
     try:
         import matplotlib
@@ -81,7 +70,7 @@ def _tsne_plot(plt, TSNE, panels, labels, path, title):
     plt.close(fig)
 
 
-def figures_command(args) -> int:
+def make_figures(args) -> int:
     import json
 
     import torch

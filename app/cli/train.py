@@ -11,7 +11,7 @@ from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS
 from c3t.training.defaults import default_backbone, defaults_for
 
 
-def register(sub) -> None:
+def register(sub, bench) -> None:
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
     p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")
     p.add_argument("--visual", choices=("rgb", "depth", "skeleton"), help="camera modality (default: the dataset's: depth for UTD-MHAD)")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def register(sub) -> None:
+def register(sub, bench) -> None:
     p = sub.add_parser("probe", help="connect to a device for a few seconds and show what it sends "
                                      "(bytes, lines, detected format, rate, diagnosis)")
     p.add_argument("spec", metavar="SPEC", help="source spec, e.g. serial:/dev/ttyACM0, ble:ADDRESS, camera:0")

@@ -2,22 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import sys
 import time
 
 
-def register(sub) -> None:
-    from c3t.app.cli import bench_parser
-
+def register(sub, bench) -> None:
     p = sub.add_parser("devices", help="list serial ports, cameras and (with --ble) BLE devices")
     p.add_argument("--ble", action="store_true", help="also scan for BLE devices")
     p.add_argument("--ble-timeout", type=float, default=5.0, help="seconds to scan (default 5)")
     p.add_argument("--max-cameras", type=int, default=8, help="camera indices to try (default 8)")
     p.set_defaults(func=devices_command)
 
-    b = bench_parser(sub, "buffer", "SyncBuffer ingest throughput and window extraction time")
+    b = bench.add_parser("buffer", help="SyncBuffer ingest throughput and window extraction time")
     b.add_argument("--seconds", type=float, default=120.0, help="seconds of data to ingest (default 120)")
     b.add_argument("--imu-hz", type=float, default=200.0)
     b.add_argument("--imu-batch", type=int, default=4, help="IMU samples per batch (default 4)")
@@ -28,53 +24,12 @@ def register(sub) -> None:
 
 
 # -- c3t devices ----------------------------------------------------------------------------
-def list_serial_ports() -> list[tuple[str, str]]:
-    from serial.tools import list_ports
-
-    out = []
-    for port in sorted(list_ports.comports(), key=lambda p: p.device):
-        what = port.description if port.description and port.description != "n/a" else ""
-        if port.vid is not None:
-            what += f" [{port.vid:04x}:{port.pid:04x}]"
-        out.append((port.device, what.strip()))
-    return out
-
-
-def list_cameras(max_index: int = 8) -> list[tuple[int, str]]:
-    """Camera indices that open and deliver a frame, with size and rate."""
-    import cv2
-
-    from c3t.devices.camera import first_frame
-
-    try:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    except AttributeError:
-        pass
-    if sys.platform.startswith("linux"):
-        indices = sorted(int(p[len("/dev/video"):]) for p in glob.glob("/dev/video*") if p[len("/dev/video"):].isdigit())
-        indices = [i for i in indices if i < max_index]
-    else:
-        indices = list(range(max_index))
-    found = []
-    for i in indices:
-        cap = cv2.VideoCapture(i)
-        try:
-            if not cap.isOpened():
-                continue
-            frame = first_frame(cap, warmup_s=2.0)   # a webcam's first reads may come back empty
-            if frame is None:
-                continue
-            fps = cap.get(cv2.CAP_PROP_FPS) or 0
-            found.append((i, f"{frame.shape[1]}x{frame.shape[0]}" + (f" @ {fps:g} fps" if fps else "")))
-        finally:
-            cap.release()
-    return found
-
-
 def devices_command(args: argparse.Namespace) -> int:
     from c3t.core.errors import C3tError
 
     print("Serial ports:")
+    from c3t.devices.discovery import list_cameras, list_serial_ports
+
     ports = list_serial_ports()
     for device, what in ports:
         print(f"  serial:{device:<28} {what}")

@@ -1,0 +1,69 @@
+"""The `c3t` command: one entry point; the command-line wiring of every module lives here in app/cli.
+
+Each module in COMMAND_MODULES has `register(subparsers, bench)`: it adds its subcommands to
+`subparsers` and its benchmarks (`c3t bench NAME`) to `bench`, and sets `func` on each parser.
+Heavy imports (torch, Qt) happen inside the handlers, so that `c3t --help` and an argument
+error answer at once.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from c3t.core.errors import C3tError
+
+COMMAND_MODULES = [
+    "c3t.app.cli.train",
+    "c3t.app.cli.bench_paper",
+    "c3t.app.cli.devices",
+    "c3t.app.cli.probe",
+    "c3t.app.record_commands",
+    "c3t.app.cli.synth",
+    "c3t.app.inference_commands",
+    "c3t.app.gui_commands",
+]
+
+
+def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
+    """'640x480' -> (640, 480); raises C3tError naming `flag` and the expected form."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise C3tError(f"{flag} {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+    if width <= 0 or height <= 0:
+        raise C3tError(f"{flag} {text!r}: width and height must be above 0")
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="c3t",
+        description="Unsupervised modality adaptation: teach an IMU actions labelled only on camera.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser("bench", help="benchmarks and experiments that print figures")
+    benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, benches)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except C3tError as exc:  # a message for the user, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""`c3t bench paper` (the paper's tables on a dataset, resumable), `c3t bench table` and
+`c3t bench figures`: the commands; the experiments themselves are in training/experiments.py
+and training/figures.py."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from c3t.core.errors import C3tError
+from c3t.training.choices import PROTOCOLS
+
+TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels")   # training/experiments.TABLES
+
+
+def register(sub, bench) -> None:
+    p = bench.add_parser("paper", help="the paper's experiment tables on a dataset (resumable)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--visual", choices=("depth", "skeleton", "rgb"), required=True)
+    p.add_argument("--table", choices=TABLE_NAMES + ("all",), default="main")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--protocol", choices=PROTOCOLS, default="random",
+                   help="split protocol (c3t train --help); people-wise runs go to OUT/VISUAL-PROTOCOL")
+    p.add_argument("--out", default="runs/paper")
+    p.add_argument("--epochs", type=int, help="override every cell's epochs (for quick checks; default: the chosen defaults)")
+    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--only", metavar="TEXT,...", help="train only the rows whose label contains one of these "
+                   "(e.g. C3T,virtual); other cells are read if they are there")
+    p.add_argument("--tables-only", action="store_true",
+                   help="train nothing: write the tables from the cells already there (missing seeds left out)")
+    p.set_defaults(func=paper_command)
+
+    p = bench.add_parser("table", help="print the markdown table of a per-seed results file (TABLE-seeds.csv, docs/results/)")
+    p.add_argument("seeds", nargs="+", help="per-seed CSV file(s) written by `c3t bench paper`")
+    p.set_defaults(func=table_command)
+
+    p = bench.add_parser("figures", help="t-SNE, attention and confusion figures from a `bench paper` run")
+    p.add_argument("--run", required=True, help="a `c3t bench paper` output folder for one modality, e.g. runs/paper/depth")
+    p.add_argument("--seed", type=int, default=0, help="which seed's models to draw (default 0)")
+    p.add_argument("--out", help="folder for the PNGs (default: RUN/figures)")
+    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.set_defaults(func=figures_command)
+
+
+def figures_command(args) -> int:
+    from c3t.training.figures import make_figures
+
+    return make_figures(args)
+
+
+def table_command(args) -> int:
+    """Print each per-seed file's table: mean ± sample std [95% interval] per method."""
+    from c3t.training.experiments import render_table
+
+    for path in args.seeds:
+        if not Path(path).is_file():
+            raise C3tError(f"{path} does not exist; `c3t bench paper` writes OUT/RUN/TABLE-seeds.csv")
+        print(render_table(path, f"### {Path(path).stem}"))
+    return 0
+
+
+def paper_command(args) -> int:
+    from tqdm import tqdm
+
+    from c3t.training.defaults import default_backbone
+    from c3t.training.experiments import RUN_ORDER, TABLES, cell_config, cell_id, run_cell, table_rows, write_table
+    from c3t.training.prepare import prepare
+
+    protocol = getattr(args, "protocol", "random")
+    out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    backbone = default_backbone(args.visual)
+    data = prepare(args.dataset, args.visual, backbone, args.cache)
+    tables = list(TABLES) if args.table == "all" else [args.table]
+    if protocol != "new-user" and "labels" in tables:
+        if args.table == "labels":
+            raise C3tError("--table labels needs --protocol new-user (k labelled clips of the new users)")
+        tables.remove("labels")
+    todo = {}
+    for t in tables:
+        for label, m, v in table_rows(t, protocol):
+            for s in range(args.seeds):
+                cfg = cell_config(args.visual, backbone, m, v, s, args.epochs, protocol)
+                todo[cell_id(cfg)] = (label, cfg)
+    results: dict[str, dict] = {}
+    ordered = sorted(todo.items(), key=lambda kv: (RUN_ORDER.get(kv[1][1]["method"], 9), kv[1][1]["seed"]))
+    for cid, (label, cfg) in tqdm(ordered, desc="cells", unit="cell"):
+        path = out / "cells" / f"{cid}.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if stored.get("config") == cfg:
+                results[cid] = stored
+                continue
+        if args.tables_only or (args.only and not any(t.strip() in label for t in args.only.split(","))):
+            continue
+        started = time.time()
+        metrics = run_cell(data, cfg, out / "models" / cid)
+        record = {"config": cfg, "metrics": metrics, "wall_seconds": round(time.time() - started, 1)}
+        path.write_text(json.dumps(record, indent=1))
+        results[cid] = record
+        imu = metrics["noise"]["none"].get("imu", {}).get("top1")
+        tqdm.write(f"{cid}: IMU top-1 {'-' if imu is None else f'{imu:.3f}'} ({record['wall_seconds']:.0f} s)")
+    for table in tables:
+        write_table(out, table, args, results, backbone)
+    return 0
