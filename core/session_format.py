@@ -37,7 +37,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -546,3 +546,17 @@ def find_sessions(root) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and is_session(p))
+
+
+def relabel_session(path: Path, old: str, new: str) -> int:
+    """Rename class `old` to `new` in the labels of the session at `path` (labels.csv rewritten
+    atomically); returns how many labels changed. Raises C3tError for an empty new name or a
+    folder that is not a readable session."""
+    if not new.strip():
+        raise C3tError("the new class name is empty")
+    s = Session(path)
+    changed = [replace(lb, cls=new.strip()) if lb.cls == old else lb for lb in s.labels]
+    count = sum(lb.cls == old for lb in s.labels)
+    if count:
+        write_labels(path / s.manifest.get("labels", LABELS), changed)
+    return count

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from c3t.app.gui_main import MainWindow
-from c3t.app.live import LivePipeline
-from c3t.app.retrain import ModelStore, RetrainRequest, retrain
+from c3t.app.gui.main import MainWindow
+from c3t.app.runtime.live import LivePipeline
+from c3t.app.runtime.retrain import ModelStore, RetrainRequest, retrain
 from c3t.core.session_format import Session, find_sessions
 from c3t.core.vocabulary import NO_ACTION
 
@@ -23,7 +23,7 @@ SIM = "sim?actions=wave,jog,squat&width=96&height=72&seed=3"
 
 @pytest.fixture(scope="module")
 def sessions_root(tmp_path_factory):
-    from c3t.app.record_commands import record_simulated_sessions
+    from c3t.app.runtime.sim_sessions import record_simulated_sessions
 
     root = tmp_path_factory.mktemp("gui-sessions")
     record_simulated_sessions(root, align_s=30, har_s=30, check_s=20, actions="wave,jog,squat",
@@ -199,13 +199,14 @@ def test_screenshot_and_headless_demo_commands(tmp_path, store):
 
 
 def test_the_qt_binding_in_use_keeps_none_alive(qapp):
-    from c3t.app.gui_commands import check_qt_bindings
+    from c3t.app.cli.gui import check_qt_bindings
 
     check_qt_bindings()   # raises on a PySide6 that drops None references (6.12.0 on Python 3.11)
 
 
 def test_relabel_and_a_broken_session_in_the_list(qtbot, window, sessions_root, tmp_path):
-    from c3t.app.gui_record import describe_session, relabel_session
+    from c3t.app.gui.record import describe_session
+    from c3t.core.session_format import relabel_session
 
     copy = tmp_path / "copy"
     shutil.copytree(sessions_root / "02-har", copy / "02-har")

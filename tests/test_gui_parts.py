@@ -15,13 +15,13 @@ from PySide6 import QtCore, QtWidgets
 
 from test_gui import window  # noqa: F401 (the window fixture)
 
-from c3t.app.gui_commands import check_qt_platform, missing_xcb_packages, uses_xcb
-from c3t.app.gui_live import LivePanel, decision_rule, explain_decision
-from c3t.app.gui_main import MainWindow
-from c3t.app.gui_record import RecordPanel
-from c3t.app.gui_train import TrainPanel, short_name
-from c3t.app.gui_widgets import gui_words
-from c3t.app.live import LivePipeline, LiveView
+from c3t.app.cli.gui import check_qt_platform, missing_xcb_packages, uses_xcb
+from c3t.app.gui.live import LivePanel, decision_rule, explain_decision
+from c3t.app.gui.main import MainWindow
+from c3t.app.gui.record import RecordPanel
+from c3t.app.gui.train import TrainPanel, short_name
+from c3t.app.gui.widgets import gui_words
+from c3t.app.runtime.live import LivePipeline, LiveView
 from c3t.core.errors import C3tError
 from c3t.core.predictor import DecisionSmoother, Prediction, PredictorSettings
 from c3t.core.vocabulary import NO_ACTION
@@ -51,7 +51,7 @@ def test_which_platform_qt_will_use():
 
 
 def test_the_readme_lists_the_apt_command():
-    from c3t.app.gui_commands import XCB_LIBRARIES
+    from c3t.app.cli.gui import XCB_LIBRARIES
 
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
     line = next(ln for ln in readme.splitlines() if "apt-get install" in ln and "libxcb-cursor0" in ln)
@@ -100,7 +100,7 @@ def test_info_prints_an_open_label_as_to_the_end(tmp_path, capsys):
 
 
 def test_the_demo_prints_class_names_in_full(capsys):
-    from c3t.app.inference_commands import _print_prediction
+    from c3t.app.cli.live import _print_prediction
 
     name = "right hand draw circle (counter clockwise)"
     _print_prediction({"t": 1.0, "action": name, "confidence": 0.7, "latency_ms": 2.0, "truth": name,
@@ -291,7 +291,7 @@ def test_the_settings_tab_applies_and_keeps_the_decision_rule_and_folders(qtbot,
 # ----------------------------------------------------------------------------- item 8: first-run dialog
 
 def test_the_first_run_dialog_shows_the_time_left_and_cancel_stops_the_build(qtbot, qapp):
-    from c3t.app.gui_commands import _build_with_dialog
+    from c3t.app.cli.gui import _build_with_dialog
 
     seen = {}
 
@@ -336,7 +336,7 @@ def semaphore_files(*objects) -> list[str]:
 def test_a_closed_retrain_job_leaves_no_semaphores_behind(tmp_path):
     """Quitting after a retrain printed "8 leaked semaphore objects": the job's queue (3) and cancel
     event (5) are released by close(), when the job ends, not at interpreter exit."""
-    from c3t.app.retrain import ModelStore, RetrainJob, RetrainRequest
+    from c3t.app.runtime.retrain import ModelStore, RetrainJob, RetrainRequest
     from c3t.core.session_writer import Recorder, RecorderConfig, StreamSpec
 
     rec = Recorder(tmp_path / "sessions" / "s", [StreamSpec("imu", "imu", 100.0)], [{"spec": "synthetic"}],

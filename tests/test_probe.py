@@ -101,8 +101,8 @@ def test_probe_of_a_missing_device_is_a_clear_error(tmp_path, capsys):
 
 def test_the_live_view_and_the_device_table_show_the_diagnosis(qtbot):
     """The GUI's device table shows a silent board's state and diagnosis, as health() gives them."""
-    from c3t.app.gui_devices import DevicesPanel
-    from c3t.app.live import LivePipeline
+    from c3t.app.gui.devices import DevicesPanel
+    from c3t.app.runtime.live import LivePipeline
 
     rng = np.random.default_rng(0)
     with Board(lambda k: bytes(rng.integers(0x80, 0x100, 10, dtype=np.uint8)), rate=50) as board:

@@ -1,4 +1,4 @@
-"""One-click retraining (app/retrain.py): a real retrain in a worker process from simulated
+"""One-click retraining (app/runtime/retrain.py): a real retrain in a worker process from simulated
 sessions, cancelling, bad requests, the model store; and training with an empty D_Val."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from c3t.app.retrain import ModelStore, RetrainJob, RetrainRequest, retrain
+from c3t.app.runtime.retrain import ModelStore, RetrainJob, RetrainRequest, retrain
 from c3t.core.errors import C3tError
 from c3t.core.inference import open_engine
 
@@ -29,7 +29,7 @@ def wait(job: RetrainJob, timeout: float = 120.0, until=None) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
-    from c3t.app.record_commands import record_simulated_sessions
+    from c3t.app.runtime.sim_sessions import record_simulated_sessions
 
     root = tmp_path_factory.mktemp("sessions")
     return record_simulated_sessions(root, align_s=40, har_s=40, check_s=30, actions="wave,jog,squat",

@@ -168,7 +168,7 @@ def test_end_to_end_simulated_sessions_train_c3t(tmp_path, capsys, one_torch_thr
     """Record a simulated person (unlabelled, camera-labelled, IMU-labelled for checking), train
     C3T with `c3t train`, score the IMU on the checking session: a short version (3 actions, 140 s
     of recording at 12x) of `c3t bench sessions`, which measures the full figure."""
-    from c3t.app.record_commands import record_simulated_sessions
+    from c3t.app.runtime.sim_sessions import record_simulated_sessions
 
     root = tmp_path / "sessions"
     folders = record_simulated_sessions(root, align_s=50, har_s=50, check_s=40, actions="wave,jog,squat",

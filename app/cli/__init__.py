@@ -18,10 +18,10 @@ COMMAND_MODULES = [
     "c3t.app.cli.bench_paper",
     "c3t.app.cli.devices",
     "c3t.app.cli.probe",
-    "c3t.app.record_commands",
+    "c3t.app.cli.record",
     "c3t.app.cli.synth",
-    "c3t.app.inference_commands",
-    "c3t.app.gui_commands",
+    "c3t.app.cli.live",
+    "c3t.app.cli.gui",
 ]
 
 

@@ -56,7 +56,7 @@ def export_command(args) -> int:
 # ----------------------------------------------------------------------------- live
 
 def live_command(args) -> int:
-    from c3t.app.live import LivePipeline
+    from c3t.app.runtime.live import LivePipeline
     from c3t.core.predictor import PredictorSettings
 
     settings = PredictorSettings(hop_s=args.hop, window_s=args.window, smoothing=args.smoothing,

@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import SCHEDULES
-from c3t.app.gui_widgets import MessageLabel, PlotOrNote
+from c3t.app.gui.widgets import MessageLabel, PlotOrNote
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -127,7 +127,7 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- model versions -----------------------------------------------------------------------
     def open_store(self):
-        from c3t.app.retrain import ModelStore
+        from c3t.app.runtime.retrain import ModelStore
 
         root = Path(self.models.text()).expanduser()
         if self.store is None or Path(self.store.root) != root:
@@ -183,7 +183,7 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- training -----------------------------------------------------------------------------
     def request(self):
-        from c3t.app.retrain import RetrainRequest
+        from c3t.app.runtime.retrain import RetrainRequest
 
         sessions = self.sessions_source()
         if not sessions:
@@ -195,7 +195,7 @@ class TrainPanel(QtWidgets.QWidget):
                               epochs=self.epochs.value() or None)
 
     def start(self) -> None:
-        from c3t.app.retrain import RetrainJob
+        from c3t.app.runtime.retrain import RetrainJob
 
         if self.job is not None and self.job.running:
             return

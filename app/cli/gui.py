@@ -134,8 +134,8 @@ def open_window(args, imu: str | None, camera: str | None, model: str | None, se
     """The main window with the devices connected and the model loaded as asked."""
     from PySide6 import QtCore
 
-    from c3t.app.gui_main import MainWindow
-    from c3t.app.live import LivePipeline
+    from c3t.app.gui.main import MainWindow
+    from c3t.app.runtime.live import LivePipeline
 
     window = MainWindow(LivePipeline(), settings or QtCore.QSettings("c3t", "c3t"))
     window.show_tab(args.tab)
@@ -198,12 +198,12 @@ def gui_command(args) -> int:
 
 def demo_command(args) -> int:
     check_window_args(args)
-    from c3t.app.demo import DEMO_PREDICT_FROM, demo_spec, ensure_demo_model
+    from c3t.app.runtime.demo import DEMO_PREDICT_FROM, demo_spec, ensure_demo_model
 
     spec = demo_spec(args.seed)
     if args.headless:
-        from c3t.app.inference_commands import run_live
-        from c3t.app.live import LivePipeline
+        from c3t.app.cli.live import run_live
+        from c3t.app.runtime.live import LivePipeline
 
         model = _ensure_demo_headless(args.seed)
         live = LivePipeline(predict_from=DEMO_PREDICT_FROM)
@@ -213,7 +213,7 @@ def demo_command(args) -> int:
         return run_live(live, spec, spec, args.seconds, args.jsonl)
     from PySide6 import QtCore
 
-    from c3t.app.demo import demo_root
+    from c3t.app.runtime.demo import demo_root
 
     app = _app()
     model = _build_with_dialog(app, lambda progress: ensure_demo_model(progress, args.seed))
@@ -228,7 +228,7 @@ def demo_command(args) -> int:
 
 def _ensure_demo_headless(seed: int):
     """The demo model for `seed`; on first run one line saying so, then a progress bar per phase."""
-    from c3t.app.demo import BUILD_MINUTES, demo_model, ensure_demo_model
+    from c3t.app.runtime.demo import BUILD_MINUTES, demo_model, ensure_demo_model
     from c3t.training.progress import PhaseBars
 
     found = demo_model(seed)
@@ -267,7 +267,7 @@ def _build_with_dialog(app, build):
 
     from PySide6 import QtCore, QtWidgets
 
-    from c3t.app.demo import BUILD_MINUTES, build_fraction
+    from c3t.app.runtime.demo import BUILD_MINUTES, build_fraction
     from c3t.training.methods import Cancelled
 
     state = {"text": "checking for the demo model…", "fraction": 0.0, "done": False, "result": None, "error": None,
@@ -334,7 +334,7 @@ def bench_gui_command(args) -> int:
     import numpy as np
     from PySide6 import QtCore
 
-    from c3t.app.demo import DEMO_PREDICT_FROM, demo_spec
+    from c3t.app.runtime.demo import DEMO_PREDICT_FROM, demo_spec
 
     if args.seconds < 5:
         raise C3tError("--seconds must be at least 5")

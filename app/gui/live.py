@@ -1,6 +1,6 @@
 """The live view: camera preview, scrolling IMU plots, the predicted action with confidence
 bars, the C3T attention heatmap and a timeline of recent predictions. It draws one
-LiveView (app/live.py); the main window calls `draw(view)` on a timer."""
+LiveView (app/runtime/live.py); the main window calls `draw(view)` on a timer."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.vocabulary import NO_ACTION
-from c3t.app.gui_widgets import MessageLabel, PlotOrNote
+from c3t.app.gui.widgets import MessageLabel, PlotOrNote
 
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")

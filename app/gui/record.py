@@ -13,7 +13,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NO_ACTION
-from c3t.app.gui_widgets import MessageLabel
+from c3t.core.session_format import relabel_session
+from c3t.app.gui.widgets import MessageLabel
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
 LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
@@ -37,22 +38,6 @@ def describe_session(path: Path) -> tuple[str, ...]:
     labels = ", ".join(f"{n} {'camera' if u == 'har' else 'check'}" for u, n in sorted(uses.items())) or "unlabelled"
     classes = ", ".join(f"{c} ×{n}" for c, n in Counter(lb.cls for lb in s.labels).most_common())
     return (s.name, f"{s.duration_s:.1f}", labels, classes, "; ".join(s.problems))
-
-
-def relabel_session(path: Path, old: str, new: str) -> int:
-    """Rename class `old` to `new` in a session's labels; returns how many labels changed."""
-    import dataclasses
-
-    from c3t.core.session_format import LABELS, Session, write_labels
-
-    if not new.strip():
-        raise C3tError("the new class name is empty")
-    s = Session(path)
-    changed = [dataclasses.replace(lb, cls=new.strip()) if lb.cls == old else lb for lb in s.labels]
-    count = sum(lb.cls == old for lb in s.labels)
-    if count:
-        write_labels(path / s.manifest.get("labels", LABELS), changed)
-    return count
 
 
 class RecordPanel(QtWidgets.QWidget):

@@ -16,7 +16,7 @@ from PySide6 import QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.predictor import SMOOTHING, PredictorSettings
-from c3t.app.gui_widgets import MessageLabel
+from c3t.app.gui.widgets import MessageLabel
 
 
 def predictor_settings(values: dict, base: PredictorSettings | None = None) -> PredictorSettings:
@@ -175,6 +175,6 @@ class SettingsPanel(QtWidgets.QWidget):
 
     @staticmethod
     def _rule_text(rule: PredictorSettings) -> str:
-        from c3t.app.gui_live import decision_rule
+        from c3t.app.gui.live import decision_rule
 
         return decision_rule(rule).replace("bars: ", "the live bars and decision: ")

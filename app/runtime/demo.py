@@ -1,7 +1,7 @@
 """The demo's model, built on first run the way a user would build theirs: simulated people
 record unlabelled and camera-labelled sessions (the simulator's ground truth as the camera
 labels, rests labelled "no action"), plus a checking session by someone else, and C3T is
-retrained on them (app/retrain.py). The demo then shows a person none of them were.
+retrained on them (app/runtime/retrain.py). The demo then shows a person none of them were.
 
 The simulated people record on simulated time, so the sessions depend only on the demo's seed
 (`c3t demo --seed N`, default 0): the same seed gives the same sessions, windows and split on
@@ -64,7 +64,7 @@ def demo_root(seed: int = 0) -> Path:
 
 def demo_model(seed: int = 0) -> Path | None:
     """The demo model's folder if it was built, else None."""
-    from c3t.app.retrain import ModelStore
+    from c3t.app.runtime.retrain import ModelStore
 
     models = demo_root(seed) / "models"
     return ModelStore(models).active() if models.is_dir() else None
@@ -76,8 +76,8 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
     simulated sessions", "cutting windows", "training: <schedule phase>", "evaluating",
     "exporting", then "demo model ready: ..." with fraction 1; fraction is 0..1 within the phase.
     Raises C3tError when the built model cannot be scored."""
-    from c3t.app.record_commands import record_simulated_sessions
-    from c3t.app.retrain import ModelStore, RetrainRequest, retrain
+    from c3t.app.runtime.sim_sessions import record_simulated_sessions
+    from c3t.app.runtime.retrain import ModelStore, RetrainRequest, retrain
     from c3t.core.session_format import find_sessions
 
     found = demo_model(seed)

@@ -1,5 +1,5 @@
 """The main window: the devices panel above four tabs (Live, Record, Train, Settings), all driven
-by one LivePipeline (app/live.py). A 40 Hz timer draws the pipeline's latest LiveView; anything
+by one LivePipeline (app/runtime/live.py). A 40 Hz timer draws the pipeline's latest LiveView; anything
 slow (connecting a device, a BLE scan, loading a model, training) runs off the UI thread.
 Settings (devices, window, decision rule, model, folders) persist in QSettings; File > Open
 model folder loads any model folder."""
@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.errors import C3tError
-from c3t.app.gui_widgets import MessageLabel, gui_words
+from c3t.app.gui.widgets import MessageLabel, gui_words
 
 TABS = ("live", "record", "train", "settings")
 FRAME_MS = 25   # 40 Hz: the live view keeps >= 30 fps with headroom
@@ -46,11 +46,11 @@ class MainWindow(QtWidgets.QMainWindow):
     """The app's window around one LivePipeline; `settings` is where its choices persist."""
 
     def __init__(self, pipeline, settings: QtCore.QSettings | None = None):
-        from c3t.app.gui_devices import DevicesPanel
-        from c3t.app.gui_live import LivePanel
-        from c3t.app.gui_record import RecordPanel
-        from c3t.app.gui_settings import SettingsPanel
-        from c3t.app.gui_train import TrainPanel
+        from c3t.app.gui.devices import DevicesPanel
+        from c3t.app.gui.live import LivePanel
+        from c3t.app.gui.record import RecordPanel
+        from c3t.app.gui.settings import SettingsPanel
+        from c3t.app.gui.train import TrainPanel
 
         super().__init__()
         self.setWindowTitle("c3t: actions labelled on camera, recognised from the IMU")

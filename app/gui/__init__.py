@@ -1,0 +1,1 @@
+"""The desktop app (PySide6 + pyqtgraph): the main window and one module per panel."""
