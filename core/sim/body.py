@@ -78,31 +78,31 @@ SEGMENTS = {
 
 
 # -- rotations over time ---------------------------------------------------------------
-def rot_x(deg: np.ndarray) -> np.ndarray:
+def _rotation(deg: np.ndarray, axis: int) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) by `deg` degrees (any shape) about axis 0, 1 or 2 (x, y, z),
+    right-handed."""
     a = np.radians(np.asarray(deg, dtype=np.float64))
     c, s = np.cos(a), np.sin(a)
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]   # the plane the rotation turns, in right-handed order
     R = np.zeros(a.shape + (3, 3))
-    R[..., 0, 0] = 1.0
-    R[..., 1, 1], R[..., 1, 2], R[..., 2, 1], R[..., 2, 2] = c, -s, s, c
+    R[..., axis, axis] = 1.0
+    R[..., i, i], R[..., i, j], R[..., j, i], R[..., j, j] = c, -s, s, c
     return R
+
+
+def rot_x(deg: np.ndarray) -> np.ndarray:
+    """Rotation about x (pitch of a body segment), degrees -> (..., 3, 3)."""
+    return _rotation(deg, 0)
 
 
 def rot_y(deg: np.ndarray) -> np.ndarray:
-    a = np.radians(np.asarray(deg, dtype=np.float64))
-    c, s = np.cos(a), np.sin(a)
-    R = np.zeros(a.shape + (3, 3))
-    R[..., 1, 1] = 1.0
-    R[..., 0, 0], R[..., 0, 2], R[..., 2, 0], R[..., 2, 2] = c, s, -s, c
-    return R
+    """Rotation about y (the vertical axis: yaw), degrees -> (..., 3, 3)."""
+    return _rotation(deg, 1)
 
 
 def rot_z(deg: np.ndarray) -> np.ndarray:
-    a = np.radians(np.asarray(deg, dtype=np.float64))
-    c, s = np.cos(a), np.sin(a)
-    R = np.zeros(a.shape + (3, 3))
-    R[..., 2, 2] = 1.0
-    R[..., 0, 0], R[..., 0, 1], R[..., 1, 0], R[..., 1, 1] = c, -s, s, c
-    return R
+    """Rotation about z (roll), degrees -> (..., 3, 3)."""
+    return _rotation(deg, 2)
 
 
 # -- subjects --------------------------------------------------------------------------
