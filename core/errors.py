@@ -6,4 +6,5 @@ prints it without a traceback; the GUI shows it in the window.
 
 
 class C3tError(Exception):
+    """An error the user can fix; its message says what was wrong and what to do."""
     pass

@@ -43,6 +43,8 @@ def model_paths(method: str) -> tuple[str, ...]:
 
 
 def path_inputs(path: str) -> tuple[str, ...]:
+    """The inputs an inference path takes: "imu" -> ("imu",), "camera" -> ("visual",),
+    "fusion" -> both. Raises KeyError for another path."""
     return {"imu": ("imu",), "camera": ("visual",), "fusion": ("imu", "visual")}[path]
 
 
@@ -93,6 +95,7 @@ class Engine(ABC):
 
     @property
     def paths(self) -> tuple[str, ...]:
+        """The inference paths this model's method supports (see `model_paths`)."""
         return model_paths(self.method)
 
     def _check_path(self, path: str) -> None:
@@ -109,6 +112,9 @@ class Engine(ABC):
 
 
 class TorchEngine(Engine):
+    """Runs the model folder's weights.pt in eager torch (CPU, inference mode); the frozen
+    backbone is loaded on the first `features` call."""
+
     backend = "torch"
 
     def __init__(self, folder):
@@ -119,6 +125,8 @@ class TorchEngine(Engine):
         self._backbone = None
 
     def run(self, path, imu=None, visual=None):
+        """Run the torch model on one window; see `Engine.run`. Raises C3tError for a path the
+        model does not have."""
         import torch
 
         self._check_path(path)
@@ -130,6 +138,8 @@ class TorchEngine(Engine):
         return probs[0].numpy(), (None if att is None else att[0].numpy())
 
     def features(self, images):
+        """Frozen-backbone features (N, D) float32 of images (N, 3, 112, 112) in 0..1, in torch.
+        Raises C3tError when the model does not take backbone features."""
         import torch
 
         if self.backbone_name is None:
@@ -160,6 +170,10 @@ def onnx_session(file, threads: int = 1):
 
 
 class OnnxEngine(Engine):
+    """Runs the folder's ONNX export with onnxruntime on the CPU: one session per inference
+    path, plus the backbone's when the model takes features. Raises C3tError when the folder has
+    no c3t config.json or its export is missing or stale (see `read_export`)."""
+
     backend = "onnxruntime"
 
     def __init__(self, folder, threads: int = 1, backbone_threads: int = 1):
@@ -180,9 +194,12 @@ class OnnxEngine(Engine):
 
     @property
     def paths(self):
+        """The method's inference paths that the export actually has files for."""
         return tuple(p for p in model_paths(self.method) if p in self._sessions)
 
     def run(self, path, imu=None, visual=None):
+        """Run the path's ONNX graph on one window; see `Engine.run`. Raises C3tError for a
+        path the model or its export does not have."""
         self._check_path(path)
         feeds = {"imu": imu, "visual": visual}
         out = self._sessions[path].run(None, {name: feeds[name] for name in path_inputs(path)})
@@ -191,6 +208,8 @@ class OnnxEngine(Engine):
         return named["probs"][0], (None if att is None else att[0])
 
     def features(self, images):
+        """Frozen-backbone features (N, D) float32 of images (N, 3, 112, 112) in 0..1, from the
+        exported backbone.onnx. Raises C3tError when the model does not take backbone features."""
         if self._backbone is None:
             raise C3tError(f"this model takes {self.visual_input} camera input, not frozen-backbone features")
         return self._backbone.run(None, {"images": np.ascontiguousarray(images, dtype=np.float32)})[0]
