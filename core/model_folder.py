@@ -21,6 +21,10 @@ FORMAT = "c3t-model"
 
 def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], training: dict,
                dataset: str, split: dict | None = None, metrics: dict | None = None) -> Path:
+    """Write `model` as a model folder (created if needed): weights.pt, config.json (format,
+    creation time, ModelConfig, `inputs`, `classes`, `training`, `dataset` and the input
+    normalisation), and split.json / metrics.json when given. The JSON files are replaced
+    atomically. Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {
@@ -44,6 +48,7 @@ def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], tra
 
 
 def read_json(path: Path) -> dict:
+    """One JSON file of a model folder. Raises C3tError when it is missing or not valid JSON."""
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -53,6 +58,9 @@ def read_json(path: Path) -> dict:
 
 
 def load_model(folder) -> tuple[UmaModel, dict]:
+    """(the UmaModel in eval mode on the CPU, its config.json as a dict) from a model folder.
+    Raises C3tError when the folder, config.json or weights.pt is missing, the config is not a
+    c3t model config, or the weights do not fit the config."""
     folder = Path(folder)
     if not folder.is_dir():
         raise C3tError(f"model folder {folder} does not exist")

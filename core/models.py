@@ -21,6 +21,11 @@ from c3t.core.vocabulary import HEADS, METHODS  # noqa: F401  (re-exported)
 
 @dataclass
 class ModelConfig:
+    """The architecture of one model, saved as "model" in config.json: the method (c3t, ca,
+    st, fusion-pl, supervised-*), class count, camera input kind and its per-step channels, IMU
+    channels (6: accelerometer and gyroscope), latent and hidden widths, t_rec (the number of
+    latent time steps C3T keeps), the head and its layers and attention heads, and dropout."""
+
     method: str = "c3t"
     num_classes: int = 27
     visual_input: str = "frames"  # sequence | frames | features
@@ -36,13 +41,17 @@ class ModelConfig:
 
     @property
     def sequence_latent(self) -> bool:
+        """True for C3T, whose encoders keep t_rec latents (B, t_rec, latent); the other
+        methods pool to one (B, 1, latent)."""
         return self.method == "c3t"
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict, for config.json."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        """A config from `to_dict` output; unknown keys are ignored, missing ones get defaults."""
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -72,6 +81,7 @@ class TemporalCNN(nn.Module):
         super().__init__()
 
         def block(cin, cout, stride):
+            """Conv1d (kernel 5, padding 2) -> BatchNorm -> GELU."""
             return nn.Sequential(nn.Conv1d(cin, cout, 5, stride, 2), nn.BatchNorm1d(cout), nn.GELU())
 
         self.convs = nn.Sequential(block(channels, width, 1), block(width, width, 2), block(width, width, 1), block(width, width, 2))
@@ -80,6 +90,7 @@ class TemporalCNN(nn.Module):
         self.ffn = nn.Sequential(nn.Dropout(dropout), nn.Linear(ffn_in, width), nn.GELU(), nn.Linear(width, latent))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, t_rec, latent), or (B, 1, latent) with pool=True."""
         h = self.convs(x.transpose(1, 2))  # (B, width, T')
         h = (h @ pool_matrix(int(h.shape[-1]), self.t_rec).to(h)).transpose(1, 2)  # (B, t_rec, width)
         if self.pool:
@@ -95,11 +106,13 @@ class FrameCNN(nn.Module):
         super().__init__()
 
         def block(cin, cout, stride):
+            """Conv2d (3x3, padding 1) -> BatchNorm -> GELU."""
             return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.GELU())
 
         self.net = nn.Sequential(block(channels, 16, 2), block(16, 32, 2), block(32, 64, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, out))
 
     def forward(self, x):
+        """Images (N, C, s, s) -> features (N, out)."""
         return self.net(x)
 
 
@@ -122,6 +135,8 @@ class VisualEncoder(nn.Module):
         self.temporal = TemporalCNN(per_step, cfg.width, cfg.latent, cfg.t_rec, pool, cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """A normalised camera window ((B, T, C), (B, T, C, s, s) or (B, T, D) by input kind)
+        -> latents (B, t, latent)."""
         b, t = x.shape[:2]
         if self.kind != "sequence":
             x = self.frame(x.flatten(0, 1)).view(b, t, -1)
@@ -136,6 +151,7 @@ class ImuEncoder(nn.Module):
         self.temporal = TemporalCNN(cfg.imu_channels, cfg.width, cfg.latent, cfg.t_rec, not cfg.sequence_latent, cfg.dropout)
 
     def forward(self, x):
+        """A normalised IMU window (B, steps, imu_channels) -> latents (B, t, latent)."""
         return self.temporal(x)
 
 
@@ -157,6 +173,7 @@ class MlpHead(nn.Module):
         return self.net[:2](self._reduce(z))
 
     def forward(self, z):
+        """(logits (B, num_classes), None) for latents (B, t, latent)."""
         return self.net(self._reduce(z)), None
 
 
@@ -172,6 +189,7 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x):
+        """(x (B, n, dim) after the block, attention weights (B, heads, n, n))."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         att = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)  # (B, H, n, n)
@@ -210,6 +228,8 @@ class AttentionHead(nn.Module):
         return self._encode(z)[0]
 
     def forward(self, z):
+        """(logits (B, num_classes), attention (B, t_rec) summing to 1, or None without a
+        class token) for latents (B, t_rec, latent)."""
         x, att = self._encode(z)
         if not self.class_token:
             return self.out(x), None
@@ -218,6 +238,9 @@ class AttentionHead(nn.Module):
 
 
 def make_head(cfg: ModelConfig) -> nn.Module:
+    """The head h for a config: an MLP on the concatenated latents for fusion-pl, an MLP for the
+    pooled methods, and for C3T the head `cfg.head` names ("attention", "concat-attention",
+    "add-mlp", "concat-mlp"; another name raises KeyError)."""
     if cfg.method == "fusion-pl":
         return MlpHead(cfg, in_dim=2 * cfg.latent)
     if not cfg.sequence_latent:
@@ -254,13 +277,18 @@ class UmaModel(nn.Module):
 
     @property
     def normalised(self) -> bool:
+        """True for C3T and CA, whose latents are L2-normalised."""
         return self.cfg.method in ("c3t", "ca")
 
     def encode_visual(self, x):
+        """f1 on a raw camera window (normalised here with the stored mean and std):
+        latents (B, t, latent), L2-normalised for C3T and CA."""
         z = self.f1((x - self.visual_mean) / self.visual_std)
         return F.normalize(z, dim=-1) if self.normalised else z
 
     def encode_imu(self, x):
+        """f2 on a raw IMU window (B, steps, imu_channels) (normalised here with the stored
+        mean and std): latents (B, t, latent), L2-normalised for C3T and CA."""
         z = self.f2((x - self.imu_mean) / self.imu_std)
         return F.normalize(z, dim=-1) if self.normalised else z
 
