@@ -36,6 +36,11 @@ FRAME_MATCH_S = 0.004  # frames are >= 16 ms apart (<= 60 fps); clock re-fits mo
 
 @dataclass
 class PredictorSettings:
+    """How a StreamingPredictor decides: hop and window length (seconds), the smoothing
+    ("mean" or "majority") over `history` windows, the confidence threshold below which the
+    decision is NO_ACTION, and the fraction of a window a modality must cover to be used.
+    Raises C3tError for an unknown smoothing or a value out of range."""
+
     hop_s: float = 0.25
     window_s: float | None = None  # None: the model's inputs["seconds"] if recorded, else WindowSpec's
     smoothing: str = "mean"        # "mean" of probabilities, or "majority" vote of the windows' top classes
@@ -69,6 +74,7 @@ class DecisionSmoother:
         self.scores = np.zeros(len(self.classes))   # per class, what the last decision was taken from
 
     def reset(self) -> None:
+        """Forget the past windows; the next decision starts a fresh history."""
         self._probs.clear()
 
     def update(self, probs) -> tuple[str, float]:
@@ -96,6 +102,10 @@ class DecisionSmoother:
 
 @dataclass
 class Prediction:
+    """One step's output: the smoothed decision and its confidence, this window's class
+    probabilities (K,) and top class, C3T's attention (t_rec,) or None, the modalities used,
+    the backend, and the time of each stage in milliseconds."""
+
     t: float                          # window end, host monotonic seconds
     action: str                       # smoothed decision, or NO_ACTION
     confidence: float                 # of the smoothed decision
@@ -114,6 +124,8 @@ class Prediction:
         return float(sum(self.stages_ms.values()))
 
     def to_json(self, digits: int = 4) -> dict:
+        """A JSON-ready dict (probabilities rounded to `digits`, times to milliseconds), as
+        `c3t predict` prints it; leaves out the smoothed scores."""
         return {
             "t": round(self.t, 3), "action": self.action, "confidence": round(self.confidence, digits),
             "top": self.top, "probs": [round(float(p), digits) for p in self.probs],
@@ -142,12 +154,15 @@ class LiveInputs:
 
     @property
     def camera_problem(self) -> str | None:
+        """Why a live colour camera cannot feed this model (its camera modality is not rgb),
+        or None when it can."""
         if self.visual != "rgb":
             return (f"the model's camera modality is {self.visual}, which a live colour camera does not deliver; "
                     "run it on the IMU alone (leave out --camera) or use a model trained on rgb")
         return None
 
     def imu(self, window_imu: np.ndarray) -> np.ndarray:
+        """An IMU window (T, 6) -> the model's IMU input (1, imu_steps, 6) float32."""
         return preprocess.imu_input(window_imu, self.imu_steps)[None]
 
     def camera(self, frames: np.ndarray, frame_times: np.ndarray) -> tuple[np.ndarray, float]:
@@ -208,6 +223,8 @@ class StreamingPredictor:
 
     @classmethod
     def from_folder(cls, folder, buffer, settings: PredictorSettings | None = None, backend: str = "auto", **kw):
+        """A predictor on `buffer` for the model folder, with the engine `open_engine` picks for
+        `backend`; `kw` gives the stream names. Raises C3tError as open_engine and __init__ do."""
         from c3t.core.inference import open_engine
 
         return cls(open_engine(folder, backend), buffer, settings, **kw)
@@ -304,4 +321,5 @@ class RunningAccuracy:
 
     @property
     def accuracy(self) -> float | None:
+        """The fraction of scored decisions that were right, or None before any was scored."""
         return self.correct / self.scored if self.scored else None
