@@ -14,6 +14,7 @@ TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "la
 
 
 def register(sub, bench) -> None:
+    """Add `c3t bench paper`, `c3t bench table` and `c3t bench figures` to the `bench` subparsers."""
     p = bench.add_parser("paper", help="the paper's experiment tables on a dataset (resumable)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--visual", choices=("depth", "skeleton", "rgb"), required=True)
@@ -43,6 +44,8 @@ def register(sub, bench) -> None:
 
 
 def figures_command(args) -> int:
+    """`c3t bench figures`: draw the t-SNE, attention and confusion PNGs of one `bench paper` run;
+    returns the exit code of training/figures.make_figures."""
     from c3t.training.figures import make_figures
 
     return make_figures(args)
@@ -60,6 +63,10 @@ def table_command(args) -> int:
 
 
 def paper_command(args) -> int:
+    """`c3t bench paper`: train (or read back) every cell of the chosen tables and seeds under
+    OUT/VISUAL[-PROTOCOL]/cells, then write the tables; returns 0. A cell already stored with the same
+    config is not trained again, so a stopped run resumes. Raises C3tError for `--table labels` without
+    `--protocol new-user`."""
     from tqdm import tqdm
 
     from c3t.training.defaults import default_backbone

@@ -7,6 +7,7 @@ import time
 
 
 def register(sub, bench) -> None:
+    """Add `c3t devices` to the subcommands and `c3t bench buffer` to the benchmarks."""
     p = sub.add_parser("devices", help="list serial ports, cameras and (with --ble) BLE devices")
     p.add_argument("--ble", action="store_true", help="also scan for BLE devices")
     p.add_argument("--ble-timeout", type=float, default=5.0, help="seconds to scan (default 5)")
@@ -25,6 +26,8 @@ def register(sub, bench) -> None:
 
 # -- c3t devices ----------------------------------------------------------------------------
 def devices_command(args: argparse.Namespace) -> int:
+    """`c3t devices`: print the serial ports and cameras found, each with the spec that opens it, and
+    with --ble the BLE devices in range; returns 0, or 1 when the BLE scan fails (its message printed)."""
     from c3t.core.errors import C3tError
 
     print("Serial ports:")
@@ -62,6 +65,9 @@ def devices_command(args: argparse.Namespace) -> int:
 
 # -- c3t bench buffer -------------------------------------------------------------------------
 def bench_buffer_command(args: argparse.Namespace) -> int:
+    """`c3t bench buffer`: ingest a simulated IMU (drifting device clock, late arrivals) and camera into
+    a SyncBuffer, then cut windows; prints the ingest rate (samples per second, times real time) and
+    the window time in milliseconds; returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT."""
     import numpy as np
 
     from c3t.core.errors import C3tError

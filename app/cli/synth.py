@@ -5,6 +5,7 @@ from c3t.app.cli import parse_size
 
 
 def register(sub, bench) -> None:
+    """Add `c3t synth` to the subcommands."""
     p = sub.add_parser("synth", help="write a synthetic camera + IMU dataset (UTD-MHAD layout)")
     p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier `c3t synth` output)")
     p.add_argument("--subjects", type=int, default=10, help="simulated people (default 10)")
@@ -20,6 +21,8 @@ def register(sub, bench) -> None:
 
 
 def synth_command(args) -> int:
+    """`c3t synth`: write the synthetic dataset to --out and print what was written and how to train on it;
+    returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT or an --out that cannot be written."""
     from c3t.training.synth import SynthConfig, write_dataset
 
     w, h = parse_size(args.size)
