@@ -21,6 +21,8 @@ HIP, SHOULDER_CENTER = 3, 1  # Kinect v1 / UTD-MHAD joint indices
 
 
 def imu_input(imu: np.ndarray, steps: int = 128) -> np.ndarray:
+    """IMU samples (N, 6): accelerometer in g, gyroscope in deg/s -> (steps, 6) float32,
+    linearly resampled, with the gyroscope divided by GYRO_SCALE. Raises ValueError for N = 0."""
     x = resample(np.asarray(imu, dtype=np.float32), steps)
     x = x.copy()
     x[:, 3:6] /= GYRO_SCALE
@@ -28,6 +30,9 @@ def imu_input(imu: np.ndarray, steps: int = 128) -> np.ndarray:
 
 
 def skeleton_input(joints: np.ndarray, steps: int = 32) -> np.ndarray:
+    """Kinect joints (T, 20, 3) in metres (UTD-MHAD's joint order) -> (steps, 63) float32:
+    the 20 joints relative to the hip centre, then the hip's path from its first position, all
+    divided by the clip's mean torso length (hip to shoulder centre), resampled to `steps`."""
     joints = np.asarray(joints, dtype=np.float32)
     hip = joints[:, HIP : HIP + 1, :]
     torso = np.linalg.norm(joints[:, SHOULDER_CENTER] - joints[:, HIP], axis=-1).mean()
@@ -44,6 +49,10 @@ def frame_indices(length: int, frames: int) -> np.ndarray:
 
 
 def depth_input(depth: np.ndarray, frames: int = 16, size: int = 32) -> np.ndarray:
+    """Depth frames (T, H, W) in mm (0: no reading) -> (frames, 1, size, size) float32.
+    Takes `frames` evenly spaced frames, crops one square around all non-zero pixels of the
+    clip, and maps depth to 1 + (clip median - depth) / 500 mm clipped to 0..2 (closer is
+    larger), background 0. An all-zero clip gives zeros."""
     import cv2
 
     depth = np.asarray(depth)[frame_indices(len(depth), frames)].astype(np.float32)
@@ -67,6 +76,8 @@ def depth_input(depth: np.ndarray, frames: int = 16, size: int = 32) -> np.ndarr
 
 
 def colour_input(video: np.ndarray, frames: int = 16, size: int = 64) -> np.ndarray:
+    """Colour frames (T, H, W, 3) uint8 BGR -> (frames, 3, size, size) float32 RGB in 0..1:
+    `frames` evenly spaced frames, each resized whole to size x size (no crop)."""
     import cv2
 
     video = np.asarray(video)[frame_indices(len(video), frames)]

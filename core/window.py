@@ -51,6 +51,7 @@ class InputSpec:
                           imu_channels=int(imu_channels))
 
     def to_dict(self) -> dict:
+        """The fields as a dict for config.json; `seconds` is left out when None."""
         d = dict(self.__dict__)
         if d["seconds"] is None:   # as before windows had a length: cache keys and old model folders stay valid
             del d["seconds"]
@@ -64,16 +65,21 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class WindowSpec:
+    """What a model consumes per window: `seconds` of time, resampled to `imu_steps` IMU
+    samples of `imu_channels` channels and `frames` camera frames."""
+
     seconds: float = 2.5
     imu_steps: int = 128
     frames: int = 16
     imu_channels: int = 6
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "WindowSpec":
+        """A spec from `to_dict` output; unknown keys are ignored, missing ones get defaults."""
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
