@@ -37,6 +37,10 @@ MIN_REST_S = 0.5  # shorter pauses between two actions are not labelled as rests
 
 @dataclass
 class Progress:
+    """What `record` reports to its `progress` callback: session seconds so far, and per
+    stream the samples received and written, those the source reported lost, and the
+    Recorder's statistics."""
+
     elapsed_s: float                       # session seconds
     counts: dict                           # stream -> {"received", "written"}
     dropped: dict                          # stream -> samples the source reported lost

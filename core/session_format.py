@@ -61,10 +61,13 @@ PART = "seg_{:06d}.part.avi"
 
 # -- small shared helpers -------------------------------------------------------------------
 def imu_columns(channels: int) -> list[str]:
+    """The header of an IMU stream's CSV: t, t_device, seq, then ch0..ch{channels-1}."""
     return list(IMU_FIXED) + [f"ch{i}" for i in range(channels)]
 
 
 def is_session(path) -> bool:
+    """True when `path` holds a manifest.json of format c3t-session; an unreadable or
+    invalid manifest gives False, not an error."""
     path = Path(path)
     if not (path / MANIFEST).is_file():
         return False
@@ -77,16 +80,22 @@ def is_session(path) -> bool:
 # -- labels ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Label:
+    """One line of labels.csv: class `cls` from `start` to `end` (session seconds; end None
+    runs to the end of the recording), used for training ("har") or held out ("check")."""
+
     start: float
     end: float | None      # None: to the end of the recording
     cls: str
     use: str = "har"       # "har" (camera label, trains) or "check" (IMU label, D_Val / D_Test)
 
     def span(self, t_last: float) -> tuple[float, float]:
+        """(start, end) in session seconds, an open end taken as `t_last`."""
         return self.start, (t_last if self.end is None else self.end)
 
 
 def label_line(label: Label) -> str:
+    """The label as one labels.csv line with its newline (times to milliseconds; an open end
+    left empty), CSV-quoted where the class name needs it."""
     out = io.StringIO()
     end = "" if label.end is None else f"{label.end:.3f}"
     csv.writer(out, lineterminator="\n").writerow([f"{label.start:.3f}", end, label.cls, label.use])
@@ -197,6 +206,10 @@ def read_table(path: Path, columns: list[str]) -> tuple[np.ndarray, list[str]]:
 # -- what a session holds -------------------------------------------------------------------------
 @dataclass
 class ImuTrack:
+    """One IMU stream read back from its CSV: times, device times, sequence numbers and the
+    values (n, C) float32 (usually accelerometer in g, gyroscope in deg/s), with its nominal
+    rate in Hz. `len()` is the sample count."""
+
     name: str
     t: np.ndarray           # (n,) session seconds
     t_device: np.ndarray    # (n,) device seconds, nan where none
@@ -227,6 +240,7 @@ class FrameTrack:
         return len(self.t)
 
     def segment_path(self, k: int) -> Path:
+        """The finalised video file of segment `k` (seg_00000k.avi in the stream's folder)."""
         return self.folder / SEGMENT.format(int(k))
 
 
@@ -247,12 +261,15 @@ class Recorded:
 
 @dataclass
 class Gap:
+    """A stretch from `start` to `end` (session seconds) in which `stream` sent no sample."""
+
     stream: str
     start: float
     end: float
 
     @property
     def seconds(self) -> float:
+        """The gap's length in seconds."""
         return self.end - self.start
 
 
@@ -294,10 +311,12 @@ class Session:
     # -- reading the files ------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The session folder's name."""
         return self.path.name
 
     @property
     def closed_cleanly(self) -> bool:
+        """True when the manifest says the recording was stopped cleanly ("closed": true)."""
         return bool(self.manifest.get("closed"))
 
     def _read_imu(self, name: str, meta: dict) -> ImuTrack:
@@ -347,6 +366,7 @@ class Session:
 
     @property
     def duration_s(self) -> float:
+        """The last sample time over every stream, in session seconds (0 if empty)."""
         return self.span()[1]
 
     def label_spans(self) -> list[tuple[float, float, Label]]:
@@ -355,6 +375,8 @@ class Session:
         return [(*lb.span(last), lb) for lb in self.labels]
 
     def label_at(self, t: float) -> Label | None:
+        """The first label whose span holds session time `t` (start inclusive, end
+        exclusive), or None."""
         for a, b, lb in self.label_spans():
             if a <= t < b:
                 return lb
@@ -391,6 +413,8 @@ class Session:
         return out
 
     def measured_hz(self, name: str) -> float | None:
+        """The stream's mean sample rate in Hz over its recorded span (session seconds), or None
+        for an unknown stream or fewer than two samples."""
         tr = self.imu.get(name) or self.cameras.get(name)
         if tr is None or len(tr) < 2 or tr.t[-1] <= tr.t[0]:
             return None
