@@ -37,6 +37,8 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `c3t` argument parser, with every module's subcommands and `c3t bench` benchmarks
+    registered."""
     parser = argparse.ArgumentParser(
         prog="c3t",
         description="Unsupervised modality adaptation: teach an IMU actions labelled only on camera.",
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `c3t` command line (`argv` None: sys.argv); returns the exit code: the handler's, 2 for
+    no command or a C3tError (its message printed as "error: ..."), 130 for Ctrl+C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

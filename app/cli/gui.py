@@ -10,6 +10,7 @@ from c3t.core.errors import C3tError
 
 
 def register(sub, bench) -> None:
+    """Add `c3t gui` and `c3t demo` to the subcommands and `c3t bench gui` to the benchmarks."""
     p = sub.add_parser("gui", help="open the desktop app: devices, live recognition, recording, retraining")
     p.add_argument("--imu", metavar="SPEC", help="connect this IMU at start (e.g. sim, serial:/dev/ttyACM0)")
     p.add_argument("--camera", metavar="SPEC", help="connect this camera at start (e.g. camera:0, sim)")
@@ -153,11 +154,14 @@ def open_window(args, imu: str | None, camera: str | None, model: str | None, se
 
 
 def run_window(app, window, screenshot: str | None, after: float) -> int:
+    """Show `window` and run the Qt event loop until it closes; with `screenshot`, save that PNG after
+    `after` seconds and close. Returns 0; raises C3tError when the screenshot cannot be written."""
     from PySide6 import QtCore
 
     result = {"error": None}
     if screenshot:
         def shoot():
+            """Save the screenshot, then close the window and quit the app."""
             try:
                 window.screenshot(screenshot)
                 print(f"screenshot written to {screenshot}")
@@ -190,6 +194,8 @@ def check_window_args(args) -> None:
 
 
 def gui_command(args) -> int:
+    """`c3t gui`: open the desktop app with the devices and model asked for (or the last ones used);
+    returns 0 when the window is closed. Raises C3tError for wrong options or when Qt cannot start here."""
     check_window_args(args)
     app = _app()
     window = open_window(args, args.imu, args.camera, args.model)
@@ -197,6 +203,9 @@ def gui_command(args) -> int:
 
 
 def demo_command(args) -> int:
+    """`c3t demo`: the simulated person and camera with the demo model (trained on first run), in the
+    window or, with --headless, as printed predictions; returns 0. Raises C3tError for wrong options,
+    a cancelled first build, or when Qt cannot start here."""
     check_window_args(args)
     from c3t.app.runtime.demo import DEMO_PREDICT_FROM, demo_spec, ensure_demo_model
 
@@ -239,6 +248,7 @@ def _ensure_demo_headless(seed: int):
     bars = PhaseBars()
 
     def report(phase: str, fraction: float | None) -> None:
+        """Show a build step on the phase bars; print the final "demo model ready" line."""
         if phase.startswith("demo model ready"):
             bars.close()
             print(phase, file=sys.stderr, flush=True)
@@ -274,6 +284,8 @@ def _build_with_dialog(app, build):
              "cancel": False, "start": None, "t0": None}
 
     def progress(text, fraction):
+        """Take a progress report of the build (the phase's text, its fraction 0..1); raises Cancelled
+        once Cancel was pressed."""
         if state["cancel"]:
             raise Cancelled()
         state["text"], state["fraction"] = text, build_fraction(text, fraction)
@@ -281,6 +293,7 @@ def _build_with_dialog(app, build):
             state["start"], state["t0"] = state["fraction"], time.monotonic()
 
     def work():
+        """Run the build in the worker thread, keeping its result or its exception."""
         try:
             state["result"] = build(progress)
         except BaseException as exc:  # shown in the dialog's place, then raised below
@@ -351,6 +364,7 @@ def bench_gui_command(args) -> int:
         phase = {"recording": False, "t0": None, "frames0": 0}
 
         def check():
+            """Once the first prediction is shown, start recording and the measured span (`seconds` long)."""
             if not phase["recording"] and window.pipeline.view().predictions:
                 window.record.start_requested.emit(str(window.record.next_session_folder()), None, "align")
                 phase.update(recording=True, t0=time.perf_counter(), frames0=window.live.frames_drawn)

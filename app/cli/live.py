@@ -10,6 +10,7 @@ from c3t.core.errors import C3tError
 
 
 def register(sub, bench) -> None:
+    """Add `c3t export` and `c3t live` to the subcommands and `c3t bench latency` to the benchmarks."""
     p = sub.add_parser("export", help="write ONNX files for a model folder (checked against torch first)")
     p.add_argument("--model", required=True, help="model folder (from `c3t train`)")
     p.add_argument("--dataset", help="dataset for the parity check's real windows (default: the model's own)")
@@ -42,6 +43,8 @@ def register(sub, bench) -> None:
 # ----------------------------------------------------------------------------- export
 
 def export_command(args) -> int:
+    """`c3t export`: write the model folder's ONNX files, checked against torch on --clips clips; returns 0.
+    Raises C3tError for --clips below 1 or a model that cannot be exported."""
     from c3t.training.export import export_model
 
     if args.clips < 1:
@@ -56,6 +59,9 @@ def export_command(args) -> int:
 # ----------------------------------------------------------------------------- live
 
 def live_command(args) -> int:
+    """`c3t live`: load the model, connect --imu and/or --camera and print one line per prediction until
+    --seconds pass or Ctrl+C; returns 0. Raises C3tError for a model that cannot take these devices,
+    a device that cannot be opened, or no data within 10 s."""
     from c3t.app.runtime.live import LivePipeline
     from c3t.core.predictor import PredictorSettings
 
@@ -71,6 +77,8 @@ def live_command(args) -> int:
 
 
 def check_model_inputs(engine, imu: str | None, camera: str | None) -> None:
+    """Raise C3tError, saying what to leave out, when the model has no path for a device asked for or
+    cannot use this camera."""
     from c3t.core.predictor import LiveInputs
 
     if camera and "camera" not in engine.paths:
@@ -89,6 +97,7 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
     latencies = []
 
     def printed(pred, truth) -> None:
+        """Print one prediction (seconds since the start, truth and accuracy when known) and keep its latency."""
         latencies.append(pred.latency_ms)
         row = pred.to_json()
         row["t"] = round(pred.t - t0, 3)
@@ -191,6 +200,9 @@ def _predictor_steps(engine, config: dict, n: int):
 
 
 def latency_command(args) -> int:
+    """`c3t bench latency`: time one model path per window in milliseconds (p50, p95) with onnxruntime
+    and torch, plus the full predictor step (IMU path) and the frame backbone (camera path); returns 0.
+    Raises C3tError for --windows below 10 or a path the model does not have."""
     import numpy as np
     import torch
 

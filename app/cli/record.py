@@ -22,6 +22,8 @@ from c3t.core.errors import C3tError
 
 
 def register(sub, bench) -> None:
+    """Add `c3t record` and `c3t info` to the subcommands and `c3t bench record`, `c3t bench sessions`
+    to the benchmarks."""
     p = sub.add_parser("record", help="record a session (IMU + camera) for training: unlabelled or labelled")
     p.add_argument("--imu", required=True, metavar="SPEC", help="IMU source: serial:PORT, ble:ADDRESS, sim, replay:DIR")
     p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 (default: the IMU source's own "
@@ -107,6 +109,7 @@ class _ProgressLine:
             self.last = time.monotonic()
 
     def done(self) -> None:
+        """End the progress line (a newline on a terminal) once the recording has stopped."""
         if self.tty and not self.quiet:
             print(file=sys.stderr)
 
@@ -117,6 +120,7 @@ def _sigterm_as_ctrl_c():
         return None
 
     def handler(signum, frame):
+        """Turn SIGTERM into KeyboardInterrupt, so the recording stops as on Ctrl-C."""
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, handler)
@@ -132,6 +136,10 @@ def _quiet_opencv() -> None:
 
 
 def record_command(args) -> int:
+    """`c3t record`: record the devices into the new session folder --out for --duration seconds (or
+    until Ctrl-C or SIGTERM), then print what was written and any delivery warnings; returns 0, or 1
+    when a stream received bytes but gave no samples. Raises C3tError for options that do not fit or a
+    device that cannot be opened."""
     from c3t.core.session_writer import RecorderConfig
     from c3t.core.record_loop import record
     from c3t.core.session_format import Label
@@ -184,6 +192,9 @@ def _silent_streams(plan) -> int:
 
 # -- c3t info ------------------------------------------------------------------------------
 def info_command(args) -> int:
+    """`c3t info`: print a session's devices, duration, streams (samples, rates in Hz, drops), gaps,
+    labels, problems and warnings (with --json also one JSON line); returns 0. Raises C3tError for a
+    folder that is not a session."""
     from c3t.core.session_format import Session
 
     session = Session(args.session)
@@ -243,6 +254,9 @@ def _hz(x) -> str:
 
 # -- c3t bench record --------------------------------------------------------------------------
 def bench_record_command(args) -> int:
+    """`c3t bench record`: record a synthetic IMU and camera for --seconds seconds, read the session
+    back and print what was lost, the writer lag (ms), the CPU use and the MB written per minute;
+    returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT."""
     import resource
 
     from c3t.core.record_loop import record
@@ -303,6 +317,8 @@ def bench_record_command(args) -> int:
 
 # -- c3t bench sessions ------------------------------------------------------------------------
 def bench_sessions_command(args) -> int:
+    """`c3t bench sessions`: record simulated unlabelled, camera-labelled and checking sessions, train
+    C3T on them once per seed and print the IMU top-1 on D_Test; returns 0."""
     import numpy as np
 
     from c3t.app.runtime.sim_sessions import record_simulated_sessions

@@ -12,6 +12,7 @@ from c3t.training.defaults import default_backbone, defaults_for
 
 
 def register(sub, bench) -> None:
+    """Add `c3t train` and `c3t eval` to the subcommands."""
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
     p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")
     p.add_argument("--visual", choices=("rgb", "depth", "skeleton"), help="camera modality (default: the dataset's: depth for UTD-MHAD)")
@@ -53,6 +54,9 @@ def register(sub, bench) -> None:
 
 
 def train_command(args) -> int:
+    """`c3t train`: train the chosen method on the dataset and write the model folder to --out, printing
+    the val and test scores; returns 0, or 130 when cancelled (nothing written). Raises C3tError for
+    options or a dataset that do not fit."""
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
     from c3t.training.pipeline import fit_and_save
@@ -65,6 +69,7 @@ def train_command(args) -> int:
     bar = PhaseBars(disable=args.quiet)   # one bar per training phase, with its ETA
 
     def progress(info):
+        """Show one epoch's phase, loss and validation top-1 on the phase's progress bar."""
         val = info["val_top1"]   # None in phases that select nothing (align-first's alignment)
         bar(info["phase"], info["epoch"] / info["epochs"], epoch=f"{info['epoch']}/{info['epochs']}",
             loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
@@ -99,6 +104,9 @@ def train_command(args) -> int:
 
 
 def eval_command(args) -> int:
+    """`c3t eval`: score the model folder on the chosen split and modality and print top-1 / top-3
+    (with --json also one JSON line); returns 0. Raises C3tError when the dataset's classes or split do
+    not match the model's."""
     import numpy as np
 
     from c3t.core.model_folder import load_model, read_json
