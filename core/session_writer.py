@@ -46,6 +46,10 @@ DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 @dataclass
 class RecorderConfig:
+    """How a Recorder writes: video segment length and flush interval (seconds), whether to
+    fsync, MJPG quality, how far (seconds) the writer may lag before the recording stops, and the
+    disk space (bytes) reserved for closing and kept free."""
+
     segment_s: float = 1.0          # video segment length (session seconds)
     flush_s: float = 0.5            # flush + fsync interval of the open files (<= 1 s)
     fsync: bool = True              # also push to the disk, not only to the OS (survives power loss)
@@ -55,6 +59,8 @@ class RecorderConfig:
     min_free_bytes: int = 16 << 20  # stop before the disk is this full
 
     def check(self) -> None:
+        """Raise C3tError when flush_s is not in (0, 1], segment_s is not above 0 or
+        jpeg_quality is not in 1..100."""
         if not 0 < self.flush_s <= 1.0:
             raise C3tError(f"flush_s={self.flush_s}: must be in (0, 1] seconds (data is flushed at least every second)")
         if self.segment_s <= 0:
@@ -65,6 +71,9 @@ class RecorderConfig:
 
 @dataclass
 class StreamSpec:
+    """One stream to record: its name (also its file names), kind ("imu" or "camera"), nominal
+    rate in Hz of session time (None: unknown) and the index of its device in the manifest."""
+
     name: str                      # "imu", "camera", ...: also the file names
     kind: str                      # "imu" or "camera"
     nominal_hz: float | None = None  # in session time
@@ -72,6 +81,8 @@ class StreamSpec:
 
 
 class DiskFull(Exception):
+    """Raised inside the writer thread when the disk is full or nearly so; the Recorder turns
+    it into a C3tError in `failure`."""
     pass
 
 
@@ -96,6 +107,8 @@ class _ImuFile:
         self.channels: int | None = None
 
     def write(self, t, t_device, seq, values) -> None:
+        """Append samples as CSV lines (times to the microsecond, values with %.9g); the first
+        call creates the file and its header. Raises C3tError when the channel count changes."""
         values = np.asarray(values, dtype=np.float32).reshape(len(t), -1)
         if self.f is None:
             self.channels = values.shape[1]
@@ -110,12 +123,14 @@ class _ImuFile:
         self.f.write("\n".join(lines) + "\n")
 
     def flush(self, fsync: bool) -> None:
+        """Flush the CSV to the OS, and to the disk when `fsync`."""
         if self.f is not None:
             self.f.flush()
             if fsync:
                 _fsync(self.f)
 
     def close(self, fsync: bool) -> None:
+        """Flush and close the CSV (nothing if it was never opened)."""
         if self.f is not None:
             self.flush(fsync)
             self.f.close()
@@ -136,6 +151,9 @@ class _CameraFile:
         self.bytes_video = 0
 
     def write(self, t, t_device, seq, images) -> None:
+        """Append frames (H, W, 3) uint8 BGR to the open video segment and their rows to the
+        frame table, starting a new segment every `segment_s`. Raises C3tError for a frame of
+        another type or size than the first."""
         if self.table is None:
             self.table = open(self.table_path, "x", encoding="ascii", newline="\n")
             self.table.write(",".join(FRAME_COLUMNS) + "\n")
@@ -200,12 +218,15 @@ class _CameraFile:
         self.bytes_video += final.stat().st_size
 
     def flush(self, fsync: bool) -> None:
+        """Flush the frame table to the OS, and to the disk when `fsync` (segments are synced
+        when they are finalised)."""
         if self.table is not None:
             self.table.flush()
             if fsync:
                 _fsync(self.table)
 
     def close(self, fsync: bool) -> None:
+        """Finalise the open segment, then flush and close the frame table."""
         self.finish_segment()
         if self.table is not None:
             self.flush(fsync)
@@ -245,6 +266,11 @@ class _Track:
 
 
 class Recorder:
+    """Writes one session folder from batches given to `write`, on a background thread; see
+    the module docstring. Creating it makes the folder, its files and the manifest; it raises
+    C3tError for a non-empty folder, no streams, duplicate stream names, an unknown kind, a
+    time_scale not above 0, bad RecorderConfig values or a full disk."""
+
     def __init__(self, folder, streams: list[StreamSpec], devices: list[dict] | None = None, time_scale: float = 1.0,
                  config: RecorderConfig | None = None, clock: Callable[[], float] = time.monotonic,
                  t0: float | None = None):
@@ -340,6 +366,7 @@ class Recorder:
 
     # -- the capture side (never touches the disk) -------------------------------------------
     def session_time(self, t_host) -> np.ndarray:
+        """Session seconds (float64) of host times: (t_host - t0) * time_scale."""
         return (np.asarray(t_host, dtype=np.float64) - self.t0) * self.time_scale
 
     def write(self, batch) -> None:
@@ -379,6 +406,7 @@ class Recorder:
 
     @property
     def failure(self) -> C3tError | None:
+        """Why the writer stopped (full or too slow disk, a write error), or None while it runs."""
         return self._failure
 
     def sync(self, timeout: float = 10.0) -> bool:
@@ -393,6 +421,7 @@ class Recorder:
         return min(lasts) if lasts else None
 
     def counts(self) -> dict[str, dict[str, int]]:
+        """Per stream, the samples received by `write` and those written to the files so far."""
         return {n: {"received": t.received, "written": t.written} for n, t in self._tracks.items()}
 
     def stats(self, with_bytes: bool = False) -> dict:
