@@ -52,6 +52,9 @@ class Ring:
         self.written = 0     # samples ever written
 
     def write(self, values, t, t_host, t_device, epoch) -> None:
+        """Append n samples (values (n, *sample_shape) and per-sample times in seconds and clock
+        epochs) after the newest, overwriting the oldest; of more than `capacity` only the
+        newest are kept."""
         n = len(t)
         if n > self.capacity:  # keep the newest
             values, t, t_host, t_device, epoch = (a[-self.capacity:] for a in (values, t, t_host, t_device, epoch))
@@ -73,6 +76,10 @@ class Ring:
 
 @dataclass
 class StreamInfo:
+    """The SyncBuffer's state for one stream: kind, nominal rate (Hz), its ring (None until the
+    sample shape is known), clock model, gap threshold (seconds), the gaps seen as (start, end)
+    pairs, and the newest sample time on the common axis."""
+
     name: str
     kind: str
     rate_hz: float
@@ -87,6 +94,10 @@ class StreamInfo:
 
 @dataclass
 class Window:
+    """One model window cut by `SyncBuffer.window`: [t_start, t_end] in host seconds, the IMU
+    and/or frames it holds and a mask per step saying where data was present; a stream not
+    asked for stays None."""
+
     t_start: float
     t_end: float
     imu: np.ndarray | None = None          # (imu_steps, C) float32
@@ -97,10 +108,16 @@ class Window:
 
     @property
     def complete(self) -> bool:
+        """True when every step of every stream in the window has data."""
         return all(m is None or bool(m.all()) for m in (self.imu_mask, self.frame_mask))
 
 
 class SyncBuffer:
+    """Streams on one host-clock axis in fixed memory, and the model windows cut from them; see
+    the module docstring. `seconds` (IMU) and `camera_seconds` size the rings; a gap is no
+    sample for max(`gap_periods` periods, `min_gap_s`) seconds, and up to `max_gaps` are kept
+    per stream."""
+
     def __init__(self, seconds: float = 30.0, camera_seconds: float = 5.0, clock_history_s: float = 30.0,
                  gap_periods: float = 5.0, min_gap_s: float = 0.2, max_gaps: int = 1000):
         self.seconds = seconds
@@ -142,6 +159,7 @@ class SyncBuffer:
 
     @property
     def streams(self) -> list[str]:
+        """The names of the registered streams, in the order they were added."""
         return list(self._streams)
 
     def _new_ring(self, info: StreamInfo) -> Ring:
@@ -156,16 +174,23 @@ class SyncBuffer:
                            "add it with add_stream(name, kind, rate_hz) first") from None
 
     def clock(self, name: str) -> ClockModel:
+        """The stream's device-to-host ClockModel. Raises C3tError for an unknown stream."""
         return self._info(name).clock
 
     def gaps(self, name: str) -> list[tuple[float, float]]:
+        """The stream's gaps as (last sample before, first sample after) in host seconds,
+        oldest first (at most `max_gaps`). Raises C3tError for an unknown stream."""
         return list(self._info(name).gaps)
 
     def received(self, name: str) -> int:
+        """Samples ever ingested for the stream, including those the ring has since dropped.
+        Raises C3tError for an unknown stream."""
         info = self._info(name)
         return info.ring.written if info.ring else 0
 
     def latest_time(self, name: str) -> float | None:
+        """The newest sample time (host seconds, as mapped at ingest) of the stream, or None
+        before its first sample. Raises C3tError for an unknown stream."""
         info = self._info(name)
         return None if info.last_t == -math.inf else info.last_t
 
@@ -218,6 +243,7 @@ class SyncBuffer:
         info.ring.write(values, t, t_host, t_device, epoch)
 
     def extend(self, batches) -> None:
+        """`ingest` each batch in turn (e.g. the list Source.read returns)."""
         for b in batches:
             self.ingest(b)
 
