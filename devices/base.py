@@ -90,6 +90,7 @@ class Health:
 
     @property
     def gap_seconds(self) -> float:
+        """Total length of the recorded outages (`gaps`), in seconds."""
         return float(sum(b - a for a, b in self.gaps))
 
     def diagnosed(self, text: str | None) -> "Health":
@@ -116,6 +117,8 @@ class StreamHealth:
         self._last_seq: int | None = None
 
     def set(self, **fields: Any) -> None:
+        """Set Health fields by name, e.g. set(state="stopped", nominal_hz=100.0). Raises
+        AttributeError for a name that is not a Health field."""
         with self._lock:
             for k, v in fields.items():
                 if not hasattr(self._h, k):
@@ -123,6 +126,8 @@ class StreamHealth:
                 setattr(self._h, k, v)
 
     def count(self, n: int, t_host: float) -> None:
+        """Count `n` samples that arrived at host time `t_host` (seconds); arrivals older than
+        `rate_window_s` before it are forgotten (they only feed measured_hz)."""
         with self._lock:
             self._h.received += n
             self._arrivals.append((t_host, n))
@@ -148,12 +153,15 @@ class StreamHealth:
             self._last_seq = prev
 
     def drop(self, n: int = 1, malformed: bool = False) -> None:
+        """Count `n` samples as dropped; with `malformed=True` also as malformed (lines or
+        packets that could not be parsed)."""
         with self._lock:
             self._h.dropped += n
             if malformed:
                 self._h.malformed += n
 
     def error(self, message: str) -> None:
+        """Keep `message` as the stream's last_error (the newest message wins)."""
         with self._lock:
             self._h.last_error = message
 
@@ -173,6 +181,9 @@ class StreamHealth:
             self._h.state = "connected"
 
     def snapshot(self, now: float | None = None) -> Health:
+        """A copy of the stream's Health at host time `now` (seconds; None: time.monotonic()),
+        with measured_hz the arrival rate in Hz over the last `rate_window_s` seconds (0.0 from
+        fewer than two arrivals) and the diagnosis applied (Health.diagnosed)."""
         with self._lock:
             h = Health(**{k: getattr(self._h, k) for k in Health.__dataclass_fields__})
             h.gaps = list(self._h.gaps)
@@ -210,6 +221,8 @@ class BatchQueue:
         self.overflowed = 0   # batches discarded because nobody read them
 
     def put(self, batch: Batch) -> None:
+        """Append `batch` and wake the readers. When `max_batches` are already waiting, the
+        oldest is discarded and counted in `overflowed`."""
         with self._cond:
             if len(self._items) >= self._max:
                 self._items.popleft()
@@ -218,6 +231,8 @@ class BatchQueue:
             self._cond.notify_all()
 
     def get_all(self, timeout: float | None = None) -> list[Batch]:
+        """Every waiting batch, oldest first, emptying the queue. With none waiting, waits up
+        to `timeout` seconds (None: until one comes or close() is called); [] if none came."""
         with self._cond:
             if not self._items and not self._closed:
                 self._cond.wait_for(lambda: self._items or self._closed, timeout)
@@ -232,6 +247,7 @@ class BatchQueue:
             self._cond.notify_all()
 
     def reopen(self) -> None:
+        """Undo close(): get_all waits for batches again (the source is started anew)."""
         with self._cond:
             self._closed = False
 
@@ -247,22 +263,31 @@ class Source(ABC):
         """Stream names this source emits, e.g. ["imu"] or ["imu", "camera"]."""
 
     @abstractmethod
-    def connect(self) -> None: ...
+    def connect(self) -> None:
+        """Open the device. Raises C3tError naming the device and what to do if it cannot;
+        cheap to call twice."""
 
     @abstractmethod
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Begin acquisition (usually a background reader thread)."""
 
     @abstractmethod
-    def read(self, timeout: float | None = None) -> list[Batch]: ...
+    def read(self, timeout: float | None = None) -> list[Batch]:
+        """Every Batch that arrived since the last call, oldest first. Waits up to `timeout`
+        seconds for the first (None: until one arrives or the source stops); [] on timeout or once
+        stopped and drained. Transient device problems go to health(), never raise here."""
 
     @abstractmethod
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """End acquisition; batches already received can still be read."""
 
     @abstractmethod
-    def disconnect(self) -> None: ...
+    def disconnect(self) -> None:
+        """Release the device. Safe to call in any state, and twice."""
 
     @abstractmethod
-    def health(self) -> dict[str, Health]: ...
+    def health(self) -> dict[str, Health]:
+        """{stream name: Health}: rates (Hz), counters, state, last error, gaps (host seconds)."""
 
     @property
     def name(self) -> str:
@@ -302,6 +327,7 @@ class ThreadedSource(Source):
 
     @property
     def running(self) -> bool:
+        """True while the reader thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def _start_reader(self, name: str) -> None:
@@ -318,6 +344,7 @@ class ThreadedSource(Source):
         self._queue.close()
 
     def read(self, timeout: float | None = None) -> list[Batch]:
+        """Drain the reader thread's BatchQueue (see Source.read)."""
         return self._queue.get_all(timeout)
 
     @abstractmethod
@@ -337,10 +364,14 @@ class MultiStreamSource(ThreadedSource):
             h.set(state=state)
 
     def stop(self) -> None:
+        """Stop the reader thread (waiting up to 5 s for it) and mark every stream "stopped";
+        batches already queued can still be read."""
         self._stop_reader(5.0)
         self._set_state("stopped")
 
     def disconnect(self) -> None:
+        """stop(), then mark every stream "disconnected" (these sources hold no device to
+        release)."""
         self.stop()
         self._set_state("disconnected")
 
@@ -348,6 +379,7 @@ class MultiStreamSource(ThreadedSource):
         return None
 
     def health(self) -> dict[str, Health]:
+        """{stream: Health} of every stream, rates measured at `_health_now()`."""
         now = self._health_now()
         return {name: h.snapshot(now) for name, h in self._health.items()}
 

@@ -16,6 +16,9 @@ from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
 
 @dataclass
 class BenchConfig:
+    """Pace of a BenchSource: `imu_hz` samples per second delivered `batch` at a time, and
+    `fps` camera frames per second."""
+
     imu_hz: float = 200.0     # IMU samples per second
     fps: float = 30.0         # camera frames per second
     batch: int = 4            # IMU samples per batch (as a USB link delivers them)
@@ -37,9 +40,11 @@ class BenchSource(MultiStreamSource):
         self.emitted = {"imu": 0, "camera": 0}
 
     def connect(self) -> None:
+        """Nothing to open: marks both streams "connected"."""
         self._set_state("connected")
 
     def start(self) -> None:
+        """Start the pacing thread (no-op while it runs)."""
         if not self.running:
             self._start_reader("c3t-bench")
 

@@ -49,6 +49,10 @@ from c3t.devices.lineformat import SILENT_AFTER_S, line_health, quote
 
 @dataclass
 class BleDeviceInfo:
+    """One BLE device found by scan(): its advertised name (None if it sends none), address,
+    signal strength `rssi` in dBm (None if unknown) and the IMU profile its advertised services
+    match."""
+
     name: str | None
     address: str
     rssi: int | None
@@ -56,6 +60,7 @@ class BleDeviceInfo:
 
     @property
     def spec(self) -> str:
+        """The source spec that opens this device, e.g. "ble:AA:BB:CC:DD:EE:FF?profile=nus"."""
         return f"ble:{self.address}" + (f"?profile={self.profile}" if self.profile else "")
 
 
@@ -79,6 +84,12 @@ def scan(timeout: float = 5.0, discover: Callable | None = None) -> list[BleDevi
 
 @dataclass
 class BleImuConfig:
+    """Settings of a BleImu; the fields are the ble: spec's query parameters. Times are in
+    seconds: `connect_timeout` bounds one connection attempt, and the wait before a reconnection
+    starts at `backoff_initial` and doubles up to `backoff_max`. `clock` stamps arrivals (host
+    seconds); `client_factory(address, disconnected_callback)` builds the client (default:
+    bleak.BleakClient; tests pass a fake)."""
+
     address: str
     profile: str = "auto"                 # "auto", "nus", "arduino" or "struct"
     characteristic: str | None = None     # struct: the notify characteristic UUID
@@ -98,6 +109,15 @@ class BleImuConfig:
 
 # -- the source ----------------------------------------------------------------------------
 class BleImu(Source):
+    """An IMU on Bluetooth Low Energy (bleak), delivering one stream of (n, C) float32
+    batches; the profiles ("nus", "arduino", "struct") and the reconnection are described in the
+    module docstring. The "nus" profile follows Nordic's UART Service: service 6E400001-...,
+    the device notifies its bytes on TX 6E400003-... and takes the host's writes on RX
+    6E400002-... (the HM-10 FFE0 service is handled the same way).
+
+    Raises C3tError for a profile not in PROFILES; connect() raises C3tError when the device
+    cannot be reached or offers no IMU service this adapter knows."""
+
     def __init__(self, config: BleImuConfig | str, **overrides):
         if isinstance(config, str):
             config = BleImuConfig(address=config, **overrides)
@@ -124,6 +144,7 @@ class BleImu(Source):
 
     @property
     def streams(self) -> list[str]:
+        """The one IMU stream, named by `config.stream` (default "imu")."""
         return [self.config.stream]
 
     # -- the loop thread ---------------------------------------------------------------
@@ -149,6 +170,7 @@ class BleImu(Source):
 
         def on_disconnect(_client=None):
             # bleak calls this in the loop thread; only the current client's loss matters
+            """bleak's disconnected callback: flags the link as lost, but only for the current client."""
             if client is self._client and self._link_lost is not None:
                 self._link_lost.set()
 
@@ -157,6 +179,11 @@ class BleImu(Source):
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
+        """Start the asyncio loop thread and make the first connection, waiting up to
+        connect_timeout + 5 s; on the first connection the profile is picked (from the services when
+        "auto") and its decoder made. No-op when connected. Raises C3tError naming the address and
+        what to check when the device cannot be reached, or when it offers none of the known IMU
+        services (with its services listed)."""
         if self._client is not None:
             return
         self._ensure_loop()
@@ -204,10 +231,14 @@ class BleImu(Source):
     async def _subscribe(self, client, generation: int) -> None:
         for uuid in self.decoder.characteristics:
             def callback(sender, data, _uuid=uuid, _gen=generation):
+                """Hand one characteristic's notification on, with its connection number."""
                 self._on_notify(_gen, _uuid, data)
             await client.start_notify(uuid, callback)
 
     def start(self) -> None:
+        """Connect if needed, then start the supervisor on the loop thread: it subscribes to the
+        decoder's characteristics and, when the link drops, reconnects with backoff and subscribes
+        again. No-op while running."""
         if self._running:
             return
         self.connect()
@@ -294,9 +325,12 @@ class BleImu(Source):
             pass
 
     def read(self, timeout: float | None = None) -> list[Batch]:
+        """Drain the batches decoded from notifications (see Source.read)."""
         return self._queue.get_all(timeout)
 
     def stop(self) -> None:
+        """Stop the supervisor (waiting up to 5 s), deliver the samples still held back by
+        format detection and close the queue; state "stopped". Batches received can still be read."""
         if self._running and self._loop is not None:
             self._loop.call_soon_threadsafe(lambda: self._stopping and self._stopping.set())
             try:
@@ -310,6 +344,8 @@ class BleImu(Source):
         self._health.set(state="stopped")
 
     def disconnect(self) -> None:
+        """stop() if running, disconnect the client and end the loop thread; state
+        "disconnected". Safe to call twice."""
         if self._running:
             self.stop()
         if self._loop is not None:
@@ -382,6 +418,8 @@ class _PacketTally:
         self.reason: str | None = None
 
     def add(self, data: bytes, decoded: Decoded, t_host: float) -> None:
+        """Count a notification of `data` that decoded to `decoded` at host time `t_host`
+        (seconds); one that gave samples resets the tally."""
         self.bytes += len(data)
         if decoded.rows:
             self.count = self.rejected = 0
@@ -395,6 +433,9 @@ class _PacketTally:
             self.reason = decoded.reason
 
     def diagnose(self, name: str, now: float) -> str | None:
+        """Why a binary profile gives no samples, naming `name`: the notifications since
+        the last sample and the last rejected payload with its reason, once they have come for
+        SILENT_AFTER_S seconds or more and at least one was rejected; else None."""
         if self.t_first is None or now - self.t_first < SILENT_AFTER_S or not self.rejected:
             return None
         return (f"{name}: no samples: {self.count} notifications ({self.rejected} rejected) in "

@@ -71,18 +71,26 @@ class NusDecoder:
 
     @property
     def layout(self):
+        """The LineLayout the line parser has detected (None until it is known)."""
         return self.lines.layout
 
     def connection_opened(self, t_host: float | None = None) -> None:
+        """A new connection at host time `t_host` (seconds): the line parser starts with an
+        empty buffer."""
         self.lines.connection_opened(t_host)
 
     def connection_lost(self) -> int:
+        """The link dropped: the partly received line is discarded. Returns how many samples
+        that cut (0 or 1)."""
         return self.lines.connection_lost()
 
     def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
+        """Feed one notification's bytes (at most MTU-3 of them, cutting a line anywhere) to the
+        line parser; the samples of the lines it completed, stamped `t_host`."""
         return self._decoded(self.lines.feed(bytes(data), t_host))
 
     def finish(self, t_host: float) -> Decoded:
+        """The samples held back while the line format was being detected, released now (on stop)."""
         return self._decoded(self.lines.finish_detection())
 
     def poll(self, t_host: float) -> Decoded:
@@ -103,14 +111,21 @@ class FloatTripletDecoder:
         self.channels = 3 * len(characteristics)
 
     def connection_opened(self, t_host: float | None = None) -> None:
+        """A new connection: forget values still waiting for their partners."""
         self._latest.clear()
 
     def connection_lost(self) -> int:
+        """Forget a half-made sample; returns 1 if there was one (cut by the loss), else 0."""
         n = 1 if self._latest else 0
         self._latest.clear()
         return n
 
     def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
+        """One notification of characteristic `uuid`: 12 bytes, 3 x float32 little-endian (g
+        for the Arduino acceleration characteristic, deg/s for its gyroscope). Once every
+        characteristic has sent a value, their values make one sample of 3 x len(characteristics)
+        channels, stamped `t_host`. Another payload size or a non-finite value counts as malformed;
+        a value replaced before its partners came counts as dropped."""
         out = Decoded([], [], [])
         if len(data) != 12:
             out.malformed, out.reason = 1, f"{len(data)} bytes, not 3 float32 (12 bytes)"
@@ -129,6 +144,7 @@ class FloatTripletDecoder:
         return out
 
     def finish(self, t_host: float) -> Decoded:
+        """Nothing is held back: an empty Decoded."""
         return Decoded([], [], [])
 
 
@@ -155,12 +171,17 @@ class StructDecoder:
         self.characteristics = [config.characteristic.lower()]
 
     def connection_opened(self, t_host: float | None = None) -> None:
+        """Nothing to reset: records never span notifications."""
         pass
 
     def connection_lost(self) -> int:
+        """Nothing can be cut by a lost link: returns 0."""
         return 0
 
     def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
+        """The records of `struct_format` packed in one payload, each value times `scale`, all
+        stamped `t_host`; with a leading field (timestamp or seq) that field goes unscaled to
+        `lead`. A payload that is not a whole number of records counts as one malformed."""
         out = Decoded([], [], [])
         if not data or len(data) % self.record.size:
             out.malformed = 1
@@ -177,6 +198,7 @@ class StructDecoder:
         return out
 
     def finish(self, t_host: float) -> Decoded:
+        """Nothing is held back: an empty Decoded."""
         return Decoded([], [], [])
 
 

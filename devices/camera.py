@@ -49,6 +49,10 @@ VIDEO_NODE = re.compile(r"/dev/video(\d+)")
 
 @dataclass
 class OpenCvCameraConfig:
+    """Settings of an OpenCvCamera; the fields are the camera: spec's query parameters.
+    Rates are in frames per second, sizes in pixels, times in seconds; `clock` stamps arrivals
+    (host seconds)."""
+
     source: int | str = 0                 # device index, video file path or URL
     fps: float | None = None              # live: requested rate; file: playback rate (default: the file's)
     width: int | None = None
@@ -142,15 +146,24 @@ class OpenCvCamera(ThreadedSource):
 
     @property
     def is_file(self) -> bool:
+        """True when `config.source` is a video file path (not an index, a device node or a URL)."""
         src = self.config.source
         return isinstance(src, str) and "://" not in src and not is_device_node(src)
 
     @property
     def streams(self) -> list[str]:
+        """The one stream, named by `config.stream` (default "camera")."""
         return [self.config.stream]
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
+        """Open the camera, file or URL with cv2.VideoCapture, apply the requested size and rate,
+        and read a first frame (a live camera gets `warmup_s` seconds). No-op when open.
+
+        Raises C3tError, naming the camera or file and what to do, for a file that does not exist, a
+        capture that does not open, no first frame, frames that are not (H, W, 3) colour, a size
+        other than the requested width x height, a file whose frame rate cannot be trusted without
+        fps=, or a live rate more than `fps_tolerance` off the requested one."""
         if self._cap is not None:
             return
         import cv2
@@ -231,6 +244,7 @@ class OpenCvCamera(ThreadedSource):
         self.fps = float(c.fps or reported) if (c.fps or reported) else None
 
     def start(self) -> None:
+        """Connect if needed and start the capture thread (no-op while it runs)."""
         if self.running:
             return
         self.connect()
@@ -253,10 +267,13 @@ class OpenCvCamera(ThreadedSource):
         return latest
 
     def stop(self) -> None:
+        """Stop the capture thread (waiting up to 3 s); state "stopped". Frames already queued
+        can still be read."""
         self._stop_reader(3.0)
         self._health.set(state="stopped")
 
     def disconnect(self) -> None:
+        """stop() if running and release the capture; state "disconnected". Safe to call twice."""
         if self._thread is not None:
             self.stop()
         if self._cap is not None:

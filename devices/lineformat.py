@@ -78,6 +78,7 @@ class LineLayout:
 
     @property
     def fields(self) -> int:
+        """Numbers per line: the channels plus the leading column, if there is one."""
         return self.channels + (self.leading != "none")
 
 
@@ -96,6 +97,8 @@ class Parsed:
         return len(self.rows)
 
     def extend(self, other: "Parsed") -> None:
+        """Append another feed's samples, malformed count and device errors to this one
+        (`layout_fixed` is left as it is)."""
         self.t_host += other.t_host
         self.rows += other.rows
         self.lead += other.lead
@@ -156,6 +159,8 @@ def parse_numbers(fields: list[str]) -> list[float] | None:
 
 
 def snap_rate(hz: float) -> float:
+    """A measured rate in Hz snapped to the nearest of COMMON_RATES when within 3 % of it
+    (e.g. 99.2 -> 100.0), else rounded to 0.1 Hz."""
     best = min(COMMON_RATES, key=lambda r: abs(r - hz))
     return float(best) if abs(best - hz) <= 0.03 * best else round(hz, 1)
 

@@ -26,6 +26,9 @@ from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
 
 @dataclass
 class ReplayConfig:
+    """Settings of a ReplaySource; the fields are the replay: spec's query parameters. Times
+    are session seconds; `speed` is session seconds played per host second."""
+
     session: str = ""                  # the session folder
     speed: float = 1.0                 # session seconds per host second (1: real time)
     start_s: float | None = None       # begin at this session time (default: the first sample)
@@ -35,6 +38,12 @@ class ReplayConfig:
 
 
 class ReplaySource(MultiStreamSource):
+    """A recorded session folder (core/session_format.py) played back as a live source: one
+    stream per recorded IMU and camera, with t_host restamped on time.monotonic and the
+    recorded device times (divided by `speed`) and sequence numbers kept.
+
+    Raises C3tError for no session folder, speed <= 0 or imu_batch_s <= 0."""
+
     def __init__(self, config: ReplayConfig | str = "", **overrides):
         if not isinstance(config, ReplayConfig):
             config = ReplayConfig(session=str(config), **overrides)
@@ -56,12 +65,17 @@ class ReplaySource(MultiStreamSource):
 
     @property
     def streams(self) -> list[str]:
+        """The streams played: the session's IMUs then its cameras, or those named in
+        `config.streams`. Opens the session (connect()) if needed."""
         if self.session is None:
             self.connect()
         return list(self._names)
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
+        """Open the session folder and give each played stream a StreamHealth (nominal rate:
+        the recorded one times `speed`, in Hz). No-op when open. Raises C3tError for a stream the
+        session does not have or a session with no samples to play."""
         if self.session is not None:
             return
         from c3t.core.session_format import Session
@@ -86,6 +100,8 @@ class ReplaySource(MultiStreamSource):
             self._health[n] = h
 
     def start(self) -> None:
+        """Open the session if needed and start the playback thread. After a stop() playback
+        resumes at the chunk it stopped at, due at once. No-op while running."""
         self.connect()
         if self.running:
             return
@@ -102,6 +118,9 @@ class ReplaySource(MultiStreamSource):
         return session0 + (np.asarray(t_host, dtype=np.float64) - host0) * self.config.speed
 
     def host_time(self, t_session) -> np.ndarray | float:
+        """Host seconds (time.monotonic) at which session time `t_session` (seconds, a float
+        or an array) is played in the current playback; the inverse of session_time. Only
+        meaningful once playback has started."""
         host0, session0 = self._clock
         return host0 + (np.asarray(t_session, dtype=np.float64) - session0) / self.config.speed
 

@@ -29,6 +29,10 @@ from c3t.devices.lineformat import LineLayout, LineStream, line_health
 
 @dataclass
 class SerialImuConfig:
+    """Settings of a SerialImu; the fields are the serial: spec's query parameters. `baud`
+    in baud, `rate_hz` in Hz, times in seconds; fields left None are detected from the lines of
+    the first `detect_seconds`."""
+
     port: str
     baud: int = 115200
     channels: int | None = None          # None: detect from the first second
@@ -65,6 +69,7 @@ class SerialImu(ThreadedSource):
 
     @property
     def streams(self) -> list[str]:
+        """The one IMU stream, named by `config.stream` (default "imu")."""
         return [self.config.stream]
 
     @property
@@ -79,6 +84,9 @@ class SerialImu(ThreadedSource):
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
+        """Open the port at `baud` and clear the bytes already waiting; no-op when open. Raises
+        C3tError naming the port and the usual fixes (the port's name, another program holding it,
+        the 'dialout' group on Linux) if pyserial cannot open it."""
         if self._port is not None:
             return
         import serial  # pyserial
@@ -104,17 +112,22 @@ class SerialImu(ThreadedSource):
         return port
 
     def start(self) -> None:
+        """Connect if needed and start the reader thread, which reopens the port every
+        `reconnect_interval` seconds after a loss. No-op while running."""
         if self.running:
             return
         self.connect()
         self._start_reader(f"SerialImu {self.config.port}")
 
     def stop(self) -> None:
+        """Stop the reader thread (waiting up to 2 s) and deliver the lines held back while the
+        format was being detected; state "stopped". Batches received can still be read."""
         self._stop_reader(2.0)
         self._emit(self._lines.finish_detection())   # lines held back while detecting the format (readable after close)
         self._health.set(state="stopped")
 
     def disconnect(self) -> None:
+        """stop() if running and close the port; state "disconnected". Safe to call twice."""
         if self._thread is not None:
             self.stop()
         self._close_port()

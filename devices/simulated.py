@@ -43,6 +43,9 @@ from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
 
 @dataclass
 class SimulatedConfig:
+    """Settings of a SimulatedSource; the fields are the sim spec's query parameters. Rates
+    in Hz, image size in pixels, times in seconds (simulated seconds when realtime=False)."""
+
     imu_hz: float = 100.0
     fps: float = 30.0
     seed: int = 0
@@ -83,6 +86,15 @@ def _coerce(name: str, value, kind):
 
 
 class SimulatedSource(MultiStreamSource):
+    """The simulated person (c3t.core.sim) as a live source: "imu" batches (n, 6) float32
+    (accelerometer x, y, z in g, gyroscope x, y, z in deg/s) and, with camera=True, "camera"
+    frames (1, height, width, 3) uint8 BGR; on the host clock or on simulated time (see the
+    module docstring).
+
+    Keyword arguments override fields of `config` and may be spec text ("100", "true"). Raises
+    C3tError for an unknown parameter, a value of the wrong type, speed <= 0 or batch_s outside
+    (0, 1] seconds."""
+
     def __init__(self, config: SimulatedConfig | None = None, **overrides):
         fields = {f.name: f for f in dataclasses.fields(SimulatedConfig)}
         unknown = sorted(set(overrides) - set(fields))
@@ -120,6 +132,7 @@ class SimulatedSource(MultiStreamSource):
 
     @property
     def streams(self) -> list[str]:
+        """["imu", "camera"], or ["imu"] when camera=False."""
         return ["imu", "camera"] if self.config.camera else ["imu"]
 
     @property
@@ -130,6 +143,7 @@ class SimulatedSource(MultiStreamSource):
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
+        """Build the simulated world (room, person, IMU, camera) from the config; no-op once built."""
         if self._world is not None:
             return
         from c3t.core.sim.imu import ImuConfig
@@ -147,9 +161,13 @@ class SimulatedSource(MultiStreamSource):
 
     @property
     def running(self) -> bool:
+        """True while delivering: while the thread lives when realtime, else from start() until
+        stop() or a simulation failure."""
         return self._sim_running if not self.config.realtime else super().running
 
     def start(self) -> None:
+        """Build the world if needed and deliver from its current simulated time on: a thread
+        when realtime, else each read() steps the world. No-op while running."""
         self.connect()
         if self.running:
             return
@@ -181,6 +199,8 @@ class SimulatedSource(MultiStreamSource):
         return self._latest
 
     def stop(self) -> None:
+        """Stop delivering (waiting up to 5 s for the thread); the world keeps its time, so
+        start() resumes it. State "stopped"."""
         self._sim_running = False
         self._stop_reader(5.0)
         if self._world is not None:
