@@ -92,6 +92,7 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
         done = {"s": 0.0, "last": 0.0}
 
         def recorded(p) -> None:
+            """Report the recording's progress as a fraction of all the simulated sessions' seconds."""
             if p.elapsed_s < done["last"]:      # a new session began
                 done["s"] += done["last"]
             done["last"] = p.elapsed_s
@@ -106,6 +107,7 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
     names = {"prepare": "cutting windows", "evaluate": "evaluating", "export": "exporting"}
 
     def trained(event: dict) -> None:
+        """Report a retraining phase under the name the user sees."""
         if event.get("kind") == "phase":
             report(names.get(event["phase"], f"training: {event['phase']}"), event.get("fraction"))
 

@@ -54,6 +54,8 @@ class SourceFeed:
         self.started = time.monotonic()
 
     def rate(self, role: str) -> float | None:
+        """The stream's rate in Hz: the source's nominal rate, else (after `rate_wait_s` seconds) the measured
+        one; None while it is not known yet."""
         src, stream = self.roles[role]
         health = src.health()[stream]
         if health.nominal_hz:
@@ -88,6 +90,7 @@ class SourceFeed:
 
     @property
     def ready(self) -> bool:
+        """Whether every role's stream has been registered in the buffer (its rate is known)."""
         return all(role in self.buffer.streams for role in self.roles)
 
 
@@ -95,6 +98,8 @@ class SourceFeed:
 
 @dataclass
 class DeviceStatus:
+    """One connected device as the view shows it: its state, rates in Hz, samples received and dropped,
+    gaps in seconds, reconnects, last error, clock offset and delivery warning."""
     role: str                    # "imu" or "camera"
     spec: str
     state: str                   # devices.base STATES
@@ -111,6 +116,7 @@ class DeviceStatus:
 
 @dataclass
 class RecordingStatus:
+    """The session being recorded: its folder, seconds so far, current label and samples written."""
     folder: str
     seconds: float               # session seconds recorded so far
     label: str | None            # the current label (labelled recording), else None
@@ -120,6 +126,8 @@ class RecordingStatus:
 
 @dataclass
 class LiveView:
+    """A consistent copy of what the live pipeline shows: recent IMU samples (times in seconds before
+    `t`), the newest frame, recent predictions and their truth, devices, recording, model and errors."""
     t: float = 0.0                                    # host time of the newest sample
     imu_t: np.ndarray = field(default_factory=lambda: np.zeros(0))          # seconds before t (<= 0)
     imu: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
@@ -139,6 +147,8 @@ class LiveView:
 # ----------------------------------------------------------------------------- the pipeline
 
 class LivePipeline:
+    """Devices -> SyncBuffer -> recording and StreamingPredictor in one worker thread, publishing a
+    LiveView about 40 times a second (see the module's docstring); no Qt."""
     def __init__(self, settings: PredictorSettings | None = None, backend: str = "auto", history: int = 240,
                  predict_from: str = "all"):
         self.settings = settings or PredictorSettings()
@@ -193,6 +203,7 @@ class LivePipeline:
             _close(src)
 
     def disconnect(self) -> None:
+        """Close any recording and the connected devices; predictions stop until the next connect."""
         with self._lock:
             old, self._roles = self._roles, {}
             self._close_recording("the devices were disconnected")
@@ -202,6 +213,7 @@ class LivePipeline:
 
     @property
     def connected(self) -> dict:
+        """The connected roles ("imu", "camera") and the spec each was opened with."""
         return {r: self._specs.get(r) for r in self._roles}
 
     # -- model -------------------------------------------------------------------------
@@ -216,6 +228,7 @@ class LivePipeline:
 
     @property
     def engine(self):
+        """The inference engine of the model in use, or None before set_model."""
         return self._engine
 
     def set_predict_from(self, which: str) -> None:
@@ -249,9 +262,11 @@ class LivePipeline:
 
     @property
     def recording(self) -> bool:
+        """Whether a session is being recorded."""
         return self._recording is not None
 
     def set_label(self, label: str | None) -> None:
+        """Label what is recorded from now on (None: unlabelled); raises C3tError when not recording."""
         with self._lock:
             if self._recording is None:
                 raise C3tError("not recording: start a recording before choosing a label")
@@ -274,6 +289,7 @@ class LivePipeline:
 
     # -- running -----------------------------------------------------------------------
     def start(self) -> None:
+        """Start the worker thread (nothing happens when it is already running)."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
@@ -289,6 +305,7 @@ class LivePipeline:
         self.disconnect()
 
     def view(self) -> LiveView:
+        """The latest LiveView; never waits for the worker."""
         return self._view
 
     def _reset_scores(self) -> None:

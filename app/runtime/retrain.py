@@ -105,6 +105,8 @@ class RetrainRequest:
 
 @dataclass
 class ModelVersion:
+    """One model folder in a ModelStore: its name, when and how it was trained, its classes, its IMU
+    top-1 on the checking sessions, whether it is active or has an ONNX export, and why it is broken if so."""
     path: Path
     name: str
     created: str | None = None
@@ -131,6 +133,7 @@ class ModelStore:
         found = [self._read(p, active) for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
         def newest(v: ModelVersion):
+            """Sort key: the version number, then the creation time and the name."""
             m = VERSION_NAME.match(v.name)
             return (int(m.group(1)) if m else -1, v.created or "", v.name)
         return sorted(found, key=newest, reverse=True)
@@ -242,6 +245,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     from c3t.training.session_dataset import prepare_sessions
 
     def phase(name: str, fraction: float, **more) -> None:
+        """Report a phase and its fraction done (0..1) as an event; raises Cancelled once `cancel` is set."""
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         report({"kind": "phase", "phase": name, "fraction": float(fraction), **more})
@@ -257,10 +261,12 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
         raise C3tError(message.replace(f" in {links}", " in the selected sessions")) from exc
 
     def on_epoch(info: dict) -> None:
+        """Report one training epoch (loss, validation top-1) as a phase event."""
         phase(info["phase"], info["epoch"] / info["epochs"], epoch=info["epoch"], epochs=info["epochs"],
               loss=info["loss"], val_top1=info["val_top1"])
 
     def checking(model, split, fit_metrics) -> dict:
+        """Score the trained model on the checking sessions, after reporting the evaluate phase."""
         phase("evaluate", 0.0)
         return checking_metrics(model, data, split, fit_metrics)
 
@@ -347,6 +353,7 @@ class RetrainJob:
 
     @property
     def running(self) -> bool:
+        """Whether the retraining process is still alive."""
         return self._process is not None and self._process.is_alive()
 
     def poll(self) -> list[dict]:
@@ -383,6 +390,7 @@ class RetrainJob:
         process = self._process
 
         def stop() -> None:
+            """Wait `grace_s` seconds for the worker, terminate it if still alive, and remove the staging folder."""
             process.join(self.grace_s)
             if process.is_alive():
                 process.terminate()

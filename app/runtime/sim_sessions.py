@@ -22,6 +22,7 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
     fps = 15.0   # a model window takes 16 frames in 2.5 s (6.4 fps): 15 fps serves it at half the feature cost of 30
 
     def person(subject: int) -> SimulatedSource:   # simulated time: the seed decides what is recorded
+        """A simulated person `subject` on simulated time (not real time), at the sessions' size and fps."""
         return SimulatedSource(realtime=False, seed=sim_seed, subject=subject, width=size[0], height=size[1],
                                fps=fps, actions=actions, batch_s=0.1)
 
