@@ -55,6 +55,10 @@ class Variation:
 
     @classmethod
     def sample(cls, rng: np.random.Generator, subject: Subject | None = None) -> "Variation":
+        """A random repetition drawn from `rng`: speed is the subject's tempo times 0.82..1.18
+        (clipped to 0.7..1.3), amplitude the subject's times 0.9..1.1 (clipped to 0.8..1.2),
+        warp in -0.3..0.3, cycles 0.85..1.15, and offsets of about 4 degrees (s.d.) on the arm
+        and spine-twist DOFs."""
         tempo = subject.tempo if subject else 1.0
         amp = subject.amplitude if subject else 1.0
         offsets = {k: float(rng.normal(0, 4.0)) for k in
@@ -76,6 +80,10 @@ Targets = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class Action:
+    """One action class: its class name and key, its duration in seconds at speed 1, its
+    `targets` function (warped time u in [0, 1], Variation) -> DOF -> degrees, and the seconds
+    spent leaving (and returning to) rest."""
+
     name: str                   # the class name written to classes.txt
     key: str                    # short identifier
     base_seconds: float         # duration at speed 1, including leaving and returning to rest
@@ -88,6 +96,7 @@ class Action:
         return self.enter_seconds / self.base_seconds
 
     def duration(self, v: Variation) -> float:
+        """The clip's length in seconds for variation `v`: base_seconds / speed."""
         return self.base_seconds / v.speed
 
 
@@ -100,6 +109,7 @@ def _both(name: str, value) -> Targets:
 # Each returns DOF -> degrees (arrays over u, or constants); see body.py for the angle conventions.
 def _swipe(direction: float) -> Callable[[np.ndarray, Variation], Targets]:
     def targets(u, v):
+        """Right arm sweeping across the body (shoulder azimuth), with a little spine twist."""
         a = v.amplitude
         start, end = (55 * a, -35 * a) if direction < 0 else (-35 * a, 55 * a)
         s = step(u, 0.3, 0.7)
@@ -221,10 +231,12 @@ class Clip:
 
     @property
     def duration(self) -> float:
+        """The clip's length in seconds (see Action.duration)."""
         return self.action.duration(self.variation)
 
     @property
     def t1(self) -> float:
+        """The clip's end, seconds on the performer's timeline."""
         return self.t0 + self.duration
 
     def angles(self, t: np.ndarray, rest: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -128,6 +128,7 @@ class Subject:
         h = float(rng.uniform(1.55, 1.92))
 
         def part(frac: float, spread: float = 0.05) -> float:
+            """A segment length in metres: `frac` of the height, varied by +-`spread`."""
             return float(h * frac * rng.uniform(1 - spread, 1 + spread))
 
         lengths = {
@@ -141,6 +142,7 @@ class Subject:
         skin = np.array(skin_tones[rng.integers(len(skin_tones))], float) * rng.uniform(0.9, 1.1)
 
         def cloth() -> tuple:
+            """A random clothing colour as a BGR tuple of 0..255."""
             r, g, b = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.25, 0.9), rng.uniform(0.3, 0.9))
             return (int(255 * b), int(255 * g), int(255 * r))
 
@@ -198,6 +200,9 @@ def neutral(n: int) -> dict[str, np.ndarray]:
 # -- forward kinematics ----------------------------------------------------------------
 @dataclass
 class Pose:
+    """The body over n time steps, from `forward_kinematics`: joint positions (n, 20, 3) in
+    metres and frames (n, 20, 3, 3), both in the world frame and JOINTS order. `len()` is n."""
+
     positions: np.ndarray   # (n, 20, 3) metres, world frame, JOINTS order
     rotations: np.ndarray   # (n, 20, 3, 3) each joint's frame (the segment leaving it) in world
 
