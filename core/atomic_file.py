@@ -5,7 +5,8 @@
     write_json_atomic(path, obj)
 
 Every file c3t rewrites in place (manifests, model configs and metrics, labels, caches, the
-export record) goes through here.
+export record) goes through here; commands that write a folder check it first
+(check_output_folder) and put a finished folder in place whole (replace_folder).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
+
+from c3t.core.errors import C3tError
 
 
 @contextmanager
@@ -60,3 +63,36 @@ def fsync_dir(folder) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def check_output_folder(path, flag: str = "--out", replace: bool = False) -> None:
+    """Check before any work that `path` can be written as a new folder: its parent can be
+    created and written, and `path` is not a file. An existing non-empty folder is refused
+    unless `replace` (then the caller replaces it whole at the end, see replace_folder).
+    Raises C3tError naming `flag`, the folder and what to do."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise C3tError(f"{flag} {path} is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and not replace:
+        raise C3tError(f"{flag} {path} already exists and is not empty; give a new folder, or --force to replace it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise C3tError(f"{flag} {path}: {parent} cannot be written (read-only or not yours); choose another folder")
+
+
+def replace_folder(staging, target) -> None:
+    """Put the finished folder `staging` at `target` (replacing an existing `target`): `target`
+    is never missing its new contents half-way; the old one is removed after the swap. Both
+    must be on one file system (make `staging` beside `target`)."""
+    staging, target = Path(staging), Path(target)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)

@@ -28,6 +28,23 @@ def test_tiny_train_and_eval(utd_root, tmp_path, cache_dir, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == sum(len(split[k]) for k in ("har", "align", "val", "test"))
 
+    # an existing model folder is refused before any work; --force replaces it whole
+    (out / "camera.onnx").write_text("stale, from an earlier model")
+    args = ["train", "--dataset", str(data), "--visual", "skeleton", "--method", "c3t", "--epochs", "1",
+            "--out", str(out), "--quiet", "--cache", str(cache_dir)]
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0
+    assert not (out / "camera.onnx").exists() and (out / "weights.pt").exists()
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")]   # no staging or old folder left
+
+
+def test_train_checks_its_folders_before_any_work(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--method", "c3t", "--out", str(tmp_path / "m")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "--dataset", str(tmp_path), "--method", "c3t", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
 
 def test_eval_rejects_a_folder_that_is_not_a_model(tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path)]) == 2

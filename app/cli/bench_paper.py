@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from c3t.core.atomic_file import check_output_folder
 from c3t.core.errors import C3tError
 from c3t.training.choices import PROTOCOLS
 
@@ -75,6 +76,7 @@ def paper_command(args) -> int:
 
     protocol = getattr(args, "protocol", "random")
     out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
+    check_output_folder(out, "--out", replace=True)   # resumable: its own earlier cells are kept
     (out / "cells").mkdir(parents=True, exist_ok=True)
     backbone = default_backbone(args.visual)
     data = prepare(args.dataset, args.visual, backbone, args.cache)

@@ -25,11 +25,19 @@ def synth_command(args) -> int:
     returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT or an --out that cannot be written."""
     from c3t.training.synth import SynthConfig, write_dataset
 
+    from c3t.core.atomic_file import check_output_folder
+    from c3t.core.errors import C3tError
+
     w, h = parse_size(args.size)
+    check_output_folder(args.out, "--out", replace=True)   # synth refuses foreign content itself
     config = SynthConfig(subjects=args.subjects, reps=args.reps, seed=args.seed, imu_hz=args.imu_hz,
                          fps=args.fps, width=w, height=h, workers=max(1, args.workers),
                          actions=[a.strip() for a in args.actions.split(",") if a.strip()])
-    m = write_dataset(args.out, config, progress=not args.quiet)
+    try:
+        m = write_dataset(args.out, config, progress=not args.quiet)
+    except OSError as exc:
+        raise C3tError(f"writing the dataset to {args.out} failed: {exc.strerror or exc}; "
+                       "check the folder's space and permissions") from None
     print(f"wrote {m['clips']} clips ({len(m['classes'])} classes x {m['subjects']} subjects x {m['reps']} reps, "
           f"{m['seconds'] / 60:.1f} min of data) to {args.out} in {m['generation_seconds']:.1f} s")
     print(f"train on it with: c3t train --dataset {args.out} --visual rgb --method c3t --out MODEL_DIR")

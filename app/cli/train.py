@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+from c3t.core.atomic_file import check_output_folder, replace_folder
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import BACKBONES, METHODS, SCHEDULES
 from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS
@@ -39,7 +42,8 @@ def register(sub, bench) -> None:
                         "computed from D_HAR's skeleton, UTD-MHAD layouts)")
     p.add_argument("--imu-labels-per-class", type=int, metavar="K", help="supervised-imu / -fusion: only K labelled clips per class")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
-    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--out", required=True, help="model folder to write (new; an existing one only with --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing model folder (whole, when training is done)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=train_command)
 
@@ -63,10 +67,16 @@ def train_command(args) -> int:
     from c3t.training.prepare import default_visual, prepare
     from c3t.training.progress import PhaseBars
 
+    out = Path(args.out)
+    check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
+    if not Path(args.dataset).exists():
+        raise C3tError(f"--dataset {args.dataset} does not exist; give a UTD-MHAD folder, `c3t synth` output or "
+                       "a folder of recorded sessions")
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or default_backbone(visual)
     data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
     bar = PhaseBars(disable=args.quiet)   # one bar per training phase, with its ETA
+    staging = None
 
     def progress(info):
         """Show one epoch's phase, loss and validation top-1 on the phase's progress bar."""
@@ -79,13 +89,19 @@ def train_command(args) -> int:
                            temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
                            select=args.select, imu_labels=args.imu_labels,
                            imu_labels_per_class=args.imu_labels_per_class)
-        model, metrics, cfg, split = fit_and_save(data, cfg, args.out, Path(args.dataset).resolve(), progress=progress,
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
                                                   test_people=args.test_people)
+        replace_folder(staging, out)
+        staging = None
     except Cancelled:
         print("training cancelled; nothing written", file=sys.stderr)
         return 130
     finally:
         bar.close()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     sizes = metrics["sizes"]
     people = S.to_json(data, split, args.seed, args.protocol).get("people")
     print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "
