@@ -56,6 +56,10 @@ def small_rotation(rng: np.random.Generator, std_deg: float) -> np.ndarray:
 
 @dataclass
 class ImuConfig:
+    """A simulated IMU's settings: rate (Hz, 50..200), the body segment it is worn on, noise
+    and bias (g, deg/s), saturation ranges, ADC bits, mounting error (deg), its clock (offset in
+    seconds, drift in ppm, sampling jitter in seconds) and the chances of losing samples."""
+
     rate_hz: float = 100.0
     segment: str = "right_wrist"     # body.SEGMENTS
     accel_noise_g: float = 0.012     # white noise std per sample
@@ -73,6 +77,8 @@ class ImuConfig:
     burst_prob: float = 0.0003       # chance a burst of 5..25 samples starts here
 
     def check(self) -> None:
+        """Raise C3tError for a rate outside 50..200 Hz, or a jitter above a fifth of the
+        sample period (samples could swap order)."""
         if not 50.0 <= float(self.rate_hz) <= 200.0:
             raise C3tError(f"simulated IMU rate {self.rate_hz} Hz is outside 50..200 Hz; pick a rate in that range")
         if self.jitter_s * self.rate_hz > 0.2:
@@ -93,6 +99,7 @@ class ImuSamples:
 
     @classmethod
     def empty(cls) -> "ImuSamples":
+        """No samples (values of shape (0, 6))."""
         return cls(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 6)))
 
 
@@ -108,6 +115,8 @@ class Wearing:
 
     @classmethod
     def sample(cls, config: ImuConfig, rng: np.random.Generator) -> "Wearing":
+        """A random wearing drawn from `rng` with the spreads in `config`; the clock offset is
+        config.clock_offset_s, or uniform in 0..3600 s when that is None."""
         offset = config.clock_offset_s
         if offset is None:
             offset = float(rng.uniform(0.0, 3600.0))
@@ -119,6 +128,7 @@ class Wearing:
 
     @classmethod
     def ideal(cls) -> "Wearing":
+        """A perfect wearing: no mounting rotation, no bias, device clock equal to true time."""
         return cls(np.eye(3), np.zeros(3), np.zeros(3), 0.0, 0.0)
 
 
@@ -145,9 +155,11 @@ class ImuDevice:
 
     # clock: device time = offset + (1 + drift) * true time
     def device_time(self, t_true: np.ndarray) -> np.ndarray:
+        """The device clock's reading (seconds) at simulation times `t_true`."""
         return self.wearing.clock_offset + (1.0 + self.wearing.clock_drift) * np.asarray(t_true)
 
     def true_time(self, t_device: np.ndarray) -> np.ndarray:
+        """The simulation time (seconds) at which the device clock reads `t_device`."""
         return (np.asarray(t_device) - self.wearing.clock_offset) / (1.0 + self.wearing.clock_drift)
 
     def read(self, motion: Motion, t_end: float) -> ImuSamples:
@@ -170,6 +182,7 @@ class ImuDevice:
         mount = self.wearing.mount
 
         def mounted(tt):
+            """`motion` with the device's mounting rotation applied to the sensor frames."""
             p, R = motion(tt)
             return p, R @ mount
 
