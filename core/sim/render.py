@@ -23,6 +23,10 @@ from c3t.core.sim.body import J, Subject, rot_x, rot_y, rot_z
 
 @dataclass
 class CameraConfig:
+    """The simulated camera: frame size (pixels), rate (fps), where it stands and aims
+    (metres), vertical field of view (deg), and the scale of the per-scene and per-frame
+    variation (placement, shake, clutter, lighting, sensor noise in grey levels)."""
+
     width: int = 320
     height: int = 240
     fps: float = 30.0
@@ -37,6 +41,7 @@ class CameraConfig:
     noise: float = 3.0            # sensor noise std, grey levels
 
     def check(self) -> None:
+        """Raise C3tError for frames smaller than 32x24 or a rate outside 1..240 fps."""
         if int(self.width) < 32 or int(self.height) < 24:
             raise C3tError(f"frame size {self.width}x{self.height} is too small; use at least 32x24")
         if not 1.0 <= float(self.fps) <= 240.0:
@@ -64,6 +69,7 @@ def _smooth_noise(rng: np.random.Generator, n_axes: int, amp: float, f_lo: float
     amps = amp * rng.uniform(0.3, 1.0, (n_axes, 3)) / 1.8
 
     def at(t: float) -> np.ndarray:
+        """The signal's value on each axis at time t (seconds): (n_axes,)."""
         return (amps * np.sin(2 * np.pi * freqs * t + phases)).sum(axis=1)
     return at
 
@@ -204,6 +210,8 @@ class Scene:
         scale = float(1 << shift)
 
         def pt(p):
+            """An image point as integer pixels with `shift` fractional bits, for OpenCV's
+            sub-pixel drawing."""
             return (int(round(p[0] * scale)), int(round(p[1] * scale)))
 
         # shadow on the floor under the pelvis
