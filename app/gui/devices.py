@@ -13,6 +13,9 @@ STATUS_COLUMNS = ("device", "state", "rate Hz", "received", "dropped", "gaps s",
 
 
 class DevicesPanel(QtWidgets.QGroupBox):
+    """The IMU and camera choice (editable lists of specs) with Connect / Disconnect, and a status table
+    of the connected devices. Emits connect_requested(imu spec, camera spec; "" for none),
+    disconnect_requested and scan_requested; the main window does the work."""
     connect_requested = QtCore.Signal(str, str)    # imu spec, camera spec ("" for none)
     disconnect_requested = QtCore.Signal()
     scan_requested = QtCore.Signal()
@@ -91,10 +94,12 @@ class DevicesPanel(QtWidgets.QGroupBox):
             self.imu.setCurrentText(sorted(devices, key=lambda d: d.profile is None)[0].spec)
 
     def set_choice(self, imu: str, camera: str) -> None:
+        """Show these specs in the IMU and camera lists (an empty camera: "(none)")."""
         self.imu.setCurrentText(imu)
         self.camera.setCurrentText(camera or NONE)
 
     def choice(self) -> tuple[str, str]:
+        """The chosen (imu spec, camera spec), each "" for none."""
         imu = self.imu.currentText().strip()
         camera = self.camera.currentText().strip()
         return ("" if imu == NONE else imu), ("" if camera == NONE else camera)
@@ -109,15 +114,19 @@ class DevicesPanel(QtWidgets.QGroupBox):
         self.connect_requested.emit(*self.choice())
 
     def set_connected(self, connected: bool) -> None:
+        """Say Reconnect instead of Connect, and allow Disconnect, while devices are connected."""
         self.connect_button.setText("Reconnect" if connected else "Connect")
         self.disconnect_button.setEnabled(connected)
 
     def set_busy(self, busy: bool) -> None:
+        """Disable Connect, Scan BLE and Refresh ports while a connect or scan is under way."""
         for w in (self.connect_button, self.scan_button, self.refresh_button):
             w.setEnabled(not busy)
 
     # -- status -----------------------------------------------------------------------------
     def show_status(self, devices: dict) -> None:
+        """Show one table row per device: state, rate in Hz (measured / nominal), received, dropped,
+        gaps in seconds, clock offset in seconds, connects, and the warning or last error."""
         rows = list(devices.values())
         self.table.setRowCount(len(rows))
         for r, d in enumerate(rows):

@@ -17,6 +17,7 @@ TIMELINE_S = 30  # seconds of predictions in the timeline
 
 
 def class_colour(name: str, classes: list[str]) -> QtGui.QColor:
+    """The colour of `name` in the live view: one hue per class, grey for "no action" and unknown names."""
     if name == NO_ACTION or name not in classes:
         return QtGui.QColor("#9a9a9a")
     return QtGui.QColor.fromHsv(int(360 * classes.index(name) / max(len(classes), 1)) % 360, 170, 220)
@@ -44,6 +45,8 @@ class ConfidenceBars(QtWidgets.QWidget):
         self._styles = [""] * TOP
 
     def show_probs(self, probs, classes: list[str], threshold: float = 0.0) -> None:
+        """Show the top classes of `probs` as percentages; bars below `threshold` are grey (`probs` None:
+        empty bars)."""
         order = np.argsort(probs)[::-1][:TOP] if probs is not None else []
         for i in range(TOP):
             if i < len(order):
@@ -96,6 +99,8 @@ class Timeline(QtWidgets.QWidget):
         self.now = 0.0
 
     def set_rows(self, predictions, truths, classes, now: float) -> None:
+        """Keep the decisions (and truths when there is one per prediction) of the last TIMELINE_S seconds
+        before `now`, and repaint."""
         truths = list(truths) if len(truths) == len(predictions) else [None] * len(predictions)
         self.rows = [(p.t, p.action, t) for p, t in zip(predictions, truths) if p.t >= now - TIMELINE_S]
         self.classes, self.now = list(classes), now
@@ -112,6 +117,7 @@ class Timeline(QtWidgets.QWidget):
                         for c in self.shown_classes())
 
     def paintEvent(self, event) -> None:
+        """Draw the decision blocks, the truth blocks under them, and the seconds scale."""
         painter = QtGui.QPainter(self)
         w, h = self.width(), self.height() - self.SCALE_H
         painter.fillRect(0, 0, w, h, QtGui.QColor("#202020"))
@@ -152,6 +158,8 @@ def _axis_plot(title: str, left: str, bottom: str | None = None) -> pg.PlotWidge
 
 
 class LivePanel(QtWidgets.QWidget):
+    """The Live tab: the camera frame, the IMU signals of the last seconds, the decision with its
+    confidence bars, the timeline of decisions and the attention strip, drawn from a LiveView."""
     def __init__(self, parent=None):
         super().__init__(parent)
         self.paused = False

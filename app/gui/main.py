@@ -29,7 +29,10 @@ class Background(QtCore.QObject):
         self.finished.connect(lambda cb, result, error: cb(result, error))
 
     def run(self, fn, on_done) -> None:
+        """Call `fn()` on a new Python thread, then `on_done(result, error)` on the UI thread (through the
+        `finished` signal); `error` is the C3tError's message, or the exception in words, else None."""
         def work():
+            """Run `fn` and emit `finished` with its result or its error in words."""
             try:
                 result, error = fn(), None
             except C3tError as exc:
@@ -120,10 +123,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(text.splitlines()[0], 15000)
 
     def clear_error(self) -> None:
+        """Hide the red error banner."""
         self.banner.hide()
 
     # -- devices ------------------------------------------------------------------------------
     def connect_devices(self, imu: str, camera: str) -> None:
+        """Connect these specs ("" for none) off the UI thread; on success remember them in the settings,
+        on failure show the error and what is still connected."""
         if not imu and not camera:
             self.show_error("choose an IMU, a camera or both before connecting (sim is the simulated person)")
             return
@@ -131,6 +137,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"connecting {imu or ''} {camera or ''}…")
 
         def done(_, error):
+            """Show the outcome of the connect and update the devices panel."""
             self.devices.set_busy(False)
             if error:
                 still = ", ".join(f"{role} {spec}" for role, spec in self.pipeline.connected.items() if spec)
@@ -148,17 +155,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.background.run(lambda: self.pipeline.connect(imu=imu or None, camera=camera or None), done)
 
     def disconnect_devices(self) -> None:
+        """Close the devices (and any recording) and update the panels."""
         self.pipeline.disconnect()
         self.record.set_recording(False)
         self.devices.set_connected(False)
 
     def scan_ble(self) -> None:
+        """Scan 5 seconds for BLE devices off the UI thread and add those found to the IMU list."""
         from c3t.devices.ble_imu import scan
 
         self.devices.set_busy(True)
         self.statusBar().showMessage("scanning for BLE devices (5 s)…")
 
         def done(found, error):
+            """Add the devices found to the IMU list, or show why the scan failed."""
             self.devices.set_busy(False)
             if error:
                 self.show_error(error)
@@ -178,9 +188,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model(folder)
 
     def load_model(self, folder: str, on_loaded=None) -> None:
+        """Load the model folder off the UI thread; on success show it in the status bar, give its classes
+        to the Record tab, remember it and call `on_loaded`; on failure show the error."""
         self.statusBar().showMessage(f"loading model {folder}…")
 
         def done(_, error):
+            """Show the model loaded, or why it could not be loaded."""
             if error:
                 self.show_error(f"could not load the model: {error}")
                 return
@@ -195,6 +208,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.background.run(lambda: self.pipeline.set_model(folder), done)
 
     def set_predict_from(self, which: str) -> None:
+        """Predict from "all", "imu" or "camera" (PREDICT_FROM), show it in the Live tab and remember it."""
         self.pipeline.set_predict_from(which)
         index = self.live.predict_from.findData(which)
         if index != self.live.predict_from.currentIndex():
@@ -203,6 +217,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- recording ----------------------------------------------------------------------------
     def start_recording(self, folder: str, label, use: str = "har") -> None:
+        """Start recording into `folder` with `label` (None: unlabelled) as camera labels ("har") or for
+        checking ("check"); shows the error when it cannot start."""
         try:
             self.pipeline.start_recording(folder, label, use="check" if use == "check" else "har")
         except C3tError as exc:
@@ -212,12 +228,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("record/folder", self.record.folder.text())
 
     def stop_recording(self) -> None:
+        """Stop the recording and show the saved session's seconds in the status bar."""
         manifest = self.pipeline.stop_recording()
         self.record.set_recording(False)
         if manifest:
             self.statusBar().showMessage(f"session saved: {manifest.get('duration_s', 0):.1f} s", 8000)
 
     def set_label(self, label) -> None:
+        """Label what is recorded from now on (None: unlabelled); shows the error when not recording."""
         try:
             self.pipeline.set_label(label)
         except C3tError as exc:
@@ -243,6 +261,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- drawing ------------------------------------------------------------------------------
     def tick(self) -> None:
+        """The 40 Hz timer's slot: draw the latest LiveView (Live tab, device and recording status, new
+        errors) and note UI-thread stalls over 100 ms."""
         now = time.perf_counter()
         if self._last_tick is not None and now - self._last_tick > 0.1:
             self.stalls.append(now - self._last_tick)
@@ -261,6 +281,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- settings and life cycle ----------------------------------------------------------------
     def restore_settings(self) -> None:
+        """Put the stored devices, live options, folders and decision rule back in the panels."""
         s = self.settings
         self.devices.set_choice(str(s.value("devices/imu", "sim")), str(s.value("devices/camera", "sim")))
         self.live.length.setValue(float(s.value("live/window_s", 5.0)))
@@ -275,6 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_training_sessions()
 
     def save_settings(self) -> None:
+        """Store the chosen devices, the live window length and the folders in the settings."""
         s = self.settings
         imu, camera = self.devices.choice()
         s.setValue("devices/imu", imu)
@@ -285,6 +307,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.sync()
 
     def closeEvent(self, event) -> None:
+        """Save the settings, stop any retraining and the pipeline (recording, devices), then close."""
         self.save_settings()
         self.timer.stop()
         self.train.shutdown()
@@ -292,9 +315,11 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
     def show_tab(self, name: str) -> None:
+        """Show the tab `name`, one of TABS."""
         self.tabs.setCurrentIndex(TABS.index(name))
 
     def screenshot(self, path: str) -> None:
+        """Save a PNG of the window to `path`; raises C3tError when it cannot be written."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if not self.grab().save(str(path)):
             raise C3tError(f"could not write the screenshot {path}")

@@ -30,6 +30,8 @@ class MessageLabel(QtWidgets.QLabel):
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        """Show `text` wrapped, at most max_lines lines with an ellipsis; the whole text stays in text()
+        and, when long, in the tooltip."""
         text = str(text or "")
         self.full_text = text
         self.setToolTip(text if len(text) > 80 else "")
@@ -51,12 +53,15 @@ class MessageLabel(QtWidgets.QLabel):
         return min(height, lines)
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
+        """Qt's minimum size, no taller than max_lines lines."""
         return QtCore.QSize(0, self._cap(super().minimumSizeHint().height()))
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+        """Qt's preferred size, no taller than max_lines lines."""
         return QtCore.QSize(100, self._cap(super().sizeHint().height()))
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802
+        """The height the wrapped text needs at `width` pixels, no taller than max_lines lines."""
         return self._cap(super().heightForWidth(width))
 
 
@@ -84,10 +89,12 @@ class PlotOrNote(QtWidgets.QStackedWidget):
         return self.currentWidget() is self.note
 
     def show_plot(self) -> None:
+        """Show the plot instead of the note."""
         if self.currentWidget() is not self.plot:
             self.setCurrentWidget(self.plot)
 
     def show_note(self, text: str | None = None) -> None:
+        """Show the note instead of the plot, with `text` when given."""
         if text is not None and text != self.note.text():
             self.note.setText(text)
         if self.currentWidget() is not self.note:
