@@ -318,7 +318,7 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     classes = session_classes(root, sessions)
     parts = []
     usable = {}
-    bar = tqdm(sessions, desc=f"cutting {root.name} sessions ({spec.backbone})", disable=not progress, unit="session")
+    bar = tqdm(sessions, desc=f"cutting windows from {root.name} ({spec.backbone})", disable=not progress, unit="session")
     for s in bar:
         parts.append(session_windows(s, windowing, spec, net, size, cache, visual_shape))
         usable[s.name] = _usable(s, parts[-1])

@@ -20,7 +20,7 @@ def register(sub, bench) -> None:
     p.add_argument("--dataset", required=True)
     p.add_argument("--visual", choices=("depth", "skeleton", "rgb"), required=True)
     p.add_argument("--table", choices=TABLE_NAMES + ("all",), default="main")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="seeds per cell, 0..N-1 (default 3)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="split protocol (c3t train --help); people-wise runs go to OUT/VISUAL-PROTOCOL")
     p.add_argument("--out", default="runs/paper")

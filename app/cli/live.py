@@ -25,14 +25,16 @@ def register(sub, bench) -> None:
     p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction")
     p.add_argument("--hop", type=float, default=0.25, help="seconds between predictions (default 0.25)")
     p.add_argument("--window", type=float, help="window length in seconds (default: the model's, else 2.5)")
-    p.add_argument("--smoothing", choices=("mean", "majority"), default="mean")
-    p.add_argument("--history", type=int, default=4, help="windows the smoothed decision looks back over")
-    p.add_argument("--threshold", type=float, default=0.5, help="below this confidence: 'no action'")
-    p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto")
+    p.add_argument("--smoothing", choices=("mean", "majority"), default="mean",
+                   help="how recent windows are combined into a decision (default mean of probabilities)")
+    p.add_argument("--history", type=int, default=4, help="windows the smoothed decision looks back over (default 4)")
+    p.add_argument("--threshold", type=float, default=0.5, help="below this smoothed confidence the decision is 'no action' (default 0.5)")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto",
+                   help="auto: onnxruntime when the model was exported, else torch (default auto)")
     p.set_defaults(func=live_command)
 
     p = bench.add_parser("latency", help="per-window latency of a model: onnxruntime vs torch")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="model folder to time")
     p.add_argument("--path", choices=("imu", "camera", "fusion"), help="inference path (default: imu if the model has it)")
     p.add_argument("--windows", type=int, default=500, help="timed windows per backend (default 500)")
     p.add_argument("--threads", type=int, default=1, help="threads for both backends (default 1)")

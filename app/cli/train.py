@@ -19,10 +19,11 @@ def register(sub, bench) -> None:
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
     p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")
     p.add_argument("--visual", choices=("rgb", "depth", "skeleton"), help="camera modality (default: the dataset's: depth for UTD-MHAD)")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=METHODS,
+                   help="c3t, ca, st (no IMU labels in training), or a baseline / supervised upper bound")
     p.add_argument("--schedule", choices=SCHEDULES, help="c3t / ca only (default: best on D_Val)")
     p.add_argument("--backbone", choices=BACKBONES, help="frame backbone for depth / rgb (default: best on D_Val)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default 0)")
     p.add_argument("--epochs", type=int, help="epochs per phase (default: best on D_Val)")
     p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
     p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
@@ -48,10 +49,12 @@ def register(sub, bench) -> None:
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("eval", help="score a model folder on IMU, camera or fusion")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="model folder written by `c3t train`")
     p.add_argument("--dataset", help="dataset folder (default: the one the model was trained on)")
-    p.add_argument("--split", choices=("test", "val", "all"), default="test")
-    p.add_argument("--modality", choices=("imu", "visual", "fusion"), default="imu")
+    p.add_argument("--split", choices=("test", "val", "all"), default="test",
+                   help="which clips of the stored split to score (default test)")
+    p.add_argument("--modality", choices=("imu", "visual", "fusion"), default="imu",
+                   help="score the IMU alone, the camera alone or both fused (default imu)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=eval_command)
