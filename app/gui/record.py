@@ -41,6 +41,10 @@ def describe_session(path: Path) -> tuple[str, ...]:
 
 
 class RecordPanel(QtWidgets.QWidget):
+    """The Record tab: the sessions folder, the kind of recording (unlabelled, labelled camera labels,
+    check), the class being performed, Start / Stop, and the recorded sessions. Emits
+    start_requested(folder, first label or None, use), stop_requested, and label_changed(class or
+    None) when the class is changed while recording; the main window does the recording."""
     start_requested = QtCore.Signal(str, object, str)   # session folder, first label (None: unlabelled), use
     stop_requested = QtCore.Signal()
     label_changed = QtCore.Signal(object)          # class name, or None for "no label"
@@ -156,6 +160,7 @@ class RecordPanel(QtWidgets.QWidget):
         return NO_ACTION if i == 0 else self.classes[i - 1]
 
     def choose_label_index(self, i: int) -> None:
+        """Choose the class button `i` (0: "no action") as if clicked; ignored when not labelling."""
         button = self.label_buttons.button(i)
         if button is not None and self.labelling():
             button.setChecked(True)
@@ -167,6 +172,7 @@ class RecordPanel(QtWidgets.QWidget):
 
     # -- recording ----------------------------------------------------------------------------
     def next_session_folder(self) -> Path:
+        """A new session folder under the sessions folder, named by the time and the kind of recording."""
         root = Path(self.folder.text()).expanduser()
         return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{MODES[self.use()]}"
 
@@ -187,6 +193,8 @@ class RecordPanel(QtWidgets.QWidget):
         self.start_requested.emit(str(self.next_session_folder()), self.current_label(), self.use())
 
     def set_recording(self, recording: bool) -> None:
+        """Show whether a recording is running (the button's text, the kinds locked); when it stops,
+        list the sessions again."""
         self.recording = recording
         self.start_button.setText("Stop recording" if recording else "Start recording")
         for b in (self.unlabelled, self.labelled, self.check):
@@ -197,6 +205,7 @@ class RecordPanel(QtWidgets.QWidget):
             self.refresh()
 
     def show_status(self, status) -> None:
+        """Show the running recording's seconds, folder, label, labelled clips and samples written."""
         if status is None:
             return
         written = ", ".join(f"{k} {v}" for k, v in status.written.items())
@@ -205,15 +214,18 @@ class RecordPanel(QtWidgets.QWidget):
 
     # -- sessions list ------------------------------------------------------------------------
     def sessions_root(self) -> Path:
+        """The sessions folder typed in the panel (~ expanded)."""
         return Path(self.folder.text()).expanduser()
 
     def session_paths(self) -> list[Path]:
+        """Every session folder under the sessions folder ([] when the folder does not exist)."""
         from c3t.core.session_format import find_sessions
 
         root = self.sessions_root()
         return find_sessions(root) if root.is_dir() else []
 
     def refresh(self) -> None:
+        """List the sessions again: name, seconds, labels, classes and problems of each."""
         paths = self.session_paths()
         self.table.setRowCount(len(paths))
         for r, p in enumerate(paths):
@@ -224,6 +236,7 @@ class RecordPanel(QtWidgets.QWidget):
         self.table.resizeColumnsToContents()
 
     def selected_paths(self) -> list[Path]:
+        """The session folders of the selected rows (in table order)."""
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
         return [Path(self.table.item(r, 0).data(QtCore.Qt.UserRole)) for r in rows]
 

@@ -18,6 +18,9 @@ VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "acti
 
 
 class TrainPanel(QtWidgets.QWidget):
+    """The Train tab: retrain on the recorded sessions in a separate process, with its phase, progress,
+    loss curve and checking score, and the model versions of the models folder. Emits
+    activate_requested(model folder) when a version is made the active one."""
     activate_requested = QtCore.Signal(str)     # model folder
 
     def __init__(self, sessions_source, parent=None):
@@ -127,6 +130,7 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- model versions -----------------------------------------------------------------------
     def open_store(self):
+        """The ModelStore of the models folder typed in the panel (a new one when the folder changed)."""
         from c3t.app.runtime.retrain import ModelStore
 
         root = Path(self.models.text()).expanduser()
@@ -135,6 +139,8 @@ class TrainPanel(QtWidgets.QWidget):
         return self.store
 
     def refresh_versions(self) -> None:
+        """List the model versions (name, method, IMU top-1 on the checking sessions or why broken,
+        classes, active) and, unless training, show the active one's metrics."""
         store = self.open_store()
         rows = store.versions()
         self.versions.setRowCount(len(rows))
@@ -183,6 +189,8 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- training -----------------------------------------------------------------------------
     def request(self):
+        """The RetrainRequest for the chosen sessions and options; raises C3tError when there are no
+        sessions to train on."""
         from c3t.app.runtime.retrain import RetrainRequest
 
         sessions = self.sessions_source()
@@ -195,6 +203,8 @@ class TrainPanel(QtWidgets.QWidget):
                               epochs=self.epochs.value() or None)
 
     def start(self) -> None:
+        """Start a retraining process (nothing when one is running); shows why in the panel when it
+        cannot start."""
         from c3t.app.runtime.retrain import RetrainJob
 
         if self.job is not None and self.job.running:
@@ -218,6 +228,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.timer.start()
 
     def cancel(self) -> None:
+        """Ask the running retraining to stop; no model version is written."""
         if self.job is not None and self.job.running:
             self.phase.setText("cancelling…")
             self.job.cancel()
@@ -229,6 +240,7 @@ class TrainPanel(QtWidgets.QWidget):
             self.job.close()
 
     def poll(self) -> None:
+        """The timer's slot: show the events the retraining sent, and tidy up once it has ended."""
         if self.job is None:
             return
         running = self.job.running   # read first: the events of a finished job are all queued by then
@@ -238,6 +250,8 @@ class TrainPanel(QtWidgets.QWidget):
             self._finished()
 
     def handle(self, event: dict) -> None:
+        """Show one retraining event: a phase (epoch, loss, progress), done (its metrics and the new
+        version), an error or a cancel."""
         kind = event.get("kind")
         if kind == "phase":
             epochs = event.get("epochs")
