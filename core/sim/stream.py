@@ -79,6 +79,9 @@ class Performer:
         return clip
 
     def angles(self, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Every DOF (body.DOFS) at times t (seconds): DOF -> (n,) array, in degrees except root_x,
+        root_z and bounce (metres). The rest posture plus idle motion, replaced by the blended
+        clip wherever one is being performed."""
         t = np.asarray(t, dtype=np.float64).reshape(-1)
         n = len(t)
         rest = {d: np.full(n, self.rest.get(d, 0.0)) for d in DOFS}
@@ -101,6 +104,8 @@ class Performer:
         return out
 
     def pose(self, t: np.ndarray) -> Pose:
+        """The body at times t (seconds): joint positions (n, 20, 3) in metres and frames,
+        standing on the performer's anchor."""
         return forward_kinematics(self.subject, self.angles(t), self.anchor)
 
     def motion(self, segment: str) -> Motion:
@@ -109,6 +114,8 @@ class Performer:
         return lambda tt: segment_motion(self.pose(tt), segment)
 
     def clip_at(self, t: float) -> Clip | None:
+        """The clip being performed at time t (seconds; start inclusive, end exclusive), or
+        None at rest."""
         i = bisect.bisect_right(self._starts, float(t)) - 1
         if i >= 0 and self.clips[i].t0 <= t < self.clips[i].t1:
             return self.clips[i]
@@ -128,6 +135,9 @@ def room_rng(seed: int) -> np.random.Generator:
 
 @dataclass
 class Frames:
+    """Camera frames taken by the simulation: times (m,) in seconds and images (m, H, W, 3)
+    uint8 BGR. `len()` is m."""
+
     t: np.ndarray         # (m,) seconds on the simulation's timeline
     images: np.ndarray    # (m, H, W, 3) uint8 BGR
 
@@ -137,6 +147,10 @@ class Frames:
 
 @dataclass
 class WorldConfig:
+    """A simulated world: the seed and subject number (which fix the room, the person and the
+    script), the IMU and camera settings, the actions to script (keys or class names; None: all
+    ten), the rest between actions and before the first (seconds), and whether frames are drawn."""
+
     seed: int = 0
     subject: int = 1
     imu: ImuConfig = field(default_factory=ImuConfig)
@@ -206,6 +220,8 @@ class SimWorld:
         return skipped
 
     def truth_at(self, t: float) -> str | None:
+        """The class name of the action performed at simulated time t (seconds), or None at
+        rest; plans the script that far if needed."""
         self._ensure_script(t)
         return self.performer.truth_at(t)
 
