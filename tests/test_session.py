@@ -247,6 +247,19 @@ def test_info_reports_rates_gaps_and_labels(tmp_path, capsys):
     assert info["gaps"][0]["seconds"] == pytest.approx(1.0, abs=0.01)
     assert info["streams"]["imu"]["sequence_missing"] == 200
     assert "closed cleanly: yes" in out and "gaps: 1" in out and "wave" in out
+    # a stream that delivered short says so, with the measured rate and the gap time
+    assert len(info["warnings"]) == 1 and info["warnings"][0].startswith("imu delivers")
+    assert "Hz of 200 Hz nominal" in info["warnings"][0] and "1.0 s of gaps in 4 s" in info["warnings"][0]
+    assert "warning: imu delivers" in out
+
+
+def test_delivery_warning_rule():
+    from c3t.core.delivery import delivery_warning
+
+    assert delivery_warning("camera", 30.0, 29.0, 0.1, 100.0) is None            # within 10%, no real gap
+    text = delivery_warning("camera", 30.0, 11.7, 42.0, 100.0)
+    assert text.startswith("camera delivers 11.7 Hz of 30 Hz nominal (61% short), 42.0 s of gaps in 100 s")
+    assert delivery_warning("imu", None, 5.0) is None                           # unknown nominal rate: no judgement
 
 
 def test_a_session_is_never_overwritten(tmp_path):
