@@ -46,6 +46,8 @@ def augment_pair(visual, imu, gen: torch.Generator, strong: float = 0.0):
     start = (1 - frac) * torch.rand(b, generator=gen)
 
     def segment(x):
+        """The batch's shared crop applied to `x` (B, T, ...): stretched over the window, or for
+        the clips picked for a shifted crop, kept at its speed and placed in the window."""
         stretched = take_segment(x, start, frac)
         if place is None or not bool((place >= 0).any()):
             return stretched
@@ -84,6 +86,7 @@ def apply_noise(imu: np.ndarray, visual: np.ndarray, noise: str, seed: int) -> t
     imu_t, vis_t = torch.from_numpy(imu), torch.from_numpy(visual)
 
     def crop(*xs):
+        """A random 60% of each clip, kept at its speed and shifted in the window, applied to each of `xs`."""
         frac = torch.full((b,), 0.6)
         start, place = 0.4 * torch.rand(b, generator=gen), torch.rand(b, generator=gen)
         return [take_segment(x, start, frac, place) for x in xs]

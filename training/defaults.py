@@ -30,6 +30,7 @@ class TrainConfig:
     imu_labels_per_class: int | None = None   # supervised-imu / -fusion: only K labelled clips per class
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (how the model folder's config stores them under "training")."""
         return asdict(self)
 
 

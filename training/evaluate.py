@@ -11,11 +11,15 @@ MODALITIES = ("imu", "visual", "fusion")
 
 
 def topk(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Top-k accuracy (0..1): the share of clips whose label is among the k most probable
+    classes. `probs` (N, num_classes), `labels` (N,) int; NaN for N = 0."""
     best = np.argsort(-probs, axis=1)[:, :k]
     return float((best == labels[:, None]).any(axis=1).mean())
 
 
 def confusion(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> list[list[int]]:
+    """Confusion matrix counts as nested lists: row = true class, column = predicted class
+    (argmax of `probs` (N, num_classes)), num_classes x num_classes."""
     m = np.zeros((num_classes, num_classes), dtype=int)
     np.add.at(m, (labels, probs.argmax(1)), 1)
     return m.tolist()
@@ -30,6 +34,8 @@ def macro_f1(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
 
 
 def supports(method: str, modality: str) -> bool:
+    """True if `method` predicts from `modality` ("imu", "visual", "fusion"): supervised-imu
+    only from IMU, supervised-visual only from the camera, every other method from all three."""
     if method == "supervised-imu":
         return modality == "imu"
     if method == "supervised-visual":

@@ -42,6 +42,7 @@ BASELINES = MAIN[:3] + [
 
 def _top(modality, k="top1", noise="none"):
     def get(metrics):
+        """The score `k` of `modality` under `noise` in a cell's metrics (None where absent)."""
         return metrics["noise"].get(noise, {}).get(modality, {}).get(k)
     return get
 
@@ -49,6 +50,7 @@ def _top(modality, k="top1", noise="none"):
 def _selected(rule):
     """D_Test IMU top-1 of the state a label-free selection rule would have kept (same cell)."""
     def get(metrics):
+        """D_Test IMU top-1 of the state `rule` would have kept (None where absent)."""
         return (metrics.get("selection") or {}).get(rule, {}).get("test_imu_top1")
     return get
 
@@ -120,6 +122,9 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
 
 
 def cell_id(cfg: dict) -> str:
+    """The cell's folder name under models/: method, schedule and head where set, the noise
+    augmentation share, IMU-label variant and k, epochs and seed, joined by "-" (e.g.
+    "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
     parts += [f"labels-{cfg['imu_labels']}"] if cfg.get("imu_labels") else []
@@ -138,6 +143,12 @@ def _random_metrics(data, seed: int, protocol: str = "random") -> dict:
 
 
 def run_cell(data, cfg: dict, model_dir: Path) -> dict:
+    """Train and score one cell (cfg from cell_config) on prepared `data`, writing the model
+    folder to `model_dir` (pipeline.fit_and_save). Returns {"noise": {noise: {modality:
+    scores}}} on D_Test for every noise of the paper's robustness table and every modality the
+    method supports, plus D_Val top-1, train_info, selection, split sizes and the IMU confusion
+    matrix. The "random" method scores seeded random probabilities instead (chance level).
+    Raises what fit_and_save raises."""
     from c3t.training import splits as S
     from c3t.training.evaluate import MODALITIES, evaluate, supports
     from c3t.training.pipeline import fit_and_save

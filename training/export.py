@@ -77,6 +77,8 @@ class PathNet(nn.Module):
         self.model, self.path = model, path
 
     def forward(self, *inputs):
+        """Run the path on positional inputs (in the order path_inputs(path) names them): probs
+        (B, num_classes), or (probs, attention) for a head with attention."""
         probs, att = self.model(**dict(zip(path_inputs(self.path), inputs)))
         return probs if att is None else (probs, att)
 
@@ -116,6 +118,10 @@ def _write_onnx(net: nn.Module, example: tuple, file: Path, inputs: list[str], o
 
 @dataclass
 class RealWindows:
+    """Real windows to check an export with, one per key: `imu` (n, imu_steps, 6) float32,
+    `visual` the model's camera input (None for IMU-only models) and, for "features" models,
+    `images` (n, frames, 3, 112, 112) the backbone's input images."""
+
     keys: list[str]
     imu: np.ndarray                     # (n, imu_steps, 6)
     visual: np.ndarray | None           # (n, ...) model camera input (None for IMU-only models)

@@ -44,6 +44,7 @@ from c3t.core.vocabulary import SCHEDULES
 
 
 class Cancelled(Exception):
+    """Raised by train() when its `cancel` event is set: training stopped between two steps."""
     pass
 
 
@@ -172,6 +173,7 @@ class _Recipes:
         m, g = self.model, self.t.gen
 
         def step():
+            """One epoch of shuffled batches (augmented if cfg.augment): yields each batch's loss."""
             for idx in _batches(len(x), self.cfg.batch, g):
                 xb = x[idx]
                 if modality == "visual":
@@ -184,20 +186,28 @@ class _Recipes:
         return step
 
     def align_loss(self, vb, ib):
+        """The alignment loss of one D_Align batch: both sides augmented with the same crop,
+        encoded to L2-normalised latents (B, t, latent) (t = t_rec for C3T, 1 for CA) and flattened
+        to (B * t, latent), then symmetric InfoNCE (core/losses.info_nce) at the configured or
+        learned temperature. So C3T pulls step k of a clip to step k of the same clip in the other
+        modality (the paper's C3T), CA the whole clips (the paper's CA)."""
         vb, ib = self.aug(vb, ib)
         zv, zi = self.model.encode_visual(vb.to(self.dev)), self.model.encode_imu(ib.to(self.dev))
         temp = self.log_temp.exp().clamp(min=0.01) if self.log_temp is not None else self.cfg.temperature
         return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), temp)
 
     def align_step(self):
+        """An epoch of L_CL on D_Align: a step function yielding align_loss per shuffled batch."""
         vis, imu = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
 
         def step():
+            """One epoch of shuffled D_Align batches: yields each batch's alignment loss."""
             for idx in _batches(len(imu), self.cfg.batch, self.t.gen):
                 yield self.align_loss(vis[idx], imu[idx])
         return step
 
     def har_step(self):
+        """An epoch of L_CE on D_HAR: camera clips through f1 and the head h, with the camera labels."""
         return self.ce_step(self.har.visual, self.har.labels, "visual", self.model.h)
 
     @torch.no_grad()
@@ -215,9 +225,11 @@ class _Recipes:
         return float(np.mean(losses)) if losses else float("nan")
 
     def imu_val(self):
+        """D_Val top-1 from the IMU (0..1; NaN when D_Val is empty)."""
         return top1(self.model, self.val.labels, imu=self.val.imu)
 
     def vis_val(self):
+        """D_Val top-1 from the camera (0..1; NaN when D_Val is empty)."""
         return top1(self.model, self.val.labels, visual=self.val.visual)
 
     def params(self, *modules, align: bool = False):
@@ -226,25 +238,33 @@ class _Recipes:
         return [p for m in modules for p in m.parameters()] + extra
 
     def n_har(self):
+        """Batches per epoch over D_HAR (at least 1)."""
         return self._n(len(self.har.labels))
 
     def n_align(self):
+        """Batches per epoch over D_Align (at least 1)."""
         return self._n(len(self.align.imu))
 
     # --- recipes
     def supervised_visual(self):
+        """supervised-visual: f1 + h trained with cross-entropy on D_HAR, selected on D_Val's camera top-1."""
         self.info["best_val_top1"] = self.t.run("har", self.model.parameters(), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
 
     def supervised_imu(self):
+        """supervised-imu (an upper bound: sees IMU labels): f2 + h trained with cross-entropy on
+        the UpperBound IMU clips, selected on D_Val's IMU top-1."""
         m, u = self.model, self.upper
         step = self.ce_step(u.imu, u.labels, "imu", m.h)
         self.info["best_val_top1"] = self.t.run("imu", m.parameters(), self.cfg.epochs, step, self.imu_val, self._n(len(u.labels)))
 
     def supervised_fusion(self):
+        """supervised-fusion (an upper bound: sees IMU labels): f1, f2 and h trained with
+        cross-entropy on both modalities of the UpperBound clips, selected on D_Val's fused top-1."""
         m, u = self.model, self.upper
         imu, vis, y = torch.from_numpy(u.imu), torch.from_numpy(u.visual), torch.from_numpy(u.labels)
 
         def step():
+            """One epoch of shuffled UpperBound batches: yields each batch's fused cross-entropy loss."""
             for idx in _batches(len(y), self.cfg.batch, self.t.gen):
                 vb, ib = self.aug(vis[idx], imu[idx])
                 z = m.fused(m.encode_imu(ib.to(self.dev)), m.encode_visual(vb.to(self.dev)))
@@ -260,6 +280,9 @@ class _Recipes:
         return pseudo
 
     def st(self):
+        """The paper's Student-Teacher (ST): the teacher f1 + h learns D_HAR's camera labels; its
+        argmax on D_Align's camera clips gives pseudo-labels, on which the student f2 + h_imu learns
+        from D_Align's IMU clips (selected on D_Val's IMU top-1)."""
         m = self.model
         self.info["teacher_val_top1"] = self.t.run("teacher", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
         pseudo = self._pseudo_labels()
@@ -267,6 +290,9 @@ class _Recipes:
         self.info["best_val_top1"] = self.t.run("student", self.params(m.f2, m.h_imu), self.cfg.epochs, step, self.imu_val, self.n_align())
 
     def fusion_pl(self):
+        """The paper's appendix sensor-fusion pseudo-label baseline: g = f1, f2 and a shared h on
+        concatenated latents. f1 + h learns D_HAR (zero IMU latent), pseudo-labels D_Align's camera
+        clips, then f2 + h learn them from D_Align's IMU (zero camera latent)."""
         m = self.model
         self.info["teacher_val_top1"] = self.t.run("camera", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
         pseudo = self._pseudo_labels()
@@ -274,6 +300,9 @@ class _Recipes:
         self.info["best_val_top1"] = self.t.run("imu", self.params(m.f2, m.h), self.cfg.epochs, step, self.imu_val, self.n_align())
 
     def align_first(self):
+        """Schedule align-first (CA, C3T): L_CL on D_Align trains f1 and f2 (last state kept, or
+        the lowest alignment loss), then with f1, f2 frozen the head h learns D_HAR (selected on
+        D_Val's IMU top-1)."""
         m = self.model
         no_labels = lambda: float("nan")  # noqa: E731  nothing to select on in this phase: keep the last state
         self.t.run("align", self.params(m.f1, m.f2, align=True), self.cfg.epochs, self.align_step(), no_labels, self.n_align(),
@@ -282,15 +311,20 @@ class _Recipes:
                                                 self.n_har(), frozen=(m.f1, m.f2))
 
     def har_first(self):
+        """Schedule har-first (CA, C3T): L_CE on D_HAR trains f1 and h, then with them frozen f2
+        is aligned to f1 on D_Align (selected on D_Val's IMU top-1)."""
         m = self.model
         self.info["camera_val_top1"] = self.t.run("har", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
         self.info["best_val_top1"] = self.t.run("align", self.params(m.f2, align=True), self.cfg.epochs, self.align_step(), self.imu_val,
                                                 self.n_align(), frozen=(m.f1, m.h), align_score=self.align_eval)
 
     def interspersed(self):
+        """Schedule interspersed (CA, C3T): each epoch is one pass of L_CE on D_HAR and one of
+        L_CL on D_Align, all parameters trained."""
         har, align = self.har_step(), self.align_step()
 
         def step():
+            """One epoch: every D_HAR batch's cross-entropy, then every D_Align batch's alignment loss."""
             yield from har()
             yield from align()
 
@@ -298,12 +332,16 @@ class _Recipes:
                                                 self.n_har() + self.n_align(), align_score=self.align_eval)
 
     def combined(self):
+        """Schedule combined (the default for CA and C3T): every step adds L_CE of a D_HAR batch
+        and L_CL of a D_Align batch, all parameters trained; an epoch is max(|D_HAR|, |D_Align|) //
+        batch steps, the smaller set cycled."""
         m, bs, g = self.model, self.cfg.batch, self.t.gen
         hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
         av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
         n_steps = max(1, max(len(hy), len(ai)) // bs)
 
         def step():
+            """One epoch of n_steps: yields L_CE on a D_HAR batch + L_CL on a D_Align batch."""
             har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
             for _ in range(n_steps):
                 hi, ai_ = next(har_idx), next(align_idx)

@@ -64,6 +64,9 @@ def default_visual(root) -> str:
 
 
 def camera_frames(raw: np.ndarray, spec: InputSpec, size: int) -> np.ndarray:
+    """Raw camera frames of one clip as the small CNN's input: depth (T, H, W) in mm ->
+    (spec.frames, 1, size, size), colour (T, H, W, 3) uint8 BGR -> (spec.frames, 3, size,
+    size) RGB in 0..1; float32 (core/preprocess.depth_input, colour_input)."""
     if spec.visual == "depth":
         return preprocess.depth_input(raw, spec.frames, size)
     return preprocess.colour_input(raw, spec.frames, size)
@@ -71,6 +74,16 @@ def camera_frames(raw: np.ndarray, spec: InputSpec, size: int) -> np.ndarray:
 
 def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,
             progress: bool = True, spec: InputSpec | None = None) -> Prepared:
+    """Every paired clip under `root` as a Prepared (arrays shaped as in the module
+    docstring): imu (N, imu_steps, 6) float32, visual (N, ...) float32 of spec.visual_input,
+    labels (N,) int64 from 0, subjects and trials (N,) int64, keys "aA_sS_tT".
+
+    `root` is a UTD-MHAD layout (see utd_mhad.py) or a folder of `c3t record` sessions (then
+    prepare_sessions does the work). `visual`: the camera modality (default: the folder's,
+    utd_mhad.default_visual); `spec`: the input spec (default: built from `visual` and
+    `backbone`, frames 32 px for depth, 48 px else). Camera inputs are cached under `cache_dir`
+    (default: the user's cache folder); `progress` shows a tqdm bar. Raises C3tError for an
+    unknown camera modality and for files utd_mhad cannot read (naming the file)."""
     import torch
     from tqdm import tqdm
 

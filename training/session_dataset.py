@@ -48,6 +48,9 @@ ROLES = ("har", "align", "check")
 
 @dataclass(frozen=True)
 class Windowing:
+    """How recorded sessions are cut into windows (see the module docstring): window length
+    and hops in seconds, coverage shares 0..1."""
+
     seconds: float = 2.5        # window length (the live predictor's window)
     hop_s: float = 0.25         # between windows over a labelled segment
     align_hop_s: float = 0.5    # between windows over unlabelled time
@@ -57,6 +60,9 @@ class Windowing:
 
 @dataclass(frozen=True)
 class PlannedWindow:
+    """One window to cut from a session, before any data is read: where it ends (session
+    seconds), its role, its class and the labelled segment it comes from."""
+
     t_end: float
     role: str                   # "har", "align" or "check"
     cls: str | None             # class name (None for align)
@@ -64,6 +70,7 @@ class PlannedWindow:
 
 
 def is_sessions_folder(root) -> bool:
+    """True if `root` is a `c3t record` session, or a folder holding at least one."""
     root = Path(root)
     return is_session(root) or (root.is_dir() and any(is_session(p) for p in root.iterdir() if p.is_dir()))
 
@@ -125,6 +132,8 @@ def cut_windows(session: Session, planned: list[PlannedWindow], spec: WindowSpec
     i = skipped = 0
 
     def cut(p: PlannedWindow) -> None:
+        """Cut one planned window from the buffer and hand it to on_window; a window with missing
+        data is counted as skipped."""
         nonlocal skipped
         try:
             window = buf.window(p.t_end, spec, imu=imu, camera=camera)
@@ -156,6 +165,8 @@ class _VisualInputs:
         self.windows: list = []   # per window: an array (frames mode) or a list of frame keys
 
     def add(self, frames: np.ndarray) -> None:
+        """Add one window's frames (frames, H, W, 3) uint8 BGR: as colour input for the small CNN,
+        or as per-frame keys whose backbone features are computed in batches of `batch`."""
         if self.net is None:
             self.windows.append(preprocess.colour_input(frames, self.spec.frames, self.size))
             return
@@ -181,6 +192,8 @@ class _VisualInputs:
         self.todo.clear()
 
     def result(self, empty_shape: tuple) -> np.ndarray:
+        """The camera inputs of every window added, (n, ...) float32: colour frames or backbone
+        features; (0, *empty_shape) when there is none."""
         self._run()
         if not self.windows:
             return np.zeros((0,) + empty_shape, np.float32)
@@ -219,6 +232,7 @@ def session_windows(session: Session, windowing: Windowing, spec, net, size: int
     visual = _VisualInputs(spec, net, size)
 
     def on_window(p: PlannedWindow, window) -> None:
+        """Keep a complete window: its plan, its IMU input and its frames."""
         kept.append(p)
         imu.append(preprocess.imu_input(window.imu, spec.imu_steps))
         visual.add(window.frames)

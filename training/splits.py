@@ -225,18 +225,27 @@ def split_for(data, seed: int, require_checking: bool = True, protocol: str = "r
 
 @dataclass(frozen=True)
 class CameraLabelled:
+    """D_HAR as training sees it: camera clips `visual` (N, ...) float32 and their class
+    labels (N,) int64; no IMU."""
+
     visual: np.ndarray
     labels: np.ndarray
 
 
 @dataclass(frozen=True)
 class Pairs:
+    """D_Align as training sees it: paired camera `visual` (N, ...) and `imu` (N, steps, 6)
+    float32 clips, and no labels (there is no field for them)."""
+
     visual: np.ndarray
     imu: np.ndarray
 
 
 @dataclass(frozen=True)
 class Checking:
+    """D_Val or D_Test: IMU (N, steps, 6), camera (N, ...) float32 and labels (N,) int64,
+    for model selection and scoring only."""
+
     imu: np.ndarray
     visual: np.ndarray
     labels: np.ndarray
@@ -244,6 +253,9 @@ class Checking:
 
 @dataclass(frozen=True)
 class UpperBound:
+    """The IMU labels the supervised upper bounds (supervised-imu, supervised-fusion) train
+    on: IMU (N, steps, 6), camera (N, ...) float32 and labels (N,) int64. No UMA method takes it."""
+
     imu: np.ndarray
     visual: np.ndarray
     labels: np.ndarray

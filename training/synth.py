@@ -26,6 +26,10 @@ FOLDERS = ("Inertial", "Skeleton", "RGB")
 
 @dataclass
 class SynthConfig:
+    """What `c3t synth` writes: `subjects` people doing each action `reps` times, the IMU
+    at `imu_hz` Hz (50, as UTD-MHAD), colour video at `fps` frames per second and
+    width x height pixels; `workers` processes share the work without changing the output."""
+
     subjects: int = 10
     reps: int = 4
     seed: int = 0

@@ -46,6 +46,9 @@ _NAME = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial|skeleton|depth|color)\.(mat
 
 @dataclass(frozen=True)
 class Sequence:
+    """One clip aA_sS_tT of the UTD-MHAD layout: action (1-based), subject, trial, and its
+    file per modality."""
+
     action: int  # 1-based, as in the file name
     subject: int
     trial: int
@@ -53,14 +56,18 @@ class Sequence:
 
     @property
     def key(self) -> str:
+        """The clip's name as in its files, e.g. "a3_s1_t2"."""
         return f"a{self.action}_s{self.subject}_t{self.trial}"
 
     @property
     def label(self) -> int:
+        """The 0-based class index: action - 1."""
         return self.action - 1
 
 
 def class_names(root: Path) -> list[str]:
+    """The class names: ROOT/classes.txt, one per line (action A = line A), or the 27 of
+    UTD-MHAD when there is no such file. Raises C3tError for an empty classes.txt."""
     path = Path(root) / "classes.txt"
     if path.exists():
         names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -216,4 +223,8 @@ LOADERS = {"inertial": load_inertial, "skeleton": load_skeleton, "depth": load_d
 
 
 def load(sequence: Sequence, modality: str) -> np.ndarray:
+    """One modality of a clip as an array, by the loaders above: inertial (N, 6) float32,
+    skeleton (T, 20, 3) float32, depth (T, H, W) uint16, rgb (T, H, W, 3) uint8 BGR. Raises
+    C3tError naming the file when it cannot be read or has the wrong shape, KeyError when the
+    clip has no file of that modality."""
     return LOADERS[modality](sequence.files[modality])
