@@ -21,18 +21,23 @@ def write_video(path, n=25, fps=50.0, size=(64, 48), step=8):
     return path
 
 
+def read_to_the_end(cam) -> list:
+    """Every batch a file camera delivers: at the end of the file its queue closes and read returns []."""
+    batches = []
+    while True:
+        got = cam.read(timeout=3.0)
+        if not got:
+            return batches
+        batches += got
+
+
 def test_reads_every_frame_of_a_file_in_real_time(tmp_path):
     path = write_video(tmp_path / "clip.avi")
     cam = OpenCvCamera(str(path))
     with cam:
         frame, t_latest = cam.read_latest(timeout=2.0)
         assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
-        batches = []
-        while True:  # at the end of the file the queue closes and read returns []
-            got = cam.read(timeout=3.0)
-            if not got:
-                break
-            batches += got
+        batches = read_to_the_end(cam)
         health = cam.health()["camera"]
     frames = np.concatenate([b.values for b in batches])
     assert frames.shape == (25, 48, 64, 3)
@@ -208,13 +213,8 @@ def test_an_undecodable_frame_is_skipped_counted_and_reported(tmp_path):
     path = write_video(tmp_path / "damaged.avi", n=60, fps=30.0, step=4)
     blank_frame(path, 30)
     cam = OpenCvCamera(str(path), realtime=False)
-    batches = []
     with cam:
-        while True:
-            got = cam.read(timeout=3.0)
-            if not got:
-                break
-            batches += got
+        batches = read_to_the_end(cam)
         health = cam.health()["camera"]
     frames = np.concatenate([b.values for b in batches])
     brightness = frames.reshape(len(frames), -1).mean(axis=1)

@@ -310,9 +310,7 @@ def bench_record_command(args) -> int:
           f"{result['process_cpu_percent']:.1f}% (includes the synthetic source)")
     print(f"  disk: {result['bytes_per_minute'] / 1e6:.1f} MB per minute; segments that failed their frame count: "
           f"{result['segments_bad']}")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return _json_line(args, result)
 
 
 # -- c3t bench sessions ------------------------------------------------------------------------
@@ -366,6 +364,11 @@ def bench_sessions_command(args) -> int:
           f"{summary['windows']}")
     print(f"  C3T IMU top-1 on D_Test (no IMU labels in training): mean {top1.mean():.3f}, "
           f"range {top1.min():.3f}-{top1.max():.3f} over seeds {seeds}")
+    return _json_line(args, summary)
+
+
+def _json_line(args, result: dict) -> int:
+    """With --json, `result` as one JSON object on the last line; the bench's exit code (0)."""
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(result))
     return 0
