@@ -408,48 +408,43 @@ def test_bytes_waiting_at_open_are_cleared_and_the_first_line_after_is_data(tmp_
     assert health.received == 2000 and health.malformed == len(lines) - 2000
 
 
-def test_record_of_a_board_that_sends_bytes_but_no_samples_fails_with_the_diagnosis(tmp_path, capsys):
-    """`c3t record` from a board at the wrong baud rate: a non-zero exit and the diagnosis."""
+def record_while(tmp_path, sender, duration: float) -> int:
+    """`c3t record` from a pty device for `duration` s while `sender(dev, stop)` writes to it;
+    returns the command's exit code."""
     from c3t.app.cli import main
 
     dev = FakeDevice(str(tmp_path / "tty"))
     dev.plug()
     stop = threading.Event()
-
-    def garbage():
-        while not stop.is_set():
-            dev.write("\xe3\x9f\xfe\x81" * 5)
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=garbage)
+    writer = threading.Thread(target=sender, args=(dev, stop))
     writer.start()
     try:
-        code = main(["record", "--imu", f"serial:{dev.link}", "--duration", "2.5", "--out", str(tmp_path / "s"),
-                     "--quiet"])
+        return main(["record", "--imu", f"serial:{dev.link}", "--duration", str(duration),
+                     "--out", str(tmp_path / "s"), "--quiet"])
     finally:
         stop.set()
         writer.join()
         dev.unplug()
+
+
+def test_record_of_a_board_that_sends_bytes_but_no_samples_fails_with_the_diagnosis(tmp_path, capsys):
+    """`c3t record` from a board at the wrong baud rate: a non-zero exit and the diagnosis."""
+    def garbage(dev, stop):
+        while not stop.is_set():
+            dev.write("\xe3\x9f\xfe\x81" * 5)
+            time.sleep(0.02)
+
+    code = record_while(tmp_path, garbage, 2.5)
     err = capsys.readouterr().err
     assert code == 1
-    assert f"error: imu recorded no samples: serial:{dev.link}: no samples: " in err
-    assert "bytes arrive but are not text" in err and "c3t probe SPEC" in err
+    assert f"error: imu recorded no samples: serial:{tmp_path / 'tty'}" in err
+    assert "no samples: " in err and "bytes arrive but are not text" in err and "c3t probe SPEC" in err
 
 
 def test_record_of_label_prefixed_lines_records_them(tmp_path, capsys):
-    from c3t.app.cli import main
     from c3t.core.session_format import Session
 
-    dev = FakeDevice(str(tmp_path / "tty"))
-    dev.plug()
-    writer = threading.Thread(target=stream_lines, args=(dev, [mpu6050_raw(k) for k in range(150)], 50.0, 1))
-    writer.start()
-    try:
-        code = main(["record", "--imu", f"serial:{dev.link}", "--duration", "4", "--out", str(tmp_path / "s"),
-                     "--quiet"])
-    finally:
-        writer.join()
-        dev.unplug()
+    code = record_while(tmp_path, lambda dev, stop: stream_lines(dev, [mpu6050_raw(k) for k in range(150)], 50.0, 1), 4)
     assert code == 0, capsys.readouterr().err
     session = Session(tmp_path / "s")
     assert session.info()["streams"]["imu"]["samples"] >= 100
