@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.vocabulary import NO_ACTION
-from c3t.app.gui.widgets import MessageLabel, PlotOrNote
+from c3t.app.gui.widgets import MessageLabel, PlotOrNote, box
 
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")
@@ -245,18 +245,8 @@ class LivePanel(QtWidgets.QWidget):
                   QtWidgets.QLabel("predict from"), self.predict_from):
             controls.addWidget(w)
         controls.addStretch(1)
-        left = QtWidgets.QVBoxLayout()
-        left.addWidget(self.camera, 2)
-        left.addWidget(self.camera_note)
-        left.addWidget(self.imu_view, 5)
-        left.addLayout(controls)
-        right = QtWidgets.QVBoxLayout()
-        right.addWidget(self.action)
-        right.addWidget(self.confidence)
-        right.addWidget(self.detail)
-        right.addWidget(self.bars)
-        right.addWidget(self.rule)
-        right.addWidget(self.attention_view)
+        left = box("v", (self.camera, 2), self.camera_note, (self.imu_view, 5), controls)
+        right = box("v", self.action, self.confidence, self.detail, self.bars, self.rule, self.attention_view)
         right.addStretch(1)
         top = QtWidgets.QHBoxLayout()
         top.addLayout(left, 3)

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NO_ACTION
 from c3t.core.session_format import relabel_session
-from c3t.app.gui.widgets import MessageLabel
+from c3t.app.gui.widgets import MessageLabel, box
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
 LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
@@ -87,15 +87,8 @@ class RecordPanel(QtWidgets.QWidget):
         relabel.clicked.connect(self._relabel)
         self.classes: list[str] = []
 
-        where = QtWidgets.QHBoxLayout()
-        where.addWidget(QtWidgets.QLabel("sessions folder"))
-        where.addWidget(self.folder, 1)
-        where.addWidget(browse)
-        mode = QtWidgets.QVBoxLayout()
-        mode.addWidget(self.unlabelled)
-        mode.addWidget(self.labelled)
-        mode.addWidget(self.check)
-        mode.addWidget(self.classes_edit)
+        where = box("h", QtWidgets.QLabel("sessions folder"), (self.folder, 1), browse)
+        mode = box("v", self.unlabelled, self.labelled, self.check, self.classes_edit)
         run = QtWidgets.QHBoxLayout()
         run.addWidget(self.start_button)
         run.addWidget(self.status, 1)

@@ -124,3 +124,16 @@ def gui_words(message: str) -> str:
         for cli, gui in GUI_WORDS:
             parts[i] = re.sub(r"(?<![\w-])" + re.escape(cli) + r"(?![\w-])", gui, parts[i])
     return "`".join(parts)
+
+
+def box(kind: str, *items) -> QtWidgets.QBoxLayout:
+    """A QVBoxLayout ("v") or QHBoxLayout ("h") holding `items` in order: widgets, layouts, or
+    (widget, stretch) pairs."""
+    layout = QtWidgets.QVBoxLayout() if kind == "v" else QtWidgets.QHBoxLayout()
+    for item in items:
+        thing, stretch = item if isinstance(item, tuple) else (item, 0)
+        if isinstance(thing, QtWidgets.QLayout):
+            layout.addLayout(thing, stretch)
+        else:
+            layout.addWidget(thing, stretch)
+    return layout
