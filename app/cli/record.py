@@ -114,16 +114,24 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
-def _sigterm_as_ctrl_c():
-    """A terminated recording (SIGTERM, e.g. from the GUI) finishes cleanly like Ctrl-C."""
+def _stop_signals_as_ctrl_c() -> dict:
+    """A terminated (SIGTERM, e.g. from the GUI) or interrupted (SIGINT) recording finishes
+    cleanly like Ctrl-C, also where SIGINT was inherited as ignored (a job started in the
+    background by a shell). Returns the previous handlers, for _restore_signals."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def handler(signum, frame):
-        """Turn SIGTERM into KeyboardInterrupt, so the recording stops as on Ctrl-C."""
+        """Turn the signal into KeyboardInterrupt, so the recording stops as on Ctrl-C."""
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, handler)
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_signals(previous: dict) -> None:
+    """Put back the handlers _stop_signals_as_ctrl_c replaced."""
+    for sig, old in previous.items():
+        signal.signal(sig, old)
 
 
 def _quiet_opencv() -> None:
@@ -155,7 +163,7 @@ def record_command(args) -> int:
     plan = _recording_plan(args.imu, args.camera, args.seed)
     labels = [Label(0.0, None, args.label, use)] if args.label else []
     progress = _ProgressLine(args.quiet)
-    previous = _sigterm_as_ctrl_c()
+    previous = _stop_signals_as_ctrl_c()
     what = f"labelled {args.label!r} ({use})" if args.label else ("with ground-truth labels" if args.truth else "unlabelled")
     print(f"recording {what} to {args.out}" + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C to stop"),
           file=sys.stderr)
@@ -164,8 +172,7 @@ def record_command(args) -> int:
                           RecorderConfig(segment_s=args.segment_s), progress=progress)
     finally:
         progress.done()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        _restore_signals(previous)
     counts = ", ".join(f"{n} {c} {'frames' if n.startswith('camera') else 'samples'}" for n, c in manifest["counts"].items())
     dropped = sum((manifest.get("source_dropped") or {}).values())
     print(f"recorded {manifest['duration_s']:.1f} s to {args.out}: {counts}; {dropped} dropped by the device(s); "
