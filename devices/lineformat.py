@@ -422,9 +422,19 @@ class LineStream:
 
     @staticmethod
     def _host_rate(times: np.ndarray) -> float:
+        """Lines per second from their host arrival times (s). Lines come in chunks (USB and
+        the OS deliver several at once, late by a varying delay): the last line of each chunk
+        left the board closest to its arrival, so a least-squares line through (its index, its
+        chunk's time) gives the rate; jitter at the two ends of the span then barely moves it
+        (a busy CPU made an end-to-end estimate read 52 Hz for a 50 Hz board)."""
         if len(times) < 2 or times[-1] <= times[0]:
             return 0.0
-        # the first chunk's lines arrived together; count the lines after it over the span
+        chunk_times, starts = np.unique(times, return_index=True)
+        last_index = np.append(starts[1:], len(times)) - 1
+        if len(chunk_times) >= 3:
+            slope = np.polyfit(last_index.astype(np.float64), chunk_times, 1)[0]   # seconds per line
+            if slope > 0:
+                return float(1.0 / slope)
         first_chunk = int(np.sum(times == times[0]))
         return (len(times) - first_chunk) / (times[-1] - times[0])
 
