@@ -39,14 +39,24 @@ PARENT = {
     "right_hip": "hip_center", "right_knee": "right_hip", "right_ankle": "right_knee",
     "right_foot": "right_ankle",
 }
-# parents before children
-ORDER = (
-    "hip_center", "spine", "shoulder_center", "head",
-    "left_shoulder", "left_elbow", "left_wrist", "left_hand",
-    "right_shoulder", "right_elbow", "right_wrist", "right_hand",
-    "left_hip", "left_knee", "left_ankle", "left_foot",
-    "right_hip", "right_knee", "right_ankle", "right_foot",
-)
+
+
+def _parents_first() -> tuple[str, ...]:
+    """JOINTS reordered so that every joint comes after its parent (forward kinematics' order)."""
+    order: list[str] = []
+
+    def visit(joint: str) -> None:
+        if joint not in order:
+            if PARENT[joint] is not None:
+                visit(PARENT[joint])
+            order.append(joint)
+
+    for joint in JOINTS:
+        visit(joint)
+    return tuple(order)
+
+
+ORDER = _parents_first()
 
 _SIDE_DOFS = ("sh_el", "sh_az", "sh_tw", "elbow", "wrist_flex", "wrist_dev",
               "hip_flex", "hip_abd", "knee", "ankle")
