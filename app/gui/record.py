@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NO_ACTION
 from c3t.core.session_format import relabel_session
-from c3t.app.gui.widgets import MessageLabel, box
+from c3t.app.gui.widgets import MessageLabel, box, list_table
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
 LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
@@ -75,12 +75,7 @@ class RecordPanel(QtWidgets.QWidget):
         self.start_button.setCheckable(False)
         self.start_button.clicked.connect(self._start_stop)
         self.status = MessageLabel("not recording")
-        self.table = QtWidgets.QTableWidget(0, len(SESSION_COLUMNS))
-        self.table.setHorizontalHeaderLabels(SESSION_COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = list_table(SESSION_COLUMNS)
         refresh, delete, relabel = (QtWidgets.QPushButton(t) for t in ("Refresh", "Delete…", "Relabel…"))
         refresh.clicked.connect(self.refresh)
         delete.clicked.connect(self._delete)

@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import SCHEDULES
-from c3t.app.gui.widgets import MessageLabel, PlotOrNote
+from c3t.app.gui.widgets import MessageLabel, PlotOrNote, list_table
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -70,12 +70,7 @@ class TrainPanel(QtWidgets.QWidget):
                                              interactive=False, width=10, label="share of the true class")
         self.confusion_bar.setImageItem(self.confusion_image, insert_in=self.confusion.getPlotItem())
         self.confusion_view = PlotOrNote(self.confusion, "")
-        self.versions = QtWidgets.QTableWidget(0, len(VERSION_COLUMNS))
-        self.versions.setHorizontalHeaderLabels(VERSION_COLUMNS)
-        self.versions.verticalHeader().hide()
-        self.versions.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.versions.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
-        self.versions.horizontalHeader().setStretchLastSection(True)
+        self.versions = list_table(VERSION_COLUMNS)
         self.activate_button = QtWidgets.QPushButton("Activate the selected version")
 
         form = QtWidgets.QFormLayout()

@@ -137,3 +137,15 @@ def box(kind: str, *items) -> QtWidgets.QBoxLayout:
         else:
             layout.addWidget(thing, stretch)
     return layout
+
+
+def list_table(columns) -> QtWidgets.QTableWidget:
+    """A read-only table of whole-row selections (sessions, model versions) with `columns` as
+    headers and the last column stretched."""
+    table = QtWidgets.QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().hide()
+    table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+    table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
