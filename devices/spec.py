@@ -159,7 +159,9 @@ def on_simulated_time(spec: str, seed: int | None = None) -> str:
         return spec
     extra = [] if "realtime" in params else ["realtime=false"]
     if "batch_s" not in params and "realtime" not in params:
-        extra.append("batch_s=0.1")
+        from c3t.devices.simulated import DATA_BATCH_S
+
+        extra.append(f"batch_s={DATA_BATCH_S:g}")
     if seed is not None and "seed" not in params:
         extra.append(f"seed={int(seed)}")
     return spec + ("&" if "?" in spec else "?") + "&".join(extra) if extra else spec

@@ -16,7 +16,7 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
     ground truth is marked for checking (D_Val / D_Test), by `check_subject` (default: the
     first subject). Returns the session folders."""
     from c3t.core.record_loop import record
-    from c3t.devices.simulated import SimulatedSource
+    from c3t.devices.simulated import DATA_BATCH_S, SimulatedSource
 
     out = Path(out)
     fps = 15.0   # a model window takes 16 frames in 2.5 s (6.4 fps): 15 fps serves it at half the feature cost of 30
@@ -24,7 +24,7 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
     def person(subject: int) -> SimulatedSource:   # simulated time: the seed decides what is recorded
         """A simulated person `subject` on simulated time (not real time), at the sessions' size and fps."""
         return SimulatedSource(realtime=False, seed=sim_seed, subject=subject, width=size[0], height=size[1],
-                               fps=fps, actions=actions, batch_s=0.1)
+                               fps=fps, actions=actions, batch_s=DATA_BATCH_S)
 
     sims = {k: person(k) for k in dict.fromkeys([*subjects, check_subject or subjects[0]])}
     plan = [(f"align-p{k}" if len(subjects) > 1 else "align", align_s, None, k) for k in subjects]
