@@ -233,14 +233,18 @@ class _CameraFile:
             self.table.close()
             self.table = None
 
-    def abandon(self) -> None:
-        """After a failure: release the writer without the checks (the .part file stays)."""
+    def abandon(self, discard: bool = False) -> None:
+        """After a failure: release the writer without the checks. The .part file stays unless
+        `discard` (a full disk: its frames are unreadable anyway, the reader drops a segment
+        that was never finalised, and its bytes are the room the session needs to close)."""
         if self.writer is not None:
             try:
                 self.writer.release()
             except Exception:
                 pass
             self.writer = None
+            if discard:
+                (self.folder / PART.format(self.segment)).unlink(missing_ok=True)
         if self.table is not None:
             try:
                 self.table.close()
@@ -557,7 +561,12 @@ class Recorder:
             pass
 
     def _fail_disk_full(self, why: str) -> None:
-        (self.folder / RESERVE).unlink(missing_ok=True)   # room to close the session properly
+        # Room to close the session properly: first the unfinished video segment (releasing its
+        # writer flushes frames and an index, which would eat the reserve), then the reserve.
+        for t in self._tracks.values():
+            if isinstance(t.file, _CameraFile):
+                t.file.abandon(discard=True)
+        (self.folder / RESERVE).unlink(missing_ok=True)
         t = max((tr.last_t or 0.0) for tr in self._tracks.values())
         self._fail(C3tError(
             f"the disk holding {self.folder} is full ({why}): the recording stopped at {t:.1f} s. Everything "

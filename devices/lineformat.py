@@ -422,19 +422,29 @@ class LineStream:
 
     @staticmethod
     def _host_rate(times: np.ndarray) -> float:
-        """Lines per second from their host arrival times (s). Lines come in chunks (USB and
-        the OS deliver several at once, late by a varying delay): the last line of each chunk
-        left the board closest to its arrival, so a least-squares line through (its index, its
-        chunk's time) gives the rate; jitter at the two ends of the span then barely moves it
-        (a busy CPU made an end-to-end estimate read 52 Hz for a 50 Hz board)."""
+        """Lines per second from their host arrival times (s).
+
+        A line arrives after it left the board, never before: arrival(i) >= i / rate + c for
+        every line i, late by a delay that varies (USB and the OS deliver lines in chunks; a
+        busy CPU wakes the reader late, or the board itself sends late now and then). So the
+        rate comes from the *lower envelope* of (line index, arrival time): the line below every
+        point that stays closest to them, a linear program (the clock-skew estimate of Moon,
+        Skelly and Towsley, INFOCOM 1999). Late chunks lie above it and do not move it; a
+        least-squares fit through them read 52 Hz for a 50 Hz board. Only the last line of each
+        chunk is used (the others arrived later than they could have)."""
+        from scipy.optimize import linprog
+
         if len(times) < 2 or times[-1] <= times[0]:
             return 0.0
         chunk_times, starts = np.unique(times, return_index=True)
-        last_index = np.append(starts[1:], len(times)) - 1
         if len(chunk_times) >= 3:
-            slope = np.polyfit(last_index.astype(np.float64), chunk_times, 1)[0]   # seconds per line
-            if slope > 0:
-                return float(1.0 / slope)
+            x = np.append(starts[1:], len(times)) - 1.0          # the last line index of each chunk
+            y = chunk_times - chunk_times[0]
+            # variables (seconds per line, offset): maximise sum(s x_i + c) subject to s x_i + c <= y_i
+            fit = linprog(c=[-x.sum(), -len(x)], A_ub=np.column_stack([x, np.ones_like(x)]), b_ub=y,
+                          bounds=[(0, None), (None, None)], method="highs")
+            if fit.status == 0 and fit.x[0] > 0:
+                return float(1.0 / fit.x[0])
         first_chunk = int(np.sum(times == times[0]))
         return (len(times) - first_chunk) / (times[-1] - times[0])
 

@@ -270,7 +270,7 @@ def test_line_formats_through_a_pty(tmp_path, name, line, expected, names):
     dev = FakeDevice(str(tmp_path / "tty"))
     dev.plug()
     n = 80
-    with SerialImu(dev.link, detect_seconds=0.5) as imu:
+    with SerialImu(dev.link) as imu:           # the default detection window (1 s)
         writer = threading.Thread(target=stream_lines, args=(dev, [line(k) for k in range(n)], 50.0))
         writer.start()
         values = collect(imu, n)
@@ -290,6 +290,21 @@ def test_lf_crlf_and_cr_all_end_lines_even_mixed_and_split():
     out.extend(stream.feed(b"\n", 0.2))
     assert out.rows == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12], [13, 14, 15]]
     assert out.malformed == 0 and stream.lines_received == 5
+
+
+def test_line_rate_from_arrival_times_ignores_late_chunks():
+    """50 Hz in chunks of 5 lines for 1 s, each chunk 1-4 ms late, three of them 20-45 ms late
+    (a reader woken late on a busy CPU): the rate stays within 1 % (a least-squares fit read 52)."""
+    rng = np.random.default_rng(4)
+    times = np.empty(51)
+    for first in range(0, 51, 5):
+        last = min(first + 5, 51) - 1
+        times[first:last + 1] = last / 50 + rng.uniform(0.001, 0.004)
+    for chunk, late in ((2, 0.045), (5, 0.02), (9, 0.03)):
+        times[chunk * 5:chunk * 5 + 5] += late
+    times = np.maximum.accumulate(times)                # arrivals keep their order
+    assert LineStream._host_rate(times) == pytest.approx(50, rel=0.01)
+    assert LineStream._host_rate(np.array([0.0, 0.0, 0.1, 0.1])) == pytest.approx(20)   # two chunks: end to end
 
 
 def test_leading_counter_that_wraps_is_still_a_sequence_number():

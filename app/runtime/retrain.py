@@ -331,6 +331,7 @@ class RetrainJob:
         self._ended = False   # a terminal event was returned by poll
         self._closed = False  # close() released the process and its queue
         self._lock = threading.Lock()
+        self._reap_lock = threading.Lock()   # see _ended
         if start:
             self.start()
 
@@ -351,10 +352,23 @@ class RetrainJob:
             shutil.rmtree(self.staging, ignore_errors=True)
             raise
 
+    def _ended_within(self, process, timeout: float | None) -> bool:
+        """Whether `process` has ended, waiting up to `timeout` s. Waits on its sentinel and reaps
+        it under a lock: two threads joining one process at once race (one reaps it, the other's
+        waitpid fails and reads it as alive), and the GUI timer, join() and cancel()'s thread
+        all ask."""
+        from multiprocessing.connection import wait
+
+        if not wait([process.sentinel], timeout):
+            return False
+        with self._reap_lock:
+            process.join()      # it has exited: this only collects the exit code
+        return True
+
     @property
     def running(self) -> bool:
         """Whether the retraining process is still alive."""
-        return self._process is not None and self._process.is_alive()
+        return self._process is not None and not self._ended_within(self._process, 0)
 
     def poll(self) -> list[dict]:
         """The events that arrived since the last call (never blocks). After the process ends,
@@ -362,7 +376,7 @@ class RetrainJob:
         if self._process is None:
             return []
         with self._lock:
-            alive = self._process.is_alive()
+            alive = not self._ended_within(self._process, 0)
             out = self._drain()
             if not alive and not self._ended:
                 out += self._drain()   # anything flushed just before the exit
@@ -391,10 +405,9 @@ class RetrainJob:
 
         def stop() -> None:
             """Wait `grace_s` seconds for the worker, terminate it if still alive, and remove the staging folder."""
-            process.join(self.grace_s)
-            if process.is_alive():
+            if not self._ended_within(process, self.grace_s):
                 process.terminate()
-                process.join(2.0)
+                self._ended_within(process, 2.0)
             shutil.rmtree(self.staging, ignore_errors=True)
         threading.Thread(target=stop, name="c3t-retrain-cancel", daemon=True).start()
 
@@ -402,8 +415,7 @@ class RetrainJob:
         """Wait for the process to end; True when it has (or never started)."""
         if self._process is None:
             return True
-        self._process.join(timeout)
-        return not self._process.is_alive()
+        return self._ended_within(self._process, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Release the queue and the cancel event once the worker has ended (cancelling it first
@@ -411,11 +423,11 @@ class RetrainJob:
         exit, the resource tracker reports them as "leaked semaphore objects" when the app quits."""
         if self._process is None:
             return
-        if self._process.is_alive():
+        if self.running:
             self._cancel.set()
             if not self.join(timeout):
                 self._process.terminate()
-                self._process.join(2.0)
+                self._ended_within(self._process, 2.0)
         with self._lock:
             self._drain()
             self._events.close()
