@@ -27,7 +27,7 @@ def test_variation_time_warp_is_monotone_and_keeps_ends():
     rng = np.random.default_rng(0)
     for _ in range(20):
         v = Variation.sample(rng, Subject.sample(0, 1))
-        assert 0.7 <= v.speed <= 1.3 and 0.8 <= v.amplitude <= 1.2
+        assert 0.65 <= v.speed <= 1.45 and 0.7 <= v.amplitude <= 1.3
         u = np.linspace(0, 1, 500)
         w = v.time(u)
         assert w[0] == pytest.approx(0) and w[-1] == pytest.approx(1) and np.all(np.diff(w) > 0)
@@ -100,9 +100,10 @@ def _nearest_neighbour_accuracy(features, labels, subjects, test_subjects):
 
 
 def test_classes_are_distinct_to_the_imu_and_the_camera_across_subjects():
-    """Even a 1-nearest-neighbour on raw signals tells the classes apart for unseen subjects."""
+    """Even a 1-nearest-neighbour on raw signals tells the classes apart for unseen subjects
+    (people differ widely, so it learns from eight of them)."""
     imu, skel, labels, subjects = [], [], [], []
-    for s in range(1, 7):
+    for s in range(1, 11):
         for i, action in enumerate(ACTIONS):
             for rep in (1, 2):
                 clip = record_clip(action, 11, s, rep, render=False)
@@ -114,5 +115,5 @@ def test_classes_are_distinct_to_the_imu_and_the_camera_across_subjects():
                 labels.append(i)
                 subjects.append(s)
     imu, skel, labels, subjects = map(np.array, (imu, skel, labels, subjects))
-    assert _nearest_neighbour_accuracy(imu, labels, subjects, [5, 6]) >= 0.75
-    assert _nearest_neighbour_accuracy(skel, labels, subjects, [5, 6]) >= 0.75
+    assert _nearest_neighbour_accuracy(imu, labels, subjects, [9, 10]) >= 0.75
+    assert _nearest_neighbour_accuracy(skel, labels, subjects, [9, 10]) >= 0.75

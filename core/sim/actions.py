@@ -6,8 +6,8 @@ leaves rest over the first part of the clip and returns to it over the last (min
 the wrist's acceleration stays smooth), and any DOF the action does not name keeps the rest
 posture and its idle motion.
 
-Variation (`Variation.sample`): speed (duration = base / speed, speed in 0.7..1.3, the
-subject's tempo times a per-repetition factor), amplitude (0.8..1.2 on every excursion),
+Variation (`Variation.sample`): speed (duration = base / speed, speed in 0.65..1.45, the
+subject's tempo times a per-repetition factor), amplitude (0.7..1.3 on every excursion),
 timing jitter (a smooth monotone time warp), posture offsets of a few degrees on the joints
 involved, and the number of cycles of periodic actions.
 
@@ -56,15 +56,15 @@ class Variation:
     @classmethod
     def sample(cls, rng: np.random.Generator, subject: Subject | None = None) -> "Variation":
         """A random repetition drawn from `rng`: speed is the subject's tempo times 0.82..1.18
-        (clipped to 0.7..1.3), amplitude the subject's times 0.9..1.1 (clipped to 0.8..1.2),
+        (clipped to 0.65..1.45), amplitude the subject's times 0.9..1.1 (clipped to 0.7..1.3),
         warp in -0.3..0.3, cycles 0.85..1.15, and offsets of about 4 degrees (s.d.) on the arm
         and spine-twist DOFs."""
         tempo = subject.tempo if subject else 1.0
         amp = subject.amplitude if subject else 1.0
         offsets = {k: float(rng.normal(0, 4.0)) for k in
                    ("r_sh_el", "r_sh_az", "r_elbow", "l_sh_el", "l_sh_az", "l_elbow", "spine_twist")}
-        return cls(speed=float(np.clip(tempo * rng.uniform(0.82, 1.18), 0.7, 1.3)),
-                   amplitude=float(np.clip(amp * rng.uniform(0.9, 1.1), 0.8, 1.2)),
+        return cls(speed=float(np.clip(tempo * rng.uniform(0.82, 1.18), 0.65, 1.45)),
+                   amplitude=float(np.clip(amp * rng.uniform(0.9, 1.1), 0.7, 1.3)),
                    warp=float(rng.uniform(-0.3, 0.3)), warp_phase=float(rng.uniform(0, 2 * np.pi)),
                    cycles=float(rng.uniform(0.85, 1.15)), offsets=offsets)
 

@@ -118,14 +118,22 @@ def rot_z(deg: np.ndarray) -> np.ndarray:
 # -- subjects --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Subject:
-    """One simulated person: proportions, build, clothes, rest posture and movement style."""
+    """One simulated person: proportions, build, clothes, rest posture and movement style.
+
+    `sample(seed, index)` draws them (per person; the ranges are tabled in c3t.core.sim):
+    height 1.50..1.95 m, each segment its share of the height +-7 % (head +-4 %, shoulders and
+    hips +-9 %), limb and torso thickness (`build`) x0.75..1.35, skin from five tones +-10 %,
+    hair dark, brown, blond or grey, a shirt and trousers that contrast, long or short sleeves,
+    sometimes shorts, facing the camera's mark turned by `rest["root_yaw"]` -20..+20 deg,
+    tempo x0.78..1.28, amplitude x0.8..1.2 and idle fidgeting x0.4..1.8.
+    """
 
     index: int
     height: float                       # metres
     lengths: dict = field(compare=False)          # segment lengths, metres
-    build: float = 1.0                  # limb thickness factor (rendering)
-    colors: dict = field(default_factory=dict, compare=False)   # BGR: skin, hair, shirt, pants, shoes
-    rest: dict = field(default_factory=dict, compare=False)     # rest posture, DOF -> value
+    build: float = 1.0                  # limb and torso thickness factor (rendering)
+    colors: dict = field(default_factory=dict, compare=False)   # BGR: skin, hair, shirt, sleeve, pants, shin, shoes
+    rest: dict = field(default_factory=dict, compare=False)     # rest posture, DOF -> value (root_yaw: facing, deg)
     spot: tuple = (0.0, 0.0)            # where they stand (X, Z), metres from the room's mark
     tempo: float = 1.0                  # habitual speed (actions last base / tempo)
     amplitude: float = 1.0              # habitual size of movements
@@ -135,49 +143,70 @@ class Subject:
     def sample(cls, seed: int, index: int) -> "Subject":
         """Subject `index` of the world seeded `seed` (the same pair always gives the same person)."""
         rng = np.random.default_rng([int(seed), int(index), 0x5B])
-        h = float(rng.uniform(1.55, 1.92))
+        h = float(rng.uniform(1.50, 1.95))
 
-        def part(frac: float, spread: float = 0.05) -> float:
+        def part(frac: float, spread: float = 0.07) -> float:
             """A segment length in metres: `frac` of the height, varied by +-`spread`."""
             return float(h * frac * rng.uniform(1 - spread, 1 + spread))
 
         lengths = {
-            "spine": part(0.035), "torso": part(0.205), "neck_head": part(0.105),
-            "head_r": part(0.060, 0.04), "shoulder_half": part(0.100, 0.07), "shoulder_drop": part(0.02),
+            "spine": part(0.035), "torso": part(0.205), "neck_head": part(0.105, 0.05),
+            "head_r": part(0.060, 0.04), "shoulder_half": part(0.100, 0.09), "shoulder_drop": part(0.02),
             "upper_arm": part(0.175), "forearm": part(0.150), "hand": part(0.055),
-            "hip_half": part(0.050, 0.08), "hip_drop": part(0.045), "thigh": part(0.235),
+            "hip_half": part(0.050, 0.09), "hip_drop": part(0.045), "thigh": part(0.235),
             "shin": part(0.235), "ankle_h": part(0.035), "foot": part(0.085),
         }
         skin_tones = [(180, 200, 230), (140, 170, 210), (100, 135, 180), (70, 100, 140), (50, 70, 100)]
         skin = np.array(skin_tones[rng.integers(len(skin_tones))], float) * rng.uniform(0.9, 1.1)
+        hair_tones = [(20, 20, 25), (25, 40, 65), (60, 120, 170), (150, 150, 155)]   # BGR: dark, brown, blond, grey
+        hair = np.array(hair_tones[rng.choice(4, p=[0.5, 0.3, 0.12, 0.08])], float) * rng.uniform(0.75, 1.25)
 
-        def cloth() -> tuple:
-            """A random clothing colour as a BGR tuple of 0..255."""
-            r, g, b = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.25, 0.9), rng.uniform(0.3, 0.9))
-            return (int(255 * b), int(255 * g), int(255 * r))
+        def bgr(v) -> tuple:
+            """0..255 BGR ints from any three numbers."""
+            return tuple(int(x) for x in np.clip(v, 0, 255))
 
+        def cloth() -> np.ndarray:
+            """A random clothing colour, BGR 0..255: a quarter are neutral (black, grey, white)."""
+            sat = rng.uniform(0.0, 0.12) if rng.random() < 0.25 else rng.uniform(0.25, 0.9)
+            r, g, b = colorsys.hsv_to_rgb(rng.uniform(), sat, rng.uniform(0.12, 0.95))
+            return 255 * np.array([b, g, r])
+
+        def trousers() -> np.ndarray:
+            """Trousers: usually jeans, black, grey, khaki or brown, else any cloth colour."""
+            palette = [(120, 80, 45), (70, 45, 30), (30, 30, 30), (110, 110, 110), (120, 165, 190), (40, 60, 90)]
+            if rng.random() < 0.6:
+                return np.array(palette[rng.integers(len(palette))], float) * rng.uniform(0.75, 1.25)
+            return cloth()
+
+        shirt = cloth()
+        pants = trousers()
+        for _ in range(10):      # shirt and trousers must not merge into one blob
+            if np.linalg.norm(shirt - pants) >= 70:
+                break
+            pants = trousers()
+        else:                    # still alike: black or light grey, whichever stands out more
+            pants = max((np.full(3, 30.0), np.full(3, 200.0)), key=lambda c: float(np.linalg.norm(shirt - c)))
         colors = {
-            "skin": tuple(int(v) for v in np.clip(skin, 0, 255)),
-            "hair": tuple(int(v) for v in rng.integers(10, 90, 3)),
-            "shirt": cloth(), "pants": cloth(),
-            "shoes": tuple(int(v) for v in rng.integers(20, 120, 3)),
+            "skin": bgr(skin), "hair": bgr(hair), "shirt": bgr(shirt), "pants": bgr(pants),
+            "shoes": bgr(rng.integers(15, 230, 3) if rng.random() < 0.3 else rng.integers(15, 110, 3)),
         }
-        colors["sleeve"] = colors["shirt"] if rng.random() < 0.5 else colors["skin"]
+        colors["sleeve"] = colors["shirt"] if rng.random() < 0.5 else colors["skin"]   # long / short sleeves
+        colors["shin"] = colors["skin"] if rng.random() < 0.15 else colors["pants"]     # shorts / trousers
         rest = {
             "r_sh_az": rng.uniform(4, 14), "l_sh_az": rng.uniform(4, 14),
             "r_sh_el": rng.uniform(-4, 8), "l_sh_el": rng.uniform(-4, 8),
             "r_sh_tw": rng.uniform(-15, 15), "l_sh_tw": rng.uniform(-15, 15),
             "r_elbow": rng.uniform(5, 25), "l_elbow": rng.uniform(5, 25),
-            "r_hip_abd": rng.uniform(2, 7), "l_hip_abd": rng.uniform(2, 7),
+            "r_hip_abd": rng.uniform(2, 9), "l_hip_abd": rng.uniform(2, 9),
             "r_knee": rng.uniform(1, 6), "l_knee": rng.uniform(1, 6),
-            "spine_flex": rng.uniform(-3, 5), "neck_flex": rng.uniform(-5, 8),
+            "spine_flex": rng.uniform(-4, 7), "neck_flex": rng.uniform(-6, 10),
             "root_yaw": rng.uniform(-20, 20),
         }
-        return cls(index=int(index), height=h, lengths=lengths, build=float(rng.uniform(0.85, 1.2)),
+        return cls(index=int(index), height=h, lengths=lengths, build=float(rng.uniform(0.75, 1.35)),
                    colors=colors, rest={k: float(v) for k, v in rest.items()},
                    spot=(float(rng.uniform(-0.2, 0.2)), float(rng.uniform(-0.2, 0.2))),
-                   tempo=float(rng.uniform(0.85, 1.15)), amplitude=float(rng.uniform(0.88, 1.12)),
-                   idle=float(rng.uniform(0.5, 1.5)))
+                   tempo=float(rng.uniform(0.78, 1.28)), amplitude=float(rng.uniform(0.8, 1.2)),
+                   idle=float(rng.uniform(0.4, 1.8)))
 
     def offsets(self) -> dict[str, np.ndarray]:
         """Each joint's offset from its parent, in the parent's frame (standing straight)."""

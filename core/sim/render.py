@@ -1,10 +1,14 @@
 """Camera frames of the simulated figure, drawn with OpenCV.
 
-A `Scene` is one camera placement in one room: where the camera stands (varied per scene),
-a cluttered background (wall, floor, furniture, posters), uneven coloured lighting, and
-per-frame camera shake, flicker and sensor noise. `Scene.render` draws the figure's limbs as
-thick outlined strokes (shirt, sleeves, skin, trousers, shoes), the torso as a polygon and the
-head as a disc, far parts first, with a shadow on the floor and a dark watch on the right wrist.
+A `Scene` is one camera placement in one room: where the camera stands (per scene: 2.3..4.5 m
+from the room's mark, 0.8..1.6 m high, -20..+20 deg around the mark, aimed at the person's
+middle, the lens widened where it stands close so the standing figure stays in view), a
+cluttered background (wall, floor, furniture, posters; 0.4..1.6 x `clutter` objects), uneven
+coloured lighting (gain 0.5..1.35, warm or cool cast), and per-frame camera shake, flicker and
+sensor noise. The ranges are tabled in c3t.core.sim and scale with `CameraConfig.placement`
+and `lighting`. `Scene.render` draws the figure's limbs as thick outlined strokes (shirt,
+sleeves, skin, trousers or shorts, shoes), the torso as a polygon and the head as a disc, far
+parts first, with a shadow on the floor and a dark watch on the right wrist.
 Everything scales with the frame size, so any width x height works.
 
 Camera frame: x right, y down, z forward (depth). `Scene.to_kinect` gives joint coordinates in
@@ -25,7 +29,13 @@ from c3t.core.sim.body import J, Subject, rot_x, rot_y, rot_z
 class CameraConfig:
     """The simulated camera: frame size (pixels), rate (fps), where it stands and aims
     (metres), vertical field of view (deg), and the scale of the per-scene and per-frame
-    variation (placement, shake, clutter, lighting, sensor noise in grey levels)."""
+    variation (placement, shake, clutter, lighting, sensor noise in grey levels).
+
+    distance_m, height_m and fov_deg are the centre / the narrowest of the per-scene ranges:
+    with placement p the camera stands distance_m + p x (-1.2..+1.0) m away, height_m +
+    p x (-0.25..+0.55) m high, p x (-20..+20) deg around the mark, with fov_deg + p x (0..8) deg
+    (more where it stands close); placement 0 fixes the camera at (0, height_m, distance_m)
+    looking at aim_m with fov_deg. The room holds clutter x (1 + p x (-0.6..+0.6)) objects."""
 
     width: int = 320
     height: int = 240
@@ -34,9 +44,9 @@ class CameraConfig:
     height_m: float = 1.05        # camera above the floor
     aim_m: float = 1.0            # the camera looks at this height above the person's spot
     fov_deg: float = 40.0         # vertical field of view
-    placement: float = 1.0        # scale of the per-scene variation of the camera's position and aim
+    placement: float = 1.0        # scale of the per-scene variation of the camera (position, aim, lens) and clutter count
     shake: float = 1.0            # scale of the per-frame camera jitter
-    clutter: int = 14             # objects in the background
+    clutter: int = 14             # objects in the background (on average)
     lighting: float = 1.0         # scale of the lighting variation
     noise: float = 3.0            # sensor noise std, grey levels
 
@@ -50,9 +60,9 @@ class CameraConfig:
 
 # parts: (first joint, second joint, width in metres, colour key)
 _LIMBS = [
-    ("left_hip", "left_knee", 0.15, "pants"), ("left_knee", "left_ankle", 0.115, "pants"),
+    ("left_hip", "left_knee", 0.15, "pants"), ("left_knee", "left_ankle", 0.115, "shin"),
     ("left_ankle", "left_foot", 0.085, "shoes"),
-    ("right_hip", "right_knee", 0.15, "pants"), ("right_knee", "right_ankle", 0.115, "pants"),
+    ("right_hip", "right_knee", 0.15, "pants"), ("right_knee", "right_ankle", 0.115, "shin"),
     ("right_ankle", "right_foot", 0.085, "shoes"),
     ("shoulder_center", "head", 0.085, "skin"),
     ("left_shoulder", "left_elbow", 0.095, "shirt"), ("left_elbow", "left_wrist", 0.075, "sleeve"),
@@ -77,6 +87,10 @@ def _smooth_noise(rng: np.random.Generator, n_axes: int, amp: float, f_lo: float
 class Scene:
     """One camera in one room; `render(positions, subject, t)` draws a frame.
 
+    Attributes drawn per scene: `distance` (m, horizontal, camera to the room's mark),
+    `azimuth_deg` (the camera's direction around the mark, + towards world +X: a person facing
+    +Z looks `azimuth_deg` to the camera's left), `position` (3,) m, `fov_deg`, `clutter`.
+
     `rng` builds the room (background, light) and places the camera. `take_rng`, if given, varies
     what changes between recordings in the same room (the light's strength, flicker, the camera's
     shake, a slight knock to its aim, sensor noise); a dataset uses one room, like UTD-MHAD's lab.
@@ -87,25 +101,36 @@ class Scene:
         self.config = c = config
         self.size = (int(c.width), int(c.height))
         W, H = self.size
-        self.focal = 0.5 * H / np.tan(np.radians(c.fov_deg) / 2)
         p = c.placement
-        self.position = np.array([rng.uniform(-0.2, 0.2) * p, c.height_m + rng.uniform(-0.08, 0.08) * p,
-                                  c.distance_m + rng.uniform(-0.2, 0.3) * p])
-        # look at the person, then turn, tilt and roll a little
+        # where the camera stands: on a circle around the room's mark, at some height
+        self.distance = float(c.distance_m + p * rng.uniform(-1.2, 1.0))        # metres, horizontal
+        self.azimuth_deg = float(p * rng.uniform(-20.0, 20.0))                   # + : towards world +X
+        height = float(c.height_m + p * rng.uniform(-0.25, 0.55))               # metres above the floor
+        az = np.radians(self.azimuth_deg)
+        self.position = np.array([self.distance * np.sin(az), height, self.distance * np.cos(az)])
+        # a wider lens where the camera stands close: a 2.2 m tall view at the nearest standing spot
+        fov = c.fov_deg
+        if p > 0:
+            near = max(self.distance - 0.3, 0.5)
+            fov = max(c.fov_deg + p * rng.uniform(0.0, 8.0), 2 * np.degrees(np.arctan(1.1 / near)))
+        self.fov_deg = float(min(fov, 120.0))
+        self.focal = 0.5 * H / np.tan(np.radians(self.fov_deg) / 2)
+        # look at the person's middle above the mark, then turn, tilt and roll a little
         forward = np.array([0.0, c.aim_m, 0.0]) - self.position
         forward /= np.linalg.norm(forward)
         right = np.cross(forward, [0.0, 1.0, 0.0])
         right /= np.linalg.norm(right)
         self._look = np.stack([right, np.cross(forward, right), forward])   # rows: camera x, y (down), z
-        self.aim = np.array([rng.uniform(-3, 3), rng.uniform(-2, 2), rng.uniform(-2, 2)]) * p
+        self.aim = np.array([rng.uniform(-5, 5), rng.uniform(-2, 2), rng.uniform(-3, 3)]) * p
         self.wall_distance = float(rng.uniform(1.2, 2.8))
         self.margin = int(np.ceil(0.05 * max(W, H))) + 2
+        self.clutter = int(round(max(0, c.clutter) * (1 + p * rng.uniform(-0.6, 0.6))))
         self.background = self._make_background(rng)
         self.light = self._make_light(rng)
         take = take_rng if take_rng is not None else rng
         self.aim = self.aim + take.normal(0.0, 0.5, 3) * p
         self.light = self.light * float(1 + c.lighting * take.uniform(-0.15, 0.15))
-        self.ambient = float(take.uniform(0, 18) * c.lighting)
+        self.ambient = float(take.uniform(0, 30) * c.lighting)
         self._shake_rot = _smooth_noise(take, 3, 0.35 * c.shake, 0.3, 4.0)     # degrees
         self._shake_pos = _smooth_noise(take, 3, 0.006 * c.shake, 0.2, 2.0)    # metres
         self._flicker = _smooth_noise(take, 1, 0.04 * c.lighting, 0.1, 3.0)
@@ -128,6 +153,14 @@ class Scene:
         c = self.to_camera(points)
         return np.stack([-c[..., 0], -c[..., 1], c[..., 2]], axis=-1)
 
+    def facing_deg(self, positions: np.ndarray) -> np.ndarray:
+        """How far the person with joints `positions` (..., 20, 3) (world, metres) is turned
+        away from facing the camera, from the line through the hips: degrees (...,), 0 facing
+        the camera, positive turned towards the camera's right (the person's left)."""
+        c = self.to_camera(positions)
+        hips = c[..., J["left_hip"], :] - c[..., J["right_hip"], :]
+        return np.degrees(np.arctan2(hips[..., 2], hips[..., 0]))
+
     def project(self, points: np.ndarray, t: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (..., 2) and depths (...,) of world points."""
         c = self.to_camera(points, t)
@@ -144,8 +177,8 @@ class Scene:
         # where the floor meets the wall, through the unshaken camera
         (_, v_floor), _ = self.project(np.array([0.0, 0.0, -self.wall_distance]))
         v_floor = int(np.clip(v_floor + m, 0.2 * bh, 0.95 * bh))
-        wall = rng.uniform(60, 220, 3)
-        floor = rng.uniform(40, 170, 3)
+        wall = rng.uniform(45, 235) * (1 + rng.uniform(-0.3, 0.3, 3))    # BGR, a tinted grey
+        floor = rng.uniform(30, 190) * (1 + rng.uniform(-0.35, 0.35, 3))
         img = np.empty((bh, bw, 3), np.float32)
         ramp = np.linspace(-1, 1, bh)[:, None, None]
         img[:] = wall * (1 + 0.12 * ramp * rng.uniform(-1, 1))
@@ -155,7 +188,7 @@ class Scene:
         for _ in range(int(rng.integers(2, 5))):       # floor boards / tiles
             y = int(rng.uniform(v_floor + 3, bh))
             cv2.line(img, (0, y), (bw, y), tuple(float(v) for v in floor * 0.8), max(1, int(s)))
-        for _ in range(self.config.clutter):
+        for _ in range(self.clutter):
             colour = tuple(float(v) for v in rng.uniform(20, 240, 3))
             kind = rng.integers(0, 4)
             on_floor = rng.random() < 0.3
@@ -185,12 +218,13 @@ class Scene:
     def _make_light(self, rng: np.random.Generator) -> np.ndarray:
         W, H = self.size
         L = self.config.lighting
-        gain = 1 + L * rng.uniform(-0.35, 0.25)
-        cast = 1 + L * rng.uniform(-0.12, 0.12, 3)
+        gain = 1 + L * rng.uniform(-0.5, 0.35)
+        # colour temperature (warm: more red, less blue) plus a small tint per channel, BGR
+        cast = 1 + L * (rng.uniform(-0.15, 0.15) * np.array([-1.0, 0.0, 1.0]) + rng.uniform(-0.06, 0.06, 3))
         yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
         xx, yy = xx / W - 0.5, yy / H - 0.5
-        grad = 1 + L * (rng.uniform(-0.4, 0.4) * xx + rng.uniform(-0.3, 0.3) * yy)
-        vignette = 1 - L * rng.uniform(0.0, 0.35) * (xx**2 + yy**2) * 2
+        grad = 1 + L * (rng.uniform(-0.5, 0.5) * xx + rng.uniform(-0.35, 0.35) * yy)
+        vignette = 1 - L * rng.uniform(0.0, 0.45) * (xx**2 + yy**2) * 2
         return (gain * grad * vignette)[..., None].astype(np.float32) * cast.astype(np.float32)
 
     # -- drawing -----------------------------------------------------------------------
@@ -199,7 +233,7 @@ class Scene:
         W, H = self.size
         m = self.margin
         # camera shake moves the room too: follow a far point on the optical axis
-        far = self.position + np.array([0.0, 0.0, -(self.position[2] + self.wall_distance)])
+        far = self.position + self._look[2] * (self.distance + self.wall_distance)
         du = self.project(far, t)[0] - self.project(far, None)[0]
         ox, oy = int(np.clip(m - round(du[0]), 0, 2 * m)), int(np.clip(m - round(du[1]), 0, 2 * m))
         img = self.background[oy:oy + H, ox:ox + W].copy()
@@ -229,6 +263,7 @@ class Scene:
 
         colours = dict(subject.colors)
         colours.setdefault("sleeve", colours.get("skin"))
+        colours.setdefault("shin", colours.get("pants"))
         b = subject.build
         parts = []   # (depth, kind, payload)
         for a, c2, width, key in _LIMBS:
