@@ -139,14 +139,14 @@ class LiveInputs:
     """SyncBuffer windows -> model inputs (batch of 1) with the training preprocessing.
 
     IMU: preprocess.imu_input (the gyroscope scaling). Camera: colour frames only (a live
-    camera delivers BGR images): preprocess.colour_input, then for "features" models the
+    camera delivers BGR images): preprocess.frames_input (colour or motion), then for "features" models the
     frozen backbone once per new frame (features cached by frame time; colour frames are
     already backbone images: preprocess.as_backbone_images passes colour through).
     Depth and skeleton models cannot be fed from a colour camera: `camera_problem` says so."""
 
     def __init__(self, config: dict, engine):
         self.config, self.engine = config, engine
-        inputs = InputSpec.from_dict(config["inputs"])
+        self.inputs = inputs = InputSpec.from_dict(config["inputs"])
         self.visual, self.kind = inputs.visual, config["model"]["visual_input"]
         self.imu_steps, self.frames = inputs.imu_steps, inputs.frames
         self.size = IMAGE_SIZE if self.kind == "features" else inputs.frame_size
@@ -156,7 +156,7 @@ class LiveInputs:
     def camera_problem(self) -> str | None:
         """Why a live colour camera cannot feed this model (its camera modality is not rgb),
         or None when it can."""
-        if self.visual != "rgb":
+        if self.visual not in ("rgb", "motion"):
             return (f"the model's camera modality is {self.visual}, which a live colour camera does not deliver; "
                     "run it on the IMU alone (leave out --camera) or use a model trained on rgb")
         return None
@@ -170,7 +170,7 @@ class LiveInputs:
         if self.camera_problem:
             raise C3tError(self.camera_problem)
         if self.kind == "frames":
-            return preprocess.colour_input(frames, self.frames, self.size)[None], 0.0
+            return preprocess.frames_input(frames, self.inputs, self.size)[None], 0.0
         started = time.perf_counter()
         keys = [self._cached_key(float(t)) for t in frame_times]
         new = [i for i, k in enumerate(keys) if k is None]

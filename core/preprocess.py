@@ -9,6 +9,10 @@ so a model sees identical inputs in training and in the app.
 - depth (T, H, W) [mm]         -> (frames, 1, size, size): square crop around the person
                                   (non-zero pixels), depth relative to the clip's median
 - colour (T, H, W, 3) BGR      -> (frames, 3, size, size) in 0..1, RGB order
+- motion (colour video)        -> (frames, 2, size, size): person-centred optical flow
+                                  (core/motion.py)
+
+`frames_input` is the one entry for camera frames: datasets, sessions and live windows call it.
 """
 from __future__ import annotations
 
@@ -85,6 +89,41 @@ def colour_input(video: np.ndarray, frames: int = 16, size: int = 64) -> np.ndar
         [cv2.cvtColor(cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB) for f in video]
     )
     return (out.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
+
+
+def frames_input(raw: np.ndarray, spec, size: int) -> np.ndarray:
+    """Raw camera frames of one clip or window as the model's frame input, per `spec.visual`
+    (an InputSpec): depth (T, H, W) mm -> depth_input; rgb (T, H, W, 3) uint8 BGR ->
+    colour_input; motion (the same colour video) -> core.motion.motion_input. `size` is the
+    square side in pixels. Raises C3tError for a modality with no frames (skeleton) or unknown."""
+    from c3t.core.errors import C3tError
+
+    if spec.visual == "depth":
+        return depth_input(raw, spec.frames, size)
+    if spec.visual == "rgb":
+        return colour_input(raw, spec.frames, size)
+    if spec.visual == "motion":
+        from c3t.core.motion import motion_input
+
+        return motion_input(raw, spec.frames, size)
+    raise C3tError(f"camera modality {spec.visual!r} has no frame input (expected depth, rgb or motion)")
+
+
+def input_version(spec) -> dict:
+    """What, beyond the InputSpec, decides `frames_input`'s output, for cache keys: the motion
+    function's VERSION for motion inputs, nothing for the others (their keys stay as they were)."""
+    if spec.visual == "motion":
+        from c3t.core.motion import VERSION
+
+        return {"motion_version": VERSION}
+    return {}
+
+
+def frame_channels(visual: str) -> int:
+    """Channels of `frames_input`'s output for a camera modality: depth 1, rgb 3, motion 2."""
+    from c3t.core.motion import CHANNELS
+
+    return {"depth": 1, "rgb": 3, "motion": CHANNELS}[visual]
 
 
 def as_backbone_images(frames: np.ndarray) -> np.ndarray:

@@ -6,4 +6,6 @@ HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h va
 NOISES = ("none", "crop", "misalign", "dilate", "all")
 FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
 BACKBONES = FROZEN_BACKBONES + ("small-cnn",)
+# camera inputs: recorded modalities, and motion (person-centred optical flow of the rgb video)
+CAMERA_INPUTS = ("rgb", "depth", "skeleton", "motion")
 NO_ACTION = "no action"  # the live decision at rest or below the confidence threshold; also a trainable class

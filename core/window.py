@@ -19,7 +19,8 @@ from c3t.core.vocabulary import FROZEN_BACKBONES
 class InputSpec:
     """How raw clips become model inputs; stored in the model folder's config as "inputs".
 
-    visual:         the camera modality: "depth", "rgb" or "skeleton"
+    visual:         the camera modality: "depth", "rgb", "skeleton" or "motion" (colour video
+                    as person-centred optical flow, core/motion.py; small CNN only)
     backbone:       frame backbone: "small-cnn" (trained) or a frozen one (FROZEN_BACKBONES)
     imu_steps:      IMU samples per window after resampling (128: the DESIGN's choice)
     skeleton_steps: joint frames per window for skeleton input
@@ -43,6 +44,20 @@ class InputSpec:
         if self.visual == "skeleton":
             return "sequence"
         return "features" if self.backbone in FROZEN_BACKBONES else "frames"
+
+    @property
+    def source(self) -> str:
+        """The recorded modality the input is computed from: "rgb" for motion, else `visual`."""
+        return "rgb" if self.visual == "motion" else self.visual
+
+    def check(self) -> None:
+        """Raise C3tError for an input that cannot be built: motion (optical flow) through a
+        frozen ImageNet backbone, whose images it is not."""
+        if self.visual == "motion" and self.visual_input != "frames":
+            from c3t.core.errors import C3tError
+
+            raise C3tError(f"the motion input is optical flow, not an image: train it with --backbone small-cnn, "
+                           f"not {self.backbone}")
 
     def window(self, imu_channels: int, seconds: float | None = None) -> "WindowSpec":
         """The WindowSpec live windows are cut with (`seconds` overrides the stored length)."""

@@ -18,7 +18,7 @@ from c3t.core.syncbuffer import SyncBuffer
 from c3t.devices.base import Batch
 from c3t.training.export import export_model
 from c3t.core.preprocess import as_backbone_images
-from c3t.training.prepare import camera_frames
+from c3t.core.preprocess import frames_input
 from c3t.core.window import InputSpec
 from c3t.training.utd_mhad import UTD_CLASSES
 from tests.conftest import link_subset
@@ -236,21 +236,21 @@ def test_camera_frames_reach_the_backbone_once_and_fuse_with_the_imu():
     assert len(stalled) >= 5 and stalled[-1].modalities == ("imu",) and engine.calls[-1][0] == "imu"
 
 
-@pytest.mark.parametrize("kind", ["frames", "features"])
-def test_live_camera_inputs_are_the_training_inputs(kind):
+@pytest.mark.parametrize("kind, visual", [("frames", "rgb"), ("features", "rgb"), ("frames", "motion")])
+def test_live_camera_inputs_are_the_training_inputs(kind, visual):
     """A window of 16 colour frames becomes exactly what training/prepare.py makes of a clip."""
     rng = np.random.default_rng(3)
     video = rng.integers(0, 256, size=(16, 60, 80, 3), dtype=np.uint8)
-    engine = CountingEngine()
+    engine = CountingEngine(visual=visual)
     engine.config["model"]["visual_input"] = kind
     engine.seen = []
     engine.features = lambda images: engine.seen.append(images) or np.zeros((len(images), 4), np.float32)
     live, _ = LiveInputs(engine.config, engine).camera(video, np.arange(16) / 6.0)
-    spec = InputSpec(visual="rgb", backbone="small-cnn" if kind == "frames" else "efficientnet-lite0", frame_size=48)
+    spec = InputSpec(visual=visual, backbone="small-cnn" if kind == "frames" else "efficientnet-lite0", frame_size=48)
     if kind == "frames":
-        np.testing.assert_array_equal(live[0], camera_frames(video, spec, 48))
+        np.testing.assert_array_equal(live[0], frames_input(video, spec, 48))
     else:
-        np.testing.assert_array_equal(np.concatenate(engine.seen), as_backbone_images(camera_frames(video, spec, 112)))
+        np.testing.assert_array_equal(np.concatenate(engine.seen), as_backbone_images(frames_input(video, spec, 112)))
 
 
 def test_a_depth_model_cannot_take_a_colour_camera():

@@ -36,7 +36,7 @@ class TrainConfig:
 
 BASE = {"epochs": 80, "schedule": "combined", "temperature": 0.1}
 OVERRIDES: dict[tuple[str, str], dict] = {}
-VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn"}
+VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn", "motion": "small-cnn"}
 
 
 def default_backbone(visual: str) -> str:

@@ -44,7 +44,6 @@ from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_
 from c3t.core.model_folder import load_model, read_json
 from c3t.training import utd_mhad
 from c3t.core.preprocess import as_backbone_images
-from c3t.training.prepare import camera_frames
 from c3t.core.window import InputSpec
 from c3t.training.session_dataset import is_sessions_folder, raw_windows
 
@@ -170,9 +169,9 @@ def real_windows(folder, config: dict, dataset=None, clips: int = 4, camera: boo
         if kind == "sequence":
             visual.append(preprocess.skeleton_input(raw, spec.skeleton_steps))
         elif kind == "frames":
-            visual.append(camera_frames(raw, spec, spec.frame_size))
+            visual.append(preprocess.frames_input(raw, spec, spec.frame_size))
         else:
-            img = as_backbone_images(camera_frames(raw, spec, IMAGE_SIZE)).astype(np.float32)
+            img = as_backbone_images(preprocess.frames_input(raw, spec, IMAGE_SIZE)).astype(np.float32)
             images.append(img)
             with torch.inference_mode():
                 visual.append(backbone(torch.from_numpy(img)).numpy())

@@ -24,6 +24,7 @@ import numpy as np
 from c3t.core import preprocess
 from c3t.core.backbones import IMAGE_SIZE, load_backbone
 from c3t.core.errors import C3tError
+from c3t.core.vocabulary import CAMERA_INPUTS
 from c3t.core.window import InputSpec
 from c3t.training import utd_mhad
 from c3t.training.prepared import Prepared, default_cache_dir
@@ -63,15 +64,6 @@ def default_visual(root) -> str:
     return "rgb" if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
 
 
-def camera_frames(raw: np.ndarray, spec: InputSpec, size: int) -> np.ndarray:
-    """Raw camera frames of one clip as the small CNN's input: depth (T, H, W) in mm ->
-    (spec.frames, 1, size, size), colour (T, H, W, 3) uint8 BGR -> (spec.frames, 3, size,
-    size) RGB in 0..1; float32 (core/preprocess.depth_input, colour_input)."""
-    if spec.visual == "depth":
-        return preprocess.depth_input(raw, spec.frames, size)
-    return preprocess.colour_input(raw, spec.frames, size)
-
-
 def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,
             progress: bool = True, spec: InputSpec | None = None) -> Prepared:
     """Every paired clip under `root` as a Prepared (arrays shaped as in the module
@@ -91,20 +83,23 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
     if is_sessions_folder(root):   # a folder of `c3t record` sessions
         return prepare_sessions(root, visual, backbone, cache_dir, progress, spec)
     visual = visual or utd_mhad.default_visual(root)
-    if visual not in utd_mhad.VISUAL_MODALITIES:
-        raise C3tError(f"unknown camera modality {visual!r}; expected one of {utd_mhad.VISUAL_MODALITIES}")
-    spec = spec or InputSpec(visual=visual, backbone=backbone, frame_size=32 if visual == "depth" else 48)
-    classes, sequences = utd_mhad.scan(root, ("inertial", visual))
+    if visual not in CAMERA_INPUTS:
+        raise C3tError(f"unknown camera modality {visual!r}; expected one of {CAMERA_INPUTS}")
+    spec = spec or InputSpec(visual=visual, backbone=backbone, frame_size=48 if visual == "rgb" else 32)
+    spec.check()
+    source = spec.source
+    classes, sequences = utd_mhad.scan(root, ("inertial", source))
     kind = spec.visual_input
     size = IMAGE_SIZE if kind == "features" else spec.frame_size
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    params = json.dumps({**spec.to_dict(), "size": size, "v": CACHE_VERSION}, sort_keys=True)
+    params = json.dumps({**spec.to_dict(), **preprocess.input_version(spec), "size": size, "v": CACHE_VERSION},
+                        sort_keys=True)
     cache_sub = cache / f"{visual}-{spec.backbone}-{hashlib.sha1(params.encode()).hexdigest()[:12]}"
     net = load_backbone(spec.backbone) if kind == "features" else None
     if kind == "features":
         shape = (spec.frames, net.out_dim)
     elif kind == "frames":
-        shape = (spec.frames, 1 if visual == "depth" else 3, size, size)
+        shape = (spec.frames, preprocess.frame_channels(visual), size, size)
     imu, vis = [], []
     bar = tqdm(sequences, desc=f"reading {root.name} ({visual}, {spec.backbone})", disable=not progress, unit="clip")
     for seq in bar:
@@ -112,10 +107,10 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
         if kind == "sequence":
             vis.append(preprocess.skeleton_input(utd_mhad.load(seq, "skeleton"), spec.skeleton_steps))
             continue
-        entry = cache_sub / f"{_file_hash(seq.files[visual])}.npy"
+        entry = cache_sub / f"{_file_hash(seq.files[source])}.npy"
         x = _cache_load(entry, shape)
         if x is None:
-            x = camera_frames(utd_mhad.load(seq, visual), spec, size)
+            x = preprocess.frames_input(utd_mhad.load(seq, source), spec, size)
             if net is not None:
                 with torch.no_grad():
                     x = net(torch.from_numpy(preprocess.as_backbone_images(x))).numpy()

@@ -6,7 +6,8 @@
 Each session is played through a SyncBuffer and cut with its `window(t_end, spec)`: the same
 window function live inference uses, so what is trained on is what is served. A window is
 `seconds` long (2.5 s by default); IMU windows go through preprocess.imu_input and frames through
-preprocess.colour_input (then, for a frozen backbone, its per-frame features), as live windows do.
+preprocess.frames_input (colour or motion; for a frozen backbone, its per-frame features), as
+live windows do.
 
 Roles (where each window may go) come from the labels, never from a random split:
 - a label with use `har` (a camera label) gives D_HAR windows: windows covering at least
@@ -168,7 +169,7 @@ class _VisualInputs:
         """Add one window's frames (frames, H, W, 3) uint8 BGR: as colour input for the small CNN,
         or as per-frame keys whose backbone features are computed in batches of `batch`."""
         if self.net is None:
-            self.windows.append(preprocess.colour_input(frames, self.spec.frames, self.size))
+            self.windows.append(preprocess.frames_input(frames, self.spec, self.size))
             return
         keys = []
         for f in frames:
@@ -216,6 +217,7 @@ def session_windows(session: Session, windowing: Windowing, spec, net, size: int
                     visual_shape: tuple) -> dict:
     """The windows of one session as arrays: imu, visual, t_end, role, cls, group (cached)."""
     key = hashlib.sha1(json.dumps({"v": CACHE_VERSION, "windowing": asdict(windowing), "spec": spec.to_dict(),
+                                   **preprocess.input_version(spec),
                                    "size": size, "files": _fingerprint(session), "path": str(session.path.resolve())},
                                   sort_keys=True).encode()).hexdigest()[:16]
     entry = cache / f"{session.name}-{key}.npz" if cache else None
@@ -308,16 +310,18 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     from c3t.core.window import InputSpec
 
     root = Path(root)
-    if visual not in (None, "rgb"):
-        raise C3tError(f"recorded sessions hold colour video: train them with --visual rgb, not {visual!r}")
+    if visual not in (None, "rgb", "motion"):
+        raise C3tError(f"recorded sessions hold colour video: train them with --visual rgb or motion, not {visual!r}")
     paths = find_sessions(root)
     if not paths:
         raise C3tError(f"{root} holds no recorded sessions (folders with a c3t manifest.json); "
                        "record some with `c3t record --imu SPEC --out DIR`")
     if spec is None:
-        spec = InputSpec(visual="rgb", backbone=backbone, frame_size=48, seconds=2.5)
-    if spec.visual != "rgb":
+        spec = InputSpec(visual=visual or "rgb", backbone=backbone, frame_size=48 if visual != "motion" else 32,
+                         seconds=2.5)
+    if spec.source != "rgb":
         raise C3tError(f"recorded sessions hold colour video; the model's inputs are {spec.visual!r}")
+    spec.check()
     windowing = windowing or Windowing()
     if spec.seconds:
         windowing = Windowing(**{**asdict(windowing), "seconds": float(spec.seconds)})
@@ -325,7 +329,7 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
     kind = spec.visual_input
     size = IMAGE_SIZE if kind == "features" else spec.frame_size
     net = load_backbone(spec.backbone) if kind == "features" else None
-    visual_shape = (spec.frames, net.out_dim) if net is not None else (spec.frames, 3, size, size)
+    visual_shape = (spec.frames, net.out_dim) if net is not None else (spec.frames, preprocess.frame_channels(spec.visual), size, size)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache = cache / "sessions"
     sessions = [Session(p) for p in paths]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from c3t.core.atomic_file import check_output_folder
 from c3t.core.errors import C3tError
+from c3t.core.vocabulary import CAMERA_INPUTS
 from c3t.training.choices import PROTOCOLS
 
 TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels")   # training/experiments.TABLES
@@ -18,7 +19,7 @@ def register(sub, bench) -> None:
     """Add `c3t bench paper`, `c3t bench table` and `c3t bench figures` to the `bench` subparsers."""
     p = bench.add_parser("paper", help="the paper's experiment tables on a dataset (resumable)")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--visual", choices=("depth", "skeleton", "rgb"), required=True)
+    p.add_argument("--visual", choices=CAMERA_INPUTS, required=True)
     p.add_argument("--table", choices=TABLE_NAMES + ("all",), default="main")
     p.add_argument("--seeds", type=int, default=3, help="seeds per cell, 0..N-1 (default 3)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from c3t.core.atomic_file import check_output_folder, replace_folder
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import BACKBONES, METHODS, SCHEDULES
+from c3t.core.vocabulary import BACKBONES, CAMERA_INPUTS, METHODS, SCHEDULES
 from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS
 from c3t.training.defaults import default_backbone, defaults_for
 
@@ -18,7 +18,8 @@ def register(sub, bench) -> None:
     """Add `c3t train` and `c3t eval` to the subcommands."""
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
     p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")
-    p.add_argument("--visual", choices=("rgb", "depth", "skeleton"), help="camera modality (default: the dataset's: depth for UTD-MHAD)")
+    p.add_argument("--visual", choices=CAMERA_INPUTS, help="camera input: rgb, depth, skeleton, or motion (person-centred optical flow of the rgb "
+                   "video, small CNN) (default: the dataset's: depth for UTD-MHAD, rgb for sessions)")
     p.add_argument("--method", required=True, choices=METHODS,
                    help="c3t, ca, st (no IMU labels in training), or a baseline / supervised upper bound")
     p.add_argument("--schedule", choices=SCHEDULES, help="c3t / ca only (default: best on D_Val)")
