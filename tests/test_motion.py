@@ -1,5 +1,6 @@
 """The motion camera input (core/motion.py): shapes, determinism, and invariance to the room."""
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +89,31 @@ def test_motion_needs_a_small_cnn():
 
     with pytest.raises(C3tError, match="small-cnn"):
         InputSpec(visual="motion", backbone="efficientnet-lite0").check()
+
+
+WEBCAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "webcam-people"
+
+
+@pytest.mark.skipif(not WEBCAM.is_dir(), reason="../shared/data/webcam-people is not here")
+@pytest.mark.parametrize("clip", ["again", "walk", "book"])
+def test_real_webcam_footage_finds_the_person(clip):
+    """Real 640x480 webcam clips of a person signing: the crop is centred on them (the person
+    stands mid-frame) and their hands' motion comes through."""
+    import cv2
+
+    from c3t.core.motion import _grey_frames, person_box, stabilise
+
+    cap = cv2.VideoCapture(str(WEBCAM / f"{clip}.mkv"))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    video = np.stack(frames)
+    grey = stabilise(_grey_frames(video, 17))
+    cx, cy, side = person_box(grey)
+    h, w = grey.shape[1:]
+    assert 0.35 * w <= cx <= 0.65 * w and 0.3 * h <= side <= 1.2 * h
+    x = motion_input(video)
+    assert np.isfinite(x).all() and np.abs(x).max() > 0.05

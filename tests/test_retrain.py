@@ -78,7 +78,11 @@ def test_retrain_writes_an_exported_version_that_the_live_engine_opens(retrained
     # the version: a model folder with ONNX files and links to its sessions; nothing half-written left
     folder = store.root / version.split("/")[-1]
     assert folder.name.startswith("v001-c3t-") and not [p for p in store.root.iterdir() if p.name.startswith(".")]
-    assert {"imu.onnx", "camera.onnx", "fusion.onnx", "backbone.onnx", "export.json", "weights.pt"} <= {p.name for p in folder.iterdir()}
+    files = {p.name for p in folder.iterdir()}
+    assert {"imu.onnx", "camera.onnx", "fusion.onnx", "export.json", "weights.pt"} <= files
+    config = json.loads((folder / "config.json").read_text())
+    assert config["inputs"]["visual"] == "motion"                  # the sessions' default camera input
+    assert ("backbone.onnx" in files) == (config["model"]["visual_input"] == "features")   # small CNN: none
     assert sorted(p.name for p in (folder / "sessions").iterdir()) == ["01-align", "02-har", "03-check"]
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["checking"]["imu_top1"] == metrics["imu_top1"]
@@ -187,7 +191,11 @@ def test_bad_requests_fail_at_construction(sessions, tmp_path):
     with pytest.raises(C3tError, match="holds no recorded sessions"):
         RetrainRequest(sessions=sessions, base=tmp_path / "not-a-session")
     r = RetrainRequest(sessions=[str(sessions[0].parent)], base=sessions[0].parent)   # a folder of sessions; duplicates once
-    assert r.session_folders() == sessions and r.schedule == "combined" and r.backbone == "efficientnet-lite0"
+    assert r.session_folders() == sessions and r.schedule == "combined"
+    assert r.visual == "motion" and r.backbone == "small-cnn"          # the sessions' default camera input
+    assert RetrainRequest(sessions=sessions, visual="rgb").backbone == "efficientnet-lite0"
+    with pytest.raises(C3tError, match="rgb or motion, not 'depth'"):
+        RetrainRequest(sessions=sessions, visual="depth")
 
 
 def test_utd_mhad_cannot_be_a_base(sessions, utd_root):   # skipped where ../shared/data/utd-mhad is missing

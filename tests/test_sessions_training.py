@@ -55,7 +55,7 @@ def overlaps(a0, a1, b0, b1):
 
 
 def test_windows_are_cut_at_the_recorded_times(sessions, tmp_path):
-    data = prepare(sessions, backbone="small-cnn", cache_dir=tmp_path, progress=False)
+    data = prepare(sessions, "rgb", backbone="small-cnn", cache_dir=tmp_path, progress=False)
     W = data.spec.seconds
     assert W == 2.5 and data.imu.shape[1:] == (128, 6) and data.visual.shape[1:] == (16, 3, 48, 48)
     t_end = np.array([float(k.split("@")[1]) for k in data.keys])
@@ -127,8 +127,8 @@ def test_frozen_backbone_features_are_computed_per_frame(sessions, tmp_path, mon
             return images.mean(dim=(2, 3))
 
     monkeypatch.setattr(B, "load_backbone", lambda name: MeanColour())
-    feats = prepare(sessions, backbone="efficientnet-lite0", cache_dir=tmp_path, progress=False)
-    frames = prepare(sessions, backbone="small-cnn", cache_dir=tmp_path, progress=False)
+    feats = prepare(sessions, "rgb", backbone="efficientnet-lite0", cache_dir=tmp_path, progress=False)
+    frames = prepare(sessions, "rgb", backbone="small-cnn", cache_dir=tmp_path, progress=False)
     assert feats.keys == frames.keys and feats.visual.shape == (len(feats.keys), 16, 3)
     np.testing.assert_allclose(feats.visual, frames.visual.mean(axis=(3, 4)), atol=0.02)   # 112 px vs 48 px resize
     assert sum(calls) <= 2 * int(SECONDS * FPS)          # each frame at most once (two sessions)

@@ -97,6 +97,23 @@ def test_simulated_time_steps_the_world_per_read_and_never_waits():
     src.disconnect()
 
 
+def test_paced_simulated_time_waits_for_the_wall_clock_and_gives_the_same_data():
+    """paced=True: a step is never taken before its time on the wall clock, and the data are
+    those of the unpaced simulated clock (a busy CPU slows a paced show, never changes it)."""
+    def run(paced: bool):
+        src = SimulatedSource(seed=4, realtime=False, paced=paced, imu_hz=50, fps=15, width=64, height=48, batch_s=0.1)
+        src.start()
+        started, values, polls = time.monotonic(), [], 0
+        while len(values) < 10:                       # 1.0 simulated second
+            polls += 1
+            values += [b.values for b in src.read(timeout=0.02) if b.stream == "imu"]
+        return time.monotonic() - started, np.concatenate(values), polls
+    paced_s, paced, polls = run(True)
+    free_s, free, _ = run(False)
+    assert paced_s >= 0.95 and polls > 10               # waited for the wall clock, in short reads
+    np.testing.assert_array_equal(paced, free)
+
+
 def test_spec_string_and_bad_parameters():
     from c3t.devices.spec import open_source
 

@@ -36,6 +36,9 @@ class TrainConfig:
 
 BASE = {"epochs": 80, "schedule": "combined", "temperature": 0.1}
 OVERRIDES: dict[tuple[str, str], dict] = {}
+# The camera input of models trained on recorded (colour) sessions: the app's retraining, the
+# demo, `c3t train` on a sessions folder. Chosen on held-out people (docs/results.md, "camera input").
+SESSION_VISUAL = "motion"
 VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn", "motion": "small-cnn"}
 
 

@@ -60,8 +60,10 @@ def _cache_store(path: Path, x: np.ndarray) -> None:
 
 
 def default_visual(root) -> str:
-    """The dataset's camera modality: rgb for recorded sessions, else UTD-MHAD's rule."""
-    return "rgb" if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
+    """The dataset's camera input: defaults.SESSION_VISUAL for recorded sessions, else UTD-MHAD's rule."""
+    from c3t.training.defaults import SESSION_VISUAL
+
+    return SESSION_VISUAL if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
 
 
 def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,

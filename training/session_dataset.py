@@ -299,7 +299,7 @@ def session_person(session: Session) -> str:
     return ""
 
 
-def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cnn", cache_dir=None,
+def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,
                      progress: bool = True, spec=None, windowing: Windowing | None = None, on_session=None):
     """A folder of sessions (or one session) as `Prepared` data, with each window's role in
     `extra["roles"]` ("har", "align", "check") and its labelled segment in `extra["groups"]`.
@@ -317,8 +317,10 @@ def prepare_sessions(root, visual: str | None = "rgb", backbone: str = "small-cn
         raise C3tError(f"{root} holds no recorded sessions (folders with a c3t manifest.json); "
                        "record some with `c3t record --imu SPEC --out DIR`")
     if spec is None:
-        spec = InputSpec(visual=visual or "rgb", backbone=backbone, frame_size=48 if visual != "motion" else 32,
-                         seconds=2.5)
+        from c3t.training.defaults import SESSION_VISUAL
+
+        visual = visual or SESSION_VISUAL
+        spec = InputSpec(visual=visual, backbone=backbone, frame_size=48 if visual == "rgb" else 32, seconds=2.5)
     if spec.source != "rgb":
         raise C3tError(f"recorded sessions hold colour video; the model's inputs are {spec.visual!r}")
     spec.check()

@@ -16,6 +16,7 @@ from c3t.core.errors import C3tError
 COMMAND_MODULES = [
     "c3t.app.cli.train",
     "c3t.app.cli.bench_paper",
+    "c3t.app.cli.bench_demo",
     "c3t.app.cli.devices",
     "c3t.app.cli.probe",
     "c3t.app.cli.record",

@@ -210,16 +210,18 @@ def demo_command(args) -> int:
     from c3t.app.runtime.demo import DEMO_PREDICT_FROM, demo_spec, ensure_demo_model
 
     spec = demo_spec(args.seed)
-    if args.headless:
+    if args.headless:   # simulated time paced to the wall clock: a busy CPU slows the show, never changes it
+        spec += "&realtime=false&paced=true"
         from c3t.app.cli.live import run_live
         from c3t.app.runtime.live import LivePipeline
 
         model = _ensure_demo_headless(args.seed)
         live = LivePipeline(predict_from=DEMO_PREDICT_FROM)
         live.set_model(model)
+        source = {"all": "camera + IMU", "imu": "the IMU", "camera": "the camera"}[DEMO_PREDICT_FROM]
         print(f"demo: model {model}; the simulated person {spec}: IMU and camera connected, "
-              f"predictions from the IMU", flush=True)
-        return run_live(live, spec, spec, args.seconds, args.jsonl)
+              f"predictions from {source}", flush=True)
+        return run_live(live, spec, spec, args.seconds, args.jsonl, data_seconds=True)
     from PySide6 import QtCore
 
     from c3t.app.runtime.demo import demo_root

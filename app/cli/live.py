@@ -92,17 +92,24 @@ def check_model_inputs(engine, imu: str | None, camera: str | None) -> None:
         raise C3tError(f"a {engine.method} model has no IMU path; leave out --imu")
 
 
-def run_live(live, imu: str | None, camera: str | None, seconds: float | None, jsonl: bool) -> int:
-    """Connect, print one line per prediction until `seconds` pass (or Ctrl+C), then a summary."""
+def run_live(live, imu: str | None, camera: str | None, seconds: float | None, jsonl: bool,
+             data_seconds: bool = False) -> int:
+    """Connect, print one line per prediction until `seconds` pass (or Ctrl+C), then a summary.
+    `data_seconds`: count `seconds` in the data's time, from the first prediction (a simulator
+    on paced simulated time, which a busy CPU slows down: the same stretch of data idle or
+    loaded), with the wall clock stopping it at 4 x `seconds` + 60 s at the latest."""
     import numpy as np
 
     latencies = []
+    span = {"first": None, "last": None}   # data times of the first and last prediction
 
     def printed(pred, truth) -> None:
         """Print one prediction (seconds since the start, truth and accuracy when known) and keep its latency."""
         latencies.append(pred.latency_ms)
+        span["first"] = pred.t if span["first"] is None else span["first"]
+        span["last"] = pred.t
         row = pred.to_json()
-        row["t"] = round(pred.t - t0, 3)
+        row["t"] = round(pred.t - (span["first"] if data_seconds else t0), 3)
         if truth is not None:
             row.update(truth=truth, accuracy=live.score.accuracy if live.score.scored else None)
         _print_prediction(row, jsonl, width)
@@ -115,7 +122,16 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
     warned: dict[str, float] = {}
     shown: dict = {}
     try:
-        while seconds is None or time.monotonic() < t0 + seconds:
+        def more() -> bool:
+            """Whether to go on: `seconds` not yet covered (in data or wall time)."""
+            if seconds is None:
+                return True
+            if data_seconds:
+                covered = span["last"] is not None and span["last"] - span["first"] >= seconds
+                return not covered and time.monotonic() < t0 + 4 * seconds + 60
+            return time.monotonic() < t0 + seconds
+
+        while more():
             time.sleep(0.05)
             view = live.view()
             for role, d in view.devices.items():   # a device that sends what gives no samples says why

@@ -327,7 +327,7 @@ def bench_sessions_command(args) -> int:
     import numpy as np
 
     from c3t.app.runtime.sim_sessions import record_simulated_sessions
-    from c3t.training.defaults import defaults_for
+    from c3t.training.defaults import SESSION_VISUAL, defaults_for
     from c3t.training.pipeline import fit
     from c3t.training.prepare import prepare
 
@@ -343,12 +343,12 @@ def bench_sessions_command(args) -> int:
         folders = record_simulated_sessions(out, args.align_s, args.har_s, args.check_s, args.actions,
                                             args.sim_seed, parse_size(args.size))
         record_s = time.monotonic() - started
-        data = prepare(out, "rgb", args.backbone, args.cache, progress=not args.json)
+        data = prepare(out, SESSION_VISUAL, args.backbone, args.cache, progress=not args.json)
         prepare_s = time.monotonic() - started - record_s
         roles = data.extra["roles"]
         results = []
         for seed in seeds:
-            _, metrics, _, _ = fit(data, defaults_for("c3t", "rgb", seed=seed, epochs=args.epochs))
+            _, metrics, _, _ = fit(data, defaults_for("c3t", SESSION_VISUAL, seed=seed, epochs=args.epochs))
             results.append({"seed": seed, "test_imu_top1": metrics["test"]["imu"]["top1"],
                             "val_imu_top1": metrics["val"]["imu"]["top1"],
                             "test_camera_top1": metrics["test"]["visual"]["top1"], "sizes": metrics["sizes"],

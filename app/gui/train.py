@@ -284,6 +284,8 @@ class TrainPanel(QtWidgets.QWidget):
             lines.append(m["note"])
         if m.get("camera_top1") is not None:
             lines.append(f"camera top-1: {100 * m['camera_top1']:.1f}%")
+        if m.get("fusion_top1") is not None:
+            lines.append(f"camera + IMU top-1: {100 * m['fusion_top1']:.1f}%")
         if m.get("sizes"):
             lines.append("windows: " + ", ".join(f"{k} {v}" for k, v in m["sizes"].items()))
         if m.get("train_seconds") is not None:

@@ -40,7 +40,7 @@ from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
 from c3t.core.session_format import find_sessions
 from c3t.core.vocabulary import SCHEDULES
-from c3t.training.defaults import default_backbone, defaults_for
+from c3t.training.defaults import SESSION_VISUAL, default_backbone, defaults_for
 
 RETRAIN_METHODS = ("c3t", "ca")
 ACTIVE_FILE = "active.json"
@@ -61,14 +61,18 @@ class RetrainRequest:
     base: Path | None = None         # a folder of sessions added to the training data
     epochs: int | None = None        # default: the method's
     seed: int = 0
-    backbone: str | None = None      # default: the rgb default
+    visual: str | None = None        # camera input, "rgb" or "motion" (default: defaults.SESSION_VISUAL)
+    backbone: str | None = None      # default: the camera input's (defaults.default_backbone)
     cache: Path | None = None        # window / feature cache (default ~/.cache/c3t)
 
     def __post_init__(self):
         if self.method not in RETRAIN_METHODS:
             raise C3tError(f"retraining supports the methods {RETRAIN_METHODS}, not {self.method!r}")
-        self.schedule = defaults_for(self.method, "rgb", schedule=self.schedule).schedule
-        self.backbone = self.backbone or default_backbone("rgb")
+        self.visual = self.visual or SESSION_VISUAL
+        if self.visual not in ("rgb", "motion"):
+            raise C3tError(f"recorded sessions hold colour video: the camera input is rgb or motion, not {self.visual!r}")
+        self.schedule = defaults_for(self.method, self.visual, schedule=self.schedule).schedule
+        self.backbone = self.backbone or default_backbone(self.visual)
         if self.schedule not in SCHEDULES:
             raise C3tError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.epochs is not None and self.epochs < 1:
@@ -228,12 +232,15 @@ def checking_metrics(model, data, split, fit_metrics: dict) -> dict:
 
     idx = np.concatenate([split["val"], split["test"]])
     out = {"classes": list(data.classes), "checking_windows": int(len(idx)), "train_seconds": fit_metrics["train_seconds"],
-           "sizes": fit_metrics["sizes"], "imu_top1": None, "imu_confusion": None, "camera_top1": None}
+           "sizes": fit_metrics["sizes"], "imu_top1": None, "imu_confusion": None, "camera_top1": None,
+           "fusion_top1": None}
     if len(idx) == 0:
         return {**out, "note": NO_CHECKING}
     imu = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], "imu")
     camera = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], "visual")
-    return {**out, "imu_top1": imu["top1"], "imu_confusion": imu["confusion"], "camera_top1": camera["top1"]}
+    fusion = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], "fusion")
+    return {**out, "imu_top1": imu["top1"], "imu_confusion": imu["confusion"], "camera_top1": camera["top1"],
+            "fusion_top1": fusion["top1"]}
 
 
 def build_version(request: RetrainRequest, staging: Path, target: Path, report, cancel) -> dict:
@@ -254,7 +261,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     links = staging / SESSION_LINKS
     _link_sessions(request.session_folders(), links)
     try:
-        data = prepare_sessions(links, "rgb", request.backbone, request.cache, progress=False,
+        data = prepare_sessions(links, request.visual, request.backbone, request.cache, progress=False,
                                 on_session=lambda done, total, name: phase("prepare", done / total, session=name))
     except C3tError as exc:   # name what the user selected, not the staging folder
         message = str(exc).replace(f"the sessions in {links}", "the selected sessions")
@@ -270,7 +277,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
         phase("evaluate", 0.0)
         return checking_metrics(model, data, split, fit_metrics)
 
-    cfg = defaults_for(request.method, "rgb", schedule=request.schedule, epochs=request.epochs, seed=request.seed)
+    cfg = defaults_for(request.method, request.visual, schedule=request.schedule, epochs=request.epochs, seed=request.seed)
     _, fit_metrics, _, _ = fit_and_save(data, cfg, staging, target / SESSION_LINKS, checking=checking,
                                         progress=on_epoch, cancel=cancel, require_checking=False)
     metrics = fit_metrics["checking"]

@@ -1,0 +1,99 @@
+"""`c3t bench demo`: build the demo model for several seeds, timed per phase, and score each.
+
+Each seed's model is built from scratch in a fresh folder (the user's demo cache is not touched
+unless --dir points there), exactly as `c3t demo` builds it on first run
+(app/runtime/demo.ensure_demo_model). Per seed: the build's wall time per phase, and top-1 on
+the checking session (a simulated person none of the training sessions saw) from the IMU, the
+camera and both. Then mean ± sample std over the seeds; --out writes the per-seed results.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from c3t.core.errors import C3tError
+
+
+def register(sub, bench) -> None:
+    """Add `c3t bench demo` to the `bench` subparsers."""
+    p = bench.add_parser("demo", help="build the demo model for seeds 0..N-1 (timed) and score it on the checking session")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    p.add_argument("--dir", help="where the models are built (default: a temporary folder, removed after)")
+    p.add_argument("--out", help="write the per-seed results here (JSON)")
+    p.set_defaults(func=demo_bench_command)
+
+
+def demo_bench_command(args) -> int:
+    """Build and score the demo model per seed; print one line per seed and the summary; returns 0.
+    Raises C3tError for --seeds below 1 or an unwritable --out."""
+    from c3t.core.atomic_file import write_json_atomic
+    from c3t.training.experiments import summarize
+
+    if args.seeds < 1:
+        raise C3tError(f"--seeds must be at least 1, not {args.seeds}")
+    if args.out:
+        folder = Path(args.out).resolve().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise C3tError(f"--out {args.out}: cannot create {folder} ({exc.strerror}); choose another place") from None
+        if not os.access(folder, os.W_OK):
+            raise C3tError(f"--out {args.out}: {folder} is not writable; choose another place")
+    tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="c3t-bench-demo-")
+    root = Path(args.dir or tmp.name)
+    results = []
+    try:
+        for seed in range(args.seeds):
+            results.append(_build(root, seed))
+            r = results[-1]
+            print(f"seed {seed}: built in {r['build_s']:.0f} s ("
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in r["phases_s"].items())
+                  + f"); checking session top-1: IMU {100 * r['imu_top1']:.1f}%, camera {100 * r['camera_top1']:.1f}%, "
+                  f"both {100 * r['fusion_top1']:.1f}% ({r['checking_windows']} windows)", flush=True)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    print(f"demo model over {len(results)} seeds, mean ± sample std [95% interval]:")
+    for name, key in (("IMU top-1", "imu_top1"), ("camera top-1", "camera_top1"), ("both top-1", "fusion_top1")):
+        s = summarize([r[key] for r in results])
+        print(f"  {name}: {s['mean']:.1f}" + (f" ± {s['std']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}] %" if s["n"] > 1 else " %"))
+    times = [r["build_s"] for r in results]
+    print(f"  build time: {min(times):.0f}-{max(times):.0f} s (mean {sum(times) / len(times):.0f} s)")
+    if args.out:
+        write_json_atomic(Path(args.out), {"command": " ".join(sys.argv), "seeds": results}, fsync=True)
+    return 0
+
+
+def _build(root: Path, seed: int) -> dict:
+    """Build seed `seed`'s demo model under `root` (timed per phase) and return its scores."""
+    from c3t.app.runtime import demo
+
+    phases: dict[str, float] = {}
+    state = {"phase": None, "t": time.monotonic()}
+
+    def progress(phase: str, fraction) -> None:
+        """Time each phase from its first report to the next phase's."""
+        name = phase.split(":")[0]
+        now = time.monotonic()
+        if state["phase"] is not None:
+            phases[state["phase"]] = phases.get(state["phase"], 0.0) + now - state["t"]
+        state["phase"], state["t"] = (None if name.startswith("demo model ready") else name), now
+
+    before = os.environ.get("C3T_DEMO_DIR")
+    os.environ["C3T_DEMO_DIR"] = str(root)
+    try:
+        started = time.monotonic()
+        model = demo.ensure_demo_model(progress, seed)
+        build_s = time.monotonic() - started
+    finally:
+        if before is None:
+            os.environ.pop("C3T_DEMO_DIR", None)
+        else:
+            os.environ["C3T_DEMO_DIR"] = before
+    checking = json.loads((Path(model) / "metrics.json").read_text())["checking"]
+    return {"seed": seed, "build_s": round(build_s, 1), "phases_s": {k: round(v, 1) for k, v in phases.items()},
+            **{k: checking.get(k) for k in ("imu_top1", "camera_top1", "fusion_top1", "checking_windows")}}
