@@ -17,6 +17,9 @@ Two clocks, chosen by `realtime`:
   seconds and returns what was taken meanwhile, and `t_host` is simulated seconds since the
   world began (`source.clock()` reads it). The samples and frames depend only on the seed and
   the config, never on the CPU's load, and come as fast as the CPU allows. `speed` is unused.
+  With `paced=True` a step is not taken before its simulated time has passed on the wall clock
+  since start(): a live show (`c3t demo --headless`) that a busy CPU slows down but never
+  changes, so its score is the same idle and loaded.
 
 Either way IMU samples come in batches of `batch_s` seconds (as a BLE or serial link delivers
 them) and frames one per batch; `t_device` is the simulated IMU's own clock (offset, drift and
@@ -63,6 +66,8 @@ class SimulatedConfig:
     rest_max: float = 3.0
     batch_s: float = 0.02         # seconds of IMU samples per batch (simulated seconds when realtime=False)
     realtime: bool = True         # False: simulated time, deterministic and as fast as the CPU allows
+    paced: bool = False           # with realtime=False: never ahead of the wall clock (a live show whose data
+                                  # does not depend on the CPU's load: a busy CPU makes it lag, never skip)
 
 
 def _coerce(name: str, value, kind):
@@ -124,6 +129,7 @@ class SimulatedSource(MultiStreamSource):
         self._latest: tuple[np.ndarray, float] | None = None
         self._dropped_seen = 0
         self._steps = 0                 # simulated-time mode: read() calls that advanced the world
+        self._paced_from = 0.0          # paced: the wall time at which simulated time 0 was due
         self._sim_running = False
 
     def clock(self) -> float:
@@ -181,6 +187,7 @@ class SimulatedSource(MultiStreamSource):
             self._start_reader("c3t-sim")
         else:
             self._sim_running = True
+            self._paced_from = time.monotonic() - self._steps * self.config.batch_s
 
     def read(self, timeout: float | None = None) -> list[Batch]:
         """Batches delivered since the last call. Real time: waits up to `timeout` seconds for
@@ -190,6 +197,12 @@ class SimulatedSource(MultiStreamSource):
             return super().read(timeout)
         if not self._sim_running:
             return []
+        if self.config.paced:
+            due = self._paced_from + (self._steps + 1) * self.config.batch_s - time.monotonic()
+            if due > 0:
+                time.sleep(min(due, max(timeout or 0.0, 0.0)))
+                if due > (timeout or 0.0):
+                    return []
         self._steps += 1
         batches = self._advance(self._steps * self.config.batch_s)
         if batches is None:
