@@ -1,5 +1,6 @@
 """End to end on real UTD-MHAD files: prepare (with the on-disk cache), train, eval."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -80,3 +81,29 @@ def test_resnet18_without_torchvision_or_weights_is_explained(monkeypatch, tmp_p
     monkeypatch.setenv("C3T_RESNET18_WEIGHTS", str(tmp_path / "missing.pth"))
     with pytest.raises(C3tError, match="torchvision|missing.pth"):
         load_backbone("resnet18")
+
+
+def test_training_uses_the_cores_other_processes_leave_idle():
+    """threads_for_load: a busy process beside us is seen, torch gets fewer threads, and the
+    setting comes back afterwards."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from c3t.core.cpu import busy_cores_elsewhere, threads_for_load
+
+    before = torch.get_num_threads()
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        assert busy_cores_elsewhere(0.5) >= 0.3
+        with threads_for_load():
+            assert 1 <= torch.get_num_threads() <= before
+            if (os.cpu_count() or 1) <= 2:
+                assert torch.get_num_threads() == 1
+    finally:
+        burner.kill()
+    assert torch.get_num_threads() == before

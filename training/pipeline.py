@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from c3t.core.cpu import threads_for_load
 from c3t.core.errors import C3tError
 from c3t.core.models import ModelConfig
 from c3t.training import splits as S
@@ -68,7 +69,8 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     elif cfg.method in UPPER_BOUNDS:
         upper = S.upper_bound(data, split, upper_parts(cfg.protocol, cfg.imu_labels), cfg.imu_labels_per_class, cfg.seed)
     alternatives: dict = {}
-    model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives)
+    with threads_for_load():
+        model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
     metrics = {**scored, "train_info": {**info, **extra_info}, "selection": selection_report(model, alternatives, test),
                "train_seconds": round(time.time() - started, 1),

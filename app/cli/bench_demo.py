@@ -1,7 +1,8 @@
 """`c3t bench demo`: build the demo model for several seeds, timed per phase, and score each.
 
-Each seed's model is built from scratch in a fresh folder (the user's demo cache is not touched
-unless --dir points there), exactly as `c3t demo` builds it on first run
+Each seed's model is built from scratch, with an empty window cache, in a fresh folder (the
+user's demo folder is not touched unless --dir points there; a seed already built there is
+only scored), exactly as `c3t demo` builds it on first run
 (app/runtime/demo.ensure_demo_model). Per seed: the build's wall time per phase, and top-1 on
 the checking session (a simulated person none of the training sessions saw) from the IMU, the
 camera and both. Then mean ± sample std over the seeds; --out writes the per-seed results.
@@ -83,17 +84,23 @@ def _build(root: Path, seed: int) -> dict:
             phases[state["phase"]] = phases.get(state["phase"], 0.0) + now - state["t"]
         state["phase"], state["t"] = (None if name.startswith("demo model ready") else name), now
 
-    before = os.environ.get("C3T_DEMO_DIR")
-    os.environ["C3T_DEMO_DIR"] = str(root)
+    import shutil
+
+    # a first run: the demo folder and an empty window / feature cache (XDG_CACHE_HOME)
+    cache = root / f".cache-seed-{seed}"
+    before = {k: os.environ.get(k) for k in ("C3T_DEMO_DIR", "XDG_CACHE_HOME")}
+    os.environ.update(C3T_DEMO_DIR=str(root), XDG_CACHE_HOME=str(cache))
     try:
         started = time.monotonic()
         model = demo.ensure_demo_model(progress, seed)
         build_s = time.monotonic() - started
     finally:
-        if before is None:
-            os.environ.pop("C3T_DEMO_DIR", None)
-        else:
-            os.environ["C3T_DEMO_DIR"] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(cache, ignore_errors=True)
     checking = json.loads((Path(model) / "metrics.json").read_text())["checking"]
     return {"seed": seed, "build_s": round(build_s, 1), "phases_s": {k: round(v, 1) for k, v in phases.items()},
             **{k: checking.get(k) for k in ("imu_top1", "camera_top1", "fusion_top1", "checking_windows")}}

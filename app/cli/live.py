@@ -273,7 +273,36 @@ def latency_command(args) -> int:
               f"torch p50 {bt['p50_ms']:.2f} ms p95 {bt['p95_ms']:.2f} ms")
         print(f"  camera path keeps up with {max_fps:.0f} frames/s (backbone per new frame at p95 + the {path} "
               f"graph {hops_per_s:.0f}x a second) {'>= 15 fps: ok' if max_fps >= 15 else '< 15 fps'}")
+    if "visual" in kwargs and config["inputs"].get("visual") == "motion":
+        _time_motion(config, o, args.windows, result)
     if args.json:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}))
     return 0
+
+
+def _time_motion(config: dict, graph: dict, windows: int, result: dict) -> None:
+    """Time the motion input (core/motion.py) on a 2.5 s window of simulated 640x480 frames at
+    30 fps, per hop of the live predictor (it is computed once per window, from 17 of its frames,
+    whatever the camera's rate), and print whether a hop's camera work fits in the hop."""
+    import numpy as np
+
+    from c3t.core.preprocess import frames_input
+    from c3t.core.window import InputSpec
+    from c3t.devices.simulated import SimulatedSource
+
+    spec = InputSpec.from_dict(config["inputs"])
+    source = SimulatedSource(seed=0, realtime=False, width=640, height=480, fps=30, batch_s=0.1)
+    source.start()
+    frames = []
+    while len(frames) < 75:
+        frames += [b.values[0] for b in source.read() if b.stream == "camera"]
+    source.stop()
+    video = np.stack(frames[:75])
+    m = _stats(_timings(lambda: frames_input(video, spec, spec.frame_size), max(windows // 25, 10), warmup=2))
+    hop_ms = 250.0
+    per_hop = m["p95_ms"] + graph["p95_ms"]
+    result.update(motion_p50_ms=m["p50_ms"], motion_p95_ms=m["p95_ms"], camera_hop_p95_ms=per_hop)
+    print(f"  motion input per window (75 frames of 640x480 -> {spec.frames} flow fields): p50 {m['p50_ms']:.1f} ms "
+          f"p95 {m['p95_ms']:.1f} ms; with the graph {per_hop:.1f} ms of each {hop_ms:.0f} ms hop: "
+          f"{'keeps up (at 30 fps or any rate: the window is resampled)' if per_hop < hop_ms else 'does not keep up'}")
 

@@ -40,5 +40,6 @@ def synth_command(args) -> int:
                        "check the folder's space and permissions") from None
     print(f"wrote {m['clips']} clips ({len(m['classes'])} classes x {m['subjects']} subjects x {m['reps']} reps, "
           f"{m['seconds'] / 60:.1f} min of data) to {args.out} in {m['generation_seconds']:.1f} s")
-    print(f"train on it with: c3t train --dataset {args.out} --visual rgb --method c3t --out MODEL_DIR")
+    print(f"train on it with: c3t train --dataset {args.out} --visual motion --protocol cross-subject --method c3t "
+          "--out MODEL_DIR   (odd people train, even people test)")
     return 0

@@ -35,12 +35,16 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
 from c3t.core.session_format import find_sessions
 from c3t.core.vocabulary import SCHEDULES
 from c3t.training.defaults import SESSION_VISUAL, default_backbone, defaults_for
+
+if TYPE_CHECKING:
+    from c3t.training.session_dataset import Windowing
 
 RETRAIN_METHODS = ("c3t", "ca")
 ACTIVE_FILE = "active.json"
@@ -64,6 +68,7 @@ class RetrainRequest:
     visual: str | None = None        # camera input, "rgb" or "motion" (default: defaults.SESSION_VISUAL)
     backbone: str | None = None      # default: the camera input's (defaults.default_backbone)
     cache: Path | None = None        # window / feature cache (default ~/.cache/c3t)
+    windowing: Windowing | None = None   # how sessions are cut (default: Windowing's defaults)
 
     def __post_init__(self):
         if self.method not in RETRAIN_METHODS:
@@ -262,6 +267,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     _link_sessions(request.session_folders(), links)
     try:
         data = prepare_sessions(links, request.visual, request.backbone, request.cache, progress=False,
+                                windowing=request.windowing,
                                 on_session=lambda done, total, name: phase("prepare", done / total, session=name))
     except C3tError as exc:   # name what the user selected, not the staging folder
         message = str(exc).replace(f"the sessions in {links}", "the selected sessions")
