@@ -4,7 +4,7 @@
 (N, imu_steps, 6) and the camera modality as one of three kinds of input:
 
     sequence  (N, steps, 63)          skeleton joints (skeleton encoder)
-    frames    (N, frames, C, s, s)    cropped depth / colour frames (small CNN trained from scratch)
+    frames    (N, frames, C, s, s)    depth / colour frames or motion flow (small CNN trained from scratch)
     features  (N, frames, D)          a frozen ImageNet backbone's per-frame features
 
 Camera inputs are cached per source file, keyed by the file's content hash, the backbone
@@ -75,9 +75,10 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
     `root` is a UTD-MHAD layout (see utd_mhad.py) or a folder of `c3t record` sessions (then
     prepare_sessions does the work). `visual`: the camera modality (default: the folder's,
     utd_mhad.default_visual); `spec`: the input spec (default: built from `visual` and
-    `backbone`, frames 32 px for depth, 48 px else). Camera inputs are cached under `cache_dir`
+    `backbone`, frames 48 px for rgb, 32 px for depth and motion). Camera inputs are cached under `cache_dir`
     (default: the user's cache folder); `progress` shows a tqdm bar. Raises C3tError for an
-    unknown camera modality and for files utd_mhad cannot read (naming the file)."""
+    unknown camera modality, motion through a frozen backbone (InputSpec.check) and for files
+    utd_mhad cannot read (naming the file)."""
     import torch
     from tqdm import tqdm
 
