@@ -27,7 +27,7 @@ import numpy as np
 from c3t.core import preprocess
 from c3t.core.backbones import IMAGE_SIZE
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import NO_ACTION
+from c3t.core.vocabulary import COLOUR_INPUTS, NO_ACTION
 from c3t.core.window import InputSpec
 
 SMOOTHING = ("mean", "majority")
@@ -156,7 +156,7 @@ class LiveInputs:
     def camera_problem(self) -> str | None:
         """Why a live colour camera cannot feed this model (its camera modality is not rgb),
         or None when it can."""
-        if self.visual not in ("rgb", "motion"):
+        if self.visual not in COLOUR_INPUTS:
             return (f"the model's camera modality is {self.visual}, which a live colour camera does not deliver; "
                     "run it on the IMU alone (leave out --camera) or use a model trained on rgb")
         return None

@@ -8,4 +8,5 @@ FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
 BACKBONES = FROZEN_BACKBONES + ("small-cnn",)
 # camera inputs: recorded modalities, and motion (person-centred optical flow of the rgb video)
 CAMERA_INPUTS = ("rgb", "depth", "skeleton", "motion")
+COLOUR_INPUTS = ("rgb", "motion")   # the camera inputs a colour camera (a webcam, a recorded session) feeds
 NO_ACTION = "no action"  # the live decision at rest or below the confidence threshold; also a trainable class

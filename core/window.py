@@ -78,6 +78,12 @@ class InputSpec:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
+def default_frame_size(visual: str) -> int:
+    """The small CNN's square frame side in pixels for a camera input: 48 for colour frames,
+    32 for depth and motion (their crops follow the person already)."""
+    return 48 if visual == "rgb" else 32
+
+
 @dataclass(frozen=True)
 class WindowSpec:
     """What a model consumes per window: `seconds` of time, resampled to `imu_steps` IMU

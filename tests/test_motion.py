@@ -99,18 +99,10 @@ WEBCAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "webcam-peopl
 def test_real_webcam_footage_finds_the_person(clip):
     """Real 640x480 webcam clips of a person signing: the crop is centred on them (the person
     stands mid-frame) and their hands' motion comes through."""
-    import cv2
-
     from c3t.core.motion import _grey_frames, person_box, stabilise
+    from c3t.core.session_format import decode_video
 
-    cap = cv2.VideoCapture(str(WEBCAM / f"{clip}.mkv"))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    video = np.stack(frames)
+    video = np.stack(decode_video(WEBCAM / f"{clip}.mkv"))
     grey = stabilise(_grey_frames(video, 17))
     cx, cy, side = person_box(grey)
     h, w = grey.shape[1:]

@@ -25,7 +25,7 @@ from c3t.core import preprocess
 from c3t.core.backbones import IMAGE_SIZE, load_backbone
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import CAMERA_INPUTS
-from c3t.core.window import InputSpec
+from c3t.core.window import InputSpec, default_frame_size
 from c3t.training import utd_mhad
 from c3t.training.prepared import Prepared, default_cache_dir
 from c3t.training.session_dataset import is_sessions_folder, prepare_sessions
@@ -88,7 +88,7 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
     visual = visual or utd_mhad.default_visual(root)
     if visual not in CAMERA_INPUTS:
         raise C3tError(f"unknown camera modality {visual!r}; expected one of {CAMERA_INPUTS}")
-    spec = spec or InputSpec(visual=visual, backbone=backbone, frame_size=48 if visual == "rgb" else 32)
+    spec = spec or InputSpec(visual=visual, backbone=backbone, frame_size=default_frame_size(visual))
     spec.check()
     source = spec.source
     classes, sequences = utd_mhad.scan(root, ("inertial", source))

@@ -38,6 +38,7 @@ import numpy as np
 
 from c3t.core import preprocess
 from c3t.core.errors import C3tError
+from c3t.core.vocabulary import COLOUR_INPUTS
 from c3t.core.session_format import Session, find_sessions, is_session
 from c3t.core.syncbuffer import SyncBuffer
 from c3t.core.window import WindowSpec
@@ -307,10 +308,10 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
     from tqdm import tqdm
 
     from c3t.core.backbones import IMAGE_SIZE, load_backbone
-    from c3t.core.window import InputSpec
+    from c3t.core.window import InputSpec, default_frame_size
 
     root = Path(root)
-    if visual not in (None, "rgb", "motion"):
+    if visual is not None and visual not in COLOUR_INPUTS:
         raise C3tError(f"recorded sessions hold colour video: train them with --visual rgb or motion, not {visual!r}")
     paths = find_sessions(root)
     if not paths:
@@ -320,7 +321,7 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
         from c3t.training.defaults import SESSION_VISUAL
 
         visual = visual or SESSION_VISUAL
-        spec = InputSpec(visual=visual, backbone=backbone, frame_size=48 if visual == "rgb" else 32, seconds=2.5)
+        spec = InputSpec(visual=visual, backbone=backbone, frame_size=default_frame_size(visual), seconds=2.5)
     if spec.source != "rgb":
         raise C3tError(f"recorded sessions hold colour video; the model's inputs are {spec.visual!r}")
     spec.check()

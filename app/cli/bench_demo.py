@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -83,8 +84,6 @@ def _build(root: Path, seed: int) -> dict:
         if state["phase"] is not None:
             phases[state["phase"]] = phases.get(state["phase"], 0.0) + now - state["t"]
         state["phase"], state["t"] = (None if name.startswith("demo model ready") else name), now
-
-    import shutil
 
     # a first run: the demo folder and an empty window / feature cache (XDG_CACHE_HOME)
     cache = root / f".cache-seed-{seed}"

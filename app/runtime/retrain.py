@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
 from c3t.core.session_format import find_sessions
-from c3t.core.vocabulary import SCHEDULES
+from c3t.core.vocabulary import COLOUR_INPUTS, SCHEDULES
 from c3t.training.defaults import SESSION_VISUAL, default_backbone, defaults_for
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class RetrainRequest:
         if self.method not in RETRAIN_METHODS:
             raise C3tError(f"retraining supports the methods {RETRAIN_METHODS}, not {self.method!r}")
         self.visual = self.visual or SESSION_VISUAL
-        if self.visual not in ("rgb", "motion"):
+        if self.visual not in COLOUR_INPUTS:
             raise C3tError(f"recorded sessions hold colour video: the camera input is rgb or motion, not {self.visual!r}")
         self.schedule = defaults_for(self.method, self.visual, schedule=self.schedule).schedule
         self.backbone = self.backbone or default_backbone(self.visual)
@@ -344,7 +344,7 @@ class RetrainJob:
         self._ended = False   # a terminal event was returned by poll
         self._closed = False  # close() released the process and its queue
         self._lock = threading.Lock()
-        self._reap_lock = threading.Lock()   # see _ended
+        self._reap_lock = threading.Lock()   # see _ended_within
         if start:
             self.start()
 
