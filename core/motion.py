@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from c3t.core.window import frame_indices
+
 VERSION = 2           # changes whenever the function's output does (it keys cached inputs)
 CHANNELS = 2          # horizontal and vertical displacement
 WORK_WIDTH = 128      # pixels: frames are stabilised and the person found at this width
@@ -53,8 +55,6 @@ def _grey_frames(video: np.ndarray, count: int) -> np.ndarray:
     """`count` evenly spaced frames of (T, H, W, 3) BGR as grey (count, h, WORK_WIDTH) float32,
     each scaled to a mean of 128."""
     import cv2
-
-    from c3t.core.preprocess import frame_indices
 
     h, w = video.shape[1:3]
     size = (WORK_WIDTH, max(8, int(round(h * WORK_WIDTH / w))))

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from c3t.core.window import resample
+from c3t.core import motion
+from c3t.core.window import frame_indices, resample
 
 GYRO_SCALE = 100.0  # deg/s -> roughly the accelerometer's range in g
 HIP, SHOULDER_CENTER = 3, 1  # Kinect v1 / UTD-MHAD joint indices
@@ -45,11 +46,6 @@ def skeleton_input(joints: np.ndarray, steps: int = 32) -> np.ndarray:
     trajectory = (hip[:, 0] - hip[0, 0]) / torso  # (T, 3)
     features = np.concatenate([relative.reshape(len(joints), -1), trajectory], axis=1)
     return resample(features, steps)
-
-
-def frame_indices(length: int, frames: int) -> np.ndarray:
-    """Evenly spaced frame indices (nearest frame; images are not blended)."""
-    return np.round(np.linspace(0, length - 1, frames)).astype(int)
 
 
 def depth_input(depth: np.ndarray, frames: int = 16, size: int = 32) -> np.ndarray:
@@ -103,9 +99,7 @@ def frames_input(raw: np.ndarray, spec, size: int) -> np.ndarray:
     if spec.visual == "rgb":
         return colour_input(raw, spec.frames, size)
     if spec.visual == "motion":
-        from c3t.core.motion import motion_input
-
-        return motion_input(raw, spec.frames, size)
+        return motion.motion_input(raw, spec.frames, size)
     raise C3tError(f"camera modality {spec.visual!r} has no frame input (expected depth, rgb or motion)")
 
 
@@ -113,17 +107,13 @@ def input_version(spec) -> dict:
     """What, beyond the InputSpec, decides `frames_input`'s output, for cache keys: the motion
     function's VERSION for motion inputs, nothing for the others (their keys stay as they were)."""
     if spec.visual == "motion":
-        from c3t.core.motion import VERSION
-
-        return {"motion_version": VERSION}
+        return {"motion_version": motion.VERSION}
     return {}
 
 
 def frame_channels(visual: str) -> int:
     """Channels of `frames_input`'s output for a camera modality: depth 1, rgb 3, motion 2."""
-    from c3t.core.motion import CHANNELS
-
-    return {"depth": 1, "rgb": 3, "motion": CHANNELS}[visual]
+    return {"depth": 1, "rgb": 3, "motion": motion.CHANNELS}[visual]
 
 
 def as_backbone_images(frames: np.ndarray) -> np.ndarray:

@@ -104,6 +104,12 @@ class WindowSpec:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
+def frame_indices(length: int, frames: int) -> np.ndarray:
+    """`frames` evenly spaced indices into a clip of `length` frames (nearest frame: images are
+    not blended, unlike `resample`). Shape (frames,), int."""
+    return np.round(np.linspace(0, length - 1, frames)).astype(int)
+
+
 def resample(x: np.ndarray, n: int, axis: int = 0) -> np.ndarray:
     """Linearly resample `x` to `n` evenly spaced points along `axis`, keeping both ends.
 
