@@ -19,6 +19,8 @@ The loop that drives sources into a Recorder (CLI, GUI) is c3t.core.record_loop.
 """
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import errno
 import json
@@ -238,18 +240,14 @@ class _CameraFile:
         `discard` (a full disk: its frames are unreadable anyway, the reader drops a segment
         that was never finalised, and its bytes are the room the session needs to close)."""
         if self.writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # OpenCV raises cv2.error, or nothing at all
                 self.writer.release()
-            except Exception:
-                pass
             self.writer = None
             if discard:
                 (self.folder / PART.format(self.segment)).unlink(missing_ok=True)
         if self.table is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.table.close()
-            except OSError:
-                pass
             self.table = None
 
 

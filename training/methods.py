@@ -279,25 +279,25 @@ class _Recipes:
         self.info["pseudo_label_classes"] = int(len(np.unique(pseudo)))
         return pseudo
 
-    def st(self):
-        """The paper's Student-Teacher (ST): the teacher f1 + h learns D_HAR's camera labels; its
-        argmax on D_Align's camera clips gives pseudo-labels, on which the student f2 + h_imu learns
-        from D_Align's IMU clips (selected on D_Val's IMU top-1)."""
+    def _teacher_then_student(self, phases: tuple[str, str], student_head) -> None:
+        """f1 + h learn D_HAR's camera labels (phase phases[0], selected on D_Val's camera top-1);
+        their argmax on D_Align's camera clips are pseudo-labels, which f2 + `student_head` learn
+        from D_Align's IMU clips (phase phases[1], selected on D_Val's IMU top-1)."""
         m = self.model
-        self.info["teacher_val_top1"] = self.t.run("teacher", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
-        pseudo = self._pseudo_labels()
-        step = self.ce_step(self.align.imu, pseudo, "imu", m.h_imu)
-        self.info["best_val_top1"] = self.t.run("student", self.params(m.f2, m.h_imu), self.cfg.epochs, step, self.imu_val, self.n_align())
+        self.info["teacher_val_top1"] = self.t.run(phases[0], self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
+        step = self.ce_step(self.align.imu, self._pseudo_labels(), "imu", student_head)
+        self.info["best_val_top1"] = self.t.run(phases[1], self.params(m.f2, student_head), self.cfg.epochs, step, self.imu_val, self.n_align())
+
+    def st(self):
+        """The paper's Student-Teacher (ST): the teacher f1 + h pseudo-labels D_Align for the
+        student f2 + h_imu, which has its own head."""
+        self._teacher_then_student(("teacher", "student"), self.model.h_imu)
 
     def fusion_pl(self):
         """The paper's appendix sensor-fusion pseudo-label baseline: g = f1, f2 and a shared h on
         concatenated latents. f1 + h learns D_HAR (zero IMU latent), pseudo-labels D_Align's camera
-        clips, then f2 + h learn them from D_Align's IMU (zero camera latent)."""
-        m = self.model
-        self.info["teacher_val_top1"] = self.t.run("camera", self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
-        pseudo = self._pseudo_labels()
-        step = self.ce_step(self.align.imu, pseudo, "imu", m.h)
-        self.info["best_val_top1"] = self.t.run("imu", self.params(m.f2, m.h), self.cfg.epochs, step, self.imu_val, self.n_align())
+        clips, then f2 + the same h learn them from D_Align's IMU (zero camera latent)."""
+        self._teacher_then_student(("camera", "imu"), self.model.h)
 
     def align_first(self):
         """Schedule align-first (CA, C3T): L_CL on D_Align trains f1 and f2 (last state kept, or
