@@ -177,15 +177,10 @@ class OnnxEngine(Engine):
     backend = "onnxruntime"
 
     def __init__(self, folder, threads: int = 1, backbone_threads: int = 1):
-        from c3t.core.model_folder import FORMAT, read_json
+        from c3t.core.model_folder import read_model_config
 
         folder = Path(folder)
-        if not (folder / "config.json").exists():
-            raise C3tError(f"{folder} is not a c3t model folder: it has no config.json")
-        config = read_json(folder / "config.json")
-        if config.get("format") != FORMAT:
-            raise C3tError(f"{folder / 'config.json'} is not a c3t model config")
-        super().__init__(config)
+        super().__init__(read_model_config(folder))
         self.export = read_export(folder)
         self._sessions = {p: onnx_session(folder / info["file"], threads) for p, info in self.export["paths"].items()}
         self._outputs = {p: info["outputs"] for p, info in self.export["paths"].items()}

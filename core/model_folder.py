@@ -3,18 +3,21 @@
 config.json holds everything needed to rebuild and feed the network: the architecture
 (ModelConfig), how raw clips become inputs (resampling, crop, backbone), class names, the
 training configuration and dataset, and the input normalisation (also inside the weights).
+torch is imported by the functions that need it, so that `read_model_config` checks a folder
+at once (a command's --model before any heavy import).
 """
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from c3t.core.atomic_file import write_json_atomic
 from c3t.core.errors import C3tError
-from c3t.core.models import ModelConfig, UmaModel
+
+if TYPE_CHECKING:
+    from c3t.core.models import UmaModel
 
 FORMAT = "c3t-model"
 
@@ -25,6 +28,8 @@ def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], tra
     creation time, ModelConfig, `inputs`, `classes`, `training`, `dataset` and the input
     normalisation), and split.json / metrics.json when given. The JSON files are replaced
     atomically. Returns the folder."""
+    import torch
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {
@@ -57,18 +62,32 @@ def read_json(path: Path) -> dict:
         raise C3tError(f"{path} is not valid JSON ({exc}); the model folder is damaged, retrain it") from exc
 
 
+def read_model_config(folder, flag: str | None = None) -> dict:
+    """The config.json of the model folder `folder` as a dict, without importing torch. Raises
+    C3tError (naming `flag`, e.g. "--model", when given) when the folder or its config.json is
+    missing or the config is not a c3t model config."""
+    folder = Path(folder)
+    named = f"{flag} {folder}" if flag else f"model folder {folder}"
+    if not folder.is_dir():
+        raise C3tError(f"{named} does not exist (a model folder from `c3t train` or the Train tab)")
+    if not (folder / "config.json").exists():
+        raise C3tError(f"{named} is not a c3t model folder: it has no config.json (train one with `c3t train ... --out {folder}`)")
+    config = read_json(folder / "config.json")
+    if config.get("format") != FORMAT:
+        raise C3tError(f"{folder / 'config.json'} is not a c3t model config (format {config.get('format')!r})")
+    return config
+
+
 def load_model(folder) -> tuple[UmaModel, dict]:
     """(the UmaModel in eval mode on the CPU, its config.json as a dict) from a model folder.
     Raises C3tError when the folder, config.json or weights.pt is missing, the config is not a
     c3t model config, or the weights do not fit the config."""
+    import torch
+
+    from c3t.core.models import ModelConfig, UmaModel
+
     folder = Path(folder)
-    if not folder.is_dir():
-        raise C3tError(f"model folder {folder} does not exist")
-    if not (folder / "config.json").exists():
-        raise C3tError(f"{folder} is not a c3t model folder: it has no config.json (train one with `c3t train ... --out {folder}`)")
-    config = read_json(folder / "config.json")
-    if config.get("format") != FORMAT:
-        raise C3tError(f"{folder / 'config.json'} is not a c3t model config (format {config.get('format')!r})")
+    config = read_model_config(folder)
     model = UmaModel(ModelConfig.from_dict(config["model"]))
     weights = folder / "weights.pt"
     if not weights.exists():

@@ -169,7 +169,7 @@ def test_engines_explain_a_missing_or_stale_export(skeleton_c3t, tmp_path):
 
 def test_export_without_the_dataset_asks_for_one(skeleton_c3t, tmp_path, capsys):
     assert main(["export", "--model", str(skeleton_c3t), "--dataset", str(tmp_path / "gone")]) == 2
-    assert "pass --dataset" in capsys.readouterr().err
+    assert f"--dataset {tmp_path / 'gone'} does not exist; give a UTD-MHAD folder" in capsys.readouterr().err
 
 
 def test_bench_latency_prints_both_backends(skeleton_c3t, capsys):

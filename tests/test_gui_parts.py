@@ -75,14 +75,29 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args, message", [
     (["gui", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
+    (["gui", "--model", "{tmp}"], "has no config.json"),
     (["demo", "--headless", "--seconds", "-3"], "--seconds must be more than 0"),
     (["demo", "--after", "-1", "--screenshot", "x.png"], "--after must be 0 or more"),
+    (["train", "--dataset", "/no/such/data", "--method", "c3t", "--out", "{tmp}/m"], "--dataset /no/such/data does not exist"),
+    (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}"], "already exists and is not empty"),
+    (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}/file/m"], "cannot be written"),
+    (["eval", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
+    (["eval", "--model", "{tmp}"], "has no config.json"),
+    (["export", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
+    (["live", "--model", "/no/such/model", "--imu", "sim"], "--model /no/such/model does not exist"),
+    (["bench", "latency", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
+    (["bench", "paper", "--dataset", "/no/such/data", "--visual", "motion", "--out", "{tmp}/p"],
+     "--dataset /no/such/data does not exist"),
 ])
 def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
-    r = run_cli(args, tmp_path)
+    """Each command checks its options and the folders they name before torch, Qt or onnxruntime
+    is imported, and before it writes anything."""
+    (tmp_path / "file").write_text("a file where a folder is asked for")
+    r = run_cli([a.format(tmp=tmp_path) for a in args], tmp_path)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert r.stdout.strip().endswith("[]"), r.stdout   # neither torch nor Qt nor onnxruntime was loaded
     assert not (tmp_path / "demo").exists()             # no demo model build was started
+    assert not (tmp_path / "p").exists() and not (tmp_path / "m").exists()   # nothing written
 
 
 def test_info_prints_an_open_label_as_to_the_end(tmp_path, capsys):

@@ -2,14 +2,15 @@
 
 Each module in COMMAND_MODULES has `register(subparsers, bench)`: it adds its subcommands to
 `subparsers` and its benchmarks (`c3t bench NAME`) to `bench`, and sets `func` on each parser.
-Heavy imports (torch, Qt) happen inside the handlers, so that `c3t --help` and an argument
-error answer at once.
+Heavy imports (torch, Qt) happen inside the handlers, after the arguments and the paths they
+name are checked, so that `c3t --help`, an argument error or a missing folder answer at once.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from c3t.core.errors import C3tError
 
@@ -35,6 +36,14 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise C3tError(f"{flag} {text!r}: width and height must be above 0")
     return width, height
+
+
+def check_dataset(path, flag: str = "--dataset") -> None:
+    """Raise C3tError, naming `flag`, when the dataset folder `path` does not exist (checked before any
+    heavy import or work; what is inside is checked when it is read)."""
+    if not Path(path).expanduser().is_dir():
+        raise C3tError(f"{flag} {path} does not exist; give a UTD-MHAD folder, `c3t synth` output or "
+                       "a folder of recorded sessions")
 
 
 def build_parser() -> argparse.ArgumentParser:

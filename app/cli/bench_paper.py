@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from c3t.app.cli import check_dataset
 from c3t.core.atomic_file import check_output_folder
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import CAMERA_INPUTS
@@ -69,15 +70,17 @@ def paper_command(args) -> int:
     OUT/VISUAL[-PROTOCOL]/cells, then write the tables; returns 0. A cell already stored with the same
     config is not trained again, so a stopped run resumes. Raises C3tError for `--table labels` without
     `--protocol new-user`."""
+    protocol = getattr(args, "protocol", "random")
+    out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
+    check_output_folder(out, "--out", replace=True)   # resumable: its own earlier cells are kept
+    check_dataset(args.dataset)
+
     from tqdm import tqdm
 
     from c3t.training.defaults import default_backbone
     from c3t.training.experiments import RUN_ORDER, TABLES, cell_config, cell_id, run_cell, table_rows, write_table
     from c3t.training.prepare import prepare
 
-    protocol = getattr(args, "protocol", "random")
-    out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
-    check_output_folder(out, "--out", replace=True)   # resumable: its own earlier cells are kept
     (out / "cells").mkdir(parents=True, exist_ok=True)
     backbone = default_backbone(args.visual)
     data = prepare(args.dataset, args.visual, backbone, args.cache)

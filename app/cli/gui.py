@@ -7,6 +7,7 @@ import sys
 import time
 
 from c3t.core.errors import C3tError
+from c3t.core.model_folder import read_model_config
 
 
 def register(sub, bench) -> None:
@@ -188,9 +189,8 @@ def check_window_args(args) -> None:
         folder = os.path.dirname(os.path.abspath(args.screenshot))
         if os.path.isdir(folder) and not os.access(folder, os.W_OK):
             raise C3tError(f"cannot write the screenshot into {folder}: the folder is not writable")
-    model = getattr(args, "model", None)
-    if model and not os.path.isdir(os.path.expanduser(model)):
-        raise C3tError(f"--model {model} does not exist (a model folder from `c3t train` or the Train tab)")
+    if getattr(args, "model", None):
+        read_model_config(os.path.expanduser(args.model), "--model")
 
 
 def gui_command(args) -> int:

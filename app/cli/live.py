@@ -6,7 +6,9 @@ import sys
 import time
 from pathlib import Path
 
+from c3t.app.cli import check_dataset
 from c3t.core.errors import C3tError
+from c3t.core.model_folder import read_model_config
 
 
 def register(sub, bench) -> None:
@@ -47,10 +49,14 @@ def register(sub, bench) -> None:
 def export_command(args) -> int:
     """`c3t export`: write the model folder's ONNX files, checked against torch on --clips clips; returns 0.
     Raises C3tError for --clips below 1 or a model that cannot be exported."""
-    from c3t.training.export import export_model
-
     if args.clips < 1:
         raise C3tError("--clips must be at least 1")
+    read_model_config(args.model, "--model")
+    if args.dataset:
+        check_dataset(args.dataset)
+
+    from c3t.training.export import export_model
+
     print(f"exporting {args.model}")
     record = export_model(args.model, args.dataset, args.clips)
     files = [p["file"] for p in record["paths"].values()] + ([record["backbone"]["file"]] if record["backbone"] else [])
@@ -64,6 +70,8 @@ def live_command(args) -> int:
     """`c3t live`: load the model, connect --imu and/or --camera and print one line per prediction until
     --seconds pass or Ctrl+C; returns 0. Raises C3tError for a model that cannot take these devices,
     a device that cannot be opened, or no data within 10 s."""
+    read_model_config(args.model, "--model")
+
     from c3t.app.runtime.live import LivePipeline
     from c3t.core.predictor import PredictorSettings
 
@@ -221,6 +229,10 @@ def latency_command(args) -> int:
     """`c3t bench latency`: time one model path per window in milliseconds (p50, p95) with onnxruntime
     and torch, plus the full predictor step (IMU path) and the frame backbone (camera path); returns 0.
     Raises C3tError for --windows below 10 or a path the model does not have."""
+    if args.windows < 10:
+        raise C3tError("--windows must be at least 10")
+    read_model_config(args.model, "--model")
+
     import numpy as np
     import torch
 
@@ -229,8 +241,6 @@ def latency_command(args) -> int:
     from c3t.core.model_folder import read_json
     from c3t.training.export import input_shapes
 
-    if args.windows < 10:
-        raise C3tError("--windows must be at least 10")
     folder = Path(args.model)
     onnx = OnnxEngine(folder, threads=args.threads, backbone_threads=args.threads)
     torch.set_num_threads(args.threads)

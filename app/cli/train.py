@@ -7,6 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from c3t.app.cli import check_dataset
 from c3t.core.atomic_file import check_output_folder, replace_folder
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import BACKBONES, CAMERA_INPUTS, METHODS, SCHEDULES
@@ -29,6 +30,9 @@ def register(sub, bench) -> None:
     p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
     p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
                    help="share of training clips given test-style crop / dilate noise (default 0)")
+    p.add_argument("--refine-epochs", type=int, metavar="N",
+                   help="c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule "
+                        "(the model's own camera + IMU predictions as labels; default: best on held-out people)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="how clips are split: random (the paper's, per clip), cross-subject (test people never reach "
                         "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
@@ -65,17 +69,16 @@ def train_command(args) -> int:
     """`c3t train`: train the chosen method on the dataset and write the model folder to --out, printing
     the val and test scores; returns 0, or 130 when cancelled (nothing written). Raises C3tError for
     options or a dataset that do not fit."""
+    out = Path(args.out)
+    check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
+    check_dataset(args.dataset)
+
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
     from c3t.training.pipeline import fit_and_save
     from c3t.training.prepare import default_visual, prepare
     from c3t.training.progress import PhaseBars
 
-    out = Path(args.out)
-    check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
-    if not Path(args.dataset).exists():
-        raise C3tError(f"--dataset {args.dataset} does not exist; give a UTD-MHAD folder, `c3t synth` output or "
-                       "a folder of recorded sessions")
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or default_backbone(visual)
     data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
@@ -92,7 +95,7 @@ def train_command(args) -> int:
         cfg = defaults_for(args.method, visual, schedule=args.schedule, epochs=args.epochs, seed=args.seed,
                            temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
                            select=args.select, imu_labels=args.imu_labels,
-                           imu_labels_per_class=args.imu_labels_per_class)
+                           imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs)
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
@@ -127,6 +130,12 @@ def eval_command(args) -> int:
     """`c3t eval`: score the model folder on the chosen split and modality and print top-1 / top-3
     (with --json also one JSON line); returns 0. Raises C3tError when the dataset's classes or split do
     not match the model's."""
+    from c3t.core.model_folder import read_model_config
+
+    read_model_config(args.model, "--model")
+    if args.dataset:
+        check_dataset(args.dataset)
+
     import numpy as np
 
     from c3t.core.model_folder import load_model, read_json

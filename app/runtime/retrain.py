@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
+from c3t.core.model_folder import FORMAT as MODEL_FORMAT
 from c3t.core.session_format import find_sessions
 from c3t.core.vocabulary import COLOUR_INPUTS, SCHEDULES
 from c3t.training.defaults import SESSION_VISUAL, default_backbone, defaults_for
@@ -51,7 +52,6 @@ ACTIVE_FILE = "active.json"
 STAGING = ".staging-"          # prefix of a version being written
 SESSION_LINKS = "sessions"     # inside a version: links to the sessions it was trained on
 VERSION_NAME = re.compile(r"^v(\d{3,})-([a-z0-9-]+)-(\d{8}-\d{6})$")
-MODEL_FORMAT = "c3t-model"     # core.model_folder.FORMAT (importing it would import torch)
 NO_CHECKING = "no checking (IMU-labelled) sessions selected: the IMU could not be scored; record a session with --check"
 
 
