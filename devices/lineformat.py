@@ -9,6 +9,8 @@ The numbers of a line are its values; the text around them is its *shape*:
     ax:0.01,ay:-0.98,az:0.12,gx:1.5,gy:-0.3,gz:0.2   key:value pairs (Arduino Serial Plotter);
                                                  the keys name the channels (ax -> acc_x, gx -> gyro_x)
     AcX = -1787 | AcY = -511 | ...               key=value, units after numbers ("0.98g") are allowed
+    Accel: 0.1 m/s^2, 0.2 m/s^2, 9.8 m/s^2 25.3°C   units are text, also in UTF-8 (°, ²); so are
+                                                 the 2 of "^2" and hex like "0x1A"
     ERR: IMU not found                           a device error, reported (not a sample)
 
 `LineStream` turns arriving byte chunks into samples. Unless told (`channels`, `rate_hz`,
@@ -16,7 +18,7 @@ The numbers of a line are its values; the text around them is its *shape*:
 channel count is the most common count of numbers per line, the shape the most common shape
 among those lines, the rate is counted from arrivals (or read from the device timestamps), and a
 leading column is a sequence number if it counts up by one and a timestamp if it rises at the
-sample rate in s, ms or us (a counter that wraps or resets now and then is still recognised).
+sample rate in s, ms or us (within 25 %) (a counter that wraps or resets now and then is still recognised).
 Lines seen while detecting are kept and delivered once the layout is fixed, so nothing is lost.
 
 After the layout is fixed a line is a sample only if it has exactly the expected number of
@@ -46,11 +48,16 @@ LEADING_CHOICES = ("auto", "none", "timestamp", "seq")
 COMMON_RATES = (10, 12.5, 20, 25, 26, 30, 50, 52, 60, 100, 104, 119, 120, 200, 208, 238, 250,
                 400, 416, 476, 500, 833, 952, 1000)
 TIME_SCALES = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+# a detected leading timestamp rises at the rate lines arrive, within this factor (a data column
+# that happens to rise for a second does not, or not that closely); a timestamp named with
+# leading=timestamp only picks its unit, within a factor of 3
+TIMESTAMP_TOLERANCE = 1.25
 MAX_LINE = 4096            # bytes; a longer "line" is garbage (wrong baud rate)
 LINE_END = re.compile(rb"\r\n|\r|\n")
-# a number not glued to a word, a dot or another sign before it ("ax1" is a name, "1.2.3" is
-# nothing); letters may follow it as a unit ("0.98g")
-NUMBER = re.compile(r"(?<![\w.+-])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\d.])")
+# a number not glued to a word, a dot, a sign or a caret before it ("ax1" is a name, "1.2.3" is
+# nothing, the 2 of "m/s^2" is part of a unit) and not the 0 of a hex "0x1A"; letters may follow
+# it as a unit ("0.98g")
+NUMBER = re.compile(r"(?<![\w.+\-^])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\d.]|x[0-9A-Fa-f])")
 SEPARATORS = re.compile(r"[\s,;|]+")
 KEY = re.compile(r"([A-Za-z_][\w./\[\]]*)\s*[:=]\s*$")
 CHANNEL_NAMES = (  # key -> channel name, where the key says what it is
@@ -144,20 +151,6 @@ def channel_name(key: str) -> str:
     return key
 
 
-def split_fields(line: str) -> list[str]:
-    """The fields of a plain separated line (commas, tabs, spaces)."""
-    return [f for f in SEPARATORS.split(line.strip(" ,\t\r")) if f]
-
-
-def parse_numbers(fields: list[str]) -> list[float] | None:
-    """Fields as finite floats, or None if any is not one."""
-    try:
-        values = [float(f) for f in fields]
-    except ValueError:
-        return None
-    return values if all(math.isfinite(v) for v in values) else None
-
-
 def snap_rate(hz: float) -> float:
     """A measured rate in Hz snapped to the nearest of COMMON_RATES when within 3 % of it
     (e.g. 99.2 -> 100.0), else rounded to 0.1 Hz."""
@@ -181,6 +174,16 @@ def classify_bytes(data: bytes) -> str:
         return "witmotion"
     text = sum(1 for b in data if 0x20 <= b < 0x7F or b in (9, 10, 13))
     return "binary" if text < 0.8 * len(data) else "text"
+
+
+def decode_line(raw: bytes) -> str | None:
+    """A line's bytes as text, stripped: UTF-8 (units such as "°C" or "m/s²"), or Latin-1 when at
+    least 80 % of the bytes are printable ASCII (a unit's odd byte, "25.3\xb0C"); None when the
+    bytes are not text (a wrong baud rate, binary data)."""
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip() if classify_bytes(raw) == "text" else None
 
 
 class _Tally:
@@ -290,9 +293,8 @@ class LineStream:
         self._tally.lines += 1
         if len(self.raw_lines) < 20:
             self.raw_lines.append(raw)
-        try:
-            text = raw.decode("ascii").strip()
-        except UnicodeDecodeError:
+        text = decode_line(raw)
+        if text is None:
             self._reject(raw, "not text", out)
             return
         if text[:3].upper() == "ERR":
@@ -457,16 +459,18 @@ class LineStream:
             return "none"
         if np.all(first == np.round(first)) and np.median(d) == 1:
             return "seq"
-        return "timestamp" if LineStream._guess_scale(first, host_hz) else "none"
+        return "timestamp" if LineStream._guess_scale(first, host_hz, TIMESTAMP_TOLERANCE) else "none"
 
     @staticmethod
-    def _guess_scale(first: np.ndarray, host_hz: float) -> float | None:
-        """Seconds per timestamp unit: the one making the column rise at the host rate (x3)."""
+    def _guess_scale(first: np.ndarray, host_hz: float, within: float = 3.0) -> float | None:
+        """Seconds per unit of a timestamp column (one of TIME_SCALES): the one that makes the
+        column's typical step match the line period 1 / `host_hz` (Hz) within a factor of
+        `within`; None if none does."""
         units_per_sample = _typical_step(first)
         if not units_per_sample or host_hz <= 0:
             return None
         best = min(TIME_SCALES.values(), key=lambda s: abs(math.log(units_per_sample * s * host_hz)))
-        return best if abs(math.log(units_per_sample * best * host_hz)) < math.log(3) else None
+        return best if abs(math.log(units_per_sample * best * host_hz)) < math.log(within) else None
 
     # -- never silent --------------------------------------------------------------------
     def diagnose(self, now: float) -> str | None:

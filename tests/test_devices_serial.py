@@ -264,6 +264,12 @@ def plotter(k: int, sep: str = ",") -> str:
      ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]),
     ("key=value with units, bare CR", lambda k: f"AcX = {k}g | AcY = 2g | Tmp = 36.5C | GyX = -{k}\r",
      lambda k: [k, 2, 36.5, -k], ["acc_x", "acc_y", "Tmp", "gyro_x"]),
+    ("units with a caret and in UTF-8, semicolons", lambda k: f"Accel: {0.01 * k:.2f} m/s^2; -9.81 m/s²; 0.5 m/s² "
+     f"| T: 25.3°C | id 0x1A\n", lambda k: [0.01 * k, -9.81, 0.5, 25.3], None),
+    ("a leading ms timestamp that wraps (uint16)", lambda k: f"{(65000 + 20 * k) % 65536} {k % 7 - 3} {0.5 * k}\r\n",
+     lambda k: [k % 7 - 3, 0.5 * k], None),
+    ("a first column that rises, no timestamp", lambda k: f"{0.01 * k:.2f};{k * 37 % 11 - 5};{k % 3}\r\n",
+     lambda k: [0.01 * k, k * 37 % 11 - 5, k % 3], None),
 ])
 def test_line_formats_through_a_pty(tmp_path, name, line, expected, names):
     """Lines as Arduino sketches print them, at 50 Hz: every one a sample, channels from keys."""
