@@ -40,6 +40,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+# imported here, not on the reader thread at the end of detection: there, a first import took
+# over a second on a busy machine, reading stalled and health() said "no samples" meanwhile
+from scipy.optimize import linprog
 
 from c3t.devices.base import Health
 
@@ -434,8 +437,6 @@ class LineStream:
         Skelly and Towsley, INFOCOM 1999). Late chunks lie above it and do not move it; a
         least-squares fit through them read 52 Hz for a 50 Hz board. Only the last line of each
         chunk is used (the others arrived later than they could have)."""
-        from scipy.optimize import linprog
-
         if len(times) < 2 or times[-1] <= times[0]:
             return 0.0
         chunk_times, starts = np.unique(times, return_index=True)
