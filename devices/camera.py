@@ -21,9 +21,11 @@ Real cameras and files, as they are:
   character device by its path).
 - A frame of a file that cannot be decoded is skipped, counted as dropped and reported in
   `last_error`; reading goes on to the real end (core/video.py).
-- A reported frame rate that cannot be trusted (0, NaN, above `MAX_TRUSTED_FPS`) is not used: the
-  rate is measured from frame arrival during the first second (`nominal_hz` stays None until
-  then, so nothing is sized from a rate nobody measured). An explicit `fps=` always wins.
+- A reported frame rate that cannot be trusted (0, NaN, above `MAX_TRUSTED_FPS`) is not used: a
+  live camera's rate is measured from frame arrival during the first second (`nominal_hz` stays
+  None until then, so nothing is sized from a rate nobody measured); a file's from its own frame
+  times (`file_rate`; a browser's WebM or MKV often reports 1000 fps, its time base). An explicit
+  `fps=` always wins; a file plays at it as fast or slow as its frame times say.
 """
 from __future__ import annotations
 
@@ -112,6 +114,28 @@ def first_frame(cap, warmup_s: float, clock=time.monotonic) -> np.ndarray | None
         time.sleep(0.05)
 
 
+def file_rate(path: str, seconds: float = MEASURE_S, max_frames: int = 240) -> float | None:
+    """The frame rate (fps) of a video file measured from its own frame times
+    (CAP_PROP_POS_MSEC) over its first `seconds` (at most `max_frames` frames, not decoded): the
+    median step, snapped to a common rate; None if the times do not rise or give no trusted rate."""
+    import cv2
+
+    from c3t.devices.lineformat import snap_rate
+
+    cap = cv2.VideoCapture(path)
+    times = []
+    try:
+        while len(times) < max_frames and cap.grab():
+            times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+            if times[-1] - times[0] >= seconds:
+                break
+    finally:
+        cap.release()
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    return trusted_fps(snap_rate(1.0 / float(np.median(steps)))) if len(steps) else None
+
+
 def trusted_fps(reported) -> float | None:
     """A frame rate a capture reported, or None if it cannot be trusted (0, NaN, absurdly high)."""
     try:
@@ -141,6 +165,7 @@ class OpenCvCamera(ThreadedSource):
         self._latest_lock = threading.Condition()
         self.frame_size: tuple[int, int] | None = None   # (width, height) actually delivered
         self.fps: float | None = None                     # rate actually delivered (nominal)
+        self.file_hz: float | None = None                 # files: the rate of the file's own frame times
         self._reader: FrameReader | None = None           # files: skips undecodable frames
         self._arrivals: list[float] = []                  # live, untrusted rate: first second of frames
 
@@ -232,10 +257,11 @@ class OpenCvCamera(ThreadedSource):
         raw = cap.get(cv2.CAP_PROP_FPS)
         reported = trusted_fps(raw)
         if self.is_file:
-            if reported is None and not c.fps:
-                raise C3tError(f"{self._what} reports a frame rate of {raw!r}, which cannot be right; "
-                               "pass fps=... (e.g. camera:clip.mp4?fps=30)")
-            self.fps = float(c.fps or reported)
+            self.file_hz = reported or file_rate(c.source)
+            if self.file_hz is None and not c.fps:
+                raise C3tError(f"{self._what} reports a frame rate of {raw!r}, which cannot be right, and its "
+                               "frame times give none either; pass fps=... (e.g. camera:clip.mp4?fps=30)")
+            self.fps = float(c.fps or self.file_hz)
             return
         if c.fps and reported and abs(reported - c.fps) > c.fps_tolerance * c.fps:
             raise C3tError(f"{self._what} runs at {reported:g} fps, not the requested {c.fps:g}; "
@@ -332,8 +358,8 @@ class OpenCvCamera(ThreadedSource):
         if self._first is not None:
             frame, t_host, pos = self._first
             self._first = None
-            file_t0 = time.monotonic() - pos
             if self.is_file:   # playback starts now, not when connect() peeked at the first frame
+                file_t0 = time.monotonic() - self._playback_time(pos)
                 self._deliver(frame, clock(), pos)
             else:
                 self._deliver(frame, t_host, None)
@@ -353,7 +379,7 @@ class OpenCvCamera(ThreadedSource):
                 if self.is_file:
                     pos = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                     if c.realtime:
-                        due = file_t0 + pos * (self._file_fps() / self.fps)
+                        due = file_t0 + self._playback_time(pos)
                         self._stop.wait(max(0.0, due - time.monotonic()))
                         now = clock()
                     self._deliver(frame, now, pos)
@@ -379,10 +405,13 @@ class OpenCvCamera(ThreadedSource):
             else:
                 self._stop.wait(0.005)
 
-    def _file_fps(self) -> float:
-        import cv2
-
-        return float(self._cap.get(cv2.CAP_PROP_FPS) or self.fps)
+    def _playback_time(self, pos: float) -> float:
+        """When the file frame just read, at `pos` s in the file, is due after playback began (s):
+        its time scaled from the file's rate to `fps`, or its index / `fps` when the file's frame
+        times give no rate."""
+        if self.file_hz:
+            return pos * self.file_hz / self.fps
+        return (self._reader.position - 1) / self.fps
 
     def _reopen(self) -> bool:
         import cv2

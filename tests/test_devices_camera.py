@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,26 +262,59 @@ def test_an_untrusted_frame_rate_is_measured_and_an_explicit_fps_wins(monkeypatc
         assert cam.fps == 25.0 and cam.health()["camera"].nominal_hz == 25.0
 
 
-def test_a_file_with_an_untrusted_frame_rate_asks_for_fps(monkeypatch, tmp_path):
+WEBCAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "webcam-people"
+
+
+def misreporting_capture(monkeypatch, fps: float, times: bool = True):
+    """cv2.VideoCapture on real files, but reporting `fps` as the rate (and with `times=False`
+    0 as every frame's time), as files from some recorders do."""
     import cv2
 
-    path = write_video(tmp_path / "clip.avi", n=3)
     real = cv2.VideoCapture
 
-    class NanRate:
+    class Misreporting:
         def __init__(self, *args):
             self.cap = real(*args)
 
         def get(self, prop):
-            return float("nan") if prop == cv2.CAP_PROP_FPS else self.cap.get(prop)
+            if prop == cv2.CAP_PROP_FPS:
+                return fps
+            return self.cap.get(prop) if times or prop != cv2.CAP_PROP_POS_MSEC else 0.0
 
         def __getattr__(self, name):
             return getattr(self.cap, name)
 
-    monkeypatch.setattr(cv2, "VideoCapture", NanRate)
-    with pytest.raises(C3tError, match=r"reports a frame rate of nan, which cannot be right; pass fps="):
-        OpenCvCamera(str(path)).connect()
-    cam = OpenCvCamera(str(path), fps=10)
-    cam.connect()
-    assert cam.fps == 10.0
-    cam.disconnect()
+    monkeypatch.setattr(cv2, "VideoCapture", Misreporting)
+
+
+@pytest.mark.skipif(not WEBCAM.is_dir(), reason="../shared/data/webcam-people is not here")
+@pytest.mark.parametrize("reported", [0.0, float("nan"), 1000.0])
+def test_a_file_with_an_untrusted_frame_rate_plays_at_its_frame_times(monkeypatch, reported):
+    """A real 30 fps webcam clip (47 frames) whose container reports 0, NaN or 1000 fps (a WebM's
+    time base): the rate comes from its frame times, it plays in ~1.5 s, and fps= still wins."""
+    misreporting_capture(monkeypatch, reported)
+    clip = str(WEBCAM / "eat.mkv")
+    for fps, seconds in ((None, 46 / 30), (60, 46 / 60)):
+        cam = OpenCvCamera(clip, fps=fps)
+        with cam:
+            batches = read_to_the_end(cam)
+            health = cam.health()["camera"]
+        t_host = np.concatenate([b.t_host for b in batches])
+        assert len(t_host) == 47 and health.received == 47
+        assert cam.file_hz == 30.0 and cam.fps == (fps or 30.0) and health.nominal_hz == cam.fps
+        assert 0.9 * seconds < t_host[-1] - t_host[0] < seconds + 0.5, (fps, t_host[-1] - t_host[0])
+
+
+@pytest.mark.skipif(not WEBCAM.is_dir(), reason="../shared/data/webcam-people is not here")
+def test_a_file_without_a_rate_or_frame_times_asks_for_fps_and_plays_at_it(monkeypatch):
+    misreporting_capture(monkeypatch, float("nan"), times=False)
+    clip = str(WEBCAM / "eat.mkv")
+    with pytest.raises(C3tError, match=r"reports a frame rate of nan, which cannot be right, and its frame "
+                                       r"times give none either; pass fps="):
+        OpenCvCamera(clip).connect()
+    cam = OpenCvCamera(clip, fps=60)
+    with cam:
+        batches = read_to_the_end(cam)
+    t_host = np.concatenate([b.t_host for b in batches])
+    assert len(t_host) == 47 and cam.fps == 60.0 and cam.file_hz is None
+    assert 0.9 * 46 / 60 < t_host[-1] - t_host[0] < 46 / 60 + 0.5     # paced by frame index
