@@ -11,9 +11,9 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
-from c3t.app.gui.main import MainWindow
+from c3t.app.gui.main import TABS, MainWindow
 from c3t.app.runtime.live import LivePipeline
 from c3t.app.runtime.retrain import ModelStore, RetrainRequest, retrain
 from c3t.core.session_format import Session, find_sessions
@@ -254,18 +254,24 @@ def test_cancel_a_retrain_from_the_window(qtbot, window, sessions_root):
 
 
 def test_a_long_message_never_widens_the_window(qtbot, window):
-    window.show_tab("train")
-    qtbot.wait(50)
+    for tab in TABS:    # each tab once, so that the window has its size before any message
+        window.show_tab(tab)
+        qtbot.wait(50)
     before, minimum = window.width(), window.minimumSizeHint()
     message = "training failed: " + "/very/long/path/without/spaces" * 100 + " and more words " * 50
-    for label in (window.banner, window.model_label, window.train.phase, window.train.metrics,
+    for label in (window.model_label, window.train.phase, window.train.metrics,
                   window.record.status, window.live.detail, window.live.camera_note):
         label.setText(message)
-    window.banner.show()
+    window.show_error(message + "\nStill connected as before: imu sim")
+    for tab in TABS:    # every tab still fits a 1280x800 screen less a title bar: nothing pushed off it
+        window.show_tab(tab)
+        qtbot.wait(50)
+        assert window.minimumSizeHint().height() <= 770, tab
     window.show_tab("train")
     qtbot.wait(100)
     assert window.width() <= before and window.minimumSizeHint().width() <= minimum.width()
-    assert window.minimumSizeHint().height() <= minimum.height() + 400   # a few wrapped lines, not the whole text
     assert window.train.phase.text() == message and window.train.phase.toolTip() == message
     cancel = window.train.cancel_button
     assert cancel.isVisible() and cancel.mapTo(window, QtCore.QPoint(cancel.width(), 0)).x() <= window.width()
+    window.banner_box.findChild(QtWidgets.QToolButton).click()      # the banner's ✕ hides it
+    assert not window.banner.isVisible()

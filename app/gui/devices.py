@@ -37,7 +37,13 @@ class DevicesPanel(QtWidgets.QGroupBox):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMaximumHeight(90)
+        self.table.setWordWrap(False)                      # one line per device; long specs elide,
+        self.table.setTextElideMode(QtCore.Qt.ElideRight)  # their full text is in the cell's tooltip
+        self.table.setColumnWidth(0, 240)
+        row = self.table.fontMetrics().height() + 8
+        self.table.verticalHeader().setDefaultSectionSize(row)
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + 2 * row
+                                  + 2 * self.table.frameWidth())   # an IMU and a camera row, whole
 
         form = QtWidgets.QGridLayout()
         form.addWidget(QtWidgets.QLabel("IMU"), 0, 0)
@@ -138,6 +144,10 @@ class DevicesPanel(QtWidgets.QGroupBox):
             for c, v in enumerate(values):
                 item = self.table.item(r, c)
                 if item is None:
-                    self.table.setItem(r, c, QtWidgets.QTableWidgetItem(v))
+                    item = QtWidgets.QTableWidgetItem(v)
+                    self.table.setItem(r, c, item)
                 elif item.text() != v:
                     item.setText(v)
+                else:
+                    continue
+                item.setToolTip(v if c in (0, len(values) - 1) else "")   # the spec and the message in full

@@ -173,7 +173,7 @@ class LivePanel(QtWidgets.QWidget):
         self.camera.ui.histogram.hide()
         self.camera.ui.roiBtn.hide()
         self.camera.ui.menuBtn.hide()
-        self.camera.setMinimumSize(240, 180)
+        self.camera.setMinimumSize(240, 120)
         self.camera_note = MessageLabel("no camera connected")
         self.camera_note.setAlignment(QtCore.Qt.AlignCenter)
 

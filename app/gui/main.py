@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.errors import C3tError
-from c3t.app.gui.widgets import MessageLabel, gui_words
+from c3t.app.gui.widgets import MessageLabel, gui_words, scrolled
 
 TABS = ("live", "record", "train", "settings")
 FRAME_MS = 25   # 40 Hz: the live view keeps >= 30 fps with headroom
@@ -69,21 +69,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.record, "Record")
         self.tabs.addTab(self.train, "Train")
-        self.tabs.addTab(self.settings_panel, "Settings")
+        self.tabs.addTab(scrolled(self.settings_panel), "Settings")   # scrolls on a short screen
         menu = self.menuBar().addMenu("&File")
         menu.addAction("&Open model folder…", QtGui.QKeySequence.Open, self.choose_model_folder)
         menu.addAction("&Settings", lambda: self.show_tab("settings"))
         menu.addSeparator()
         menu.addAction("&Quit", QtGui.QKeySequence.Quit, self.close)
-        self.banner = MessageLabel("", max_lines=6)
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fde2e1; color: #8a1c14; padding: 6px; border-radius: 4px;")
-        self.banner.hide()
+        self.banner = MessageLabel("", max_lines=4)   # at most 4 lines: the window still fits a 1280x800 screen
+        self.banner.setStyleSheet("color: #8a1c14;")
+        dismiss = QtWidgets.QToolButton()
+        dismiss.setText("✕")
+        dismiss.setToolTip("hide this message")
+        dismiss.setAutoRaise(True)
+        dismiss.clicked.connect(self.clear_error)
+        self.banner_box = QtWidgets.QFrame()
+        self.banner_box.setObjectName("banner")
+        self.banner_box.setStyleSheet("#banner { background: #fde2e1; border-radius: 4px; }")
+        row = QtWidgets.QHBoxLayout(self.banner_box)
+        row.setContentsMargins(8, 4, 4, 4)
+        row.addWidget(self.banner, 1)
+        row.addWidget(dismiss, 0, QtCore.Qt.AlignTop)
+        self.banner_box.hide()
         self.model_label = MessageLabel("no model", max_lines=1)
         self.statusBar().addPermanentWidget(self.model_label, 1)
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
-        layout.addWidget(self.banner)
+        layout.addWidget(self.banner_box)
         layout.addWidget(self.devices)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -116,15 +127,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- errors -------------------------------------------------------------------------------
     def show_error(self, text: str) -> None:
-        """A red banner above the tabs (in the window's words, not the command line's)."""
+        """A red banner above the tabs (in the window's words, not the command line's), until the next
+        success or its ✕."""
         text = gui_words(text)
         self.banner.setText(text)
-        self.banner.show()
+        self.banner_box.show()
         self.statusBar().showMessage(text.splitlines()[0], 15000)
 
     def clear_error(self) -> None:
         """Hide the red error banner."""
-        self.banner.hide()
+        self.banner_box.hide()
 
     # -- devices ------------------------------------------------------------------------------
     def connect_devices(self, imu: str, camera: str) -> None:
@@ -251,7 +263,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.train:
             self._show_training_sessions()
-        elif self.tabs.widget(index) is self.settings_panel:
+        elif self.tabs.widget(index).isAncestorOf(self.settings_panel):
             self.settings_panel.load()
 
     @property

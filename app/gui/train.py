@@ -65,7 +65,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.confusion.invertY(True)
         self.confusion.setMouseEnabled(x=False, y=False)
         self.confusion.setLabel("left", "true class")
-        self.confusion.setLabel("bottom", "predicted class")
+        self.confusion.setLabel("bottom", "predicted class (numbered as on the left)")
         self.confusion_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"),
                                              interactive=False, width=10, label="share of the true class")
         self.confusion_bar.setImageItem(self.confusion_image, insert_in=self.confusion.getPlotItem())
@@ -297,8 +297,9 @@ class TrainPanel(QtWidgets.QWidget):
                             m.get("note") or "no confusion matrix: this version has no checking score")
 
     def show_confusion(self, confusion, classes: list[str], empty_note: str) -> None:
-        """Rows (true classes) as shares of their windows, class names on both axes (the bottom
-        ones abbreviated, in full in the tooltip), the count in each cell, a colour bar."""
+        """Rows (true classes) as shares of their windows, the class names numbered down the left
+        and the numbers along the bottom (names would collide there), the count in each cell, a
+        colour bar."""
         for item in [i for i in self.confusion.getPlotItem().items if isinstance(i, pg.TextItem)]:
             self.confusion.removeItem(item)
         if not confusion:
@@ -310,21 +311,13 @@ class TrainPanel(QtWidgets.QWidget):
         self.confusion_image.setImage(shares.T, levels=(0.0, 1.0))
         self.confusion_bar.setLevels((0.0, 1.0))
         names = list(classes) if len(classes) == len(c) else [str(i) for i in range(len(c))]
-        self.confusion.getAxis("left").setTicks([[(i + 0.5, name) for i, name in enumerate(names)]])
-        self.confusion.getAxis("bottom").setTicks([[(i + 0.5, short_name(name)) for i, name in enumerate(names)]])
+        self.confusion.getAxis("left").setTicks([[(i + 0.5, f"{name}  {i + 1}") for i, name in enumerate(names)]])
+        self.confusion.getAxis("bottom").setTicks([[(i + 0.5, str(i + 1)) for i in range(len(names))]])
         for (r, k), n in np.ndenumerate(c):
             if n:
                 text = pg.TextItem(str(int(n)), color="#000000" if shares[r, k] > 0.6 else "#ffffff", anchor=(0.5, 0.5))
                 text.setPos(k + 0.5, r + 0.5)
                 self.confusion.addItem(text)
         self.confusion.setToolTip("rows: true class, columns: predicted class; numbers: windows\n" +
-                                  "\n".join(f"{short_name(name)} = {name}" for name in names))
+                                  "\n".join(f"{i + 1} = {name}" for i, name in enumerate(names)))
         self.confusion_view.show_plot()
-
-
-def short_name(name: str, width: int = 5) -> str:
-    """A class name short enough for a column of the confusion matrix (initials of long names)."""
-    if len(name) <= width:
-        return name
-    words = name.replace("(", " ").replace(")", " ").split()
-    return "".join(w[0] for w in words)[:width] if len(words) > 1 else name[: width - 1] + "…"

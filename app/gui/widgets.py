@@ -139,6 +139,16 @@ def box(kind: str, *items) -> QtWidgets.QBoxLayout:
     return layout
 
 
+def scrolled(widget: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """`widget` in a frameless scroll area: a tall page (a form) scrolls instead of raising the
+    window's minimum height above a small screen's."""
+    area = QtWidgets.QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.NoFrame)
+    return area
+
+
 def list_table(columns) -> QtWidgets.QTableWidget:
     """A read-only table of whole-row selections (sessions, model versions) with `columns` as
     headers and the last column stretched."""
