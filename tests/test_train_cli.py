@@ -1,6 +1,7 @@
 """End to end on real UTD-MHAD files: prepare (with the on-disk cache), train, eval."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,12 @@ def test_tiny_train_and_eval(utd_root, tmp_path, cache_dir, capsys):
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 9, 22], modalities=("Inertial", "Skeleton"))
     out = tmp_path / "model"
     assert main(["train", "--dataset", str(data), "--visual", "skeleton", "--method", "c3t", "--epochs", "2",
-                 "--seed", "3", "--out", str(out), "--quiet", "--cache", str(cache_dir)]) == 0
+                 "--seed", "3", "--out", str(out), "--cache", str(cache_dir)]) == 0
+    # the progress callback drives one bar per phase, each opened once and closed at 100% after epoch 2/2
+    err = capsys.readouterr().err
+    opened = re.findall(r"(?:^|\r|\n)(\w+):   0%\|", err)
+    finished = re.findall(r"(?:^|\r|\n)(\w+): 100%\|[^\r\n]*epoch=2/2", err)
+    assert opened and sorted(opened) == sorted(set(opened)) == sorted(set(finished)), err[-2000:]
     for name in ("config.json", "weights.pt", "split.json", "metrics.json"):
         assert (out / name).exists()
     split = json.loads((out / "split.json").read_text())

@@ -118,7 +118,7 @@ def train_command(args) -> int:
         print("  people: " + "; ".join(f"{k} {','.join(v) or '-'}" for k, v in people.items()))
     for part in ("val", "test"):
         scores = "  ".join(f"{m} top1 {s['top1']:.3f} top3 {s['top3']:.3f}" for m, s in metrics[part].items())
-        print(f"  {part:4s} {scores}")
+        print(f"  {part:4s} {scores or 'no clips: the dataset is too small to hold any out (record or synthesise more)'}")
     if metrics.get("selection"):
         print("  test IMU top1 by selection rule: " + "  ".join(
             f"{rule} {v['test_imu_top1']:.3f} (epoch {v['epoch']})" for rule, v in metrics["selection"].items()))
