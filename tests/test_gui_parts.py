@@ -100,6 +100,30 @@ def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     assert not (tmp_path / "p").exists() and not (tmp_path / "m").exists()   # nothing written
 
 
+def parser_options(parser, command="c3t"):
+    """(command, argparse action) for every option and argument of every `c3t` command."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from parser_options(sub, f"{command} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield command, action
+
+
+def test_every_option_says_what_it_is_and_its_default():
+    from c3t.app.cli import build_parser
+
+    unsaid = []
+    for command, action in parser_options(build_parser()):
+        name = f"{command} {'/'.join(action.option_strings) or action.dest}"
+        optional = action.option_strings and not action.required and action.nargs != 0   # not a flag
+        if not action.help or (optional and "default" not in action.help):
+            unsaid.append(f"{name} (default {action.default!r}): {action.help!r}")
+    assert not unsaid, "\n".join(unsaid)
+
+
 def test_info_prints_an_open_label_as_to_the_end(tmp_path, capsys):
     from c3t.app.cli import main
     from c3t.core.session_writer import Recorder, RecorderConfig, StreamSpec

@@ -25,7 +25,7 @@ def register(sub, bench) -> None:
     p = bench.add_parser("demo", help="build the demo model for seeds 0..N-1 (timed) and score it on the checking session")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--dir", help="where the models are built (default: a temporary folder, removed after)")
-    p.add_argument("--out", help="write the per-seed results here (JSON)")
+    p.add_argument("--out", help="write the per-seed results here (JSON; default: printed only)")
     p.set_defaults(func=demo_bench_command)
 
 

@@ -19,17 +19,19 @@ TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "la
 def register(sub, bench) -> None:
     """Add `c3t bench paper`, `c3t bench table` and `c3t bench figures` to the `bench` subparsers."""
     p = bench.add_parser("paper", help="the paper's experiment tables on a dataset (resumable)")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--visual", choices=CAMERA_INPUTS, required=True)
-    p.add_argument("--table", choices=TABLE_NAMES + ("all",), default="main")
+    p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of "
+                   "`c3t record` sessions")
+    p.add_argument("--visual", choices=CAMERA_INPUTS, required=True, help="camera input the camera -> IMU rows use")
+    p.add_argument("--table", choices=TABLE_NAMES + ("all",), default="main",
+                   help="which of the paper's tables to run (default main: ST, CA, C3T and the baselines)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per cell, 0..N-1 (default 3)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
-                   help="split protocol (c3t train --help); people-wise runs go to OUT/VISUAL-PROTOCOL")
-    p.add_argument("--out", default="runs/paper")
+                   help="split protocol (c3t train --help; default random); people-wise runs go to OUT/VISUAL-PROTOCOL")
+    p.add_argument("--out", default="runs/paper", help="results folder; a stopped run resumes there (default runs/paper)")
     p.add_argument("--epochs", type=int, help="override every cell's epochs (for quick checks; default: the chosen defaults)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--only", metavar="TEXT,...", help="train only the rows whose label contains one of these "
-                   "(e.g. C3T,virtual); other cells are read if they are there")
+                   "(e.g. C3T,virtual); other cells are read if they are there (default: train every row)")
     p.add_argument("--tables-only", action="store_true",
                    help="train nothing: write the tables from the cells already there (missing seeds left out)")
     p.set_defaults(func=paper_command)

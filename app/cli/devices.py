@@ -16,9 +16,9 @@ def register(sub, bench) -> None:
 
     b = bench.add_parser("buffer", help="SyncBuffer ingest throughput and window extraction time")
     b.add_argument("--seconds", type=float, default=120.0, help="seconds of data to ingest (default 120)")
-    b.add_argument("--imu-hz", type=float, default=200.0)
+    b.add_argument("--imu-hz", type=float, default=200.0, help="IMU rate in Hz (default 200)")
     b.add_argument("--imu-batch", type=int, default=4, help="IMU samples per batch (default 4)")
-    b.add_argument("--fps", type=float, default=30.0)
+    b.add_argument("--fps", type=float, default=30.0, help="camera frames per second (default 30)")
     b.add_argument("--size", default="640x480", help="camera frame WIDTHxHEIGHT (default 640x480)")
     b.add_argument("--windows", type=int, default=300, help="windows to cut (default 300)")
     b.set_defaults(func=bench_buffer_command)

@@ -13,8 +13,9 @@ from c3t.core.model_folder import read_model_config
 def register(sub, bench) -> None:
     """Add `c3t gui` and `c3t demo` to the subcommands and `c3t bench gui` to the benchmarks."""
     p = sub.add_parser("gui", help="open the desktop app: devices, live recognition, recording, retraining")
-    p.add_argument("--imu", metavar="SPEC", help="connect this IMU at start (e.g. sim, serial:/dev/ttyACM0)")
-    p.add_argument("--camera", metavar="SPEC", help="connect this camera at start (e.g. camera:0, sim)")
+    p.add_argument("--imu", metavar="SPEC", help="connect this IMU at start, e.g. sim, serial:/dev/ttyACM0 "
+                   "(default: the Settings tab's, when it says to connect at start)")
+    p.add_argument("--camera", metavar="SPEC", help="connect this camera at start, e.g. camera:0, sim (default: as --imu)")
     p.add_argument("--model", help="model folder to load at start (default: the last one used)")
     _window_options(p)
     p.set_defaults(func=gui_command)
@@ -36,9 +37,10 @@ def register(sub, bench) -> None:
 
 
 def _window_options(p) -> None:
-    p.add_argument("--screenshot", metavar="FILE", help="save a PNG of the window after --after seconds, then exit")
+    p.add_argument("--screenshot", metavar="FILE", help="save a PNG of the window after --after seconds, then exit "
+                   "(default: no screenshot, the window stays open)")
     p.add_argument("--after", type=float, default=5.0, help="seconds before the screenshot (default 5)")
-    p.add_argument("--tab", choices=("live", "record", "train", "settings"), default="live", help="tab shown at start")
+    p.add_argument("--tab", choices=("live", "record", "train", "settings"), default="live", help="tab shown at start (default live)")
 
 
 # What Qt's xcb platform plugin (PySide6's plugins/platforms/libqxcb.so and libQt6XcbQpa.so.6)

@@ -21,8 +21,9 @@ def register(sub, bench) -> None:
 
     p = sub.add_parser("live", help="recognise actions live from an IMU and/or a camera")
     p.add_argument("--model", required=True, help="model folder (exported with `c3t export` for onnxruntime)")
-    p.add_argument("--imu", metavar="SPEC", help="IMU source, e.g. sim, serial:/dev/ttyACM0, ble:ADDRESS")
-    p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 or sim (rgb models)")
+    p.add_argument("--imu", metavar="SPEC", help="IMU source, e.g. sim, serial:/dev/ttyACM0, ble:ADDRESS "
+                   "(default: none; give --imu, --camera or both, as the model takes them)")
+    p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 or sim (default: none)")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl+C)")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction")
     p.add_argument("--hop", type=float, default=0.25, help="seconds between predictions (default 0.25)")

@@ -41,14 +41,14 @@ def register(sub, bench) -> None:
     p.set_defaults(func=record_command)
 
     p = sub.add_parser("info", help="what a recorded session holds: duration, samples, frames, rates, gaps, labels")
-    p.add_argument("session", metavar="SESSION_DIR")
+    p.add_argument("session", metavar="SESSION_DIR", help="a session folder written by `c3t record` or the Record tab")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=info_command)
 
     b = bench.add_parser("record", help="record a 200 Hz IMU + 640x480 30 fps camera: drops, writer lag, CPU, bytes/min")
     b.add_argument("--seconds", type=float, default=60.0, help="seconds to record (default 60)")
-    b.add_argument("--imu-hz", type=float, default=200.0)
-    b.add_argument("--fps", type=float, default=30.0)
+    b.add_argument("--imu-hz", type=float, default=200.0, help="IMU rate in Hz (default 200)")
+    b.add_argument("--fps", type=float, default=30.0, help="camera frames per second (default 30)")
     b.add_argument("--size", default="640x480", help="frame WIDTHxHEIGHT (default 640x480)")
     b.add_argument("--out", help="session folder to write (default: a temporary one, deleted after)")
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line")

@@ -10,7 +10,7 @@ def register(sub, bench) -> None:
     p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier `c3t synth` output)")
     p.add_argument("--subjects", type=int, default=10, help="simulated people (default 10)")
     p.add_argument("--reps", type=int, default=4, help="repetitions of each action per subject (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="the world's seed: same seed, same dataset")
+    p.add_argument("--seed", type=int, default=0, help="the world's seed: same seed, same dataset (default 0)")
     p.add_argument("--imu-hz", type=float, default=50.0, help="IMU rate, 50..200 Hz (default 50, as UTD-MHAD)")
     p.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default 30)")
     p.add_argument("--size", default="160x120", help="frame size WxH (default 160x120)")

@@ -34,7 +34,7 @@ def register(sub, bench) -> None:
                    help="c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule "
                         "(the model's own camera + IMU predictions as labels; default: best on held-out people)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
-                   help="how clips are split: random (the paper's, per clip), cross-subject (test people never reach "
+                   help="how clips are split (default random): random (the paper's, per clip), cross-subject (test people never reach "
                         "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
                         "tested on their later trials). People: the sS of aA_sS_tT files, or a session's \"person\"")
     p.add_argument("--test-people", metavar="P,Q", help="people-wise protocols: the test (new) people "
@@ -43,10 +43,10 @@ def register(sub, bench) -> None:
                    help="model selection: val (best D_Val IMU top-1, default), last (last epoch) or align-loss "
                         "(lowest alignment loss on D_Align): the last two use no labels at all")
     p.add_argument("--imu-labels", choices=IMU_LABELS, default="training",
-                   help="supervised-imu / -fusion: whose IMU labels (training: D_HAR + D_Align, under new-user D_HAR "
+                   help="supervised-imu / -fusion: whose IMU labels (default training) (training: D_HAR + D_Align, under new-user D_HAR "
                         "= other people's; new-users: new-user only, the new users' own earlier trials; virtual: no IMU labels, a virtual IMU "
                         "computed from D_HAR's skeleton, UTD-MHAD layouts)")
-    p.add_argument("--imu-labels-per-class", type=int, metavar="K", help="supervised-imu / -fusion: only K labelled clips per class")
+    p.add_argument("--imu-labels-per-class", type=int, metavar="K", help="supervised-imu / -fusion: only K labelled clips per class (default: all)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--out", required=True, help="model folder to write (new; an existing one only with --force)")
     p.add_argument("--force", action="store_true", help="replace an existing model folder (whole, when training is done)")
