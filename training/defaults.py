@@ -28,6 +28,7 @@ class TrainConfig:
     protocol: str = "random"    # the split protocol the model was trained under (splits.PROTOCOLS), for the record
     imu_labels: str = "training"  # supervised-imu / -fusion: whose IMU labels ("training", "new-users", "virtual")
     imu_labels_per_class: int | None = None   # supervised-imu / -fusion: only K labelled clips per class
+    refine_epochs: int = 0      # c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule (0: none)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (how the model folder's config stores them under "training")."""

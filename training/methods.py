@@ -352,6 +352,33 @@ class _Recipes:
         self.info["best_val_top1"] = self.t.run("combined", self.params(m, align=True), self.cfg.epochs, step, self.imu_val, n_steps,
                                                 align_score=self.align_eval)
 
+    def refine(self):
+        """Pseudo-label refinement after a CA / C3T schedule: the model's camera + IMU prediction on
+        each D_Align pair (no label) is that pair's pseudo-label; then every step adds L_CE of the
+        IMU clip against its pseudo-label to the schedule's L_CE on D_HAR and L_CL on D_Align, so f2
+        and h learn the D_Align wearers' own IMU signals while the alignment holds."""
+        m, bs, g = self.model, self.cfg.batch, self.t.gen
+        probs, _ = predict(m, imu=self.align.imu, visual=self.align.visual)
+        pseudo = torch.from_numpy(probs.argmax(1))
+        self.info["refine_pseudo_label_classes"] = int(len(pseudo.unique()))
+        hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
+        av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
+        n_steps = max(1, max(len(hy), len(ai)) // bs)
+
+        def step():
+            """One epoch: L_CE (D_HAR camera) + L_CL (D_Align) + L_CE (D_Align IMU, pseudo-labels)."""
+            har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
+            for _ in range(n_steps):
+                hi, ai_ = next(har_idx), next(align_idx)
+                xb = self.aug(hv[hi], None)[0]
+                loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
+                ib = self.aug(None, ai[ai_])[1]
+                loss_pl = F.cross_entropy(m.h(m.encode_imu(ib.to(self.dev)))[0], pseudo[ai_].to(self.dev))
+                yield loss_ce + loss_pl + self.align_loss(av[ai_], ai[ai_])
+
+        self.info["best_val_top1"] = self.t.run("refine", self.params(m, align=True), self.cfg.refine_epochs, step, self.imu_val, n_steps,
+                                                align_score=self.align_eval)
+
 
 UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 
@@ -383,6 +410,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     r = _Recipes(cfg, model, har, align, val, upper, progress, cancel)
     getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
+    if cfg.refine_epochs and m in ("c3t", "ca"):
+        r.refine()
     if r.log_temp is not None:
         r.info["learned_temperature"] = round(r.log_temp.exp().item(), 4)
     if alternatives is not None:
