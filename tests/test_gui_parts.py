@@ -274,6 +274,17 @@ def test_confusion_matrix_names_and_colour_bar_and_the_sessions_used(qtbot, tmp_
     assert panel.train_button.text() == "Train on all 2 sessions"
 
 
+def test_the_train_tab_names_each_phase_in_words(qtbot):
+    panel = TrainPanel(lambda: [])
+    qtbot.addWidget(panel)
+    panel.handle({"kind": "phase", "phase": "prepare", "fraction": 0.5})
+    assert panel.phase.text() == "cutting windows" and panel.progress.value() == 500
+    panel.handle({"kind": "phase", "phase": "combined", "fraction": 0.5, "epoch": 1, "epochs": 2, "loss": 0.25})
+    assert panel.phase.text() == "training: combined: epoch 1/2, loss 0.250"
+    panel.handle({"kind": "phase", "phase": "export", "fraction": 0.0})
+    assert panel.phase.text() == "exporting"
+
+
 # ----------------------------------------------------------------------------- item 8: the window
 
 def test_a_bad_device_spec_says_the_old_device_is_still_connected(qtbot, window):

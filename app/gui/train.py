@@ -247,10 +247,12 @@ class TrainPanel(QtWidgets.QWidget):
     def handle(self, event: dict) -> None:
         """Show one retraining event: a phase (epoch, loss, progress), done (its metrics and the new
         version), an error or a cancel."""
+        from c3t.app.runtime.retrain import phase_words
+
         kind = event.get("kind")
         if kind == "phase":
             epochs = event.get("epochs")
-            text = f"{event.get('phase')}"
+            text = phase_words(event.get("phase", ""))
             if epochs:
                 text += f": epoch {event.get('epoch')}/{epochs}"
             if event.get("loss") is not None:

@@ -95,7 +95,7 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
 def _build(progress, seed: int) -> Path:
     """Record the demo's sessions (unless complete), retrain, activate; see ensure_demo_model."""
     from c3t.app.runtime.sim_sessions import record_simulated_sessions
-    from c3t.app.runtime.retrain import ModelStore, RetrainRequest, retrain
+    from c3t.app.runtime.retrain import ModelStore, RetrainRequest, phase_words, retrain
     from c3t.core.session_format import find_sessions
     from c3t.training.session_dataset import Windowing
 
@@ -120,12 +120,10 @@ def _build(progress, seed: int) -> Path:
                                   subjects=TRAIN_SUBJECTS, check_subject=CHECK_SUBJECT)
         (sessions / "complete").write_text("all sessions recorded\n")
 
-    names = {"prepare": "cutting windows", "evaluate": "evaluating", "export": "exporting"}
-
     def trained(event: dict) -> None:
         """Report a retraining phase under the name the user sees."""
         if event.get("kind") == "phase":
-            report(names.get(event["phase"], f"training: {event['phase']}"), event.get("fraction"))
+            report(phase_words(event["phase"]), event.get("fraction"))
 
     store = ModelStore(root / "models")
     request = RetrainRequest(sessions=find_sessions(sessions), method="c3t", seed=seed, epochs=EPOCHS,

@@ -52,6 +52,14 @@ ACTIVE_FILE = "active.json"
 STAGING = ".staging-"          # prefix of a version being written
 SESSION_LINKS = "sessions"     # inside a version: links to the sessions it was trained on
 VERSION_NAME = re.compile(r"^v(\d{3,})-([a-z0-9-]+)-(\d{8}-\d{6})$")
+PHASE_WORDS = {"prepare": "cutting windows", "evaluate": "evaluating", "export": "exporting"}
+
+
+def phase_words(phase: str) -> str:
+    """A retraining phase as the user reads it: "cutting windows", "training: combined", "exporting"."""
+    return PHASE_WORDS.get(phase, f"training: {phase}")
+
+
 NO_CHECKING = "no checking (IMU-labelled) sessions selected: the IMU could not be scored; record a session with --check"
 
 
