@@ -1,4 +1,5 @@
-"""Text line formats of IMU boards: one sample per line, bytes in, samples out.
+"""Text line formats of IMU boards: one sample per line (or per fixed cycle of lines), bytes in,
+samples out.
 
 A device prints one sample per line. Lines end in LF, CRLF or a bare CR (all three, mixed).
 The numbers of a line are its values; the text around them is its *shape*:
@@ -11,6 +12,9 @@ The numbers of a line are its values; the text around them is its *shape*:
     AcX = -1787 | AcY = -511 | ...               key=value, units after numbers ("0.98g") are allowed
     Accel: 0.1 m/s^2, 0.2 m/s^2, 9.8 m/s^2 25.3°C   units are text, also in UTF-8 (°, ²); so are
                                                  the 2 of "^2" and hex like "0x1A"
+    Acceleration X: 0.39, Y: -0.21, Z: 9.59 m/s^2   a sample over a fixed cycle of differently
+    Rotation X: -0.06, Y: -0.01, Z: -0.01 rad/s     labelled lines (Adafruit's MPU6050 example):
+    Temperature: 26.64 degC                         their numbers together are one sample
     ERR: IMU not found                           a device error, reported (not a sample)
 
 `LineStream` turns arriving byte chunks into samples. Unless told (`channels`, `rate_hz`,
@@ -18,8 +22,12 @@ The numbers of a line are its values; the text around them is its *shape*:
 channel count is the most common count of numbers per line, the shape the most common shape
 among those lines, the rate is counted from arrivals (or read from the device timestamps), and a
 leading column is a sequence number if it counts up by one and a timestamp if it rises at the
-sample rate in s, ms or us (within 25 %) (a counter that wraps or resets now and then is still recognised).
-Lines seen while detecting are kept and delivered once the layout is fixed, so nothing is lost.
+sample rate in s, ms or us, within 25 % (a counter that wraps or resets now and then is still
+recognised).
+Lines that repeat a cycle of 2 to 8 differently shaped lines make one sample per cycle, starting
+with the line after the longest pause. Detection waits for 12 lines at least (up to 4 x
+`detect_seconds`), so a slow board shows its cycle. Lines seen while detecting are kept and
+delivered once the layout is fixed, so nothing is lost.
 
 After the layout is fixed a line is a sample only if it has exactly the expected number of
 finite numbers and the shape of the detected lines; anything else is rejected (counted as
@@ -70,6 +78,8 @@ CHANNEL_NAMES = (  # key -> channel name, where the key says what it is
 )
 # a key that names a leading column (device time or a sample counter)
 LEADING_KEY = re.compile(r"(?i)t|ts|time|timestamp|stamp|ms|millis|us|micros|seq|n|num|count|counter|i|idx|index|sample")
+MAX_RECORD_LINES = 8       # a sample printed over at most this many lines is read as one
+MIN_DETECT_LINES = 12      # lines that detection waits for (up to 4 x detect_seconds)
 SILENT_AFTER_S = 1.0       # bytes without a usable line for this long: diagnose
 NO_BYTES_AFTER_S = 3.0     # an open connection without a byte for this long: say so
 QUOTE_CHARS = 60           # raw lines are quoted up to this many characters
@@ -85,6 +95,7 @@ class LineLayout:
     time_scale: float = 1.0        # seconds per unit of the timestamp column
     shape: tuple | None = None     # the text around the numbers (None: not checked)
     names: tuple | None = None     # channel names from key:value keys, if every value had one
+    record: tuple | None = None    # a sample printed over several lines: their shapes, in order
 
     @property
     def fields(self) -> int:
@@ -225,6 +236,7 @@ class LineStream:
         self._buf = bytearray()
         self._pending: list[tuple[float, Line]] = []   # (t_host, line) while detecting
         self._pending_malformed = 0
+        self._partial: list[Line] = []                 # the lines so far of a multi-line sample
         self._detect_start: float | None = None
         # totals, and what arrived since the last usable line (see diagnose)
         self.bytes_received = 0
@@ -246,8 +258,9 @@ class LineStream:
 
     def connection_lost(self) -> int:
         """The connection dropped; a partly received line is discarded. Returns 1 if one was."""
-        cut = 1 if self._buf.strip() else 0
+        cut = 1 if self._buf.strip() or self._partial else 0
         self._buf.clear()
+        self._partial = []
         self._opened_at = None
         if self.layout is None:
             self._pending_malformed += cut
@@ -268,18 +281,27 @@ class LineStream:
             self._buf.clear()
         for raw in lines:
             self._line(raw, t_host, out)
-        if self.layout is None and self._detect_start is not None \
-                and t_host - self._detect_start >= self._detect_seconds:
+        if self._detection_due(t_host):
             self._fix_layout(out)
         return out
 
     def poll(self, now: float) -> Parsed:
-        """Fix the layout once `detect_seconds` have passed since the first line, even if no
-        bytes came since (a device that sent a short burst); returns the samples held back."""
+        """Fix the layout once detection is due (see _detection_due), even if no bytes came
+        since (a device that sent a short burst); returns the samples held back."""
         out = Parsed()
-        if self.layout is None and self._detect_start is not None and now - self._detect_start >= self._detect_seconds:
+        if self._detection_due(now):
             self._fix_layout(out)
         return out
+
+    def _detection_due(self, now: float) -> bool:
+        """True when the layout is to be fixed at host time `now` (s): `detect_seconds` after the
+        first line once MIN_DETECT_LINES lines came (a slow board, or one printing a sample over
+        several lines, needs longer than a second), at the latest after 4 x `detect_seconds`."""
+        if self.layout is not None or self._detect_start is None:
+            return False
+        waited = now - self._detect_start
+        return waited >= self._detect_seconds and \
+            (len(self._pending) >= MIN_DETECT_LINES or waited >= 4 * self._detect_seconds)
 
     def _count_bytes(self, data: bytes, t_host: float) -> None:
         self.bytes_received += len(data)
@@ -336,6 +358,14 @@ class LineStream:
 
     def _accept(self, line: Line, t_host: float, out: Parsed, raw: bytes | None = None) -> bool:
         layout = self.layout
+        if layout.record is not None:
+            line = self._record_line(line, raw, out)
+            if line is None:
+                return False
+            if not line.numbers:          # the sample goes on on the next line
+                if raw is not None:
+                    self._good(t_host)
+                return True
         numbers = line.numbers
         if len(numbers) != layout.fields:
             return self._refuse(raw, f"{len(numbers)} numbers where the format has {layout.fields}", out)
@@ -352,6 +382,25 @@ class LineStream:
             out.lead.append(numbers[0])
             out.rows.append(numbers[1:])
         return True
+
+    def _record_line(self, line: Line, raw: bytes | None, out: Parsed) -> Line | None:
+        """One line of a sample printed over several lines (layout.record: their shapes). Returns
+        the whole sample once its last line came (numbers of all its lines, record's shape), an
+        empty Line while it is incomplete, None for a line out of place (rejected; a sample it
+        cut short is counted as malformed too)."""
+        record = self.layout.record
+        if self._partial and (line.shape == record[0] or line.shape != record[len(self._partial)]):
+            out.malformed += 1                    # the sample begun never got its last lines
+            self._partial = []
+        if line.shape != record[len(self._partial)]:
+            self._refuse(raw, f"not the next line of a sample printed over {len(record)} lines", out)
+            return None
+        self._partial.append(line)
+        if len(self._partial) < len(record):
+            return Line([], (), None)
+        whole = Line([v for part in self._partial for v in part.numbers], record[0], None)
+        self._partial = []
+        return whole
 
     def _refuse(self, raw: bytes | None, reason: str, out: Parsed) -> bool:
         if raw is not None:
@@ -370,6 +419,50 @@ class LineStream:
         return out
 
     def _fix_layout(self, out: Parsed) -> None:
+        want = self._want
+        record = self._record_cycle() if want["channels"] is None and want["leading"] in ("auto", "none") else None
+        self.layout = self._record_layout(record) if record else self._line_layout(out)
+        out.malformed += self._pending_malformed
+        for t, line in self._pending:
+            self._accept(line, t, out)
+        self._pending.clear()
+        self._pending_malformed = 0
+        out.layout_fixed = self.layout
+
+    def _record_cycle(self) -> tuple | None:
+        """The shapes of the lines of one sample, in order, when the lines seen while detecting
+        repeat a cycle of 2 to MAX_RECORD_LINES differently shaped lines (90 % of them in place,
+        3 cycles at least; e.g. Adafruit's "Acceleration X: ..", "Rotation X: ..",
+        "Temperature: .." lines); else None. The sample's first line is the one that follows the
+        longest pause (a board prints a sample's lines together, then waits)."""
+        shapes = [line.shape for _, line in self._pending]
+        gaps = np.diff([t for t, _ in self._pending])      # gaps[i - 1]: the pause before line i
+        for period in range(2, MAX_RECORD_LINES + 1):
+            if len(shapes) < 3 * period:
+                return None
+            in_place = sum(shapes[i] == shapes[i + period] for i in range(len(shapes) - period))
+            if in_place < 0.9 * (len(shapes) - period):
+                continue
+            cycle = [Counter(shapes[k::period]).most_common(1)[0][0] for k in range(period)]
+            if len(set(cycle)) < period:
+                return None       # one shape repeating (one sample per line), or ambiguous lines
+            pause = [np.median(gaps[(k - 1) % period::period]) for k in range(period)]
+            start = int(np.argmax(pause))
+            return tuple(cycle[start:] + cycle[:start])
+        return None
+
+    def _record_layout(self, record: tuple) -> LineLayout:
+        """The layout of samples printed over several lines with the shapes `record`: their
+        numbers together are the channels, the rate is that of the sample's first line."""
+        want = self._want
+        times = np.array([t for t, line in self._pending if line.shape == record[0]])
+        host_hz = self._host_rate(times)
+        rate = want["rate_hz"] or (snap_rate(host_hz) if host_hz > 0 else 0.0)
+        return LineLayout(sum(len(shape) - 1 for shape in record), float(rate), "none", 1.0, record=record)
+
+    def _line_layout(self, out: Parsed) -> LineLayout:
+        """The layout of one sample per line, from the lines seen while detecting (a device error
+        goes to `out` when `channels` was given but the lines have one field more)."""
         want = self._want
         counts = Counter(len(line.numbers) for _, line in self._pending)
         leading = want["leading"]
@@ -410,14 +503,8 @@ class LineStream:
             else:
                 rate = snap_rate(host_hz) if host_hz > 0 else 0.0
         keys = kept[0][1].keys if kept else None
-        self.layout = LineLayout(n_fields - (leading != "none"), float(rate), leading, scale or 1.0,
-                                 shape=shape, names=self._channel_names(keys, leading))
-        out.malformed += self._pending_malformed
-        for t, line in self._pending:
-            self._accept(line, t, out)
-        self._pending.clear()
-        self._pending_malformed = 0
-        out.layout_fixed = self.layout
+        return LineLayout(n_fields - (leading != "none"), float(rate), leading, scale or 1.0,
+                          shape=shape, names=self._channel_names(keys, leading))
 
     @staticmethod
     def _channel_names(keys: tuple | None, leading: str) -> tuple | None:

@@ -57,7 +57,8 @@ class ProbeReport:
             lead = {"none": "no leading column", "seq": "a leading sequence number",
                     "timestamp": f"a leading timestamp ({lay.time_scale:g} s per unit)"}[lay.leading]
             names = f" ({', '.join(lay.names)})" if lay.names else ""
-            out.append(f"  format: {lay.channels} channels{names}, {lead}, {lay.rate_hz:g} Hz")
+            lines = f", one sample over {len(lay.record)} lines" if lay.record else ""
+            out.append(f"  format: {lay.channels} channels{names}, {lead}{lines}, {lay.rate_hz:g} Hz")
         if self.frame_size is not None:
             out.append(f"  frame size: {self.frame_size[0]}x{self.frame_size[1]}"
                        + (f", nominal {h.nominal_hz:g} fps" if h.nominal_hz else ", rate not reported"))

@@ -289,6 +289,43 @@ def test_line_formats_through_a_pty(tmp_path, name, line, expected, names):
     assert health.nominal_hz == 50
 
 
+def adafruit_basic_readings(k: int) -> list[str]:
+    """One sample as Adafruit's MPU6050 'basic_readings' example prints it: three lines and a blank one."""
+    return [f"Acceleration X: {0.01 * k:.2f}, Y: -0.98, Z: 9.81 m/s^2\r\n",
+            f"Rotation X: {k % 5 * 0.1:.1f}, Y: -0.30, Z: 0.20 rad/s\r\n",
+            f"Temperature: {25 + 0.01 * k:.2f} degC\r\n", "\r\n"]
+
+
+def test_a_sample_printed_over_several_lines_is_one_sample(tmp_path):
+    """Samples of three differently labelled lines at 10 Hz, the port opened in the middle of one:
+    each sample's 7 numbers in order; the two lines of the sample cut by the open are rejected."""
+    dev = FakeDevice(str(tmp_path / "tty"))
+    dev.plug()
+    n = 30
+
+    def board() -> None:
+        lines = adafruit_basic_readings(0)[1:]                  # the rest of a sample begun before
+        for k in range(1, n + 1):
+            for line in lines:
+                dev.write(line)
+                time.sleep(0.003)                               # println at 115200 baud
+            lines = adafruit_basic_readings(k)
+            time.sleep(0.1 - 0.012)
+
+    with SerialImu(dev.link) as imu:
+        writer = threading.Thread(target=board)
+        writer.start()
+        values = collect(imu, n - 1)
+        writer.join()
+        assert wait_for(lambda: imu.health()["imu"].received == n - 1, 3)
+        health = imu.health()["imu"]
+    dev.unplug()
+    expected = [[0.01 * k, -0.98, 9.81, k % 5 * 0.1, -0.3, 0.2, 25 + 0.01 * k] for k in range(1, n)]
+    np.testing.assert_allclose(values, expected, rtol=1e-6)
+    assert health.channels == 7 and health.nominal_hz == 10 and health.malformed == 2
+    assert imu.layout.record is not None and len(imu.layout.record) == 3 and health.diagnosis is None
+
+
 def test_lf_crlf_and_cr_all_end_lines_even_mixed_and_split():
     stream = LineStream(channels=3, rate_hz=50, leading="none")
     out = stream.feed(b"1,2,3\n4,5,6\r\n7,8,9\r10,11,12\r", 0.0)
