@@ -34,6 +34,7 @@ class ProbeReport:
     first: list = field(default_factory=list)       # first samples (IMU) as lists of floats
     frame_size: tuple | None = None      # (width, height) of camera frames
     raw_lines: list[bytes] = field(default_factory=list)
+    lines_rejected: int | None = None    # line formats: lines rejected (also while detecting)
     layout: object | None = None         # lineformat.LineLayout, for line formats
 
     @property
@@ -48,7 +49,8 @@ class ProbeReport:
         h = self.health
         out = [f"probe {self.spec} ({self.stream}) for {self.seconds:.1f} s"]
         if h.bytes_received or h.lines_received:
-            out.append(f"  received: {h.bytes_received} bytes, {h.lines_received} lines, {h.malformed} rejected")
+            rejected = h.malformed if self.lines_rejected is None else self.lines_rejected
+            out.append(f"  received: {h.bytes_received} bytes, {h.lines_received} lines, {rejected} rejected")
         if self.raw_lines:
             out.append("  first lines:")
             out += [f"    {quote(raw)}" for raw in self.raw_lines[:RAW_LINES_SHOWN]]
@@ -109,5 +111,6 @@ def probe(spec: str, seconds: float = 3.0, source=None) -> ProbeReport:
     lines = getattr(source, "lines", None) or getattr(getattr(source, "decoder", None), "lines", None)
     if lines is not None:
         report.raw_lines = list(lines.raw_lines)
+        report.lines_rejected = lines.lines_rejected
         report.layout = lines.layout
     return report

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import tty
@@ -77,6 +78,21 @@ def test_probe_diagnoses_a_wrong_baud_rate(capsys):
     assert "  samples: 0" in out
     assert "  diagnosis: serial:" in out and "no samples: " in out
     assert "bytes arrive but are not text" in out and "opened at 9600 baud" in out
+
+
+def test_probe_reports_binary_packets_and_counts_their_lines_as_rejected(capsys):
+    """WitMotion-style 0x55 packets at 100 Hz: the 0x0a/0x0d bytes in them make 'lines', each rejected."""
+    def packet(k: int) -> bytes:
+        body = bytes([0x55, 0x51 + k % 3, k % 256, 0, 0x0a, 0, 0xb8, 0x0b, 0x0d, 0])
+        return body + bytes([sum(body) & 0xFF])
+
+    with Board(packet, rate=100) as board:
+        code = main(["probe", f"serial:{board.port}", "--seconds", "2"])
+    out = capsys.readouterr().out
+    assert code == 1 and "  samples: 0" in out
+    received = re.search(r"  received: (\d+) bytes, (\d+) lines, (\d+) rejected", out)
+    assert received and int(received[1]) > 1000 and int(received[2]) > 100 and received[2] == received[3], out
+    assert "binary data, not the line format: 0x55-framed packets (WitMotion-style) such as 'U" in out
 
 
 def test_probe_a_video_file(tmp_path, capsys):
