@@ -120,3 +120,27 @@ def test_matlab_v73_problems_name_the_file(tmp_path):
     path.write_bytes(data[:800])       # truncated
     with pytest.raises(C3tError, match="a1_s1_t1_inertial.mat is not a readable MATLAB v7.3 .mat file"):
         utd_mhad.load_inertial(path)
+
+
+def test_c3t_train_accepts_a_folder_mixing_v7_and_v73_files(utd_root, tmp_path, cache_dir, capsys):
+    """`c3t train` on three real actions whose subjects 1-4 are saved as MATLAB v7.3, 5-8 as v7."""
+    import json
+
+    from c3t.app.cli import main
+
+    root = link_subset(utd_root, tmp_path / "d", actions=[1, 9, 22], modalities=("Inertial", "Skeleton"))
+    converted = 0
+    for path in sorted(root.glob("*/*_s[1-4]_*.mat")):
+        key = "d_iner" if path.name.endswith("inertial.mat") else "d_skel"
+        raw = scipy.io.loadmat(str(path))[key]
+        path.unlink()
+        save_mat_v73(path, **{key: raw})
+        converted += 1
+    assert converted >= 40
+    out = tmp_path / "model"
+    assert main(["train", "--dataset", str(root), "--visual", "skeleton", "--method", "c3t", "--epochs", "1",
+                 "--out", str(out), "--cache", str(cache_dir)]) == 0, capsys.readouterr().err[-2000:]
+    split = json.loads((out / "split.json").read_text())
+    used = {key for part in ("har", "align", "val", "test") for key in split[part]}
+    assert len(used) == len(list(root.glob("Inertial/*.mat")))
+    assert any("_s1_" in key for key in used) and any("_s8_" in key for key in used)
