@@ -244,7 +244,7 @@ class UntrustedRateCapture(FakeCapture):
         return True, np.zeros((48, 64, 3), np.uint8)
 
 
-@pytest.mark.parametrize("reported", [0.0, float("nan"), 90000.0])
+@pytest.mark.parametrize("reported", [0.0, float("nan"), 1000.0, 90000.0])
 def test_an_untrusted_frame_rate_is_measured_and_an_explicit_fps_wins(monkeypatch, reported):
     import cv2
 
