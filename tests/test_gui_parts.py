@@ -16,12 +16,12 @@ from PySide6 import QtCore, QtWidgets
 from test_gui import window  # noqa: F401 (the window fixture)
 
 from c3t.app.cli.gui import check_qt_platform, missing_xcb_packages, uses_xcb
-from c3t.app.gui.live import LivePanel, decision_rule, explain_decision
+from c3t.app.gui.live import LivePanel
 from c3t.app.gui.main import MainWindow
 from c3t.app.gui.record import RecordPanel
 from c3t.app.gui.train import TrainPanel
 from c3t.app.gui.widgets import gui_words
-from c3t.app.runtime.live import LivePipeline, LiveView
+from c3t.app.runtime.live import LivePipeline, LiveView, below_threshold, decision_rule, explain_decision
 from c3t.core.errors import C3tError
 from c3t.core.predictor import DecisionSmoother, Prediction, PredictorSettings
 from c3t.core.vocabulary import NO_ACTION
@@ -144,7 +144,22 @@ def test_the_demo_prints_class_names_in_full(capsys):
     name = "right hand draw circle (counter clockwise)"
     _print_prediction({"t": 1.0, "action": name, "confidence": 0.7, "latency_ms": 2.0, "truth": name,
                        "accuracy": None}, False, len(name))
-    assert capsys.readouterr().out.count(name) == 2
+    out = capsys.readouterr().out
+    assert out.count(name) == 2 and " 70% " in out
+
+
+def test_the_terminal_shows_one_score_with_one_meaning(capsys):
+    from c3t.app.cli.live import _print_prediction
+
+    unsure = prediction([0.3, 0.4, 0.3], NO_ACTION, 0.27, smoothed=[0.26, 0.27, 0.25])
+    classes = ["wave", "right arm throw", "jog"]
+    assert below_threshold(unsure, classes)
+    row = {"t": 1.0, "action": NO_ACTION, "confidence": 0.27, "latency_ms": 2.0,
+           "below_threshold": explain_decision(unsure, classes, 0.5)}
+    _print_prediction(row, False, 16)
+    out = capsys.readouterr().out
+    assert "27%" not in out.split("ms")[0]        # no number beside "no action" that belongs to another class
+    assert out.rstrip().endswith("(top: right arm throw 27%, below the 50% threshold)")
 
 
 # ----------------------------------------------------------------------------- items 6, 7: the live view

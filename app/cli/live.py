@@ -109,6 +109,8 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
     loaded), with the wall clock stopping it at 4 x `seconds` + 60 s at the latest."""
     import numpy as np
 
+    from c3t.app.runtime.live import below_threshold, decision_rule, explain_decision
+
     latencies = []
     span = {"first": None, "last": None}   # data times of the first and last prediction
 
@@ -119,11 +121,15 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
         span["last"] = pred.t
         row = pred.to_json()
         row["t"] = round(pred.t - (span["first"] if data_seconds else t0), 3)
+        if below_threshold(pred, live.engine.classes):   # "no action" with the top class that missed the threshold
+            row["below_threshold"] = explain_decision(pred, live.engine.classes, live.settings.threshold)
         if truth is not None:
             row.update(truth=truth, accuracy=live.score.accuracy if live.score.scored else None)
         _print_prediction(row, jsonl, width)
 
     width = max(len(c) for c in [*live.engine.classes, "no action"])   # class names are never cut
+    if not jsonl:
+        print(f"decision: {decision_rule(live.settings)}; the score beside it is the smoothed one", flush=True)
     live.on_prediction = printed
     live.connect(imu=imu, camera=camera)
     t0 = time.monotonic()
@@ -176,14 +182,18 @@ def run_live(live, imu: str | None, camera: str | None, seconds: float | None, j
 
 
 def _print_prediction(row: dict, jsonl: bool, width: int = 24) -> None:
+    """Print one prediction row: as JSON, or as a line with class names `width` wide and one score, the
+    decision's smoothed one ("–" and the top class at the end for a "no action" the threshold decided)."""
     if jsonl:
         print(json.dumps(row), flush=True)
         return
-    line = f"{row['t']:8.2f} s  {row['action']:{width}s} {row['confidence']:.2f}  {row['latency_ms']:6.2f} ms"
+    below = row.get("below_threshold")
+    score = "   –" if below else f"{100 * row['confidence']:3.0f}%"
+    line = f"{row['t']:8.2f} s  {row['action']:{width}s} {score}  {row['latency_ms']:6.2f} ms"
     if "truth" in row:
         acc = "  -  " if row["accuracy"] is None else f"{row['accuracy']:.1%}"
         line += f"   truth {row['truth']:{width}s} accuracy {acc}"
-    print(line, flush=True)
+    print(line + (f"   ({below})" if below else ""), flush=True)
 
 
 # ----------------------------------------------------------------------------- bench latency

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from c3t.core.vocabulary import NO_ACTION
 from c3t.app.gui.widgets import MessageLabel, PlotOrNote, box
+from c3t.app.runtime.live import decision_rule, explain_decision
 
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")
@@ -64,25 +65,6 @@ class ConfidenceBars(QtWidgets.QWidget):
             if style != self._styles[i]:
                 self._styles[i] = style
                 self.bars[i].setStyleSheet(style)
-
-
-def decision_rule(settings) -> str:
-    """The smoothing and the "no action" threshold in words, as the live view shows them."""
-    seconds = settings.history * settings.hop_s
-    how = "mean of the probabilities" if settings.smoothing == "mean" else "majority vote"
-    return (f"bars: {how} over the last {settings.history} windows ({seconds:g} s) · "
-            f"below {100 * settings.threshold:.0f}% the decision is \"{NO_ACTION}\"")
-
-
-def explain_decision(p, classes: list[str], threshold: float) -> str:
-    """One number with one meaning: the smoothed score of the decision (the top bar)."""
-    scores = p.smoothed if p.smoothed is not None else p.probs
-    if p.action != NO_ACTION:
-        return f"{100 * p.confidence:.0f}% (smoothed)"
-    if NO_ACTION in classes and classes[int(np.argmax(scores))] == NO_ACTION:
-        return f"{100 * p.confidence:.0f}% (smoothed)"
-    k = int(np.argmax(scores))
-    return f"top: {classes[k]} {100 * scores[k]:.0f}%, below the {100 * threshold:.0f}% threshold"
 
 
 class Timeline(QtWidgets.QWidget):
@@ -260,7 +242,7 @@ class LivePanel(QtWidgets.QWidget):
     def show_settings(self, settings) -> None:
         """Show the decision rule (smoothing, history, threshold) the predictor uses."""
         self.threshold = settings.threshold
-        self.rule.setText(decision_rule(settings))
+        self.rule.setText(f"bars: {decision_rule(settings)}")
         self._last_pred_t = None
 
     def _set_autorange(self, on: bool) -> None:

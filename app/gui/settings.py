@@ -175,6 +175,6 @@ class SettingsPanel(QtWidgets.QWidget):
 
     @staticmethod
     def _rule_text(rule: PredictorSettings) -> str:
-        from c3t.app.gui.live import decision_rule
+        from c3t.app.runtime.live import decision_rule
 
-        return decision_rule(rule).replace("bars: ", "the live bars and decision: ")
+        return f"the live bars and decision: {decision_rule(rule)}"

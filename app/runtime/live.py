@@ -31,6 +31,7 @@ from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
 from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
 from c3t.core.record_loop import LabelledRecording
+from c3t.core.vocabulary import NO_ACTION
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
@@ -95,6 +96,32 @@ class SourceFeed:
 
 
 # ----------------------------------------------------------------------------- the view
+
+def decision_rule(settings: PredictorSettings) -> str:
+    """The smoothing and the "no action" threshold in words, as the window and `c3t live` show them."""
+    seconds = settings.history * settings.hop_s
+    how = "mean of the probabilities" if settings.smoothing == "mean" else "majority vote"
+    return (f"{how} over the last {settings.history} windows ({seconds:g} s) · "
+            f"below {100 * settings.threshold:.0f}% the decision is \"{NO_ACTION}\"")
+
+
+def below_threshold(p, classes: list[str]) -> bool:
+    """Whether prediction `p` is a "no action" that only the threshold decided (the top smoothed
+    score is an action's, too low to be taken)."""
+    scores = p.smoothed if p.smoothed is not None else p.probs
+    return p.action == NO_ACTION and not (NO_ACTION in classes and classes[int(np.argmax(scores))] == NO_ACTION)
+
+
+def explain_decision(p, classes: list[str], threshold: float) -> str:
+    """One number with one meaning, as the window and `c3t live` show it: the smoothed score of the
+    decision (the top bar), or, for a "no action" that only the threshold decided, the top class
+    and its score below the threshold."""
+    if not below_threshold(p, classes):
+        return f"{100 * p.confidence:.0f}% (smoothed)"
+    scores = p.smoothed if p.smoothed is not None else p.probs
+    k = int(np.argmax(scores))
+    return f"top: {classes[k]} {100 * scores[k]:.0f}%, below the {100 * threshold:.0f}% threshold"
+
 
 @dataclass
 class DeviceStatus:
