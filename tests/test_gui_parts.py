@@ -296,6 +296,7 @@ def test_the_train_tab_names_each_phase_in_words(qtbot):
     assert panel.phase.text() == "cutting windows" and panel.progress.value() == 500
     panel.handle({"kind": "phase", "phase": "combined", "fraction": 0.5, "epoch": 1, "epochs": 2, "loss": 0.25})
     assert panel.phase.text() == "training: combined: epoch 1/2, loss 0.250"
+    assert panel.loss_plot.getAxis("bottom")._tickSpacing == [(1, 0), (1, 0)]    # whole epochs, not 1.2, 1.4...
     panel.handle({"kind": "phase", "phase": "export", "fraction": 0.0})
     assert panel.phase.text() == "exporting"
 

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import NO_ACTION
 from c3t.core.session_format import relabel_session
-from c3t.app.gui.widgets import MessageLabel, box, list_table
+from c3t.app.gui.widgets import MessageLabel, box, fit_columns, list_table
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
 LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
@@ -221,7 +221,7 @@ class RecordPanel(QtWidgets.QWidget):
                 item = QtWidgets.QTableWidgetItem(v)
                 item.setData(QtCore.Qt.UserRole, str(p))
                 self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
+        fit_columns(self.table)
 
     def selected_paths(self) -> list[Path]:
         """The session folders of the selected rows (in table order)."""

@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import SCHEDULES
-from c3t.app.gui.widgets import MessageLabel, PlotOrNote, list_table
+from c3t.app.gui.widgets import MessageLabel, PlotOrNote, fit_columns, list_table
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -148,7 +148,7 @@ class TrainPanel(QtWidgets.QWidget):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setData(QtCore.Qt.UserRole, str(v.path))
                 self.versions.setItem(r, c, item)
-        self.versions.resizeColumnsToContents()
+        fit_columns(self.versions)
         active = next((v for v in rows if v.active), None)
         if active is not None and (self.job is None or not self.job.running):
             self.show_version(active.path)
@@ -258,6 +258,8 @@ class TrainPanel(QtWidgets.QWidget):
             if event.get("loss") is not None:
                 self.losses.append(float(event["loss"]))
                 self.loss_curve.setData(np.arange(1, len(self.losses) + 1), np.array(self.losses))
+                every = max(1, -(-len(self.losses) // 8))          # whole epochs on the axis, about 8 ticks
+                self.loss_plot.getAxis("bottom").setTickSpacing(every, every)
                 self.loss_view.show_plot()
                 text += f", loss {event['loss']:.3f}"
             self.phase.setText(text)

@@ -149,6 +149,15 @@ def scrolled(widget: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
     return area
 
 
+def fit_columns(table: QtWidgets.QTableWidget) -> None:
+    """Size `table`'s columns to their contents, the last one still stretched to the table's edge
+    (resizing to contents alone leaves a gap there until the window is resized)."""
+    table.resizeColumnsToContents()
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setStretchLastSection(True)
+
+
 def list_table(columns) -> QtWidgets.QTableWidget:
     """A read-only table of whole-row selections (sessions, model versions) with `columns` as
     headers and the last column stretched."""
