@@ -69,7 +69,8 @@ def read_model_config(folder, flag: str | None = None) -> dict:
     folder = Path(folder)
     named = f"{flag} {folder}" if flag else f"model folder {folder}"
     if not folder.is_dir():
-        raise C3tError(f"{named} does not exist (a model folder from `c3t train` or the Train tab)")
+        what = "is a file" if folder.exists() else "does not exist"
+        raise C3tError(f"{named} {what}: give a model folder from `c3t train` or the Train tab")
     if not (folder / "config.json").exists():
         raise C3tError(f"{named} is not a c3t model folder: it has no config.json (train one with `c3t train ... --out {folder}`)")
     config = read_json(folder / "config.json")

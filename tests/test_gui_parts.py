@@ -88,6 +88,9 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["bench", "latency", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
     (["bench", "paper", "--dataset", "/no/such/data", "--visual", "motion", "--out", "{tmp}/p"],
      "--dataset /no/such/data does not exist"),
+    (["bench", "figures", "--run", "/no/such/run"], "--run /no/such/run holds no models/ folder"),
+    (["bench", "sessions", "--out", "{tmp}/file/s"], "cannot be written"),
+    (["export", "--model", "{tmp}/file"], "/file is a file: give a model folder"),
 ])
 def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     """Each command checks its options and the folders they name before torch, Qt or onnxruntime
@@ -98,6 +101,28 @@ def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     assert r.stdout.strip().endswith("[]"), r.stdout   # neither torch nor Qt nor onnxruntime was loaded
     assert not (tmp_path / "demo").exists()             # no demo model build was started
     assert not (tmp_path / "p").exists() and not (tmp_path / "m").exists()   # nothing written
+
+
+def test_a_file_system_error_is_said_in_words_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """What no check foresees (a disk that fills or turns read-only mid-way) still ends in one line
+    naming the file and the cause."""
+    import errno
+
+    import c3t.training.export as export
+    from c3t.app.cli import main
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"format": "c3t-model"}')
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(model / ".export-x"))
+
+    monkeypatch.setattr(export, "export_model", read_only)
+    assert main(["export", "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write or read") and f"{model / '.export-x'}: Read-only file system" in err
+    assert "Traceback" not in err
 
 
 def parser_options(parser, command="c3t"):

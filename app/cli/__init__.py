@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the `c3t` command line (`argv` None: sys.argv); returns the exit code: the handler's, 2 for
-    no command or a C3tError (its message printed as "error: ..."), 130 for Ctrl+C."""
+    no command, a C3tError (its message printed as "error: ...") or a file system error (the file
+    and its cause), 130 for Ctrl+C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except C3tError as exc:  # a message for the user, not a traceback
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:   # a disk full or read-only that no check foresaw: the file and the cause, in words
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write or read{where}: {exc.strerror or exc}; check the folder's space and "
+              "permissions, or choose another", file=sys.stderr)
         return 2
 
 

@@ -50,7 +50,13 @@ def register(sub, bench) -> None:
 
 def figures_command(args) -> int:
     """`c3t bench figures`: draw the t-SNE, attention and confusion PNGs of one `bench paper` run;
-    returns the exit code of training/figures.make_figures."""
+    returns the exit code of training/figures.make_figures. Raises C3tError for a --run that is not a
+    `bench paper` output or an --out that cannot be written (before any heavy import)."""
+    if not (Path(args.run) / "models").is_dir():
+        raise C3tError(f"--run {args.run} holds no models/ folder: give a `c3t bench paper` output folder for "
+                       "one camera input, e.g. runs/paper/depth")
+    check_output_folder(args.out or Path(args.run) / "figures", "--out", replace=True)   # figures are redrawn
+
     from c3t.training.figures import make_figures
 
     return make_figures(args)

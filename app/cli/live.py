@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,9 @@ def export_command(args) -> int:
     if args.clips < 1:
         raise C3tError("--clips must be at least 1")
     read_model_config(args.model, "--model")
+    if not os.access(args.model, os.W_OK | os.X_OK):
+        raise C3tError(f"--model {args.model} cannot be written (read-only or not yours): the ONNX files go into "
+                       "the model folder; copy it somewhere writable and export the copy")
     if args.dataset:
         check_dataset(args.dataset)
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from c3t.app.cli import parse_size
+from c3t.core.atomic_file import check_output_folder
 from c3t.core.errors import C3tError
 
 
@@ -323,7 +324,11 @@ def bench_record_command(args) -> int:
 # -- c3t bench sessions ------------------------------------------------------------------------
 def bench_sessions_command(args) -> int:
     """`c3t bench sessions`: record simulated unlabelled, camera-labelled and checking sessions, train
-    C3T on them once per seed and print the IMU top-1 on D_Test; returns 0."""
+    C3T on them once per seed and print the IMU top-1 on D_Test; returns 0. Raises C3tError for an --out
+    that cannot be written (before any heavy import)."""
+    if args.out:   # an existing one is fine: a session already there is never overwritten
+        check_output_folder(args.out, "--out", replace=True)
+
     import numpy as np
 
     from c3t.app.runtime.sim_sessions import record_simulated_sessions
