@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from c3t.app.cli import main
+from tests.test_predictor import c3t_folder  # noqa: F401  (the fixture: a small exported C3T model)
 
 
 class Board:
@@ -140,3 +141,17 @@ def test_the_live_view_and_the_device_table_show_the_diagnosis(qtbot):
     panel.show_status(status)
     cells = [panel.table.item(0, c).text() for c in range(panel.table.columnCount())]
     assert "no samples" in cells and status["imu"].last_error in cells
+
+
+def test_c3t_live_says_why_a_board_gives_no_samples(c3t_folder, capsys):
+    """`c3t live` from a board at the wrong baud rate: the diagnosis on stderr within seconds, and
+    after 10 s without a prediction an error exit with it."""
+    rng = np.random.default_rng(0)
+    with Board(lambda k: bytes(rng.integers(0x80, 0x100, 10, dtype=np.uint8)), rate=50) as board:
+        t0 = time.monotonic()
+        code = main(["live", "--model", str(c3t_folder), "--imu", f"serial:{board.port}", "--seconds", "30"])
+        took = time.monotonic() - t0
+    err = capsys.readouterr().err
+    assert code == 2 and took < 20, (code, took)
+    assert f"imu: serial:{board.port}: no samples: " in err and "bytes arrive but are not text" in err
+    assert f"error: serial:{board.port}: no samples: " in err
