@@ -342,6 +342,8 @@ def test_a_bad_device_spec_says_the_old_device_is_still_connected(qtbot, window)
 def test_errors_use_the_window_words(window):
     window.show_error("a ca model has no camera path; leave out --camera")
     assert window.banner.text() == "a ca model has no camera path; set Camera to (none) or Predict from to IMU only"
+    assert gui_words("cannot create the session folder s: Read-only file system; choose another --out") == \
+        "cannot create the session folder s: Read-only file system; choose another folder"
     assert gui_words("record a session with --check, then `c3t eval --check x`") == \
         "record a session in the check mode (Record tab), then `c3t eval --check x`"
 

@@ -273,3 +273,12 @@ def test_parity_tolerance_grows_with_the_chain_of_float32_sums():
 
     small, large = nn.Linear(100, 100), nn.Linear(2000, 2000)   # 10 k and 4 M weights
     assert 1e-4 < parity_tolerance([small]) < 2e-4 < parity_tolerance([large]) < 1e-2
+
+
+def test_a_models_folder_that_cannot_be_written_is_said_before_training(tmp_path):
+    (tmp_path / "file").write_text("a file where the models folder should be")
+    for root in (tmp_path / "file", tmp_path / "file" / "models"):
+        with pytest.raises(C3tError, match="cannot be written .* choose another models folder"):
+            ModelStore(root).reserve("c3t")
+    staging, target = ModelStore(tmp_path / "models").reserve("c3t")
+    assert staging.is_dir() and target.name.startswith("v001-c3t-")

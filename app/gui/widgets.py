@@ -110,6 +110,8 @@ GUI_WORDS = (
     ("recorded with --check", "recorded in the check mode (Record tab)"),
     ("(e.g. --imu sim)", "(e.g. sim)"),
     ("--check", "the check mode (Record tab)"),
+    ("choose another --out", "choose another folder"),
+    ("--out", "the folder"),
     ("--imu", "the IMU field"),
     ("--camera", "the Camera field"),
     ("--model", "File > Open model folder"),

@@ -208,15 +208,20 @@ class ModelStore:
         return self.root / f"v{max(numbers, default=0) + 1:03d}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def reserve(self, method: str) -> tuple[Path, Path]:
-        """(staging folder, created now; final version folder) for a new version."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        while True:
-            target = self.new_version_path(method)
-            try:
-                (self.root / (STAGING + target.name)).mkdir()
-                return self.root / (STAGING + target.name), target
-            except FileExistsError:
-                time.sleep(0.01)
+        """(staging folder, created now; final version folder) for a new version. Raises C3tError when
+        the models folder cannot be written (before any training)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            while True:
+                target = self.new_version_path(method)
+                try:
+                    (self.root / (STAGING + target.name)).mkdir()
+                    return self.root / (STAGING + target.name), target
+                except FileExistsError:   # another job took this number a moment ago
+                    time.sleep(0.01)
+        except OSError as exc:
+            raise C3tError(f"the models folder {self.root} cannot be written ({exc.strerror or exc}); "
+                           "choose another models folder") from None
 
 
 # ----------------------------------------------------------------------------- the work
