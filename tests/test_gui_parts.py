@@ -326,6 +326,18 @@ def test_the_train_tab_names_each_phase_in_words(qtbot):
     assert panel.phase.text() == "exporting"
 
 
+def test_a_version_whose_export_failed_says_it_runs_on_torch(qtbot, tmp_path):
+    """Item 1 in the window: the retrain's done event of a version kept without ONNX says why."""
+    panel = TrainPanel(lambda: [])
+    qtbot.addWidget(panel)
+    panel.models.setText(str(tmp_path / "models"))
+    reason = "ONNX parity check failed for the camera path: onnxruntime and torch differ by 0.5"
+    panel.handle({"kind": "done", "version": str(tmp_path / "models" / "v002-c3t-20260101-000000"),
+                  "metrics": {"imu_top1": 0.8, "onnx": {"used": False, "reason": reason}}})
+    assert panel.phase.text() == "done: v002-c3t-20260101-000000"
+    assert f"runs with the torch backend: the ONNX export failed ({reason})" in panel.metrics.text()
+
+
 # ----------------------------------------------------------------------------- item 8: the window
 
 def test_a_bad_device_spec_says_the_old_device_is_still_connected(qtbot, window):
