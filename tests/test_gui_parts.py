@@ -78,13 +78,16 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["gui", "--model", "{tmp}"], "has no config.json"),
     (["demo", "--headless", "--seconds", "-3"], "--seconds must be more than 0"),
     (["demo", "--after", "-1", "--screenshot", "x.png"], "--after must be 0 or more"),
-    (["train", "--dataset", "/no/such/data", "--method", "c3t", "--out", "{tmp}/m"], "--dataset /no/such/data does not exist"),
+    (["train", "--dataset", "/no/such/data", "--method", "c3t", "--out", "{tmp}/new"], "--dataset /no/such/data does not exist"),
     (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}"], "already exists and is not empty"),
     (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}/file/m"], "cannot be written"),
     (["eval", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
     (["eval", "--model", "{tmp}"], "has no config.json"),
     (["export", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
     (["live", "--model", "/no/such/model", "--imu", "sim"], "--model /no/such/model does not exist"),
+    (["live", "--model", "{tmp}/m", "--imu", "bogus:1"], "unknown source spec 'bogus:1'"),
+    (["live", "--model", "{tmp}/m"], "give an IMU source, a camera source or both"),
+    (["gui", "--camera", "camera"], "names no device"),
     (["bench", "latency", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
     (["bench", "paper", "--dataset", "/no/such/data", "--visual", "motion", "--out", "{tmp}/p"],
      "--dataset /no/such/data does not exist"),
@@ -96,11 +99,13 @@ def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     """Each command checks its options and the folders they name before torch, Qt or onnxruntime
     is imported, and before it writes anything."""
     (tmp_path / "file").write_text("a file where a folder is asked for")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text('{"format": "c3t-model"}')   # enough for the checks
     r = run_cli([a.format(tmp=tmp_path) for a in args], tmp_path)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert r.stdout.strip().endswith("[]"), r.stdout   # neither torch nor Qt nor onnxruntime was loaded
     assert not (tmp_path / "demo").exists()             # no demo model build was started
-    assert not (tmp_path / "p").exists() and not (tmp_path / "m").exists()   # nothing written
+    assert not (tmp_path / "p").exists() and not (tmp_path / "new").exists()   # nothing written
 
 
 def test_a_file_system_error_is_said_in_words_not_a_traceback(tmp_path, monkeypatch, capsys):

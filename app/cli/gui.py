@@ -7,6 +7,7 @@ import sys
 import time
 
 from c3t.core.errors import C3tError
+from c3t.app.cli.live import check_specs
 from c3t.core.model_folder import read_model_config
 
 
@@ -193,6 +194,7 @@ def check_window_args(args) -> None:
             raise C3tError(f"cannot write the screenshot into {folder}: the folder is not writable")
     if getattr(args, "model", None):
         read_model_config(os.path.expanduser(args.model), "--model")
+    check_specs(getattr(args, "imu", None), getattr(args, "camera", None))
 
 
 def gui_command(args) -> int:

@@ -76,6 +76,9 @@ def live_command(args) -> int:
     --seconds pass or Ctrl+C; returns 0. Raises C3tError for a model that cannot take these devices,
     a device that cannot be opened, or no data within 10 s."""
     read_model_config(args.model, "--model")
+    check_specs(args.imu, args.camera)
+    if not args.imu and not args.camera:
+        raise C3tError("give an IMU source, a camera source or both (e.g. --imu sim)")
 
     from c3t.app.runtime.live import LivePipeline
     from c3t.core.predictor import PredictorSettings
@@ -89,6 +92,16 @@ def live_command(args) -> int:
         print(f"note: {engine.note}", file=sys.stderr)
     check_model_inputs(engine, args.imu, args.camera)
     return run_live(live, args.imu, args.camera, args.seconds, args.jsonl)
+
+
+def check_specs(imu: str | None, camera: str | None) -> None:
+    """Raise C3tError, with the forms a spec takes, for an --imu or --camera spec that cannot be
+    parsed (before the model is loaded or a device opened)."""
+    from c3t.devices.spec import parse_spec
+
+    for spec in (imu, camera):
+        if spec:
+            parse_spec(spec)
 
 
 def check_model_inputs(engine, imu: str | None, camera: str | None) -> None:
