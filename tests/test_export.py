@@ -103,6 +103,21 @@ def test_frames_model_exports_despite_non_divisible_pooling(utd_root, tmp_path):
     assert record["paths"]["camera"]["max_prob_diff"] < 1e-4
 
 
+def test_motion_model_on_synth_exports_from_the_rgb_video(tmp_path):
+    """A motion input is computed from the rgb video: the parity check must read the clip's
+    recorded source (rgb), not a modality named "motion" that no dataset has."""
+    data = tmp_path / "ds"
+    assert main(["synth", "--out", str(data), "--subjects", "1", "--reps", "1", "--actions", "wave",
+                 "--size", "64x48", "--quiet"]) == 0
+    cfg = ModelConfig(method="c3t", num_classes=1, visual_input="frames", visual_channels=2, width=32, latent=32)
+    spec = InputSpec(visual="motion", backbone="small-cnn")
+    torch.manual_seed(0)
+    save_model(tmp_path / "m", UmaModel(cfg).eval(), inputs=spec.to_dict(), classes=["wave"], training={}, dataset=str(data))
+    record = E.export_model(tmp_path / "m", clips=1, log=lambda *a: None)
+    frames, size = spec.frames, spec.frame_size
+    assert record["paths"]["camera"]["inputs"] == {"visual": [1, frames, 2, size, size]}
+
+
 @pytest.mark.parametrize("t_in,t_out", [(32, 8), (4, 8), (5, 3), (7, 7), (9, 4)])
 def test_pool_matrix_is_torchs_adaptive_average_pooling(t_in, t_out):
     x = torch.randn(2, 3, t_in)

@@ -143,8 +143,8 @@ def _raw_clips(root: Path, spec: InputSpec, preferred: list[str], n: int, camera
     """[(key, raw IMU, raw camera clip or None)]: UTD-MHAD clips, or windows of recorded sessions."""
     if is_sessions_folder(root):
         return raw_windows(root, spec, lambda keys: _pick(keys, preferred, n, key=str))
-    _, sequences = utd_mhad.scan(root, ("inertial", spec.visual))
-    return [(seq.key, utd_mhad.load(seq, "inertial"), utd_mhad.load(seq, spec.visual) if camera else None)
+    _, sequences = utd_mhad.scan(root, ("inertial", spec.source))
+    return [(seq.key, utd_mhad.load(seq, "inertial"), utd_mhad.load(seq, spec.source) if camera else None)
             for seq in _pick(sequences, preferred, n)]
 
 
