@@ -68,11 +68,14 @@ def test_connect_the_simulated_devices_and_see_predictions(qtbot, window, store)
     qtbot.waitUntil(window.devices.disconnect_button.isEnabled, timeout=60000)
     window.load_model(str(store.active()))
     qtbot.waitUntil(lambda: window.model_label.text().startswith("model: "), timeout=60000)
-    qtbot.waitUntil(lambda: len(window.pipeline.view().predictions) >= 3, timeout=60000)
+    # a camera that falls more than a hop behind (a busy CPU renders the simulated frames late)
+    # is predicted around from the IMU alone, so wait for a window both modalities covered
+    fused = lambda: [p for p in window.pipeline.view().predictions if p.modalities == ("imu", "camera")]  # noqa: E731
+    qtbot.waitUntil(lambda: len(fused()) >= 3, timeout=60000)
     view = window.pipeline.view()
-    p = view.predictions[-1]
+    p = fused()[-1]
     assert p.probs.shape == (len(view.classes),) and abs(float(p.probs.sum()) - 1) < 1e-3
-    assert p.attention is not None and p.modalities == ("imu", "camera")
+    assert p.attention is not None
     assert view.truths and view.truths[-1] in view.classes + [NO_ACTION]
     qtbot.waitUntil(lambda: window.live.action.text() in view.classes + [NO_ACTION], timeout=60000)
     assert window.live.bars.names[0].text() in view.classes
