@@ -38,12 +38,15 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     assert main(base + ["--protocol", "new-user", "--only", "C3T,own,virtual"]) == 0
     run = out / "skeleton-new-user"
     cells = sorted(p.stem for p in (run / "cells").glob("*.json"))
-    assert cells == sorted(f"{c}-e1-s{s}" for c in ("c3t-combined-attention", "supervised-imu-labels-new-users",
-                                                      "supervised-imu-labels-virtual") for s in (0,))
+    assert cells == sorted(f"{c}-e1-s{s}" for c in ("c3t-combined-attention", "c3t-combined-attention-refine40",
+                                                      "supervised-imu-labels-new-users", "supervised-imu-labels-virtual")
+                           for s in (0,))
     record = json.loads((run / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
     assert record["config"]["protocol"] == "new-user" and set(record["metrics"]["selection"]) == {"val", "last", "align-loss"}
     seeds = (run / "main-seeds.csv").read_text().splitlines()
-    assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU macro-F1") and len(seeds) == 1 + 3
+    assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU macro-F1") and len(seeds) == 1 + 4
+    refined = json.loads((run / "cells" / "c3t-combined-attention-refine40-e1-s0.json").read_text())
+    assert refined["config"]["refine_epochs"] == 40 and "pseudo-label refinement" in (run / "main.md").read_text()
     table = (run / "main.md").read_text()
     assert "new users' own labels" in table and "--protocol new-user" in table and "sample std" in table
     assert main(base + ["--protocol", "cross-subject", "--table", "labels"]) == 2

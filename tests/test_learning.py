@@ -45,30 +45,33 @@ def _toy(n_per_class=12, classes=3, seed=0):
     return type("Data", (), {"visual": visual, "imu": imu, "labels": labels, "keys": keys})
 
 
-def _train_tiny(data, method="c3t", schedule="combined", epochs=2, split=None, **model_kw):
+def _train_tiny(data, method="c3t", schedule="combined", epochs=2, split=None, refine_epochs=0, **model_kw):
     split = split or S.uma_split(data.labels, 0)
     har, align, val, test = S.views(data, split)
-    cfg = TrainConfig(method=method, schedule=schedule, epochs=epochs, batch=8, seed=0)
+    cfg = TrainConfig(method=method, schedule=schedule, epochs=epochs, batch=8, seed=0, refine_epochs=refine_epochs)
     mcfg = ModelConfig(method=method, num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4, **model_kw)
     upper = S.upper_bound(data, split) if method in ("supervised-imu", "supervised-fusion") else None
     model, info = train(cfg, mcfg, har, align, val, upper)
     return model, info, test
 
 
-@pytest.mark.parametrize("method,schedule", [("c3t", "combined"), ("c3t", "align-first"), ("c3t", "har-first"),
-                                             ("ca", "interspersed"), ("st", "combined"), ("fusion-pl", "combined")])
-def test_training_never_depends_on_align_or_test_labels(method, schedule):
-    """Scrambling the labels of D_Align and D_Test must not change a single weight."""
+@pytest.mark.parametrize("method,schedule,refine", [("c3t", "combined", 0), ("c3t", "align-first", 0), ("c3t", "har-first", 0),
+                                                    ("ca", "interspersed", 0), ("st", "combined", 0), ("fusion-pl", "combined", 0),
+                                                    ("c3t", "combined", 2), ("ca", "combined", 2)])
+def test_training_never_depends_on_align_or_test_labels(method, schedule, refine):
+    """Scrambling the labels of D_Align and D_Test must not change a single weight (with
+    pseudo-label refinement too: its labels are the model's own predictions)."""
     data = _toy()
     split = S.uma_split(data.labels, 0)
-    model_a, _, _ = _train_tiny(data, method, schedule, split=split)
+    model_a, info, _ = _train_tiny(data, method, schedule, split=split, refine_epochs=refine)
+    assert ("refine_pseudo_label_classes" in info) == bool(refine)
     scrambled = data.labels.copy()
     rng = np.random.default_rng(5)
     for n in ("align", "test"):
         scrambled[split[n]] = rng.integers(0, 3, len(split[n]))
     assert not np.array_equal(scrambled, data.labels)
     data_b = type("Data", (), {"visual": data.visual, "imu": data.imu, "labels": scrambled, "keys": data.keys})
-    model_b, _, _ = _train_tiny(data_b, method, schedule, split=split)
+    model_b, _, _ = _train_tiny(data_b, method, schedule, split=split, refine_epochs=refine)
     for (k, va), vb in zip(model_a.state_dict().items(), model_b.state_dict().values()):
         assert torch.equal(va, vb), k
 

@@ -33,6 +33,8 @@ OWN_LABELS = ("supervised IMU, the new users' own labels † (their trials 1-2: 
               {"imu_labels": "new-users"})
 OTHERS_LABEL = "supervised IMU, other people's labels † (subjects 1, 3, 5, 7)"
 VIRTUAL = ("virtual IMU from the skeleton (no IMU labels)", "supervised-imu", {"imu_labels": "virtual"})
+REFINE_EPOCHS = 40    # chosen on held-out training people (docs/results.md, "pseudo-label refinement")
+REFINED = ("C3T + pseudo-label refinement (no IMU labels)", "c3t", {"refine_epochs": REFINE_EPOCHS})
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -79,14 +81,15 @@ TABLES = {
                + [OWN_LABELS, ("C3T (0 IMU labels)", "c3t", {})],
                [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
 }
-TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class")   # TrainConfig fields a cell may set
+TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs")   # TrainConfig fields a cell may set
 MODEL_KEYS = ("head", "t_rec", "latent")                                          # ModelConfig fields, passed to fit()
 
 
 def table_rows(table: str, protocol: str = "random") -> list:
     """The rows (label, method, variant) of `table` under `protocol`: the main and baselines
-    tables hold the virtual-IMU baseline, and under new-user both supervised IMU references
-    (other people's labels, and the new users' own †)."""
+    tables hold the virtual-IMU baseline, under new-user both supervised IMU references
+    (other people's labels, and the new users' own †), and under the people-wise protocols the
+    main table adds C3T with pseudo-label refinement."""
     rows = list(TABLES[table][0])
     if table in ("main", "baselines"):
         rows.insert(next(k for k, r in enumerate(rows) if r[1] == "supervised-visual") + 1, VIRTUAL)
@@ -94,6 +97,8 @@ def table_rows(table: str, protocol: str = "random") -> list:
         i = next(k for k, r in enumerate(rows) if r[1] == "supervised-imu")
         rows[i] = (OTHERS_LABEL, "supervised-imu", {})
         rows.insert(i + 1, OWN_LABELS)
+    if protocol != "random" and table == "main":
+        rows.append(REFINED)
     return rows
 
 
@@ -115,7 +120,7 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["head"] = variant.get("head", "attention")
     if variant.get("noise_augment"):
         cfg["noise_augment"] = variant["noise_augment"]
-    for key in ("imu_labels", "imu_labels_per_class"):
+    for key in ("imu_labels", "imu_labels_per_class", "refine_epochs"):
         if variant.get(key):
             cfg[key] = variant[key]
     return cfg
@@ -129,6 +134,7 @@ def cell_id(cfg: dict) -> str:
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
     parts += [f"labels-{cfg['imu_labels']}"] if cfg.get("imu_labels") else []
     parts += [f"k{cfg['imu_labels_per_class']}"] if cfg.get("imu_labels_per_class") else []
+    parts += [f"refine{cfg['refine_epochs']}"] if cfg.get("refine_epochs") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
