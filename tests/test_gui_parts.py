@@ -94,6 +94,8 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["bench", "figures", "--run", "/no/such/run"], "--run /no/such/run holds no models/ folder"),
     (["bench", "sessions", "--out", "{tmp}/file/s"], "cannot be written"),
     (["export", "--model", "{tmp}/file"], "/file is a file: give a model folder"),
+    (["record", "--imu", "sim", "--out", "{tmp}"], "already exists and is not empty"),
+    (["record", "--imu", "sim", "--out", "{tmp}/file/s"], "cannot be written"),
 ])
 def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     """Each command checks its options and the folders they name before torch, Qt or onnxruntime
@@ -103,6 +105,7 @@ def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     (tmp_path / "m" / "config.json").write_text('{"format": "c3t-model"}')   # enough for the checks
     r = run_cli([a.format(tmp=tmp_path) for a in args], tmp_path)
     assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "recording" not in r.stderr          # nothing announced before the refusal
     assert r.stdout.strip().endswith("[]"), r.stdout   # neither torch nor Qt nor onnxruntime was loaded
     assert not (tmp_path / "demo").exists()             # no demo model build was started
     assert not (tmp_path / "p").exists() and not (tmp_path / "new").exists()   # nothing written

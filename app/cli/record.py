@@ -159,6 +159,7 @@ def record_command(args) -> int:
         raise C3tError("--check marks labels for checking: give --label NAME or --truth as well")
     if args.duration is not None and args.duration <= 0:
         raise C3tError(f"--duration {args.duration}: must be above 0 seconds")
+    check_output_folder(args.out, "--out")   # before any device opens or anything is printed
     use = "check" if args.check else "har"
     _quiet_opencv()   # a full disk would print one FFmpeg warning per frame; the recorder reports it once
     plan = _recording_plan(args.imu, args.camera, args.seed)
