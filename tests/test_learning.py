@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
 from c3t.training import splits as S
@@ -133,3 +134,8 @@ def test_learnable_temperature_moves():
     mcfg = ModelConfig(method="ca", num_classes=3, visual_input="sequence", visual_channels=8, width=16, latent=16, t_rec=4)
     _, info = train(TrainConfig(method="ca", epochs=10, batch=4, lr=1e-2, temperature=0), mcfg, har, align, val)
     assert abs(info["learned_temperature"] - 0.07) > 2e-3
+
+
+def test_refinement_follows_ca_or_c3t_only():
+    with pytest.raises(C3tError, match="refinement follows a CA or C3T schedule"):
+        _train_tiny(_toy(n_per_class=4), "st", "combined", refine_epochs=2)

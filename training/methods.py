@@ -391,12 +391,16 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
 
     `alternatives`, if given, is filled with the final phase's state under each selection rule:
     {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). Raises C3tError for an
-    unknown schedule or selection, or IMU labels given to a method that must not see them."""
+    unknown schedule or selection, refinement asked of a method other than CA / C3T, or IMU labels
+    given to a method that must not see them."""
     m = cfg.method
     if cfg.schedule not in SCHEDULES:
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
     if cfg.select not in SELECTIONS:
         raise C3tError(f"unknown model selection {cfg.select!r}; expected one of {SELECTIONS}")
+    if cfg.refine_epochs < 0 or (cfg.refine_epochs and m not in ("c3t", "ca")):
+        raise C3tError(f"refine_epochs={cfg.refine_epochs}: pseudo-label refinement follows a CA or C3T schedule "
+                       f"(0 or more epochs), not {m}")
     if (upper is not None) != (m in UPPER_BOUNDS):
         raise C3tError(f"{m}: IMU labels (UpperBound) go to {' and '.join(UPPER_BOUNDS)} only, and they need them")
     torch.manual_seed(cfg.seed)

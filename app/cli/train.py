@@ -31,8 +31,9 @@ def register(sub, bench) -> None:
     p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
                    help="share of training clips given test-style crop / dilate noise (default 0)")
     p.add_argument("--refine-epochs", type=int, metavar="N",
-                   help="c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule "
-                        "(the model's own camera + IMU predictions as labels; default: best on held-out people)")
+                   help="c3t / ca: epochs of pseudo-label refinement after the schedule: the model's own camera + "
+                        "IMU predictions on D_Align's pairs train the IMU side, no label involved (default 0: none; "
+                        "40 won on held-out training people, docs/results.md)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="how clips are split (default random): random (the paper's, per clip), cross-subject (test people never reach "
                         "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
