@@ -335,50 +335,40 @@ class _Recipes:
         """Schedule combined (the default for CA and C3T): every step adds L_CE of a D_HAR batch
         and L_CL of a D_Align batch, all parameters trained; an epoch is max(|D_HAR|, |D_Align|) //
         batch steps, the smaller set cycled."""
-        m, bs, g = self.model, self.cfg.batch, self.t.gen
-        hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
-        av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
-        n_steps = max(1, max(len(hy), len(ai)) // bs)
-
-        def step():
-            """One epoch of n_steps: yields L_CE on a D_HAR batch + L_CL on a D_Align batch."""
-            har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
-            for _ in range(n_steps):
-                hi, ai_ = next(har_idx), next(align_idx)
-                xb = self.aug(hv[hi], None)[0]
-                loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
-                yield loss_ce + self.align_loss(av[ai_], ai[ai_])
-
-        self.info["best_val_top1"] = self.t.run("combined", self.params(m, align=True), self.cfg.epochs, step, self.imu_val, n_steps,
-                                                align_score=self.align_eval)
+        self._joint("combined", self.cfg.epochs)
 
     def refine(self):
         """Pseudo-label refinement after a CA / C3T schedule: the model's camera + IMU prediction on
-        each D_Align pair (no label) is that pair's pseudo-label; then every step adds L_CE of the
-        IMU clip against its pseudo-label to the schedule's L_CE on D_HAR and L_CL on D_Align, so f2
-        and h learn the D_Align wearers' own IMU signals while the alignment holds."""
-        m, bs, g = self.model, self.cfg.batch, self.t.gen
-        probs, _ = predict(m, imu=self.align.imu, visual=self.align.visual)
+        each D_Align pair (no label) is that pair's pseudo-label; then `refine_epochs` of the combined
+        steps, each adding L_CE of the D_Align IMU clips against their pseudo-labels, so f2 and h
+        learn the D_Align wearers' own IMU signals while the alignment holds."""
+        probs, _ = predict(self.model, imu=self.align.imu, visual=self.align.visual)
         pseudo = torch.from_numpy(probs.argmax(1))
         self.info["refine_pseudo_label_classes"] = int(len(pseudo.unique()))
+        self._joint("refine", self.cfg.refine_epochs, pseudo)
+
+    def _joint(self, phase: str, epochs: int, pseudo: torch.Tensor | None = None):
+        """`epochs` of steps that each add L_CE on a D_HAR batch (camera), L_CL on a D_Align batch
+        and, with `pseudo` (one class per D_Align pair), L_CE of that batch's IMU clips against it."""
+        m, bs, g = self.model, self.cfg.batch, self.t.gen
         hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
         av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
         n_steps = max(1, max(len(hy), len(ai)) // bs)
 
         def step():
-            """One epoch: L_CE (D_HAR camera) + L_CL (D_Align) + L_CE (D_Align IMU, pseudo-labels)."""
+            """One epoch of n_steps: yields each step's summed loss."""
             har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
             for _ in range(n_steps):
                 hi, ai_ = next(har_idx), next(align_idx)
                 xb = self.aug(hv[hi], None)[0]
-                loss_ce = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
-                ib = self.aug(None, ai[ai_])[1]
-                loss_pl = F.cross_entropy(m.h(m.encode_imu(ib.to(self.dev)))[0], pseudo[ai_].to(self.dev))
-                yield loss_ce + loss_pl + self.align_loss(av[ai_], ai[ai_])
+                loss = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
+                if pseudo is not None:
+                    ib = self.aug(None, ai[ai_])[1]
+                    loss = loss + F.cross_entropy(m.h(m.encode_imu(ib.to(self.dev)))[0], pseudo[ai_].to(self.dev))
+                yield loss + self.align_loss(av[ai_], ai[ai_])
 
-        self.info["best_val_top1"] = self.t.run("refine", self.params(m, align=True), self.cfg.refine_epochs, step, self.imu_val, n_steps,
+        self.info["best_val_top1"] = self.t.run(phase, self.params(m, align=True), epochs, step, self.imu_val, n_steps,
                                                 align_score=self.align_eval)
-
 
 UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 
