@@ -322,13 +322,18 @@ class Session:
     def _read_imu(self, name: str, meta: dict) -> ImuTrack:
         path = self.path / meta.get("file", f"{name}.csv")
         channels = meta.get("channels")
+        empty = ImuTrack(name, np.empty(0), np.empty(0), np.empty(0, np.int64), np.empty((0, channels or 0), np.float32),
+                         meta.get("nominal_hz"))
         if not path.exists():
             self.problems.append(f"{path.name} is missing: no samples were written for stream {name!r}")
-            return ImuTrack(name, np.empty(0), np.empty(0), np.empty(0, np.int64), np.empty((0, channels or 0), np.float32),
-                            meta.get("nominal_hz"))
+            return empty
         if channels is None:   # the recorder writes the channel count with the first batch; trust the header
-            first = path.open("rb").readline().decode("ascii", errors="replace").strip().split(",")
-            channels = max(0, len(first) - len(IMU_FIXED))
+            first = path.open("rb").readline()
+            if not first.endswith(b"\n"):
+                self.problems.append(f"{path.name}: its header line is not complete (a recording writing it now, "
+                                     f"or cut off by a crash): no samples of stream {name!r} yet")
+                return empty
+            channels = max(0, len(first.decode("ascii", errors="replace").strip().split(",")) - len(IMU_FIXED))
         rows, problems = read_table(path, imu_columns(channels))
         self.problems += problems
         return ImuTrack(name, rows[:, 0], rows[:, 1], rows[:, 2].astype(np.int64),

@@ -83,6 +83,19 @@ def test_round_trip_keeps_every_sample_bit_exact(tmp_path):
     assert order == sorted(order) and sum(len(c) for c in s.chunks()) == 690
 
 
+def test_a_reader_during_the_header_write_sees_no_samples_yet(tmp_path):
+    """A reader that opens a live session while the recorder is writing imu.csv's header (its
+    channel count not yet in the manifest) gets no samples and a note, never a header mismatch."""
+    rec = new_recorder(tmp_path / "s")
+    (tmp_path / "s" / "imu.csv").write_bytes(b"t,t_device,se")   # the header, cut mid-write
+    s = Session(tmp_path / "s")
+    assert len(s.imu["imu"]) == 0 and any("header line is not complete" in p for p in s.problems)
+    (tmp_path / "s" / "imu.csv").write_bytes(b"t,t_device,seq,ch0,ch1\n0.5,100.5,0,1.0,2.0\n")
+    s = Session(tmp_path / "s")
+    assert len(s.imu["imu"]) == 1 and s.imu["imu"].values.tolist() == [[1.0, 2.0]]
+    rec.close()
+
+
 def test_files_are_flushed_while_recording(tmp_path):
     rec = new_recorder(tmp_path / "s", flush_s=0.3, segment_s=0.5)
     feed(rec, 1.0)
