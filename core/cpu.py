@@ -31,23 +31,33 @@ def busy_cores_elsewhere(interval_s: float = 0.3) -> float | None:
     return max(0.0, ((b1 - b0) - (s1 - s0)) / max(t1 - t0, 1e-3))
 
 
+_depth = 0   # threads_for_load blocks open (the outermost one measures the load and sets the threads)
+
+
 @contextlib.contextmanager
 def threads_for_load():
     """Run the block with as many torch and OpenCV threads as there are idle cores (at least 1,
     at most torch's setting), then restore the settings. Torch's threads wait for each other at every operation:
     when other processes keep cores busy (a laptop that is also compiling), a thread that is not
     scheduled holds up the others; beside two busy processes on 2 cores, the demo's training
-    with 2 threads had not finished after 12 minutes (65 s idle)."""
+    with 2 threads had not finished after 12 minutes (65 s idle). Nested blocks keep the
+    outermost one's thread counts (the load is measured once)."""
     import cv2
     import torch
 
+    global _depth
+    if _depth:            # inside another such block (the demo build around fit): its choice stands
+        yield
+        return
     before = torch.get_num_threads(), cv2.getNumThreads()
     others = busy_cores_elsewhere()
     n = max(1, min(before[0], (os.cpu_count() or 1) - round(others or 0.0)))
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
+    _depth += 1
     try:
         yield
     finally:
+        _depth -= 1
         torch.set_num_threads(before[0])
         cv2.setNumThreads(before[1])

@@ -370,6 +370,7 @@ class _Recipes:
         self.info["best_val_top1"] = self.t.run(phase, self.params(m, align=True), epochs, step, self.imu_val, n_steps,
                                                 align_score=self.align_eval)
 
+
 UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 
 
@@ -404,7 +405,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     r = _Recipes(cfg, model, har, align, val, upper, progress, cancel)
     getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
-    if cfg.refine_epochs and m in ("c3t", "ca"):
+    if cfg.refine_epochs:   # checked above: CA or C3T only
         r.refine()
     if r.log_temp is not None:
         r.info["learned_temperature"] = round(r.log_temp.exp().item(), 4)
