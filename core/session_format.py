@@ -208,7 +208,9 @@ def read_table(path: Path, columns: list[str]) -> tuple[np.ndarray, list[str]]:
 class ImuTrack:
     """One IMU stream read back from its CSV: times, device times, sequence numbers and the
     values (n, C) float32 (usually accelerometer in g, gyroscope in deg/s), with its nominal
-    rate in Hz. `len()` is the sample count."""
+    rate in Hz and, where the board named its channels (key:value lines), their names in column
+    order (the manifest's `channel_names`; the CSV header stays ch0..ch{C-1}). `len()` is the
+    sample count."""
 
     name: str
     t: np.ndarray           # (n,) session seconds
@@ -216,6 +218,7 @@ class ImuTrack:
     seq: np.ndarray         # (n,) int64, -1 where none
     values: np.ndarray      # (n, C) float32
     nominal_hz: float | None
+    channel_names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.t)
@@ -336,8 +339,10 @@ class Session:
             channels = max(0, len(first.decode("ascii", errors="replace").strip().split(",")) - len(IMU_FIXED))
         rows, problems = read_table(path, imu_columns(channels))
         self.problems += problems
+        names = meta.get("channel_names")
+        names = tuple(map(str, names)) if isinstance(names, list) and len(names) == channels else None
         return ImuTrack(name, rows[:, 0], rows[:, 1], rows[:, 2].astype(np.int64),
-                        rows[:, 3:].astype(np.float32), meta.get("nominal_hz"))
+                        rows[:, 3:].astype(np.float32), meta.get("nominal_hz"), names)
 
     def _read_frames(self, name: str, meta: dict) -> FrameTrack:
         folder = self.path / meta.get("folder", name)
@@ -533,6 +538,9 @@ class Session:
                 "measured_hz": _round(self.measured_hz(name), 3), "sequence_missing": self.sequence_missing(name),
                 "source_dropped": (m.get("source_dropped") or {}).get(name),
             }
+            if name in self.imu:
+                streams[name]["channels"] = int(tr.values.shape[1])
+                streams[name]["channel_names"] = list(tr.channel_names) if tr.channel_names else None
             if name in self.cameras:
                 streams[name]["lost_at_crash"] = tr.lost
                 streams[name]["size"] = list(tr.size) if tr.size else None

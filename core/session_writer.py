@@ -593,6 +593,9 @@ class Recorder:
         m["clock_fits"] = {n: ({**dataclasses.asdict(t.clock.fit), "epoch": t.clock.epoch} if t.clock.ready else None)
                            for n, t in self._tracks.items()}
         for n, t in self._tracks.items():
+            names = getattr((health or {}).get(n), "channel_names", None)
+            if m["streams"][n]["kind"] == "imu" and names and len(names) == m["streams"][n].get("channels"):
+                m["streams"][n]["channel_names"] = list(names)   # the CSV keeps ch0..chN; the board's names live here
             if not m["streams"][n]["nominal_hz"]:
                 h = (health or {}).get(n)
                 hz = h.nominal_hz / self.time_scale if h is not None and h.nominal_hz else m["measured_hz"][n]

@@ -249,6 +249,23 @@ def mpu6050_raw(k: int) -> str:
     return f"a/g:\t{-1787 + k % 7 * 13}\t-511\t15147\t-263\t{212 - k}\t-183\r\n"
 
 
+def test_a_recorded_session_keeps_the_channel_names_the_board_sent(tmp_path, capsys):
+    """key:value lines recorded by `c3t record`: the manifest, the reader and `c3t info` name the
+    channels as the board did (acc_x..gyro_z); the CSV columns stay ch0..ch5."""
+    from c3t.app.cli import main
+    from c3t.core.session_format import Session
+
+    code = record_while(tmp_path, lambda dev, stop: stream_lines(dev, [plotter(k) for k in range(150)], 50.0, 1), 4)
+    assert code == 0, capsys.readouterr().err
+    names = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+    session = Session(tmp_path / "s")
+    assert session.manifest["streams"]["imu"]["channel_names"] == names
+    assert session.imu["imu"].channel_names == tuple(names) and session.imu["imu"].values.shape[1] == 6
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "s")]) == 0
+    assert "of 6 channels (acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z)" in capsys.readouterr().out
+
+
 def plotter(k: int, sep: str = ",") -> str:
     return sep.join(f"{n}:{v}" for n, v in zip(("ax", "ay", "az", "gx", "gy", "gz"),
                                                 (0.01 * k, -0.98, 0.12, 1.5, -0.3, k))) + "\r\n"

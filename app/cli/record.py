@@ -221,7 +221,8 @@ def info_command(args) -> int:
     for name, s in info["streams"].items():
         rate = f"nominal {_hz(s['nominal_hz'])}, measured {_hz(s['measured_hz'])}"
         if s["kind"] == "imu":
-            line = f"{s['samples']} samples, {rate}"
+            names = f" ({', '.join(s['channel_names'])})" if s.get("channel_names") else ""
+            line = f"{s['samples']} samples of {s['channels']} channels{names}, {rate}"
         else:
             size = "x".join(map(str, s["size"])) if s.get("size") else "?"
             line = f"{s['samples']} frames {size}, {rate}"
