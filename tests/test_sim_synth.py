@@ -90,6 +90,36 @@ def test_deterministic_and_seed_dependent(dataset, tmp_path):
                                   _frames(tmp_path / "again" / "RGB" / "a1_s2_t1_color.avi"))
 
 
+def test_per_person_rooms_give_each_person_a_room_and_one_room_is_shared():
+    """`--rooms per-person`: each person's clips come from their own room and camera placement
+    (same for all their clips), while by default every person shares the world's one room."""
+    from c3t.core.sim.render import CameraConfig, Scene
+    from c3t.core.sim.stream import room_rng
+
+    def placement(room):
+        """Camera distance (m) and azimuth (deg) of room `room` of world 3."""
+        scene = Scene(CameraConfig(width=64, height=48), room_rng(3, room))
+        return scene.distance, scene.azimuth_deg
+
+    assert placement(None) == placement(None) and placement(1) == placement(1)
+    assert len({placement(k) for k in (None, 1, 2, 3)}) == 4
+    one = [_first_frame(1, None), _first_frame(2, None)]
+    own = [_first_frame(1, 1), _first_frame(2, 2)]
+    corner = lambda img: img[:8, :8].astype(float).mean()   # noqa: E731  wall, away from the person
+    assert abs(corner(one[0]) - corner(one[1])) < abs(corner(own[0]) - corner(own[1]))
+    assert SynthConfig(rooms="per-person").rooms == "per-person"
+    with pytest.raises(C3tError, match="--rooms 'kitchen'"):
+        write_dataset("/nonexistent-c3t-out", SynthConfig(rooms="kitchen", **SMALL), progress=False)
+
+
+def _first_frame(subject, room):
+    from c3t.core.sim.render import CameraConfig
+    from c3t.core.sim.stream import record_clip
+
+    clip = record_clip("wave", 3, subject, 1, camera=CameraConfig(width=64, height=48), room=room)
+    return clip.frames.images[0]
+
+
 def test_refuses_a_foreign_folder_and_overwrites_its_own(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(C3tError, match="not empty"):

@@ -24,11 +24,16 @@ from c3t.core.errors import C3tError
 FOLDERS = ("Inertial", "Skeleton", "RGB")
 
 
+ROOMS = ("one", "per-person")
+
+
 @dataclass
 class SynthConfig:
     """What `c3t synth` writes: `subjects` people doing each action `reps` times, the IMU
     at `imu_hz` Hz (50, as UTD-MHAD), colour video at `fps` frames per second and
-    width x height pixels; `workers` processes share the work without changing the output."""
+    width x height pixels, in one room for everyone (`rooms` "one", a lab as in UTD-MHAD) or
+    each person in their own room, light and camera placement ("per-person": users at home);
+    `workers` processes share the work without changing the output."""
 
     subjects: int = 10
     reps: int = 4
@@ -38,6 +43,7 @@ class SynthConfig:
     width: int = 160
     height: int = 120
     actions: list[str] = field(default_factory=list)   # action keys; empty: all ten
+    rooms: str = "one"              # ROOMS: "one" lab, or "per-person"
     workers: int = 1                # processes; the output does not depend on it
 
 
@@ -61,7 +67,8 @@ def write_clip(out: Path, config: SynthConfig, action_index: int, subject: int, 
 
     action = find(_action_keys(config)[action_index - 1])
     clip = record_clip(action, config.seed, subject, rep, imu=ImuConfig(rate_hz=config.imu_hz),
-                       camera=CameraConfig(width=config.width, height=config.height, fps=config.fps))
+                       camera=CameraConfig(width=config.width, height=config.height, fps=config.fps),
+                       room=subject if config.rooms == "per-person" else None)
     files = _clip_files(out, action_index, subject, rep)
     scipy.io.savemat(files["Inertial"], {"d_iner": clip.imu.values.astype(np.float64)}, do_compression=False)
     scipy.io.savemat(files["Skeleton"], {"d_skel": np.ascontiguousarray(clip.skeleton.transpose(1, 2, 0), np.float64)},
@@ -122,6 +129,8 @@ def write_dataset(out: str | Path, config: SynthConfig | None = None, progress: 
     config = config or SynthConfig()
     if config.subjects < 1 or config.reps < 1:
         raise C3tError(f"--subjects {config.subjects} and --reps {config.reps} must both be at least 1")
+    if config.rooms not in ROOMS:
+        raise C3tError(f"--rooms {config.rooms!r}: expected one of {', '.join(ROOMS)}")
     ImuConfig(rate_hz=config.imu_hz).check()
     CameraConfig(width=config.width, height=config.height, fps=config.fps).check()
     keys = _action_keys(config)

@@ -15,6 +15,9 @@ def register(sub, bench) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default 30)")
     p.add_argument("--size", default="160x120", help="frame size WxH (default 160x120)")
     p.add_argument("--actions", default="", help="comma-separated action keys (default: all ten)")
+    p.add_argument("--rooms", choices=("one", "per-person"), default="one",
+                   help="one room for everyone (default, a lab as in UTD-MHAD) or per-person: each person in their "
+                        "own room, light and camera placement")
     p.add_argument("--workers", type=int, default=1, help="processes to use (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=synth_command)
@@ -31,7 +34,7 @@ def synth_command(args) -> int:
     w, h = parse_size(args.size)
     check_output_folder(args.out, "--out", replace=True)   # synth refuses foreign content itself
     config = SynthConfig(subjects=args.subjects, reps=args.reps, seed=args.seed, imu_hz=args.imu_hz,
-                         fps=args.fps, width=w, height=h, workers=max(1, args.workers),
+                         fps=args.fps, width=w, height=h, workers=max(1, args.workers), rooms=args.rooms,
                          actions=[a.strip() for a in args.actions.split(",") if a.strip()])
     try:
         m = write_dataset(args.out, config, progress=not args.quiet)

@@ -45,6 +45,10 @@ scale with `CameraConfig.placement` (camera, aim, clutter count) and `CameraConf
     clutter objects                      clutter x 0.4 .. 1.6 (14: 6 .. 22)   session
     light strength, flicker, shake       x 0.85..1.15, 4 %, 0.35 deg / 6 mm   take
 
+"session" rows vary per scene: a `c3t synth` dataset has one scene for everyone (`--rooms one`,
+a lab as in UTD-MHAD) or one per person (`--rooms per-person`: each person at home, so an unseen
+person is also an unseen room); a live simulated source has the scene of its seed.
+
 The dataset writer (`c3t synth`) is in c3t.training.synth, the live source in
 c3t.devices.simulated.
 """

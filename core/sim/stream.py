@@ -127,10 +127,12 @@ class Performer:
         return clip.action.name if clip else None
 
 
-def room_rng(seed: int) -> np.random.Generator:
-    """The room and camera placement of world `seed`: the same for every clip of a `c3t synth`
-    dataset and for the live simulated source with that seed (one lab, as in UTD-MHAD)."""
-    return np.random.default_rng([int(seed), 0x200])
+def room_rng(seed: int, room: int | None = None) -> np.random.Generator:
+    """The room and camera placement of world `seed`: with `room` None the same for every clip of
+    a `c3t synth` dataset and for the live simulated source with that seed (one lab, as in
+    UTD-MHAD); with a room number, that room of the world (`c3t synth --rooms per-person`: each
+    person at home)."""
+    return np.random.default_rng([int(seed), 0x200] + ([] if room is None else [int(room)]))
 
 
 @dataclass
@@ -245,11 +247,11 @@ class RecordedClip:
 def record_clip(action: Action | str, seed: int, subject: int, rep: int,
                 imu: ImuConfig | None = None, camera: CameraConfig | None = None,
                 lead_s: tuple[float, float] = (0.3, 0.7), tail_s: tuple[float, float] = (0.2, 0.6),
-                render: bool = True, skeleton_noise_m: float = 0.005) -> RecordedClip:
+                render: bool = True, skeleton_noise_m: float = 0.005, room: int | None = None) -> RecordedClip:
     """Subject `subject` performs `action` once (repetition `rep`): a short rest, the action, a rest.
 
     Deterministic in (seed, subject, action, rep). The room and the camera depend on the seed only
-    (one lab, as in UTD-MHAD); the subject's body, style, standing spot and the way the IMU sits on
+    (one lab, as in UTD-MHAD), or on (seed, `room`) when a room is given; the subject's body, style, standing spot and the way the IMU sits on
     them on (seed, subject); speed, amplitude, timing, start posture, idle motion, the light's
     strength and flicker, camera shake and sensor noise change with every repetition.
     """
@@ -270,7 +272,7 @@ def record_clip(action: Action | str, seed: int, subject: int, rep: int,
     samples = device.read(performer.motion(imu.segment), duration)
     t_frames = np.arange(int(np.floor(duration * camera.fps))) / camera.fps
     pose = performer.pose(t_frames)
-    scene = Scene(camera, room_rng(seed), take_rng=scene_rng)
+    scene = Scene(camera, room_rng(seed, room), take_rng=scene_rng)
     skeleton = scene.to_kinect(pose.positions)
     if skeleton_noise_m > 0:
         skeleton = skeleton + scene_rng.normal(0.0, skeleton_noise_m, skeleton.shape)
