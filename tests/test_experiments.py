@@ -47,6 +47,7 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU macro-F1") and len(seeds) == 1 + 4
     refined = json.loads((run / "cells" / "c3t-combined-attention-refine40-e1-s0.json").read_text())
     assert refined["config"]["refine_epochs"] == 40 and "pseudo-label refinement" in (run / "main.md").read_text()
+    assert refined["metrics"]["train_info"].get("refined_from_start")   # continued from the C3T cell, not retrained
     table = (run / "main.md").read_text()
     assert "new users' own labels" in table and "--protocol new-user" in table and "sample std" in table
     assert main(base + ["--protocol", "cross-subject", "--table", "labels"]) == 2

@@ -46,33 +46,37 @@ def _toy(n_per_class=12, classes=3, seed=0):
     return type("Data", (), {"visual": visual, "imu": imu, "labels": labels, "keys": keys})
 
 
-def _train_tiny(data, method="c3t", schedule="combined", epochs=2, split=None, refine_epochs=0, **model_kw):
+def _train_tiny(data, method="c3t", schedule="combined", epochs=2, split=None, refine_epochs=0, soft_threshold=None, **model_kw):
     split = split or S.uma_split(data.labels, 0)
     har, align, val, test = S.views(data, split)
-    cfg = TrainConfig(method=method, schedule=schedule, epochs=epochs, batch=8, seed=0, refine_epochs=refine_epochs)
+    cfg = TrainConfig(method=method, schedule=schedule, epochs=epochs, batch=8, seed=0, refine_epochs=refine_epochs,
+                      soft_threshold=soft_threshold)
     mcfg = ModelConfig(method=method, num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4, **model_kw)
     upper = S.upper_bound(data, split) if method in ("supervised-imu", "supervised-fusion") else None
     model, info = train(cfg, mcfg, har, align, val, upper)
     return model, info, test
 
 
-@pytest.mark.parametrize("method,schedule,refine", [("c3t", "combined", 0), ("c3t", "align-first", 0), ("c3t", "har-first", 0),
-                                                    ("ca", "interspersed", 0), ("st", "combined", 0), ("fusion-pl", "combined", 0),
-                                                    ("c3t", "combined", 2), ("ca", "combined", 2)])
-def test_training_never_depends_on_align_or_test_labels(method, schedule, refine):
+@pytest.mark.parametrize("method,schedule,refine,soft", [
+    ("c3t", "combined", 0, None), ("c3t", "align-first", 0, None), ("c3t", "har-first", 0, None),
+    ("ca", "interspersed", 0, None), ("st", "combined", 0, None), ("fusion-pl", "combined", 0, None),
+    ("c3t", "combined", 2, None), ("ca", "combined", 2, None), ("st", "combined", 0, 0.4)])
+def test_training_never_depends_on_align_or_test_labels(method, schedule, refine, soft):
     """Scrambling the labels of D_Align and D_Test must not change a single weight (with
-    pseudo-label refinement too: its labels are the model's own predictions)."""
+    pseudo-label refinement and soft pseudo-labels too: their labels are the model's own
+    predictions)."""
     data = _toy()
     split = S.uma_split(data.labels, 0)
-    model_a, info, _ = _train_tiny(data, method, schedule, split=split, refine_epochs=refine)
+    model_a, info, _ = _train_tiny(data, method, schedule, split=split, refine_epochs=refine, soft_threshold=soft)
     assert ("refine_pseudo_label_classes" in info) == bool(refine)
+    assert ("pseudo_labels_kept" in info) == (soft is not None)
     scrambled = data.labels.copy()
     rng = np.random.default_rng(5)
     for n in ("align", "test"):
         scrambled[split[n]] = rng.integers(0, 3, len(split[n]))
     assert not np.array_equal(scrambled, data.labels)
     data_b = type("Data", (), {"visual": data.visual, "imu": data.imu, "labels": scrambled, "keys": data.keys})
-    model_b, _, _ = _train_tiny(data_b, method, schedule, split=split, refine_epochs=refine)
+    model_b, _, _ = _train_tiny(data_b, method, schedule, split=split, refine_epochs=refine, soft_threshold=soft)
     for (k, va), vb in zip(model_a.state_dict().items(), model_b.state_dict().values()):
         assert torch.equal(va, vb), k
 
@@ -134,6 +138,42 @@ def test_learnable_temperature_moves():
     mcfg = ModelConfig(method="ca", num_classes=3, visual_input="sequence", visual_channels=8, width=16, latent=16, t_rec=4)
     _, info = train(TrainConfig(method="ca", epochs=10, batch=4, lr=1e-2, temperature=0), mcfg, har, align, val)
     assert abs(info["learned_temperature"] - 0.07) > 2e-3
+
+
+def test_refinement_from_a_stored_schedule_gives_the_same_model():
+    """methods.train(start=...): refinement continuing from the state the schedule left gives
+    the weights of training schedule + refinement in one go (the bench reuses its C3T cell)."""
+    data = _toy()
+    split = S.uma_split(data.labels, 0)
+    har, align, val, _ = S.views(data, split)
+    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
+    cfg = TrainConfig(method="c3t", epochs=2, batch=8, seed=0)
+    schedule_only, _ = train(cfg, mcfg, har, align, val)
+    both, _ = train(dataclasses.replace(cfg, refine_epochs=2), mcfg, har, align, val)
+    resumed, info = train(dataclasses.replace(cfg, refine_epochs=2), mcfg, har, align, val, start=schedule_only.state_dict())
+    assert info["refined_from_start"] and "refine_pseudo_label_classes" in info
+    for (k, va), vb, vs in zip(both.state_dict().items(), resumed.state_dict().values(), schedule_only.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert any(not torch.equal(va, vs) for va, vs in zip(both.state_dict().values(), schedule_only.state_dict().values()))
+    with pytest.raises(C3tError, match="needs refine_epochs > 0"):
+        train(cfg, mcfg, har, align, val, start=schedule_only.state_dict())
+
+
+def test_soft_pseudo_labels_keep_the_confident_clips_and_belong_to_teacher_methods():
+    data = _toy()
+    n_align = len(S.uma_split(data.labels, 0)["align"])
+    _, all_kept, _ = _train_tiny(data, "st", soft_threshold=0.0)
+    _, strict, _ = _train_tiny(data, "st", soft_threshold=0.99)
+    assert all_kept["pseudo_labels_kept"] == n_align and 0 < strict["pseudo_labels_kept"] <= n_align
+    for method, tau in (("c3t", 0.5), ("st", 1.0), ("st", -0.1)):
+        with pytest.raises(C3tError, match="soft pseudo-labels are for st and fusion-pl"):
+            _train_tiny(data, method, soft_threshold=tau)
+
+
+def test_refinement_keeps_the_most_confident_share_of_each_pseudo_class():
+    _, info, _ = _train_tiny(_toy(), "c3t", refine_epochs=1)
+    n_align = len(S.uma_split(_toy().labels, 0)["align"])
+    assert info["refine_pseudo_labels_kept"] < n_align and info["refine_pseudo_labels_kept"] >= 0.7 * n_align - 3
 
 
 def test_refinement_follows_ca_or_c3t_only():

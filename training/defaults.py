@@ -29,6 +29,7 @@ class TrainConfig:
     imu_labels: str = "training"  # supervised-imu / -fusion: whose IMU labels ("training", "new-users", "virtual")
     imu_labels_per_class: int | None = None   # supervised-imu / -fusion: only K labelled clips per class
     refine_epochs: int = 0      # c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule (0: none)
+    soft_threshold: float | None = None   # st / fusion-pl: soft pseudo-labels for clips the teacher is this sure of (None: hard, all)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (how the model folder's config stores them under "training")."""
@@ -36,6 +37,9 @@ class TrainConfig:
 
 
 BASE = {"epochs": 80, "schedule": "combined", "temperature": 0.1}
+# Pseudo-label refinement (methods.refine) learns from this share of each pseudo-class's D_Align
+# pairs, the most confident first; chosen on held-out training people (docs/results.md).
+REFINE_KEEP = 0.7
 OVERRIDES: dict[tuple[str, str], dict] = {}
 # The camera input of models trained on recorded (colour) sessions: the app's retraining, the
 # demo, `c3t train` on a sessions folder. Chosen on held-out people (docs/results.md, "camera input").

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.vocabulary import NOISES
-from c3t.training.defaults import defaults_for
+from c3t.training.defaults import REFINE_KEEP, defaults_for
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
 NOISE_AUGMENT = 0.5   # share of training clips perturbed in the noise table's augmented rows
@@ -35,6 +35,8 @@ OTHERS_LABEL = "supervised IMU, other people's labels † (subjects 1, 3, 5, 7)"
 VIRTUAL = ("virtual IMU from the skeleton (no IMU labels)", "supervised-imu", {"imu_labels": "virtual"})
 REFINE_EPOCHS = 40    # chosen on held-out training people (docs/results.md, "pseudo-label refinement")
 REFINED = ("C3T + pseudo-label refinement (no IMU labels)", "c3t", {"refine_epochs": REFINE_EPOCHS})
+SOFT_THRESHOLD = 0.5  # ST with soft pseudo-labels: clips the teacher gives at least this probability
+ST_SOFT = (f"ST, soft pseudo-labels (teacher >= {SOFT_THRESHOLD:g} sure)", "st", {"soft_threshold": SOFT_THRESHOLD})
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -81,7 +83,8 @@ TABLES = {
                + [OWN_LABELS, ("C3T (0 IMU labels)", "c3t", {}), REFINED],
                [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
 }
-TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs")   # TrainConfig fields a cell may set
+TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs",
+              "soft_threshold")   # TrainConfig fields a cell may set
 MODEL_KEYS = ("head", "t_rec", "latent")                                          # ModelConfig fields, passed to fit()
 
 
@@ -89,7 +92,7 @@ def table_rows(table: str, protocol: str = "random") -> list:
     """The rows (label, method, variant) of `table` under `protocol`: the main and baselines
     tables hold the virtual-IMU baseline, under new-user both supervised IMU references
     (other people's labels, and the new users' own †), and under the people-wise protocols the
-    main table adds C3T with pseudo-label refinement."""
+    main table adds ST with soft pseudo-labels and C3T with pseudo-label refinement."""
     rows = list(TABLES[table][0])
     if table in ("main", "baselines"):
         rows.insert(next(k for k, r in enumerate(rows) if r[1] == "supervised-visual") + 1, VIRTUAL)
@@ -98,6 +101,7 @@ def table_rows(table: str, protocol: str = "random") -> list:
         rows[i] = (OTHERS_LABEL, "supervised-imu", {})
         rows.insert(i + 1, OWN_LABELS)
     if protocol != "random" and table == "main":
+        rows.insert(next(k for k, r in enumerate(rows) if r[1] == "st") + 1, ST_SOFT)
         rows.append(REFINED)
     return rows
 
@@ -120,21 +124,25 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["head"] = variant.get("head", "attention")
     if variant.get("noise_augment"):
         cfg["noise_augment"] = variant["noise_augment"]
-    for key in ("imu_labels", "imu_labels_per_class", "refine_epochs"):
+    for key in ("imu_labels", "imu_labels_per_class", "refine_epochs", "soft_threshold"):
         if variant.get(key):
             cfg[key] = variant[key]
+    if cfg.get("refine_epochs"):
+        cfg["refine_keep"] = REFINE_KEEP   # the recipe: cells refined with another share are not reused
     return cfg
 
 
 def cell_id(cfg: dict) -> str:
     """The cell's folder name under models/: method, schedule and head where set, the noise
-    augmentation share, IMU-label variant and k, epochs and seed, joined by "-" (e.g.
+    augmentation share, IMU-label variant and k, refinement epochs, soft pseudo-label threshold,
+    epochs and seed, joined by "-" (e.g.
     "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
     parts += [f"labels-{cfg['imu_labels']}"] if cfg.get("imu_labels") else []
     parts += [f"k{cfg['imu_labels_per_class']}"] if cfg.get("imu_labels_per_class") else []
     parts += [f"refine{cfg['refine_epochs']}"] if cfg.get("refine_epochs") else []
+    parts += [f"soft{cfg['soft_threshold']:g}"] if cfg.get("soft_threshold") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
@@ -163,7 +171,7 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
         return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"))
     train_cfg = defaults_for(cfg["method"], cfg["visual"], seed=cfg["seed"], schedule=cfg.get("schedule"),
                              epochs=cfg["epochs"], **{k: cfg[k] for k in TRAIN_KEYS if k in cfg})
-    model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root,
+    model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root, start=_refine_start(cfg, model_dir),
                                                     **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
     test = S.views(data, split)[3]
     noise = {n: {m: {k: v for k, v in evaluate(model, test.imu, test.visual, test.labels, m, n, cfg["seed"]).items() if k != "confusion"}
@@ -171,6 +179,25 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
     return {"noise": noise, "val": {m: s["top1"] for m, s in metrics["val"].items()}, "train_info": metrics["train_info"],
             "selection": metrics.get("selection", {}), "sizes": metrics["sizes"],
             "confusion_imu": metrics["test"].get("imu", {}).get("confusion")}
+
+
+def _refine_start(cfg: dict, model_dir: Path) -> dict | None:
+    """For a refinement cell, the weights of the same cell without refinement when this run
+    already holds it (OUT/RUN/cells/ID.json with that exact configuration, and its model folder):
+    refinement then continues from it instead of training the schedule again (methods.train,
+    `start`: the same model either way). None otherwise."""
+    import torch
+
+    if not cfg.get("refine_epochs"):
+        return None
+    base = {k: v for k, v in cfg.items() if k not in ("refine_epochs", "refine_keep")}
+    cell, weights = model_dir.parent.parent / "cells" / f"{cell_id(base)}.json", model_dir.parent / cell_id(base) / "weights.pt"
+    try:
+        if json.loads(cell.read_text()).get("config") != base or not weights.is_file():
+            return None
+        return torch.load(weights, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError):
+        return None
 
 
 def summarize(values: list) -> dict | None:

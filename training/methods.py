@@ -7,6 +7,8 @@ CA and C3T schedules:
     combined      every step: L_CE on a D_HAR batch + L_CL on a D_Align batch, all parameters
 Others:
     st                 teacher f1 + h on D_HAR; pseudo-labels on D_Align's camera; student f2 + h_imu
+                       (hard labels as the paper; or `soft_threshold`: the teacher's probabilities
+                       as soft targets, only for clips it is at least that confident about)
     fusion-pl          g(camera, imu) on D_HAR with a zero IMU latent; pseudo-labels D_Align;
                        retrained on D_Align's IMU with a zero camera latent (the paper's appendix)
     supervised-visual  f1 + h on D_HAR
@@ -37,10 +39,14 @@ from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
 from c3t.training.choices import SELECTIONS
-from c3t.training.defaults import TrainConfig
+from c3t.training.defaults import REFINE_KEEP, TrainConfig
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
 from c3t.core.vocabulary import SCHEDULES
+
+
+REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
+IGNORED = -100       # pseudo-label of a pair that adds no loss
 
 
 class Cancelled(Exception):
@@ -273,20 +279,31 @@ class _Recipes:
         score = lambda: top1(m, self.val.labels, imu=self.val.imu, visual=self.val.visual)  # noqa: E731
         self.info["best_val_top1"] = self.t.run("fusion", m.parameters(), self.cfg.epochs, step, score, self._n(len(y)))
 
-    def _pseudo_labels(self) -> np.ndarray:
+    def _pseudo_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The teacher's targets on D_Align's camera clips and the indices of the clips they are
+        for: the argmax class of every clip (the paper's ST), or with cfg.soft_threshold the
+        teacher's class probabilities (N_kept, classes) of the clips whose top probability
+        reaches it (all clips if none does)."""
         probs, _ = predict(self.model, visual=self.align.visual)
-        pseudo = probs.argmax(1)
-        self.info["pseudo_label_classes"] = int(len(np.unique(pseudo)))
-        return pseudo
+        self.info["pseudo_label_classes"] = int(len(np.unique(probs.argmax(1))))
+        if self.cfg.soft_threshold is None:
+            return probs.argmax(1), np.arange(len(probs))
+        keep = np.flatnonzero(probs.max(1) >= self.cfg.soft_threshold)
+        keep = keep if len(keep) else np.arange(len(probs))
+        self.info["pseudo_labels_kept"] = int(len(keep))
+        return probs[keep].astype(np.float32), keep
 
     def _teacher_then_student(self, phases: tuple[str, str], student_head) -> None:
         """f1 + h learn D_HAR's camera labels (phase phases[0], selected on D_Val's camera top-1);
-        their argmax on D_Align's camera clips are pseudo-labels, which f2 + `student_head` learn
-        from D_Align's IMU clips (phase phases[1], selected on D_Val's IMU top-1)."""
+        their predictions on D_Align's camera clips are pseudo-labels (_pseudo_labels), which
+        f2 + `student_head` learn from D_Align's IMU clips (phase phases[1], selected on D_Val's
+        IMU top-1)."""
         m = self.model
         self.info["teacher_val_top1"] = self.t.run(phases[0], self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
-        step = self.ce_step(self.align.imu, self._pseudo_labels(), "imu", student_head)
-        self.info["best_val_top1"] = self.t.run(phases[1], self.params(m.f2, student_head), self.cfg.epochs, step, self.imu_val, self.n_align())
+        targets, keep = self._pseudo_labels()
+        step = self.ce_step(self.align.imu[keep], targets, "imu", student_head)
+        self.info["best_val_top1"] = self.t.run(phases[1], self.params(m.f2, student_head), self.cfg.epochs, step, self.imu_val,
+                                                self._n(len(keep)))
 
     def st(self):
         """The paper's Student-Teacher (ST): the teacher f1 + h pseudo-labels D_Align for the
@@ -339,17 +356,24 @@ class _Recipes:
 
     def refine(self):
         """Pseudo-label refinement after a CA / C3T schedule: the model's camera + IMU prediction on
-        each D_Align pair (no label) is that pair's pseudo-label; then `refine_epochs` of the combined
-        steps, each adding L_CE of the D_Align IMU clips against their pseudo-labels, so f2 and h
-        learn the D_Align wearers' own IMU signals while the alignment holds."""
+        each D_Align pair (no label) is that pair's pseudo-label, kept for the REFINE_KEEP most
+        confident pairs of each predicted class (the rest add no L_CE); then `refine_epochs` of
+        the combined steps, each adding L_CE of the D_Align IMU clips against their pseudo-labels,
+        so f2 and h learn the D_Align wearers' own IMU signals while the alignment holds."""
         probs, _ = predict(self.model, imu=self.align.imu, visual=self.align.visual)
-        pseudo = torch.from_numpy(probs.argmax(1))
-        self.info["refine_pseudo_label_classes"] = int(len(pseudo.unique()))
-        self._joint("refine", self.cfg.refine_epochs, pseudo)
+        pseudo, confidence = probs.argmax(1), probs.max(1)
+        for c in np.unique(pseudo):
+            mine = np.flatnonzero(pseudo == c)
+            dropped = mine[np.argsort(confidence[mine], kind="stable")[: int(len(mine) * (1 - REFINE_KEEP))]]
+            pseudo[dropped] = IGNORED
+        self.info["refine_pseudo_label_classes"] = int(len(np.unique(pseudo[pseudo != IGNORED])))
+        self.info["refine_pseudo_labels_kept"] = int((pseudo != IGNORED).sum())
+        self._joint("refine", self.cfg.refine_epochs, torch.from_numpy(pseudo))
 
     def _joint(self, phase: str, epochs: int, pseudo: torch.Tensor | None = None):
         """`epochs` of steps that each add L_CE on a D_HAR batch (camera), L_CL on a D_Align batch
-        and, with `pseudo` (one class per D_Align pair), L_CE of that batch's IMU clips against it."""
+        and, with `pseudo` (one class per D_Align pair, IGNORED for none), L_CE of that batch's IMU
+        clips against it (mean over the batch's clips that have one)."""
         m, bs, g = self.model, self.cfg.batch, self.t.gen
         hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
         av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
@@ -364,7 +388,9 @@ class _Recipes:
                 loss = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
                 if pseudo is not None:
                     ib = self.aug(None, ai[ai_])[1]
-                    loss = loss + F.cross_entropy(m.h(m.encode_imu(ib.to(self.dev)))[0], pseudo[ai_].to(self.dev))
+                    pb = pseudo[ai_].to(self.dev)
+                    ce = F.cross_entropy(m.h(m.encode_imu(ib.to(self.dev)))[0], pb, ignore_index=IGNORED, reduction="sum")
+                    loss = loss + ce / max(1, int((pb != IGNORED).sum()))
                 yield loss + self.align_loss(av[ai_], ai[ai_])
 
         self.info["best_val_top1"] = self.t.run(phase, self.params(m, align=True), epochs, step, self.imu_val, n_steps,
@@ -376,14 +402,19 @@ UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
           val: Checking, upper: UpperBound | None = None, progress=None,
-          cancel: threading.Event | None = None, alternatives: dict | None = None) -> tuple[UmaModel, dict]:
+          cancel: threading.Event | None = None, alternatives: dict | None = None,
+          start: dict | None = None) -> tuple[UmaModel, dict]:
     """Train one method. D_Align arrives as `Pairs`, which has no labels to leak; IMU labels
     arrive only as `upper` (UpperBound), which only the supervised upper bounds accept.
 
     `alternatives`, if given, is filled with the final phase's state under each selection rule:
-    {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). Raises C3tError for an
-    unknown schedule or selection, refinement asked of a method other than CA / C3T, or IMU labels
-    given to a method that must not see them."""
+    {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). `start`, with
+    cfg.refine_epochs > 0: the state_dict of the same configuration trained without refinement
+    (same seed, data and split); the schedule is then not trained again and the refinement
+    continues from it. The refinement reseeds its random streams, so the model is the same
+    either way. Raises C3tError for an unknown schedule or selection, refinement asked of a
+    method other than CA / C3T, a `start` without refinement or with a learned temperature
+    (not part of the state), or IMU labels given to a method that must not see them."""
     m = cfg.method
     if cfg.schedule not in SCHEDULES:
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
@@ -392,6 +423,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     if cfg.refine_epochs < 0 or (cfg.refine_epochs and m not in ("c3t", "ca")):
         raise C3tError(f"refine_epochs={cfg.refine_epochs}: pseudo-label refinement follows a CA or C3T schedule "
                        f"(0 or more epochs), not {m}")
+    if cfg.soft_threshold is not None and (m not in ("st", "fusion-pl") or not 0 <= cfg.soft_threshold < 1):
+        raise C3tError(f"soft_threshold={cfg.soft_threshold}: soft pseudo-labels are for st and fusion-pl, "
+                       f"with a confidence threshold in [0, 1), not {m}")
+    if start is not None and not (cfg.refine_epochs and cfg.temperature):
+        raise C3tError("a start state skips the schedule: it needs refine_epochs > 0 and a fixed temperature")
     if (upper is not None) != (m in UPPER_BOUNDS):
         raise C3tError(f"{m}: IMU labels (UpperBound) go to {' and '.join(UPPER_BOUNDS)} only, and they need them")
     torch.manual_seed(cfg.seed)
@@ -404,8 +440,14 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
                       har.visual if align is None else np.concatenate([har.visual, align.visual]))
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     r = _Recipes(cfg, model, har, align, val, upper, progress, cancel)
-    getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
+    if start is None:
+        getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
+    else:
+        model.load_state_dict(start)
+        r.info["refined_from_start"] = True
     if cfg.refine_epochs:   # checked above: CA or C3T only
+        torch.manual_seed(cfg.seed + REFINE_SEED)      # the same streams whether the schedule ran here or not
+        r.t.gen.manual_seed(cfg.seed + REFINE_SEED)
         r.refine()
     if r.log_temp is not None:
         r.info["learned_temperature"] = round(r.log_temp.exp().item(), 4)

@@ -44,7 +44,7 @@ def selection_report(model, alternatives: dict, test) -> dict:
 
 
 def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bool = True, test_people=None,
-        **model_overrides):
+        start: dict | None = None, **model_overrides):
     """Train `cfg.method` (cfg from defaults.defaults_for) on a seeded split of `data` under
     `cfg.protocol` (splits.PROTOCOLS); returns (model, metrics, cfg, split).
 
@@ -52,6 +52,8 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     rule's state of the final phase on D_Test (IMU), beside the one kept. `cfg.imu_labels` /
     `cfg.imu_labels_per_class`: whose IMU labels the supervised upper bounds use (upper_parts),
     and optionally only k of them per class; "virtual" uses none (training/virtual_imu.py).
+    `start`: for a refinement (cfg.refine_epochs > 0), the state_dict of the same configuration
+    trained without it; the schedule is then not trained again (methods.train).
     `require_checking=False` lets recorded sessions without check labels train
     (splits.role_split): with an empty D_Val the last state is kept, and metrics["val"] /
     ["test"] are {} when empty. `model_overrides`: ModelConfig fields (head, t_rec, latent).
@@ -70,7 +72,8 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
         upper = S.upper_bound(data, split, upper_parts(cfg.protocol, cfg.imu_labels), cfg.imu_labels_per_class, cfg.seed)
     alternatives: dict = {}
     with threads_for_load():
-        model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives)
+        model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives,
+                            start=start)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
     metrics = {**scored, "train_info": {**info, **extra_info}, "selection": selection_report(model, alternatives, test),
                "train_seconds": round(time.time() - started, 1),

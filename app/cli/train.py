@@ -34,6 +34,9 @@ def register(sub, bench) -> None:
                    help="c3t / ca: epochs of pseudo-label refinement after the schedule: the model's own camera + "
                         "IMU predictions on D_Align's pairs train the IMU side, no label involved (default 0: none; "
                         "40 won on held-out training people, docs/results.md)")
+    p.add_argument("--soft-threshold", type=float, metavar="TAU",
+                   help="st / fusion-pl: the teacher's class probabilities as soft pseudo-labels, only for D_Align "
+                        "clips whose top probability is at least TAU (0..1; default: the paper's hard labels, all clips)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="how clips are split (default random): random (the paper's, per clip), cross-subject (test people never reach "
                         "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
@@ -96,7 +99,8 @@ def train_command(args) -> int:
         cfg = defaults_for(args.method, visual, schedule=args.schedule, epochs=args.epochs, seed=args.seed,
                            temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
                            select=args.select, imu_labels=args.imu_labels,
-                           imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs)
+                           imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs,
+                           soft_threshold=args.soft_threshold)
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
