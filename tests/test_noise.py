@@ -59,3 +59,27 @@ def test_noise_augmentation_perturbs_the_chosen_share_alike_on_both_modalities()
     assert ((rel > 0.8) & (rel < 1.25)).all()
     held = (v[:, 1:, 0] == v[:, :-1, 0]).sum(1)               # shifted crops hold edge values
     assert (held[strong] > 30).float().mean() > 0.3
+
+
+def test_flow_jitter_zooms_shifts_and_scales_each_clip_and_is_seeded():
+    """augment.jitter_flow on motion input (B, T, 2, s, s): shapes kept, the same generator
+    seed gives the same clips, every frame of a clip moved alike, displacements scaled within
+    x0.7..1.3 (a uniform field keeps its direction), and clips differ from each other."""
+    import torch
+
+    from c3t.training.augment import augment_pair, jitter_flow
+
+    b, t, s = 64, 4, 16
+    uniform = torch.zeros(b, t, 2, s, s)
+    uniform[:, :, 0] = 1.0                                    # everything moves right by 1
+    a, again = jitter_flow(uniform, torch.Generator().manual_seed(3)), jitter_flow(uniform, torch.Generator().manual_seed(3))
+    assert a.shape == uniform.shape and torch.equal(a, again)
+    centre = a[:, :, :, s // 2, s // 2]                       # inside the field whatever the zoom and shift
+    assert torch.allclose(centre[:, :, 1], torch.zeros(b, t)) and (centre[:, :, 0] > 0.69).all() and (centre[:, :, 0] < 1.31).all()
+    assert torch.allclose(centre[:, :1, 0], centre[:, :, 0]) and centre[:, 0, 0].std() > 0.05
+    blob = torch.zeros(b, t, 2, s, s)
+    blob[:, :, :, 6:10, 6:10] = 1.0
+    moved = jitter_flow(blob, torch.Generator().manual_seed(4))
+    assert len({tuple((m[0, 0] > 0.3).nonzero().float().mean(0).round().tolist()) for m in moved}) > 3   # placed differently
+    v, _ = augment_pair(blob, torch.zeros(b, 128, 6), torch.Generator().manual_seed(0), flow=True)
+    assert v.shape == blob.shape and not torch.equal(v, blob)

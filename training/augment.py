@@ -29,12 +29,14 @@ def take_segment(x: torch.Tensor, start: torch.Tensor, frac: torch.Tensor, place
     return x[torch.arange(b)[:, None], idx]
 
 
-def augment_pair(visual, imu, gen: torch.Generator, strong: float = 0.0):
+def augment_pair(visual, imu, gen: torch.Generator, strong: float = 0.0, flow: bool = False):
     """The same random temporal crop on both modalities, IMU gain and noise, camera jitter.
 
     strong: the share of clips that get a paper-style perturbation instead of the mild crop
     (training-time noise augmentation): a random 20-60% of the clip, either stretched over
-    the window (dilate) or kept at its speed and shifted (crop); the same on both modalities."""
+    the window (dilate) or kept at its speed and shifted (crop); the same on both modalities.
+    flow: the camera clips are the motion input (B, T, 2, s, s) (core/motion.py): they get
+    `jitter_flow` instead of the images' pixel shift."""
     b = len(visual) if visual is not None else len(imu)
     frac = 0.8 + 0.2 * torch.rand(b, generator=gen)
     place = None
@@ -61,12 +63,32 @@ def augment_pair(visual, imu, gen: torch.Generator, strong: float = 0.0):
         imu = imu * gain + 0.02 * torch.randn(imu.shape, generator=gen)
     if visual is not None:
         visual = segment(visual)
-        if visual.dim() == 5:  # images: shift by up to 2 pixels
+        if flow:
+            visual = jitter_flow(visual, gen)
+        elif visual.dim() == 5:  # images: shift by up to 2 pixels
             dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
             visual = torch.roll(visual, (dy, dx), dims=(3, 4))
         else:
             visual = visual * (1 + 0.02 * torch.randn(b, 1, visual.shape[2], generator=gen))
     return visual, imu
+
+
+def jitter_flow(flow: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per clip of motion input (B, T, 2, s, s): the same random zoom (x0.85..1.15) and shift
+    (+-5% of the crop each way) of every frame's flow field, resampled bilinearly (zeros
+    outside), and its displacements scaled by x0.7..1.3: another crop of the person and
+    another speed of moving. Chosen on held-out training people over either part alone
+    (docs/results.md, "camera input")."""
+    import torch.nn.functional as F
+
+    b, t, c, h, w = flow.shape
+    zoom = 0.85 + 0.3 * torch.rand(b, generator=gen)
+    shift = 0.2 * (torch.rand(b, 2, generator=gen) - 0.5)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = zoom, zoom, shift
+    grid = F.affine_grid(theta, [b, t * c, h, w], align_corners=False)
+    out = F.grid_sample(flow.reshape(b, t * c, h, w), grid, align_corners=False).view(b, t, c, h, w)
+    return out * (0.7 + 0.6 * torch.rand(b, 1, 1, 1, 1, generator=gen))
 
 
 def apply_noise(imu: np.ndarray, visual: np.ndarray, noise: str, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -155,8 +155,9 @@ class _Trainer:
 class _Recipes:
     """The training recipes; each fills `info` and leaves the best D_Val state in the model."""
 
-    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel):
+    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel, camera=None):
         self.cfg, self.model, self.har, self.align, self.val, self.upper = cfg, model, har, align, val, upper
+        self.camera = camera
         self.t = _Trainer(model, cfg, progress, cancel)
         self.dev = next(model.parameters()).device
         self.info: dict = {}
@@ -168,7 +169,7 @@ class _Recipes:
         """Training augmentation of a batch (either side may be None)."""
         if not self.cfg.augment:
             return visual, imu
-        return augment_pair(visual, imu, self.t.gen, self.cfg.noise_augment)
+        return augment_pair(visual, imu, self.t.gen, self.cfg.noise_augment, flow=self.camera == "motion")
 
     def _n(self, n: int) -> int:
         return max(1, -(-n // self.cfg.batch))
@@ -403,7 +404,7 @@ UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
           val: Checking, upper: UpperBound | None = None, progress=None,
           cancel: threading.Event | None = None, alternatives: dict | None = None,
-          start: dict | None = None) -> tuple[UmaModel, dict]:
+          start: dict | None = None, camera: str | None = None) -> tuple[UmaModel, dict]:
     """Train one method. D_Align arrives as `Pairs`, which has no labels to leak; IMU labels
     arrive only as `upper` (UpperBound), which only the supervised upper bounds accept.
 
@@ -412,7 +413,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     cfg.refine_epochs > 0: the state_dict of the same configuration trained without refinement
     (same seed, data and split); the schedule is then not trained again and the refinement
     continues from it. The refinement reseeds its random streams, so the model is the same
-    either way. Raises C3tError for an unknown schedule or selection, refinement asked of a
+    either way. `camera`: the camera input's name (InputSpec.visual); "motion" clips are
+    augmented as flow fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection, refinement asked of a
     method other than CA / C3T, a `start` without refinement or with a learned temperature
     (not part of the state), or IMU labels given to a method that must not see them."""
     m = cfg.method
@@ -439,7 +441,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
             _fit_norm(model, None if align is None else align.imu,
                       har.visual if align is None else np.concatenate([har.visual, align.visual]))
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel)
+    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera)
     if start is None:
         getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
     else:

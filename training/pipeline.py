@@ -73,7 +73,7 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     alternatives: dict = {}
     with threads_for_load():
         model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives,
-                            start=start)
+                            start=start, camera=data.spec.visual)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
     metrics = {**scored, "train_info": {**info, **extra_info}, "selection": selection_report(model, alternatives, test),
                "train_seconds": round(time.time() - started, 1),
