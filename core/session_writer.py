@@ -139,10 +139,14 @@ class _ImuFile:
             self.f = None
 
 
+RATE_FRAMES = 10   # a camera of unknown rate: frames held back to measure it before the first segment opens
+
+
 class _CameraFile:
     def __init__(self, folder: Path, table: Path, fps: float | None, cfg: RecorderConfig, check_space):
         self.folder, self.table_path, self.cfg, self.check_space = folder, table, cfg, check_space
         self.fps = fps or 30.0
+        self._held: list | None = None if fps else []   # unknown rate: (t, t_device, seq, image) until measured
         self.table = None
         self.writer = None
         self.segment = -1
@@ -154,8 +158,10 @@ class _CameraFile:
 
     def write(self, t, t_device, seq, images) -> None:
         """Append frames (H, W, 3) uint8 BGR to the open video segment and their rows to the
-        frame table, starting a new segment every `segment_s`. Raises C3tError for a frame of
-        another type or size than the first."""
+        frame table, starting a new segment every `segment_s`. A camera of unknown rate has its
+        first RATE_FRAMES frames held back until their times give the rate the video files'
+        headers declare (each frame keeps its own time in the table either way). Raises
+        C3tError for a frame of another type or size than the first."""
         if self.table is None:
             self.table = open(self.table_path, "x", encoding="ascii", newline="\n")
             self.table.write(",".join(FRAME_COLUMNS) + "\n")
@@ -169,13 +175,29 @@ class _CameraFile:
             elif size != self.size:
                 raise C3tError(f"{self.folder}: the camera changed its frame size from {self.size} to {size} "
                                "during the recording; record again with a fixed size (camera:0?width=..&height=..)")
-            if self.writer is None or t[i] - self.segment_t0 >= self.cfg.segment_s:
-                self.finish_segment()
-                self._open_segment(float(t[i]))
-            self.writer.write(image)
-            self.table.write(f"{self.frames},{self.segment},{t[i]:.6f},{t_device[i]:.6f},{int(seq[i])}\n")
-            self.frames += 1
-            self.segment_frames += 1
+            if self._held is not None:
+                self._held.append((t[i], t_device[i], seq[i], image))
+                if len(self._held) >= RATE_FRAMES:
+                    self._release_held()
+                continue
+            self._put(t[i], t_device[i], seq[i], image)
+
+    def _release_held(self) -> None:
+        """Measure the rate from the held frames' times (30 fps when they cannot tell), then write them."""
+        held, self._held = self._held, None
+        if len(held) > 1 and held[-1][0] > held[0][0]:
+            self.fps = (len(held) - 1) / (held[-1][0] - held[0][0])
+        for frame in held:
+            self._put(*frame)
+
+    def _put(self, t, t_device, seq, image) -> None:
+        if self.writer is None or t - self.segment_t0 >= self.cfg.segment_s:
+            self.finish_segment()
+            self._open_segment(float(t))
+        self.writer.write(image)
+        self.table.write(f"{self.frames},{self.segment},{t:.6f},{t_device:.6f},{int(seq)}\n")
+        self.frames += 1
+        self.segment_frames += 1
 
     def _open_segment(self, t: float) -> None:
         import cv2
@@ -228,7 +250,10 @@ class _CameraFile:
                 _fsync(self.table)
 
     def close(self, fsync: bool) -> None:
-        """Finalise the open segment, then flush and close the frame table."""
+        """Write frames still held back for the rate, finalise the open segment, then flush and
+        close the frame table."""
+        if self._held:
+            self._release_held()
         self.finish_segment()
         if self.table is not None:
             self.flush(fsync)

@@ -282,3 +282,26 @@ def test_a_session_is_never_overwritten(tmp_path):
         new_recorder(tmp_path / "s")
     with pytest.raises(C3tError, match="no manifest.json"):
         Session(tmp_path)
+
+
+@pytest.mark.parametrize("frames", [40, 4])
+def test_a_camera_of_unknown_rate_gets_its_measured_rate_in_the_video_header(tmp_path, frames):
+    """A camera stream without a nominal rate (a webcam that reports none): the segment's video
+    header declares the rate measured from the frames' times (12 fps here), not a default of
+    30; a recording shorter than the frames held back to measure it keeps every frame."""
+    import cv2
+
+    rec = Recorder(tmp_path / "s", [StreamSpec("camera", "camera", None)], [{"spec": "synthetic", "type": "test"}],
+                   config=RecorderConfig(fsync=False, segment_s=60.0))
+    for i in range(frames):
+        rec.write(Batch("camera", [rec.t0 + i / 12.0], frame_for(i)[None], seq=[i]))
+    m = rec.close("done")
+    assert m["counts"] == {"camera": frames}
+    s = Session(tmp_path / "s")
+    assert len(s.cameras["camera"].t) == frames and s.problems == []
+    cap = cv2.VideoCapture(str(next((tmp_path / "s" / "camera").glob("seg_*.avi"))))
+    try:
+        assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0, rel=0.01)
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+    finally:
+        cap.release()
