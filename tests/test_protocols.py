@@ -212,3 +212,14 @@ def test_summaries_use_the_sample_std_and_a_t_interval(tmp_path):
     table = render_table(csv)
     assert "| C3T | 85.0 ± 5.0 [72.6, 97.4] | – | 11 |" in table
     assert main(["bench", "table", str(csv)]) == 0
+
+
+@pytest.mark.parametrize("args, flag", [(["--method", "c3t", "--soft-threshold", "0.5"], "--soft-threshold 0.5"),
+                                        (["--method", "st", "--soft-threshold", "1"], "--soft-threshold 1"),
+                                        (["--method", "st", "--refine-epochs", "10"], "--refine-epochs 10")])
+def test_train_options_for_other_methods_are_refused_by_their_flag_before_any_work(utd_root, tmp_path, capsys, args, flag):
+    """`c3t train` names the flag a method cannot take, before the dataset is read; nothing is written."""
+    code = main(["train", "--dataset", str(utd_root), "--visual", "skeleton", "--out", str(tmp_path / "m"), "--quiet"] + args)
+    err = capsys.readouterr().err
+    assert code == 2 and f"error: {flag}:" in err and "reading" not in err
+    assert not (tmp_path / "m").exists()

@@ -76,6 +76,11 @@ def train_command(args) -> int:
     out = Path(args.out)
     check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
     check_dataset(args.dataset)
+    if args.soft_threshold is not None and (args.method not in ("st", "fusion-pl") or not 0 <= args.soft_threshold < 1):
+        raise C3tError(f"--soft-threshold {args.soft_threshold:g}: soft pseudo-labels are for --method st or fusion-pl, "
+                       "with a threshold from 0 up to (not including) 1")
+    if args.refine_epochs and args.method not in ("c3t", "ca"):
+        raise C3tError(f"--refine-epochs {args.refine_epochs}: pseudo-label refinement follows --method c3t or ca")
 
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
