@@ -4,8 +4,12 @@
     SELECTIONS  how the epoch is chosen (training/methods.py)
     IMU_LABELS  whose IMU labels the supervised upper bounds learn from (training/pipeline.py);
                 "virtual": none, a virtual IMU from D_HAR's skeleton (training/virtual_imu.py)
+    REFINABLE   methods pseudo-label refinement can follow (--refine-epochs)
+    SOFT_LABELS methods whose teacher can give soft pseudo-labels (--soft-threshold)
 """
 
 PROTOCOLS = ("random", "cross-subject", "new-user")
 SELECTIONS = ("val", "last", "align-loss")
 IMU_LABELS = ("training", "new-users", "virtual")
+REFINABLE = ("c3t", "ca")
+SOFT_LABELS = ("st", "fusion-pl")

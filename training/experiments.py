@@ -122,9 +122,7 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
     cfg["epochs"] = d.epochs
     if method == "c3t":
         cfg["head"] = variant.get("head", "attention")
-    if variant.get("noise_augment"):
-        cfg["noise_augment"] = variant["noise_augment"]
-    for key in ("imu_labels", "imu_labels_per_class", "refine_epochs", "soft_threshold"):
+    for key in TRAIN_KEYS:   # the variant's training settings (protocol is set above, never by a variant)
         if variant.get(key):
             cfg[key] = variant[key]
     if cfg.get("refine_epochs"):

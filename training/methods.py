@@ -38,7 +38,7 @@ from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
-from c3t.training.choices import SELECTIONS
+from c3t.training.choices import REFINABLE, SELECTIONS, SOFT_LABELS
 from c3t.training.defaults import REFINE_KEEP, TrainConfig
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
@@ -422,10 +422,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
     if cfg.select not in SELECTIONS:
         raise C3tError(f"unknown model selection {cfg.select!r}; expected one of {SELECTIONS}")
-    if cfg.refine_epochs < 0 or (cfg.refine_epochs and m not in ("c3t", "ca")):
+    if cfg.refine_epochs < 0 or (cfg.refine_epochs and m not in REFINABLE):
         raise C3tError(f"refine_epochs={cfg.refine_epochs}: pseudo-label refinement follows a CA or C3T schedule "
                        f"(0 or more epochs), not {m}")
-    if cfg.soft_threshold is not None and (m not in ("st", "fusion-pl") or not 0 <= cfg.soft_threshold < 1):
+    if cfg.soft_threshold is not None and (m not in SOFT_LABELS or not 0 <= cfg.soft_threshold < 1):
         raise C3tError(f"soft_threshold={cfg.soft_threshold}: soft pseudo-labels are for st and fusion-pl, "
                        f"with a confidence threshold in [0, 1), not {m}")
     if start is not None and not (cfg.refine_epochs and cfg.temperature):
