@@ -31,6 +31,12 @@ def busy_cores_elsewhere(interval_s: float = 0.3) -> float | None:
     return max(0.0, ((b1 - b0) - (s1 - s0)) / max(t1 - t0, 1e-3))
 
 
+def idle_cores() -> int:
+    """The cores other processes leave idle now (busy_cores_elsewhere over 0.3 s), at least 1."""
+    others = busy_cores_elsewhere()
+    return max(1, (os.cpu_count() or 1) - round(others or 0.0))
+
+
 _depth = 0   # threads_for_load blocks open (the outermost one measures the load and sets the threads)
 
 
@@ -50,8 +56,7 @@ def threads_for_load():
         yield
         return
     before = torch.get_num_threads(), cv2.getNumThreads()
-    others = busy_cores_elsewhere()
-    n = max(1, min(before[0], (os.cpu_count() or 1) - round(others or 0.0)))
+    n = min(before[0], idle_cores())
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
     _depth += 1

@@ -52,3 +52,29 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     assert "new users' own labels" in table and "--protocol new-user" in table and "sample std" in table
     assert main(base + ["--protocol", "cross-subject", "--table", "labels"]) == 2
     assert "needs --protocol new-user" in capsys.readouterr().err
+
+
+def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_path):
+    """--jobs 2 trains cells in two worker processes: the same scores as --jobs 1, and a
+    refinement cell still waits for (and continues from) its C3T cell, soft-label ST for the
+    teacher of its ST cell."""
+    data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
+    runs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "2", "--epochs", "2",
+                     "--out", str(out), "--protocol", "cross-subject", "--only", "C3T,ST", "--jobs", str(jobs)]) == 0
+        runs[jobs] = {p.stem: json.loads(p.read_text()) for p in (out / "skeleton-cross-subject" / "cells").glob("*.json")}
+    assert sorted(runs[1]) == sorted(runs[2]) and len(runs[1]) == 2 * 4   # C3T, its refinement, ST, soft ST
+    for cid, record in runs[2].items():
+        assert record["metrics"]["noise"] == runs[1][cid]["metrics"]["noise"], cid
+        if "refine" in cid:
+            assert record["metrics"]["train_info"].get("refined_from_start"), cid
+        if "soft" in cid:
+            assert record["metrics"]["train_info"].get("teacher_from_start"), cid
+
+
+def test_bench_paper_refuses_zero_jobs(utd_root, tmp_path, capsys):
+    data = link_subset(utd_root, tmp_path / "d", actions=[1], modalities=("Inertial", "Skeleton"))
+    assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--out", str(tmp_path / "p"), "--jobs", "0"]) == 2
+    assert "--jobs 0" in capsys.readouterr().err

@@ -155,8 +155,29 @@ def test_refinement_from_a_stored_schedule_gives_the_same_model():
     for (k, va), vb, vs in zip(both.state_dict().items(), resumed.state_dict().values(), schedule_only.state_dict().values()):
         assert torch.equal(va, vb), k
     assert any(not torch.equal(va, vs) for va, vs in zip(both.state_dict().values(), schedule_only.state_dict().values()))
-    with pytest.raises(C3tError, match="needs refine_epochs > 0"):
+    with pytest.raises(C3tError, match="a start state skips the schedule"):
         train(cfg, mcfg, har, align, val, start=schedule_only.state_dict())
+
+
+def test_soft_label_st_from_a_stored_hard_st_takes_its_teacher_and_gives_the_same_model():
+    """methods.train(start=...) for ST with soft labels: the teacher (f1, h) of a hard-label ST
+    model is taken, not trained again, and the student comes out as in one go (the bench reuses
+    its ST cell)."""
+    data = _toy()
+    har, align, val, _ = S.views(data, S.uma_split(data.labels, 0))
+    mcfg = ModelConfig(method="st", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
+    hard, _ = train(TrainConfig(method="st", epochs=2, batch=8, seed=0), mcfg, har, align, val)
+    soft_cfg = TrainConfig(method="st", epochs=2, batch=8, seed=0, soft_threshold=0.3)
+    in_one_go, info_one = train(soft_cfg, mcfg, har, align, val)
+    resumed, info = train(soft_cfg, mcfg, har, align, val, start=hard.state_dict())
+    assert info["teacher_from_start"] and "teacher_val_top1" in info_one and "teacher_val_top1" not in info
+    for (k, va), vb in zip(in_one_go.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(va, vb), k
+    changed = [k for k, v in hard.state_dict().items() if not torch.equal(v, resumed.state_dict()[k])]
+    assert changed and all(k.startswith(("f2.", "h_imu.")) for k in changed)   # only the student differs
+    with pytest.raises(C3tError, match="a start state skips"):
+        train(TrainConfig(method="fusion-pl", epochs=2, batch=8, seed=0, soft_threshold=0.3),
+              dataclasses.replace(mcfg, method="fusion-pl"), har, align, val, start=hard.state_dict())
 
 
 def test_soft_pseudo_labels_keep_the_confident_clips_and_belong_to_teacher_methods():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,10 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
             cfg[key] = variant[key]
     if cfg.get("refine_epochs"):
         cfg["refine_keep"] = REFINE_KEEP   # the recipe: cells refined with another share are not reused
+    if method == "st" and cfg.get("soft_threshold"):
+        from c3t.training.methods import STUDENT_SEED
+
+        cfg["student_seed"] = STUDENT_SEED   # the student's own random streams (methods.train, `start`)
     return cfg
 
 
@@ -169,7 +174,7 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
         return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"))
     train_cfg = defaults_for(cfg["method"], cfg["visual"], seed=cfg["seed"], schedule=cfg.get("schedule"),
                              epochs=cfg["epochs"], **{k: cfg[k] for k in TRAIN_KEYS if k in cfg})
-    model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root, start=_refine_start(cfg, model_dir),
+    model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root, start=_start_state(cfg, model_dir),
                                                     **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
     test = S.views(data, split)[3]
     noise = {n: {m: {k: v for k, v in evaluate(model, test.imu, test.visual, test.labels, m, n, cfg["seed"]).items() if k != "confusion"}
@@ -179,16 +184,33 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
             "confusion_imu": metrics["test"].get("imu", {}).get("confusion")}
 
 
-def _refine_start(cfg: dict, model_dir: Path) -> dict | None:
-    """For a refinement cell, the weights of the same cell without refinement when this run
-    already holds it (OUT/RUN/cells/ID.json with that exact configuration, and its model folder):
-    refinement then continues from it instead of training the schedule again (methods.train,
+def _base_config(cfg: dict) -> dict | None:
+    """The configuration of the cell a cell continues from (methods.train's `start`): for a
+    refinement cell the same cell without refinement, for soft-label ST the same ST with hard
+    labels (its teacher); None for every other cell."""
+    if cfg.get("refine_epochs"):
+        return {k: v for k, v in cfg.items() if k not in ("refine_epochs", "refine_keep")}
+    if cfg["method"] == "st" and cfg.get("soft_threshold"):
+        return {k: v for k, v in cfg.items() if k not in ("soft_threshold", "student_seed")}
+    return None
+
+
+def depends_on(cfg: dict) -> str | None:
+    """The id of the cell a cell continues from (_base_config), or None."""
+    base = _base_config(cfg)
+    return None if base is None else cell_id(base)
+
+
+def _start_state(cfg: dict, model_dir: Path) -> dict | None:
+    """The weights a cell continues from (_base_config) when this run already holds that cell
+    (OUT/RUN/cells/ID.json with exactly its configuration, and its model folder): the schedule
+    of a refinement, or the teacher of soft-label ST, is then not trained again (methods.train,
     `start`: the same model either way). None otherwise."""
     import torch
 
-    if not cfg.get("refine_epochs"):
+    base = _base_config(cfg)
+    if base is None:
         return None
-    base = {k: v for k, v in cfg.items() if k not in ("refine_epochs", "refine_keep")}
     cell, weights = model_dir.parent.parent / "cells" / f"{cell_id(base)}.json", model_dir.parent / cell_id(base) / "weights.pt"
     try:
         if json.loads(cell.read_text()).get("config") != base or not weights.is_file():
@@ -196,6 +218,94 @@ def _refine_start(cfg: dict, model_dir: Path) -> dict | None:
         return torch.load(weights, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError):
         return None
+
+
+def _timed_cell(data, cfg: dict, model_dir: Path) -> dict:
+    """run_cell as a stored record: {"config", "metrics", "wall_seconds"}."""
+    started = time.time()
+    metrics = run_cell(data, cfg, model_dir)
+    return {"config": cfg, "metrics": metrics, "wall_seconds": round(time.time() - started, 1)}
+
+
+_worker_data = None   # the prepared dataset of a train_cells worker process
+
+
+def _worker_start(data) -> None:
+    """A train_cells worker: keep the dataset, and one torch / OpenCV thread (the workers share
+    the cores); on Linux, end with the bench (prctl PR_SET_PDEATHSIG), so a killed bench leaves
+    no worker training on."""
+    import ctypes
+    import signal
+
+    import cv2
+    import torch
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    global _worker_data
+    _worker_data = data
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _worker_cell(cfg: dict, model_dir: str) -> dict:
+    return _timed_cell(_worker_data, cfg, Path(model_dir))
+
+
+def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
+    """Train `cells` ([(cell id, cfg from cell_config)], in the order given) on prepared `data`:
+    each cell's model goes to RUN/models/ID and its record {"config", "metrics", "wall_seconds"}
+    to RUN/cells/ID.json (written atomically as the cell finishes, so a stopped run keeps it).
+    Yields (cell id, record) as cells finish.
+
+    jobs > 1: that many worker processes (spawned, each with the dataset and one torch thread)
+    train cells side by side; on 2 cores two one-thread cells finish in about 0.6 of the time of
+    one after the other with two threads (docs/results.md). A cell that continues from another
+    (depends_on) starts once that one is stored, so it is never trained twice. Scores do not
+    depend on `jobs` (the thread count does not change torch's CPU results here;
+    tests/test_experiments.py). Raises what run_cell raises; on an error or Ctrl-C the cells not
+    started are dropped, finished ones stay stored."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from c3t.core.atomic_file import write_json_atomic
+
+    (run / "cells").mkdir(parents=True, exist_ok=True)
+
+    def store(cid: str, record: dict) -> None:
+        write_json_atomic(run / "cells" / f"{cid}.json", record)
+
+    if jobs <= 1:
+        for cid, cfg in cells:
+            record = _timed_cell(data, cfg, run / "models" / cid)
+            store(cid, record)
+            yield cid, record
+        return
+    waiting = list(cells)
+    running: dict = {}   # future -> cell id
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_worker_start, initargs=(data,))
+    try:
+        while waiting or running:
+            busy = set(running.values()) | {c for c, _ in waiting}
+            for cell in [c for c in waiting if depends_on(c[1]) not in busy][: jobs - len(running)]:
+                waiting.remove(cell)
+                running[pool.submit(_worker_cell, cell[1], str(run / "models" / cell[0]))] = cell[0]
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                cid = running.pop(future)
+                record = future.result()
+                store(cid, record)
+                yield cid, record
+    except BaseException:   # an error or Ctrl-C: the cells in the workers are given up, not waited for
+        workers = list((getattr(pool, "_processes", None) or {}).values())   # the pool's own table (no public one before 3.14)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.terminate()
+        raise
+    pool.shutdown(wait=True)
 
 
 def summarize(values: list) -> dict | None:

@@ -46,6 +46,7 @@ from c3t.core.vocabulary import SCHEDULES
 
 
 REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
+STUDENT_SEED = 7927  # offset of a soft-label ST student's random streams from cfg.seed
 IGNORED = -100       # pseudo-label of a pair that adds no loss
 
 
@@ -136,28 +137,32 @@ class _Trainer:
             val = score()
             scored = not np.isnan(val)
             a_loss = align_score() if align_score is not None else float("nan")
-            candidates = {"val": -val if scored else None, "align-loss": None if np.isnan(a_loss) else a_loss, "last": 0.0}
+            candidates = {"val": -val if scored else None, "align-loss": None if np.isnan(a_loss) else a_loss}
             for rule, crit in candidates.items():
-                if crit is not None and (rule == "last" or rule not in kept or crit < kept[rule][3]):
+                if crit is not None and (rule not in kept or crit < kept[rule][3]):
                     kept[rule] = (epoch + 1, val if scored else None, copy.deepcopy(self.model.state_dict()), crit)
+            last_val = val if scored else None
             best_val = kept["val"][1] if "val" in kept else None
             self.progress({"phase": phase, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)),
                            "val_top1": val if scored else None, "best_val_top1": best_val,
                            **({"align_loss": a_loss} if align_score is not None else {})})
-        self.alternatives = {rule: v[:3] for rule, v in kept.items()}
-        chosen = kept.get(self.cfg.select, kept["last"]) if epochs else None
-        if chosen is None:
+        if not epochs:
+            self.alternatives = {}
             return None
-        self.model.load_state_dict(chosen[2])
+        kept["last"] = (epochs, last_val, copy.deepcopy(self.model.state_dict()), 0.0)   # the model as it is now
+        self.alternatives = {rule: v[:3] for rule, v in kept.items()}
+        chosen = kept.get(self.cfg.select, kept["last"])
+        if chosen is not kept["last"]:
+            self.model.load_state_dict(chosen[2])
         return chosen[1]
 
 
 class _Recipes:
     """The training recipes; each fills `info` and leaves the best D_Val state in the model."""
 
-    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel, camera=None):
+    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel, camera=None, teacher=None):
         self.cfg, self.model, self.har, self.align, self.val, self.upper = cfg, model, har, align, val, upper
-        self.camera = camera
+        self.camera, self.teacher = camera, teacher
         self.t = _Trainer(model, cfg, progress, cancel)
         self.dev = next(model.parameters()).device
         self.info: dict = {}
@@ -300,7 +305,16 @@ class _Recipes:
         f2 + `student_head` learn from D_Align's IMU clips (phase phases[1], selected on D_Val's
         IMU top-1)."""
         m = self.model
-        self.info["teacher_val_top1"] = self.t.run(phases[0], self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val, self.n_har())
+        if self.teacher is None:
+            self.info["teacher_val_top1"] = self.t.run(phases[0], self.params(m.f1, m.h), self.cfg.epochs, self.har_step(), self.vis_val,
+                                                       self.n_har())
+        else:   # the teacher of a stored ST model (train's `start`)
+            for name in ("f1", "h"):
+                getattr(m, name).load_state_dict({k[len(name) + 1:]: v for k, v in self.teacher.items() if k.startswith(name + ".")})
+            self.info["teacher_from_start"] = True
+        if self.cfg.soft_threshold is not None:   # the same student whether its teacher was trained here or not
+            torch.manual_seed(self.cfg.seed + STUDENT_SEED)
+            self.t.gen.manual_seed(self.cfg.seed + STUDENT_SEED)
         targets, keep = self._pseudo_labels()
         step = self.ce_step(self.align.imu[keep], targets, "imu", student_head)
         self.info["best_val_top1"] = self.t.run(phases[1], self.params(m.f2, student_head), self.cfg.epochs, step, self.imu_val,
@@ -412,8 +426,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). `start`, with
     cfg.refine_epochs > 0: the state_dict of the same configuration trained without refinement
     (same seed, data and split); the schedule is then not trained again and the refinement
-    continues from it. The refinement reseeds its random streams, so the model is the same
-    either way. `camera`: the camera input's name (InputSpec.visual); "motion" clips are
+    continues from it. With ST and cfg.soft_threshold: the state_dict of the same ST trained
+    with hard labels; its teacher (f1, h) is taken instead of trained again. The refinement and
+    the soft-label student reseed their random streams, so the model is the same either way. `camera`: the camera input's name (InputSpec.visual); "motion" clips are
     augmented as flow fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection, refinement asked of a
     method other than CA / C3T, a `start` without refinement or with a learned temperature
     (not part of the state), or IMU labels given to a method that must not see them."""
@@ -428,8 +443,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     if cfg.soft_threshold is not None and (m not in SOFT_LABELS or not 0 <= cfg.soft_threshold < 1):
         raise C3tError(f"soft_threshold={cfg.soft_threshold}: soft pseudo-labels are for st and fusion-pl, "
                        f"with a confidence threshold in [0, 1), not {m}")
-    if start is not None and not (cfg.refine_epochs and cfg.temperature):
-        raise C3tError("a start state skips the schedule: it needs refine_epochs > 0 and a fixed temperature")
+    teacher = start if m == "st" and cfg.soft_threshold is not None else None
+    if start is not None and teacher is None and not (cfg.refine_epochs and cfg.temperature):
+        raise C3tError("a start state skips the schedule (refine_epochs > 0 and a fixed temperature) or the teacher "
+                       "(st with soft_threshold)")
     if (upper is not None) != (m in UPPER_BOUNDS):
         raise C3tError(f"{m}: IMU labels (UpperBound) go to {' and '.join(UPPER_BOUNDS)} only, and they need them")
     torch.manual_seed(cfg.seed)
@@ -441,8 +458,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
             _fit_norm(model, None if align is None else align.imu,
                       har.visual if align is None else np.concatenate([har.visual, align.visual]))
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera)
-    if start is None:
+    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera, teacher)
+    if start is None or teacher is not None:
         getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
     else:
         model.load_state_dict(start)

@@ -32,6 +32,8 @@ def register(sub, bench) -> None:
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--only", metavar="TEXT,...", help="train only the rows whose label contains one of these "
                    "(e.g. C3T,virtual); other cells are read if they are there (default: train every row)")
+    p.add_argument("--jobs", type=int, help="cells trained side by side, one thread each (default: the cores "
+                   "other programs leave idle; 1 trains one cell at a time with every thread)")
     p.add_argument("--tables-only", action="store_true",
                    help="train nothing: write the tables from the cells already there (missing seeds left out)")
     p.set_defaults(func=paper_command)
@@ -82,11 +84,14 @@ def paper_command(args) -> int:
     out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
     check_output_folder(out, "--out", replace=True)   # resumable: its own earlier cells are kept
     check_dataset(args.dataset)
+    if args.jobs is not None and args.jobs < 1:
+        raise C3tError(f"--jobs {args.jobs}: at least 1 cell must train at a time")
 
     from tqdm import tqdm
 
+    from c3t.core.cpu import idle_cores
     from c3t.training.defaults import default_backbone
-    from c3t.training.experiments import RUN_ORDER, TABLES, cell_config, cell_id, run_cell, table_rows, write_table
+    from c3t.training.experiments import RUN_ORDER, TABLES, cell_config, cell_id, table_rows, train_cells, write_table
     from c3t.training.prepare import prepare
 
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -105,22 +110,27 @@ def paper_command(args) -> int:
                 todo[cell_id(cfg)] = (label, cfg)
     results: dict[str, dict] = {}
     ordered = sorted(todo.items(), key=lambda kv: (RUN_ORDER.get(kv[1][1]["method"], 9), kv[1][1]["seed"]))
-    for cid, (label, cfg) in tqdm(ordered, desc="cells", unit="cell"):
+    to_train = []
+    for cid, (label, cfg) in ordered:
         path = out / "cells" / f"{cid}.json"
         if path.exists():
             stored = json.loads(path.read_text())
             if stored.get("config") == cfg:
                 results[cid] = stored
                 continue
-        if args.tables_only or (args.only and not any(t.strip() in label for t in args.only.split(","))):
-            continue
-        started = time.time()
-        metrics = run_cell(data, cfg, out / "models" / cid)
-        record = {"config": cfg, "metrics": metrics, "wall_seconds": round(time.time() - started, 1)}
-        path.write_text(json.dumps(record, indent=1))
+        if not (args.tables_only or (args.only and not any(t.strip() in label for t in args.only.split(",")))):
+            to_train.append((cid, cfg))
+    jobs = max(1, min(len(to_train), args.jobs if args.jobs is not None else idle_cores()))
+    started = time.time()
+    bar = tqdm(total=len(to_train), desc=f"cells ({jobs} at a time)" if jobs > 1 else "cells", unit="cell")
+    for cid, record in train_cells(data, to_train, out, jobs):
         results[cid] = record
-        imu = metrics["noise"]["none"].get("imu", {}).get("top1")
-        tqdm.write(f"{cid}: IMU top-1 {'-' if imu is None else f'{imu:.3f}'} ({record['wall_seconds']:.0f} s)")
+        imu = record["metrics"]["noise"]["none"].get("imu", {}).get("top1")
+        bar.write(f"{cid}: IMU top-1 {'-' if imu is None else f'{imu:.3f}'} ({record['wall_seconds']:.0f} s)")
+        bar.update()
+    bar.close()
+    if to_train:
+        print(f"{len(to_train)} cells trained in {time.time() - started:.0f} s, {jobs} at a time")
     for table in tables:
         write_table(out, table, args, results, backbone)
     return 0
