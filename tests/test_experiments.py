@@ -54,17 +54,25 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     assert "needs --protocol new-user" in capsys.readouterr().err
 
 
-def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_path):
-    """--jobs 2 trains cells in two worker processes: the same scores as --jobs 1, and a
-    refinement cell still waits for (and continues from) its C3T cell, soft-label ST for the
-    teacher of its ST cell."""
+def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_path, monkeypatch):
+    """--jobs 2 trains cells in two one-thread worker processes: the same scores as --jobs 1
+    with one thread, and a refinement cell still waits for (and continues from) its C3T cell,
+    soft-label ST for the teacher of its ST cell."""
+    import torch
+
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
-    runs = {}
-    for jobs in (1, 2):
-        out = tmp_path / f"jobs{jobs}"
-        assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "2", "--epochs", "2",
-                     "--out", str(out), "--protocol", "cross-subject", "--only", "C3T,ST", "--jobs", str(jobs)]) == 0
-        runs[jobs] = {p.stem: json.loads(p.read_text()) for p in (out / "skeleton-cross-subject" / "cells").glob("*.json")}
+    threads, runs = torch.get_num_threads(), {}
+    torch.set_num_threads(1)   # the workers' thread count: the same float sums in the same order
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)   # kept through fit's threads_for_load
+    try:
+        for jobs in (1, 2):
+            out = tmp_path / f"jobs{jobs}"
+            assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "2", "--epochs", "2",
+                         "--out", str(out), "--protocol", "cross-subject", "--only", "C3T,ST", "--jobs", str(jobs)]) == 0
+            runs[jobs] = {p.stem: json.loads(p.read_text()) for p in (out / "skeleton-cross-subject" / "cells").glob("*.json")}
+    finally:
+        monkeypatch.undo()
+        torch.set_num_threads(threads)
     assert sorted(runs[1]) == sorted(runs[2]) and len(runs[1]) == 2 * 4   # C3T, its refinement, ST, soft ST
     for cid, record in runs[2].items():
         assert record["metrics"]["noise"] == runs[1][cid]["metrics"]["noise"], cid

@@ -263,9 +263,10 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
     jobs > 1: that many worker processes (spawned, each with the dataset and one torch thread)
     train cells side by side; on 2 cores two one-thread cells finish in about 0.6 of the time of
     one after the other with two threads (docs/results.md). A cell that continues from another
-    (depends_on) starts once that one is stored, so it is never trained twice. Scores do not
-    depend on `jobs` (the thread count does not change torch's CPU results here;
-    tests/test_experiments.py). Raises what run_cell raises; on an error or Ctrl-C the cells not
+    (depends_on) starts once that one is stored, so it is never trained twice. A worker's scores
+    are those of the same cell trained alone with one thread (tests/test_experiments.py); with
+    more threads torch sums some floats in another order, which can move a cell by a few clips
+    (1 of the 45 cells of the skeleton cross-subject main table: 3 of 389 clips). Raises what run_cell raises; on an error or Ctrl-C the cells not
     started are dropped, finished ones stay stored."""
     import concurrent.futures as cf
     import multiprocessing
