@@ -29,7 +29,8 @@ def test_split_is_stratified_disjoint_and_seeded():
 
 def test_align_view_has_no_labels():
     assert [f.name for f in dataclasses.fields(S.Pairs)] == ["visual", "imu"]
-    assert [f.name for f in dataclasses.fields(S.CameraLabelled)] == ["visual", "labels"]
+    # D_HAR carries no measured IMU: virtual_imu is computed from its skeleton (training/virtual_imu.py)
+    assert [f.name for f in dataclasses.fields(S.CameraLabelled)] == ["visual", "labels", "virtual_imu"]
 
 
 def _toy(n_per_class=12, classes=3, seed=0):
@@ -200,3 +201,23 @@ def test_refinement_keeps_the_most_confident_share_of_each_pseudo_class():
 def test_refinement_follows_ca_or_c3t_only():
     with pytest.raises(C3tError, match="refinement follows a CA or C3T schedule"):
         _train_tiny(_toy(n_per_class=4), "st", "combined", refine_epochs=2)
+
+
+def test_virtual_imu_regularisation_needs_the_virtual_clips_and_c3t_or_ca_combined():
+    """TrainConfig.virtual_weight: L_CE of D_HAR's virtual IMU joins C3T's combined steps (the
+    model changes, no IMU label involved); refused for other methods, schedules, or without the
+    virtual clips."""
+    data = _toy()
+    har, align, val, _ = S.views(data, S.uma_split(data.labels, 0))
+    rng = np.random.default_rng(0)
+    virtual = rng.normal(size=(len(har.labels),) + align.imu.shape[1:]).astype(np.float32)
+    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
+    cfg = TrainConfig(method="c3t", epochs=2, batch=8, seed=0)
+    plain, _ = train(cfg, mcfg, har, align, val)
+    with_virtual, _ = train(dataclasses.replace(cfg, virtual_weight=0.5), mcfg, dataclasses.replace(har, virtual_imu=virtual), align, val)
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), with_virtual.state_dict().values()))
+    for bad_cfg, bad_har in ((dataclasses.replace(cfg, virtual_weight=0.5), har),
+                             (dataclasses.replace(cfg, virtual_weight=0.5, schedule="har-first"), dataclasses.replace(har, virtual_imu=virtual)),
+                             (dataclasses.replace(cfg, method="st", virtual_weight=0.5), dataclasses.replace(har, virtual_imu=virtual))):
+        with pytest.raises(C3tError, match="the virtual IMU regularises c3t and ca"):
+            train(bad_cfg, dataclasses.replace(mcfg, method=bad_cfg.method), bad_har, align, val)

@@ -216,7 +216,10 @@ def test_summaries_use_the_sample_std_and_a_t_interval(tmp_path):
 
 @pytest.mark.parametrize("args, flag", [(["--method", "c3t", "--soft-threshold", "0.5"], "--soft-threshold 0.5"),
                                         (["--method", "st", "--soft-threshold", "1"], "--soft-threshold 1"),
-                                        (["--method", "st", "--refine-epochs", "10"], "--refine-epochs 10")])
+                                        (["--method", "st", "--refine-epochs", "10"], "--refine-epochs 10"),
+                                        (["--method", "st", "--virtual-weight", "0.5"], "--virtual-weight 0.5"),
+                                        (["--method", "c3t", "--schedule", "har-first", "--virtual-weight", "1"],
+                                         "--virtual-weight 1")])
 def test_train_options_for_other_methods_are_refused_by_their_flag_before_any_work(utd_root, tmp_path, capsys, args, flag):
     """`c3t train` names the flag a method cannot take, before the dataset is read; nothing is written."""
     code = main(["train", "--dataset", str(utd_root), "--visual", "skeleton", "--out", str(tmp_path / "m"), "--quiet"] + args)

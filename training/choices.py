@@ -6,6 +6,8 @@
                 "virtual": none, a virtual IMU from D_HAR's skeleton (training/virtual_imu.py)
     REFINABLE   methods pseudo-label refinement can follow (--refine-epochs)
     SOFT_LABELS methods whose teacher can give soft pseudo-labels (--soft-threshold)
+    VIRTUAL_REGULARISED  methods whose IMU side can also learn D_HAR's virtual IMU (--virtual-weight;
+                the combined schedule)
 """
 
 PROTOCOLS = ("random", "cross-subject", "new-user")
@@ -13,3 +15,4 @@ SELECTIONS = ("val", "last", "align-loss")
 IMU_LABELS = ("training", "new-users", "virtual")
 REFINABLE = ("c3t", "ca")
 SOFT_LABELS = ("st", "fusion-pl")
+VIRTUAL_REGULARISED = ("c3t", "ca")

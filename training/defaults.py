@@ -30,6 +30,7 @@ class TrainConfig:
     imu_labels_per_class: int | None = None   # supervised-imu / -fusion: only K labelled clips per class
     refine_epochs: int = 0      # c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule (0: none)
     soft_threshold: float | None = None   # st / fusion-pl: soft pseudo-labels for clips the teacher is this sure of (None: hard, all)
+    virtual_weight: float = 0.0  # c3t / ca, combined schedule: weight of L_CE on D_HAR's virtual IMU through f2 + h (0: none)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (how the model folder's config stores them under "training")."""

@@ -38,6 +38,11 @@ REFINE_EPOCHS = 40    # chosen on held-out training people (docs/results.md, "ps
 REFINED = ("C3T + pseudo-label refinement (no IMU labels)", "c3t", {"refine_epochs": REFINE_EPOCHS})
 SOFT_THRESHOLD = 0.5  # ST with soft pseudo-labels: clips the teacher gives at least this probability
 ST_SOFT = (f"ST, soft pseudo-labels (teacher >= {SOFT_THRESHOLD:g} sure)", "st", {"soft_threshold": SOFT_THRESHOLD})
+VIRTUAL_WEIGHT = 0.5  # C3T regularised with the virtual IMU: weight of its L_CE beside the camera's
+VIRTUAL_REG = [(f"C3T regularised with virtual IMU (weight {VIRTUAL_WEIGHT:g}; no IMU labels)", "c3t",
+                {"virtual_weight": VIRTUAL_WEIGHT}),
+               ("C3T regularised with virtual IMU + refinement (no IMU labels)", "c3t",
+                {"virtual_weight": VIRTUAL_WEIGHT, "refine_epochs": REFINE_EPOCHS})]
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -85,7 +90,7 @@ TABLES = {
                [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
 }
 TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs",
-              "soft_threshold")   # TrainConfig fields a cell may set
+              "soft_threshold", "virtual_weight")   # TrainConfig fields a cell may set
 MODEL_KEYS = ("head", "t_rec", "latent")                                          # ModelConfig fields, passed to fit()
 
 
@@ -93,7 +98,8 @@ def table_rows(table: str, protocol: str = "random") -> list:
     """The rows (label, method, variant) of `table` under `protocol`: the main and baselines
     tables hold the virtual-IMU baseline, under new-user both supervised IMU references
     (other people's labels, and the new users' own †), and under the people-wise protocols the
-    main table adds ST with soft pseudo-labels and C3T with pseudo-label refinement."""
+    main table adds ST with soft pseudo-labels, C3T with pseudo-label refinement and C3T
+    regularised with the virtual IMU (with and without refinement)."""
     rows = list(TABLES[table][0])
     if table in ("main", "baselines"):
         rows.insert(next(k for k, r in enumerate(rows) if r[1] == "supervised-visual") + 1, VIRTUAL)
@@ -103,7 +109,7 @@ def table_rows(table: str, protocol: str = "random") -> list:
         rows.insert(i + 1, OWN_LABELS)
     if protocol != "random" and table == "main":
         rows.insert(next(k for k, r in enumerate(rows) if r[1] == "st") + 1, ST_SOFT)
-        rows.append(REFINED)
+        rows += [REFINED] + VIRTUAL_REG
     return rows
 
 
@@ -138,7 +144,7 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
 def cell_id(cfg: dict) -> str:
     """The cell's folder name under models/: method, schedule and head where set, the noise
     augmentation share, IMU-label variant and k, refinement epochs, soft pseudo-label threshold,
-    epochs and seed, joined by "-" (e.g.
+    virtual-IMU weight, epochs and seed, joined by "-" (e.g.
     "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
@@ -146,6 +152,7 @@ def cell_id(cfg: dict) -> str:
     parts += [f"k{cfg['imu_labels_per_class']}"] if cfg.get("imu_labels_per_class") else []
     parts += [f"refine{cfg['refine_epochs']}"] if cfg.get("refine_epochs") else []
     parts += [f"soft{cfg['soft_threshold']:g}"] if cfg.get("soft_threshold") else []
+    parts += [f"virtual{cfg['virtual_weight']:g}"] if cfg.get("virtual_weight") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 

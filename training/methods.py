@@ -5,6 +5,8 @@ CA and C3T schedules:
     har-first     L_CE on D_HAR trains f1 and h; then f1 frozen and f2 aligned to it on D_Align
     interspersed  alternate one epoch of L_CE (f1, h) and one epoch of L_CL (f1, f2)
     combined      every step: L_CE on a D_HAR batch + L_CL on a D_Align batch, all parameters
+                  (with `virtual_weight`: + that weight x L_CE of the same D_HAR batch's virtual IMU,
+                  computed from its skeleton, through f2 + h; no IMU label)
 Others:
     st                 teacher f1 + h on D_HAR; pseudo-labels on D_Align's camera; student f2 + h_imu
                        (hard labels as the paper; or `soft_threshold`: the teacher's probabilities
@@ -38,7 +40,7 @@ from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
-from c3t.training.choices import REFINABLE, SELECTIONS, SOFT_LABELS
+from c3t.training.choices import REFINABLE, SELECTIONS, SOFT_LABELS, VIRTUAL_REGULARISED
 from c3t.training.defaults import REFINE_KEEP, TrainConfig
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
@@ -386,11 +388,13 @@ class _Recipes:
         self._joint("refine", self.cfg.refine_epochs, torch.from_numpy(pseudo))
 
     def _joint(self, phase: str, epochs: int, pseudo: torch.Tensor | None = None):
-        """`epochs` of steps that each add L_CE on a D_HAR batch (camera), L_CL on a D_Align batch
-        and, with `pseudo` (one class per D_Align pair, IGNORED for none), L_CE of that batch's IMU
-        clips against it (mean over the batch's clips that have one)."""
+        """`epochs` of steps that each add L_CE on a D_HAR batch (camera), L_CL on a D_Align batch,
+        with cfg.virtual_weight that weight x L_CE of the D_HAR batch's virtual IMU (f2 + h, the
+        camera labels), and with `pseudo` (one class per D_Align pair, IGNORED for none) L_CE of
+        the D_Align batch's IMU clips against it (mean over the batch's clips that have one)."""
         m, bs, g = self.model, self.cfg.batch, self.t.gen
         hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
+        hi_virtual = torch.from_numpy(self.har.virtual_imu) if self.cfg.virtual_weight else None
         av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
         n_steps = max(1, max(len(hy), len(ai)) // bs)
 
@@ -401,6 +405,9 @@ class _Recipes:
                 hi, ai_ = next(har_idx), next(align_idx)
                 xb = self.aug(hv[hi], None)[0]
                 loss = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
+                if hi_virtual is not None:
+                    vb = self.aug(None, hi_virtual[hi])[1]
+                    loss = loss + self.cfg.virtual_weight * F.cross_entropy(m.h(m.encode_imu(vb.to(self.dev)))[0], hy[hi].to(self.dev))
                 if pseudo is not None:
                     ib = self.aug(None, ai[ai_])[1]
                     pb = pseudo[ai_].to(self.dev)
@@ -431,7 +438,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     the soft-label student reseed their random streams, so the model is the same either way. `camera`: the camera input's name (InputSpec.visual); "motion" clips are
     augmented as flow fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection, refinement asked of a
     method other than CA / C3T, a `start` without refinement or with a learned temperature
-    (not part of the state), or IMU labels given to a method that must not see them."""
+    (not part of the state), a virtual_weight outside C3T / CA's combined schedule or without
+    D_HAR's virtual IMU, or IMU labels given to a method that must not see them."""
     m = cfg.method
     if cfg.schedule not in SCHEDULES:
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
@@ -443,6 +451,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     if cfg.soft_threshold is not None and (m not in SOFT_LABELS or not 0 <= cfg.soft_threshold < 1):
         raise C3tError(f"soft_threshold={cfg.soft_threshold}: soft pseudo-labels are for st and fusion-pl, "
                        f"with a confidence threshold in [0, 1), not {m}")
+    if cfg.virtual_weight and (m not in VIRTUAL_REGULARISED or cfg.schedule != "combined" or cfg.virtual_weight < 0
+                               or har is None or har.virtual_imu is None):
+        raise C3tError(f"virtual_weight={cfg.virtual_weight}: the virtual IMU regularises {' and '.join(VIRTUAL_REGULARISED)} "
+                       f"with the combined schedule and needs D_HAR's virtual IMU (CameraLabelled.virtual_imu); "
+                       f"got {m}, {cfg.schedule}")
     teacher = start if m == "st" and cfg.soft_threshold is not None else None
     if start is not None and teacher is None and not (cfg.refine_epochs and cfg.temperature):
         raise C3tError("a start state skips the schedule (refine_epochs > 0 and a fixed temperature) or the teacher "

@@ -48,6 +48,7 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     """Train `cfg.method` (cfg from defaults.defaults_for) on a seeded split of `data` under
     `cfg.protocol` (splits.PROTOCOLS); returns (model, metrics, cfg, split).
 
+    `cfg.virtual_weight`: D_HAR's virtual IMU (virtual_imu.virtual_har) joins C3T / CA's training.
     `cfg.select`: model selection rule (methods.SELECTIONS); metrics["selection"] scores every
     rule's state of the final phase on D_Test (IMU), beside the one kept. `cfg.imu_labels` /
     `cfg.imu_labels_per_class`: whose IMU labels the supervised upper bounds use (upper_parts),
@@ -64,6 +65,13 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     model_cfg = ModelConfig(method=cfg.method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
                             visual_channels=data.visual.shape[2], **model_overrides)
     upper, extra_info = None, {}
+    if cfg.virtual_weight:   # D_HAR's virtual IMU, from its skeleton: the IMU side learns the camera labels on it too
+        import dataclasses
+
+        from c3t.training.virtual_imu import virtual_har
+
+        virtual, extra_info["virtual_imu"] = virtual_har(data, split)
+        har = dataclasses.replace(har, virtual_imu=virtual)
     if cfg.method in UPPER_BOUNDS and cfg.imu_labels == "virtual":   # no IMU labels: virtual IMU from D_HAR's skeleton
         from c3t.training.virtual_imu import virtual_upper
 

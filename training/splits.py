@@ -226,10 +226,13 @@ def split_for(data, seed: int, require_checking: bool = True, protocol: str = "r
 @dataclass(frozen=True)
 class CameraLabelled:
     """D_HAR as training sees it: camera clips `visual` (N, ...) float32 and their class
-    labels (N,) int64; no IMU."""
+    labels (N,) int64; no IMU. `virtual_imu`, when asked for (TrainConfig.virtual_weight): the
+    IMU signals (N, steps, 6) computed from each clip's skeleton (training/virtual_imu.py), not
+    measured: no IMU label comes with them, only the camera's."""
 
     visual: np.ndarray
     labels: np.ndarray
+    virtual_imu: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,19 @@ def virtual_inputs(data, idx: np.ndarray, sites: list[str], steps: int) -> np.nd
 
 def virtual_upper(data, split: dict, seed: int = 0) -> tuple:
     """The virtual-IMU training set: (UpperBound of D_HAR's calibrated virtual IMU + camera +
-    camera labels, calibration summary). Uses D_Align's pairs without labels (wrist site for all)."""
+    camera labels, calibration summary) (virtual_har)."""
     from c3t.training.splits import UpperBound
+
+    imu, summary = virtual_har(data, split)
+    har = split["har"]
+    return UpperBound(imu, data.visual[har], data.labels[har]), summary
+
+
+def virtual_har(data, split: dict) -> tuple[np.ndarray, dict]:
+    """D_HAR's virtual IMU: (inputs (len(split["har"]), steps, 6) float32 in D_HAR's order,
+    calibration summary). Each clip's sensor site comes from its camera label (site_for); the
+    mounting and scale are calibrated on D_Align's pairs without labels (wrist site for all).
+    Raises C3tError for a dataset without UTD-MHAD's classes or skeleton files."""
     from c3t.training.utd_mhad import UTD_CLASSES
 
     if len(data.classes) != len(UTD_CLASSES):
@@ -158,4 +169,4 @@ def virtual_upper(data, split: dict, seed: int = 0) -> tuple:
     sites = [site_for(int(data.labels[i]) + 1) for i in har]
     imu = apply_calibration(virtual_inputs(data, har, sites, steps), cal)
     summary = {"rotation": cal["rotation"].astype(int).tolist(), "align_correlation": round(cal["correlation"], 4)}
-    return UpperBound(imu, data.visual[har], data.labels[har]), summary
+    return imu, summary

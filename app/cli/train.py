@@ -11,7 +11,7 @@ from c3t.app.cli import check_dataset
 from c3t.core.atomic_file import check_output_folder, replace_folder
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import BACKBONES, CAMERA_INPUTS, METHODS, SCHEDULES
-from c3t.training.choices import IMU_LABELS, PROTOCOLS, REFINABLE, SELECTIONS, SOFT_LABELS
+from c3t.training.choices import IMU_LABELS, PROTOCOLS, REFINABLE, SELECTIONS, SOFT_LABELS, VIRTUAL_REGULARISED
 from c3t.training.defaults import default_backbone, defaults_for
 
 
@@ -37,6 +37,9 @@ def register(sub, bench) -> None:
     p.add_argument("--soft-threshold", type=float, metavar="TAU",
                    help="st / fusion-pl: the teacher's class probabilities as soft pseudo-labels, only for D_Align "
                         "clips whose top probability is at least TAU (0..1; default: the paper's hard labels, all clips)")
+    p.add_argument("--virtual-weight", type=float, metavar="W",
+                   help="c3t / ca, combined schedule, UTD-MHAD layout: the IMU side also learns the camera labels on "
+                        "the virtual IMU computed from D_HAR's skeletons, with this weight (default 0: not)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="how clips are split (default random): random (the paper's, per clip), cross-subject (test people never reach "
                         "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
@@ -81,6 +84,10 @@ def train_command(args) -> int:
                        "with a threshold from 0 up to (not including) 1")
     if args.refine_epochs and args.method not in REFINABLE:
         raise C3tError(f"--refine-epochs {args.refine_epochs}: pseudo-label refinement follows --method c3t or ca")
+    if args.virtual_weight and (args.method not in VIRTUAL_REGULARISED or args.virtual_weight < 0
+                                or (args.schedule or "combined") != "combined"):
+        raise C3tError(f"--virtual-weight {args.virtual_weight:g}: the virtual IMU joins --method c3t or ca with the "
+                       "combined schedule, with a weight of 0 or more")
 
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
@@ -105,7 +112,7 @@ def train_command(args) -> int:
                            temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
                            select=args.select, imu_labels=args.imu_labels,
                            imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs,
-                           soft_threshold=args.soft_threshold)
+                           soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight)
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
