@@ -134,7 +134,8 @@ def virtual_inputs(data, idx: np.ndarray, sites: list[str], steps: int) -> np.nd
 
     root = Path(getattr(data, "root", "") or ".")
     if (getattr(data, "extra", None) or {}).get("roles") is not None or not (root / "Skeleton").is_dir():
-        raise C3tError(f"a virtual IMU needs skeleton files (UTD-MHAD layout {root}/Skeleton/)")
+        raise C3tError(f"a virtual IMU (--imu-labels virtual, --virtual-weight) is computed from the clips' skeleton files, "
+                       f"and {root}/Skeleton/ is not there (UTD-MHAD layout): add it, or leave the option out")
     out = []
     for i, site in zip(idx, sites):
         joints = utd_mhad.load_skeleton(root / "Skeleton" / f"{data.keys[i]}_skeleton.mat")
