@@ -43,3 +43,13 @@ def test_calibration_recovers_the_mounting_from_pairs():
     assert len(_rotations()) == 24 and site_for(21) == "wrist" and site_for(22) == "thigh"
     with pytest.raises(C3tError, match="paired clips"):
         calibrate(virtual[:3], real[:2])
+
+
+def test_a_folder_without_skeletons_is_named_with_what_to_do(tmp_path):
+    from types import SimpleNamespace
+
+    from c3t.training.virtual_imu import virtual_inputs
+
+    data = SimpleNamespace(root=str(tmp_path), extra={}, keys=["a1_s1_t1"])
+    with pytest.raises(C3tError, match=r"--virtual-weight\).*Skeleton/ is not there.*leave the option out"):
+        virtual_inputs(data, np.array([0]), ["wrist"], 128)
