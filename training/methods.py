@@ -435,9 +435,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     (same seed, data and split); the schedule is then not trained again and the refinement
     continues from it. With ST and cfg.soft_threshold: the state_dict of the same ST trained
     with hard labels; its teacher (f1, h) is taken instead of trained again. The refinement and
-    the soft-label student reseed their random streams, so the model is the same either way. `camera`: the camera input's name (InputSpec.visual); "motion" clips are
-    augmented as flow fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection, refinement asked of a
-    method other than CA / C3T, a `start` without refinement or with a learned temperature
+    the soft-label student reseed their random streams, so the model is the same either way.
+    `camera`: the camera input's name (InputSpec.visual); "motion" clips are augmented as flow
+    fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection,
+    refinement asked of a method other than CA / C3T, a `start` without refinement or with a learned temperature
     (not part of the state), a virtual_weight outside C3T / CA's combined schedule or without
     D_HAR's virtual IMU, or IMU labels given to a method that must not see them."""
     m = cfg.method
