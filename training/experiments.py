@@ -218,7 +218,8 @@ def _start_state(cfg: dict, model_dir: Path) -> dict | None:
     base = _base_config(cfg)
     if base is None:
         return None
-    cell, weights = model_dir.parent.parent / "cells" / f"{cell_id(base)}.json", model_dir.parent / cell_id(base) / "weights.pt"
+    base_id = depends_on(cfg)
+    cell, weights = model_dir.parent.parent / "cells" / f"{base_id}.json", model_dir.parent / base_id / "weights.pt"
     try:
         if json.loads(cell.read_text()).get("config") != base or not weights.is_file():
             return None

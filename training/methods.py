@@ -40,7 +40,7 @@ from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
 from c3t.core.models import ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
-from c3t.training.choices import REFINABLE, SELECTIONS, SOFT_LABELS, VIRTUAL_REGULARISED
+from c3t.training.choices import SELECTIONS, option_problems
 from c3t.training.defaults import REFINE_KEEP, TrainConfig
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
@@ -446,17 +446,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
     if cfg.select not in SELECTIONS:
         raise C3tError(f"unknown model selection {cfg.select!r}; expected one of {SELECTIONS}")
-    if cfg.refine_epochs < 0 or (cfg.refine_epochs and m not in REFINABLE):
-        raise C3tError(f"refine_epochs={cfg.refine_epochs}: pseudo-label refinement follows a CA or C3T schedule "
-                       f"(0 or more epochs), not {m}")
-    if cfg.soft_threshold is not None and (m not in SOFT_LABELS or not 0 <= cfg.soft_threshold < 1):
-        raise C3tError(f"soft_threshold={cfg.soft_threshold}: soft pseudo-labels are for st and fusion-pl, "
-                       f"with a confidence threshold in [0, 1), not {m}")
-    if cfg.virtual_weight and (m not in VIRTUAL_REGULARISED or cfg.schedule != "combined" or cfg.virtual_weight < 0
-                               or har is None or har.virtual_imu is None):
-        raise C3tError(f"virtual_weight={cfg.virtual_weight}: the virtual IMU regularises {' and '.join(VIRTUAL_REGULARISED)} "
-                       f"with the combined schedule and needs D_HAR's virtual IMU (CameraLabelled.virtual_imu); "
-                       f"got {m}, {cfg.schedule}")
+    for field, why in option_problems(m, cfg.schedule, cfg.refine_epochs, cfg.soft_threshold, cfg.virtual_weight):
+        raise C3tError(f"{field}={getattr(cfg, field)}: {why}; not {m} ({cfg.schedule})")
+    if cfg.virtual_weight and (har is None or har.virtual_imu is None):
+        raise C3tError(f"virtual_weight={cfg.virtual_weight}: the virtual IMU regularises c3t and ca with D_HAR's "
+                       f"virtual IMU (CameraLabelled.virtual_imu), which was not given")
     teacher = start if m == "st" and cfg.soft_threshold is not None else None
     if start is not None and teacher is None and not (cfg.refine_epochs and cfg.temperature):
         raise C3tError("a start state skips the schedule (refine_epochs > 0 and a fixed temperature) or the teacher "

@@ -11,7 +11,7 @@ from c3t.app.cli import check_dataset
 from c3t.core.atomic_file import check_output_folder, replace_folder
 from c3t.core.errors import C3tError
 from c3t.core.vocabulary import BACKBONES, CAMERA_INPUTS, METHODS, SCHEDULES
-from c3t.training.choices import IMU_LABELS, PROTOCOLS, REFINABLE, SELECTIONS, SOFT_LABELS, VIRTUAL_REGULARISED
+from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS, option_problems
 from c3t.training.defaults import default_backbone, defaults_for
 
 
@@ -79,15 +79,8 @@ def train_command(args) -> int:
     out = Path(args.out)
     check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
     check_dataset(args.dataset)
-    if args.soft_threshold is not None and (args.method not in SOFT_LABELS or not 0 <= args.soft_threshold < 1):
-        raise C3tError(f"--soft-threshold {args.soft_threshold:g}: soft pseudo-labels are for --method st or fusion-pl, "
-                       "with a threshold from 0 up to (not including) 1")
-    if args.refine_epochs and args.method not in REFINABLE:
-        raise C3tError(f"--refine-epochs {args.refine_epochs}: pseudo-label refinement follows --method c3t or ca")
-    if args.virtual_weight and (args.method not in VIRTUAL_REGULARISED or args.virtual_weight < 0
-                                or (args.schedule or "combined") != "combined"):
-        raise C3tError(f"--virtual-weight {args.virtual_weight:g}: the virtual IMU joins --method c3t or ca with the "
-                       "combined schedule, with a weight of 0 or more")
+    for field, why in option_problems(args.method, args.schedule, args.refine_epochs, args.soft_threshold, args.virtual_weight):
+        raise C3tError(f"--{field.replace('_', '-')} {getattr(args, field):g}: {why} (not --method {args.method})")
 
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled
