@@ -90,3 +90,30 @@ def test_bench_paper_refuses_zero_jobs(utd_root, tmp_path, capsys):
     data = link_subset(utd_root, tmp_path / "d", actions=[1], modalities=("Inertial", "Skeleton"))
     assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--out", str(tmp_path / "p"), "--jobs", "0"]) == 2
     assert "--jobs 0" in capsys.readouterr().err
+
+
+def test_stopping_side_by_side_cells_ends_their_workers_and_keeps_finished_cells(utd_root, tmp_path):
+    """A bench stopped while cells train in worker processes (Ctrl-C, an error: the generator is
+    closed) ends those workers instead of waiting for their cells, and keeps the cells stored."""
+    import multiprocessing
+
+    from c3t.training.experiments import cell_config, cell_id, train_cells
+    from c3t.training.prepare import prepare
+
+    data = prepare(link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton")),
+                   "skeleton", "small-cnn", None)
+    configs = [cell_config("skeleton", "small-cnn", "random", {}, 0, 1, "cross-subject")]
+    configs += [cell_config("skeleton", "small-cnn", "c3t", {}, s, 2000, "cross-subject") for s in (0, 1)]
+    cells = [(cell_id(c), c) for c in configs]
+    before = set(multiprocessing.active_children())
+    run = train_cells(data, cells, tmp_path / "run", jobs=2)
+    first, _ = next(run)                       # the random cell: seconds; the 2000-epoch C3T cell goes on
+    assert first.startswith("random")
+    workers = set(multiprocessing.active_children()) - before
+    assert len(workers) == 2
+    run.close()                                # what Ctrl-C does to the bench's loop
+    for process in workers:
+        process.join(timeout=10)
+    assert not any(p.is_alive() for p in workers)
+    assert (tmp_path / "run" / "cells" / f"{first}.json").is_file()
+    assert not any((tmp_path / "run" / "cells").glob("c3t-*.json"))

@@ -294,6 +294,7 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
         return
     waiting = list(cells)
     running: dict = {}   # future -> cell id
+    others = set(multiprocessing.active_children())
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_worker_start, initargs=(data,))
     try:
@@ -309,9 +310,8 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
                 store(cid, record)
                 yield cid, record
     except BaseException:   # an error or Ctrl-C: the cells in the workers are given up, not waited for
-        workers = list((getattr(pool, "_processes", None) or {}).values())   # the pool's own table (no public one before 3.14)
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:
+        for process in set(multiprocessing.active_children()) - others:   # the pool's workers
             process.terminate()
         raise
     pool.shutdown(wait=True)
