@@ -6,14 +6,17 @@ carries over to a person the model never saw. The flow of the moving body does: 
 background has none, clothing colour changes its contrast but not its direction, and a crop
 scaled to the moving region removes the camera's distance.
 
-`motion_input(video, frames, size)`, for colour frames (T, H, W, 3) uint8 BGR of one window:
+`motion_input(video, frames, size)`, for colour frames (T, H, W, 3) uint8 BGR of one window, or
+grey frames (T, H, W) uint8 of a depth camera (preprocess.depth_grey):
 
-1. `frames + 1` evenly spaced frames, grey, resized to WORK_WIDTH pixels wide, each divided by
-   its mean brightness (flicker, auto exposure).
-2. Stabilised onto the middle frame (the camera's own shake): corners tracked from it
+1. `frames + 1` evenly spaced frames, grey, resized to WORK_WIDTH pixels wide; colour frames
+   each divided by their mean brightness (flicker, auto exposure; a depth image has neither).
+2. Colour frames stabilised onto the middle frame (the camera's own shake): corners tracked from it
    (cv2.goodFeaturesToTrack, pyramidal Lucas-Kanade) and a similarity transform fitted to
    them with RANSAC (cv2.estimateAffinePartial2D), so the background's motion wins over the
    person's. Phase correlation was tried first: it locks partly onto the moving person.
+   Depth frames are not: a depth camera stands still, and in a background-free depth image
+   the corners are on the person, whose motion the fit would take away.
 3. The person box (`person_box`): absolute differences of consecutive blurred frames above the
    sensor's noise (NOISE_FACTOR x their median), summed over the window; of the regions above
    MOTION_SHARE of its 99.5th percentile (cv2.connectedComponentsWithStats) the one holding the
@@ -27,7 +30,8 @@ scaled to the moving region removes the camera's distance.
 
 Output (frames, 2, size, size) float32: channel 0 the horizontal, 1 the vertical displacement
 (image axes: right, down). The same function serves clip datasets, recorded sessions and live
-windows (core/preprocess.frames_input); it is deterministic for the same frames.
+windows (core/preprocess.frames_input: "motion" from colour video, "depth-motion" from depth
+video); it is deterministic for the same frames.
 
 Chosen on D_Val among candidates measured side by side (docs/results.md, "camera input").
 """
@@ -52,14 +56,18 @@ FLOW_GAIN = 10.0
 
 
 def _grey_frames(video: np.ndarray, count: int) -> np.ndarray:
-    """`count` evenly spaced frames of (T, H, W, 3) BGR as grey (count, h, WORK_WIDTH) float32,
-    each scaled to a mean of 128."""
+    """`count` evenly spaced frames of (T, H, W, 3) BGR or (T, H, W) grey as grey (count, h,
+    WORK_WIDTH) float32; colour frames each scaled to a mean of 128, grey ones as they are."""
     import cv2
 
     h, w = video.shape[1:3]
     size = (WORK_WIDTH, max(8, int(round(h * WORK_WIDTH / w))))
-    grey = np.stack([cv2.resize(cv2.cvtColor(video[i], cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_AREA)
+    colour = video.ndim == 4
+    grey = np.stack([cv2.resize(cv2.cvtColor(video[i], cv2.COLOR_BGR2GRAY) if colour else video[i], size,
+                                interpolation=cv2.INTER_AREA)
                      for i in frame_indices(len(video), count)]).astype(np.float32)
+    if not colour:
+        return grey
     return grey * (128.0 / np.maximum(grey.reshape(len(grey), -1).mean(axis=1), 1.0))[:, None, None]
 
 
@@ -117,17 +125,22 @@ def _crop(image: np.ndarray, cx: float, cy: float, side: float, size: int) -> np
 
 
 def motion_input(video: np.ndarray, frames: int = 16, size: int = 32) -> np.ndarray:
-    """Colour frames (T, H, W, 3) uint8 BGR of one window -> (frames, 2, size, size) float32:
-    the person-centred optical flow described in the module docstring. A window of one frame
-    gives zeros (no motion can be seen). Raises ValueError for an empty window."""
+    """Colour frames (T, H, W, 3) uint8 BGR, or depth rendered grey (T, H, W) uint8, of one
+    window -> (frames, 2, size, size) float32: the person-centred optical flow described in the
+    module docstring. A window of one frame gives zeros (no motion can be seen). Raises
+    ValueError for an empty window or another shape."""
     import cv2
 
     video = np.asarray(video)
+    if video.ndim not in (3, 4) or (video.ndim == 4 and video.shape[3] != 3):
+        raise ValueError(f"motion_input takes (T, H, W, 3) colour or (T, H, W) grey frames, not {video.shape}")
     if len(video) == 0:
         raise ValueError("motion_input needs at least one frame")
     if len(video) == 1:
         return np.zeros((frames, CHANNELS, size, size), np.float32)
-    grey = stabilise(_grey_frames(video, frames + 1))
+    grey = _grey_frames(video, frames + 1)
+    if video.ndim == 4:
+        grey = stabilise(grey)
     cx, cy, side = person_box(grey)
     crops = np.stack([np.clip(_crop(g, cx, cy, side, FLOW_SIZE), 0, 255) for g in grey]).astype(np.uint8)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

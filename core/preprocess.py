@@ -11,6 +11,7 @@ so a model sees identical inputs in training and in the app.
 - colour (T, H, W, 3) BGR      -> (frames, 3, size, size) in 0..1, RGB order
 - motion (colour video)        -> (frames, 2, size, size): person-centred optical flow
                                   (core/motion.py)
+- depth-motion (depth video)   -> the same flow of the depth frames rendered grey (depth_grey)
 
 `frames_input` is the one entry for camera frames: datasets, sessions and live windows call it.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from c3t.core import motion
+from c3t.core.vocabulary import FLOW_INPUTS
 from c3t.core.window import frame_indices, resample
 
 GYRO_SCALE = 100.0  # deg/s -> roughly the accelerometer's range in g
@@ -87,11 +89,25 @@ def colour_input(video: np.ndarray, frames: int = 16, size: int = 64) -> np.ndar
     return (out.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
 
 
+def depth_grey(depth: np.ndarray) -> np.ndarray:
+    """Depth frames (T, H, W) in mm (0: no reading) -> (T, H, W) uint8 grey images of the same
+    depth scale as depth_input: 127.5 x (1 + (clip median - depth) / 500 mm), clipped to
+    1..255 (closer is brighter), 0 where there is no reading. An all-zero clip gives zeros."""
+    depth = np.asarray(depth).astype(np.float32)
+    mask = depth > 0
+    if not mask.any():
+        return np.zeros(depth.shape, np.uint8)
+    median = float(np.median(depth[mask]))
+    grey = (127.5 * (1.0 + (median - depth) / 500.0)).clip(1.0, 255.0)
+    return np.where(mask, grey, 0.0).round().astype(np.uint8)
+
+
 def frames_input(raw: np.ndarray, spec, size: int) -> np.ndarray:
     """Raw camera frames of one clip or window as the model's frame input, per `spec.visual`
     (an InputSpec): depth (T, H, W) mm -> depth_input; rgb (T, H, W, 3) uint8 BGR ->
-    colour_input; motion (the same colour video) -> core.motion.motion_input. `size` is the
-    square side in pixels. Raises C3tError for a modality with no frames (skeleton) or unknown."""
+    colour_input; motion (the same colour video) -> core.motion.motion_input; depth-motion
+    (the depth video) -> motion_input of depth_grey. `size` is the square side in pixels.
+    Raises C3tError for a modality with no frames (skeleton) or unknown."""
     from c3t.core.errors import C3tError
 
     if spec.visual == "depth":
@@ -100,20 +116,23 @@ def frames_input(raw: np.ndarray, spec, size: int) -> np.ndarray:
         return colour_input(raw, spec.frames, size)
     if spec.visual == "motion":
         return motion.motion_input(raw, spec.frames, size)
-    raise C3tError(f"camera modality {spec.visual!r} has no frame input (expected depth, rgb or motion)")
+    if spec.visual == "depth-motion":
+        return motion.motion_input(depth_grey(raw), spec.frames, size)
+    raise C3tError(f"camera modality {spec.visual!r} has no frame input (expected depth, rgb, motion or depth-motion)")
 
 
 def input_version(spec) -> dict:
     """What, beyond the InputSpec, decides `frames_input`'s output, for cache keys: the motion
-    function's VERSION for motion inputs, nothing for the others (their keys stay as they were)."""
-    if spec.visual == "motion":
+    function's VERSION for the flow inputs, nothing for the others (their keys stay as they were)."""
+    if spec.visual in FLOW_INPUTS:
         return {"motion_version": motion.VERSION}
     return {}
 
 
 def frame_channels(visual: str) -> int:
-    """Channels of `frames_input`'s output for a camera modality: depth 1, rgb 3, motion 2."""
-    return {"depth": 1, "rgb": 3, "motion": motion.CHANNELS}[visual]
+    """Channels of `frames_input`'s output for a camera modality: depth 1, rgb 3, motion and
+    depth-motion 2."""
+    return {"depth": 1, "rgb": 3, "motion": motion.CHANNELS, "depth-motion": motion.CHANNELS}[visual]
 
 
 def as_backbone_images(frames: np.ndarray) -> np.ndarray:

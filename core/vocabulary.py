@@ -6,7 +6,9 @@ HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h va
 NOISES = ("none", "crop", "misalign", "dilate", "all")
 FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
 BACKBONES = FROZEN_BACKBONES + ("small-cnn",)
-# camera inputs: recorded modalities, and motion (person-centred optical flow of the rgb video)
-CAMERA_INPUTS = ("rgb", "depth", "skeleton", "motion")
+# camera inputs: recorded modalities, and motion (person-centred optical flow of the rgb video;
+# depth-motion: the same of the depth video)
+CAMERA_INPUTS = ("rgb", "depth", "skeleton", "motion", "depth-motion")
+FLOW_INPUTS = ("motion", "depth-motion")   # optical flow fields, not images (core/motion.py)
 COLOUR_INPUTS = ("rgb", "motion")   # the camera inputs a colour camera (a webcam, a recorded session) feeds
 NO_ACTION = "no action"  # the live decision at rest or below the confidence threshold; also a trainable class

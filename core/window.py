@@ -12,15 +12,16 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from c3t.core.vocabulary import FROZEN_BACKBONES
+from c3t.core.vocabulary import FLOW_INPUTS, FROZEN_BACKBONES
 
 
 @dataclass
 class InputSpec:
     """How raw clips become model inputs; stored in the model folder's config as "inputs".
 
-    visual:         the camera modality: "depth", "rgb", "skeleton" or "motion" (colour video
-                    as person-centred optical flow, core/motion.py; small CNN only)
+    visual:         the camera modality: "depth", "rgb", "skeleton", "motion" (colour video
+                    as person-centred optical flow, core/motion.py; small CNN only) or
+                    "depth-motion" (the same flow of the depth video)
     backbone:       frame backbone: "small-cnn" (trained) or a frozen one (FROZEN_BACKBONES)
     imu_steps:      IMU samples per window after resampling (128: the DESIGN's choice)
     skeleton_steps: joint frames per window for skeleton input
@@ -47,13 +48,14 @@ class InputSpec:
 
     @property
     def source(self) -> str:
-        """The recorded modality the input is computed from: "rgb" for motion, else `visual`."""
-        return "rgb" if self.visual == "motion" else self.visual
+        """The recorded modality the input is computed from: "rgb" for motion, "depth" for
+        depth-motion, else `visual`."""
+        return {"motion": "rgb", "depth-motion": "depth"}.get(self.visual, self.visual)
 
     def check(self) -> None:
-        """Raise C3tError for an input that cannot be built: motion (optical flow) through a
-        frozen ImageNet backbone, whose images it is not."""
-        if self.visual == "motion" and self.visual_input != "frames":
+        """Raise C3tError for an input that cannot be built: motion or depth-motion (optical
+        flow) through a frozen ImageNet backbone, whose images it is not."""
+        if self.visual in FLOW_INPUTS and self.visual_input != "frames":
             from c3t.core.errors import C3tError
 
             raise C3tError(f"the motion input is optical flow, not an image: train it with --backbone small-cnn, "
@@ -80,7 +82,7 @@ class InputSpec:
 
 def default_frame_size(visual: str) -> int:
     """The small CNN's square frame side in pixels for a camera input: 48 for colour frames,
-    32 for depth and motion (their crops follow the person already)."""
+    32 for depth and the flow inputs (their crops follow the person already)."""
     return 48 if visual == "rgb" else 32
 
 

@@ -109,3 +109,48 @@ def test_real_webcam_footage_finds_the_person(clip):
     assert 0.35 * w <= cx <= 0.65 * w and 0.3 * h <= side <= 1.2 * h
     x = motion_input(video)
     assert np.isfinite(x).all() and np.abs(x).max() > 0.05
+
+
+UTD = Path(__file__).resolve().parents[2] / "shared" / "data" / "utd-mhad"
+
+
+@functools.lru_cache(maxsize=None)
+def utd_depth(action: int, trial: int) -> np.ndarray:
+    """UTD-MHAD's depth video (T, 240, 320) mm of subject 1 doing `action`, trial `trial`."""
+    from c3t.training.utd_mhad import load_depth
+
+    return load_depth(UTD / "Depth" / f"a{action}_s1_t{trial}_depth.mat")
+
+
+@pytest.mark.skipif(not (UTD / "Depth").is_dir(), reason="../shared/data/utd-mhad is not here")
+def test_depth_motion_is_the_flow_of_real_depth_video():
+    """depth-motion: the motion input of UTD-MHAD's depth video (background-free, person only).
+    The same clip with the person 60 cm farther or 10 px elsewhere gives the same input (depth is
+    taken relative to the clip's median, the crop follows the body), and the person's other
+    trial of an action is closer to it than three other actions are (cosine; measured: 0.23-0.44
+    against -0.13-0.15)."""
+    spec = InputSpec(visual="depth-motion", frames=16)
+    actions = (1, 10, 12, 22)   # swipe left, arm curl, tennis serve, jogging in place
+    x = {a: frames_input(utd_depth(a, 3), spec, 32) for a in actions}
+    one = x[1]
+    assert one.shape == (16, CHANNELS, 32, 32) and one.dtype == np.float32 and np.abs(one).max() > 0.1
+    assert np.array_equal(one, frames_input(utd_depth(1, 3).copy(), spec, 32))     # deterministic
+    depth = utd_depth(1, 3)
+    farther = np.where(depth > 0, depth + 600, 0).astype(np.uint16)
+    assert np.array_equal(one, frames_input(farther, spec, 32))
+    moved = np.zeros_like(depth)
+    moved[:, 10:, 10:] = depth[:, :-10, :-10]
+    assert similarity(one, frames_input(moved, spec, 32)) > 0.95
+    for a in actions:
+        again = similarity(x[a], frames_input(utd_depth(a, 4), spec, 32))
+        assert again > max(similarity(x[a], x[b]) for b in actions if b != a), a
+
+
+def test_depth_motion_needs_a_small_cnn_and_reads_the_depth_files():
+    from c3t.core.errors import C3tError
+
+    assert InputSpec(visual="depth-motion").source == "depth"
+    with pytest.raises(C3tError, match="small-cnn"):
+        InputSpec(visual="depth-motion", backbone="resnet18").check()
+    with pytest.raises(ValueError, match="grey"):
+        motion_input(np.zeros((4, 8, 8, 2), np.uint8))

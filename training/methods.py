@@ -44,7 +44,7 @@ from c3t.training.choices import SELECTIONS, option_problems
 from c3t.training.defaults import REFINE_KEEP, TrainConfig
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
-from c3t.core.vocabulary import SCHEDULES
+from c3t.core.vocabulary import FLOW_INPUTS, SCHEDULES
 
 
 REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
@@ -176,7 +176,7 @@ class _Recipes:
         """Training augmentation of a batch (either side may be None)."""
         if not self.cfg.augment:
             return visual, imu
-        return augment_pair(visual, imu, self.t.gen, self.cfg.noise_augment, flow=self.camera == "motion")
+        return augment_pair(visual, imu, self.t.gen, self.cfg.noise_augment, flow=self.camera in FLOW_INPUTS)
 
     def _n(self, n: int) -> int:
         return max(1, -(-n // self.cfg.batch))
@@ -436,7 +436,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     continues from it. With ST and cfg.soft_threshold: the state_dict of the same ST trained
     with hard labels; its teacher (f1, h) is taken instead of trained again. The refinement and
     the soft-label student reseed their random streams, so the model is the same either way.
-    `camera`: the camera input's name (InputSpec.visual); "motion" clips are augmented as flow
+    `camera`: the camera input's name (InputSpec.visual); flow clips (FLOW_INPUTS) are augmented as flow
     fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection,
     refinement asked of a method other than CA / C3T, a `start` without refinement or with a learned temperature
     (not part of the state), a virtual_weight outside C3T / CA's combined schedule or without

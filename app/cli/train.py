@@ -19,8 +19,9 @@ def register(sub, bench) -> None:
     """Add `c3t train` and `c3t eval` to the subcommands."""
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
     p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")
-    p.add_argument("--visual", choices=CAMERA_INPUTS, help="camera input: rgb, depth, skeleton, or motion (person-centred optical flow of the rgb "
-                   "video, small CNN) (default: the dataset's: depth for UTD-MHAD, rgb for sessions)")
+    p.add_argument("--visual", choices=CAMERA_INPUTS, help="camera input: rgb, depth, skeleton, motion (person-centred optical flow of the rgb "
+                   "video, small CNN) or depth-motion (the same of the depth video) (default: the dataset's: "
+                   "depth for UTD-MHAD, motion for sessions)")
     p.add_argument("--method", required=True, choices=METHODS,
                    help="c3t, ca, st (no IMU labels in training), or a baseline / supervised upper bound")
     p.add_argument("--schedule", choices=SCHEDULES, help="c3t / ca only (default: best on D_Val)")
