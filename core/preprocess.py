@@ -114,10 +114,8 @@ def frames_input(raw: np.ndarray, spec, size: int) -> np.ndarray:
         return depth_input(raw, spec.frames, size)
     if spec.visual == "rgb":
         return colour_input(raw, spec.frames, size)
-    if spec.visual == "motion":
-        return motion.motion_input(raw, spec.frames, size)
-    if spec.visual == "depth-motion":
-        return motion.motion_input(depth_grey(raw), spec.frames, size)
+    if spec.visual in FLOW_INPUTS:
+        return motion.motion_input(depth_grey(raw) if spec.source == "depth" else raw, spec.frames, size)
     raise C3tError(f"camera modality {spec.visual!r} has no frame input (expected depth, rgb, motion or depth-motion)")
 
 
@@ -132,7 +130,7 @@ def input_version(spec) -> dict:
 def frame_channels(visual: str) -> int:
     """Channels of `frames_input`'s output for a camera modality: depth 1, rgb 3, motion and
     depth-motion 2."""
-    return {"depth": 1, "rgb": 3, "motion": motion.CHANNELS, "depth-motion": motion.CHANNELS}[visual]
+    return motion.CHANNELS if visual in FLOW_INPUTS else {"depth": 1, "rgb": 3}[visual]
 
 
 def as_backbone_images(frames: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from c3t.core.vocabulary import FLOW_INPUTS, FROZEN_BACKBONES
+from c3t.core.vocabulary import FLOW_INPUTS, FLOW_SOURCES, FROZEN_BACKBONES
 
 
 @dataclass
@@ -50,7 +50,7 @@ class InputSpec:
     def source(self) -> str:
         """The recorded modality the input is computed from: "rgb" for motion, "depth" for
         depth-motion, else `visual`."""
-        return {"motion": "rgb", "depth-motion": "depth"}.get(self.visual, self.visual)
+        return FLOW_SOURCES.get(self.visual, self.visual)
 
     def check(self) -> None:
         """Raise C3tError for an input that cannot be built: motion or depth-motion (optical
@@ -58,7 +58,7 @@ class InputSpec:
         if self.visual in FLOW_INPUTS and self.visual_input != "frames":
             from c3t.core.errors import C3tError
 
-            raise C3tError(f"the motion input is optical flow, not an image: train it with --backbone small-cnn, "
+            raise C3tError(f"the {self.visual} input is optical flow, not an image: train it with --backbone small-cnn, "
                            f"not {self.backbone}")
 
     def window(self, imu_channels: int, seconds: float | None = None) -> "WindowSpec":

@@ -45,8 +45,7 @@ OVERRIDES: dict[tuple[str, str], dict] = {}
 # The camera input of models trained on recorded (colour) sessions: the app's retraining, the
 # demo, `c3t train` on a sessions folder. Chosen on held-out people (docs/results.md, "camera input").
 SESSION_VISUAL = "motion"
-VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn", "motion": "small-cnn",
-                   "depth-motion": "small-cnn"}
+VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn", "motion": "small-cnn"}
 
 
 def default_backbone(visual: str) -> str:
