@@ -80,16 +80,17 @@ def read_model_config(folder, flag: str | None = None) -> dict:
 
 
 def load_model(folder) -> tuple[UmaModel, dict]:
-    """(the UmaModel in eval mode on the CPU, its config.json as a dict) from a model folder.
+    """(the UmaModel, or Ensemble of them, in eval mode on the CPU, its config.json as a dict)
+    from a model folder.
     Raises C3tError when the folder, config.json or weights.pt is missing, the config is not a
     c3t model config, or the weights do not fit the config."""
     import torch
 
-    from c3t.core.models import ModelConfig, UmaModel
+    from c3t.core.models import ModelConfig, build_model
 
     folder = Path(folder)
     config = read_model_config(folder)
-    model = UmaModel(ModelConfig.from_dict(config["model"]))
+    model = build_model(ModelConfig.from_dict(config["model"]))
     weights = folder / "weights.pt"
     if not weights.exists():
         raise C3tError(f"{weights} is missing: the model folder is incomplete, retrain it")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -24,7 +24,8 @@ class ModelConfig:
     """The architecture of one model, saved as "model" in config.json: the method (c3t, ca,
     st, fusion-pl, supervised-*), class count, camera input kind and its per-step channels, IMU
     channels (6: accelerometer and gyroscope), latent and hidden widths, t_rec (the number of
-    latent time steps C3T keeps), the head and its layers and attention heads, and dropout."""
+    latent time steps C3T keeps), the head and its layers and attention heads, dropout, and the
+    number of members of an ensemble (build_model)."""
 
     method: str = "c3t"
     num_classes: int = 27
@@ -38,6 +39,7 @@ class ModelConfig:
     head_layers: int = 2
     head_heads: int = 4
     dropout: float = 0.1
+    members: int = 1  # models of this configuration whose probabilities are averaged (Ensemble); 1: one model
 
     @property
     def sequence_latent(self) -> bool:
@@ -321,3 +323,29 @@ class UmaModel(nn.Module):
             z_vis = None if visual is None else self.encode_visual(visual)
             logits, att = self.h(self.fused(z_imu, z_vis))
         return torch.softmax(logits, -1), att
+
+
+class Ensemble(nn.Module):
+    """A deep ensemble (Lakshminarayanan et al., NeurIPS 2017): `cfg.members` UmaModels of one
+    configuration (each with members=1), trained from different random initialisations and batch
+    orders on the same split (methods.train); it predicts the mean of their class probabilities
+    (B, num_classes) and of their attention (or None), so its one forward exports to one ONNX
+    graph like a single model's."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.members = nn.ModuleList(UmaModel(replace(cfg, members=1)) for _ in range(cfg.members))
+
+    def forward(self, imu=None, visual=None):
+        """The members' mean class probabilities and mean attention (None without attention);
+        inputs as UmaModel.forward takes them. Raises ValueError without either input."""
+        outs = [m(imu=imu, visual=visual) for m in self.members]
+        probs = torch.stack([p for p, _ in outs]).mean(0)
+        att = None if outs[0][1] is None else torch.stack([a for _, a in outs]).mean(0)
+        return probs, att
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """The network a ModelConfig describes: an Ensemble when cfg.members > 1, else a UmaModel."""
+    return Ensemble(cfg) if cfg.members > 1 else UmaModel(cfg)

@@ -40,18 +40,23 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     cells = sorted(p.stem for p in (run / "cells").glob("*.json"))
     assert cells == sorted(f"{c}-e1-s{s}" for c in ("c3t-combined-attention", "c3t-combined-attention-refine40",
                                                       "c3t-combined-attention-virtual0.5", "c3t-combined-attention-refine40-virtual0.5",
+                                                      "c3t-combined-attention-virtual0.5-ensemble3",
+                                                      "c3t-combined-attention-refine40-virtual0.5-ensemble3",
                                                       "supervised-imu-labels-new-users", "supervised-imu-labels-virtual")
                            for s in (0,))
     record = json.loads((run / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
     assert record["config"]["protocol"] == "new-user" and set(record["metrics"]["selection"]) == {"val", "last", "align-loss"}
     seeds = (run / "main-seeds.csv").read_text().splitlines()
-    assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU macro-F1") and len(seeds) == 1 + 6
+    assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU macro-F1") and len(seeds) == 1 + 8
     refined = json.loads((run / "cells" / "c3t-combined-attention-refine40-e1-s0.json").read_text())
     assert refined["config"]["refine_epochs"] == 40 and "pseudo-label refinement" in (run / "main.md").read_text()
     assert refined["metrics"]["train_info"].get("refined_from_start")   # continued from the C3T cell, not retrained
     regularised = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-e1-s0.json").read_text())
     assert regularised["metrics"]["train_info"].get("refined_from_start")   # from the regularised C3T cell
     assert "virtual_imu" in regularised["metrics"]["train_info"] and "regularised with virtual IMU" in (run / "main.md").read_text()
+    ensemble = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-ensemble3-e1-s0.json").read_text())
+    members = ensemble["metrics"]["train_info"]["members"]   # each member continued from the stored ensemble's
+    assert len(members) == 3 and all(m.get("refined_from_start") for m in members) and "ensemble of 3" in (run / "main.md").read_text()
     table = (run / "main.md").read_text()
     assert "new users' own labels" in table and "--protocol new-user" in table and "sample std" in table
     assert main(base + ["--protocol", "cross-subject", "--table", "labels"]) == 2
@@ -77,11 +82,13 @@ def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_pat
     finally:
         monkeypatch.undo()
         torch.set_num_threads(threads)
-    assert sorted(runs[1]) == sorted(runs[2]) and len(runs[1]) == 2 * 6   # C3T, virtual-IMU C3T, their refinements, ST, soft ST
+    # C3T, virtual-IMU C3T, both as an ensemble too, their refinements, ST, soft ST
+    assert sorted(runs[1]) == sorted(runs[2]) and len(runs[1]) == 2 * 8
     for cid, record in runs[2].items():
         assert record["metrics"]["noise"] == runs[1][cid]["metrics"]["noise"], cid
         if "refine" in cid:
-            assert record["metrics"]["train_info"].get("refined_from_start"), cid
+            info = record["metrics"]["train_info"]
+            assert all(i.get("refined_from_start") for i in info.get("members", [info])), cid
         if "soft" in cid:
             assert record["metrics"]["train_info"].get("teacher_from_start"), cid
 

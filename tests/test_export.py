@@ -13,7 +13,7 @@ from c3t.app.cli import main
 from c3t.core.errors import C3tError
 from c3t.core.inference import OnnxEngine, TorchEngine, open_engine, read_export
 from c3t.core.model_folder import load_model, save_model
-from c3t.core.models import ModelConfig, UmaModel, pool_matrix
+from c3t.core.models import Ensemble, ModelConfig, UmaModel, build_model, pool_matrix
 from c3t.training import export as E
 from c3t.core.window import InputSpec
 from c3t.training.utd_mhad import UTD_CLASSES
@@ -23,7 +23,7 @@ from tests.conftest import link_subset
 def untrained_folder(folder, data, cfg: ModelConfig, spec: InputSpec, seed: int = 0):
     """A model folder with freshly initialised weights (export does not care about training)."""
     torch.manual_seed(seed)
-    model = UmaModel(cfg).eval()
+    model = build_model(cfg).eval()
     save_model(folder, model, inputs=spec.to_dict(), classes=list(UTD_CLASSES), training={}, dataset=str(data))
     return folder
 
@@ -71,6 +71,27 @@ def test_c3t_skeleton_export_matches_torch_and_outputs_attention(skeleton_c3t, c
             assert p.shape == (27,) and a.shape == (model.cfg.t_rec,)
             assert np.abs(p - q).max() < 1e-4 and np.abs(a - b).max() < 1e-4
             assert abs(a.sum() - 1) < 1e-5
+
+
+def test_an_ensemble_exports_as_one_graph_per_path_that_matches_torch(utd_root, tmp_path, capsys):
+    """A 2-member C3T ensemble (models.Ensemble) loads from its folder as an Ensemble and exports
+    one ONNX file per path, whose probabilities and attention are the members' mean in torch."""
+    data = link_subset(utd_root, tmp_path / "d", actions=[1, 9, 22], subjects=range(1, 3), trials=range(1, 3),
+                       modalities=("Inertial", "Skeleton"))
+    cfg = ModelConfig(method="c3t", num_classes=27, visual_input="sequence", visual_channels=63, members=2)
+    folder = untrained_folder(tmp_path / "model", data, cfg, InputSpec(visual="skeleton"))
+    model, _ = load_model(folder)
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert main(["export", "--model", str(folder)]) == 0
+    assert onnx_files(folder) == ["camera.onnx", "fusion.onnx", "imu.onnx"]
+    for info in read_export(folder)["paths"].values():
+        assert info["max_prob_diff"] < 1e-4 and info["max_attention_diff"] < 1e-4
+    windows = E.real_windows(data, json.loads((folder / "config.json").read_text()), clips=2)
+    p, a = OnnxEngine(folder).run("imu", imu=windows.imu[:1])
+    with torch.no_grad():
+        parts = [m(imu=torch.from_numpy(windows.imu[:1])) for m in model.members]
+    assert np.abs(p - (parts[0][0] + parts[1][0]).numpy()[0] / 2).max() < 1e-4
+    assert np.abs(a - (parts[0][1] + parts[1][1]).numpy()[0] / 2).max() < 1e-4
 
 
 def test_ca_features_model_exports_backbone_and_runs_end_to_end(utd_root, tmp_path):

@@ -221,3 +221,37 @@ def test_virtual_imu_regularisation_needs_the_virtual_clips_and_c3t_or_ca_combin
                              (dataclasses.replace(cfg, method="st", virtual_weight=0.5), dataclasses.replace(har, virtual_imu=virtual))):
         with pytest.raises(C3tError, match="the virtual IMU regularises c3t and ca"):
             train(bad_cfg, dataclasses.replace(mcfg, method=bad_cfg.method), bad_har, align, val)
+
+
+def test_an_ensembles_first_member_is_the_single_model_and_it_predicts_the_members_mean():
+    """methods.train with ModelConfig.members = 2: member 0 has exactly the weights of the single
+    model of the same seed (same split, same random streams), member 1 others; the ensemble's
+    probabilities are the members' mean; alternatives hold every rule's state for all members;
+    a stored ensemble's refinement continues member by member (`start`)."""
+    from c3t.core.models import Ensemble, build_model
+
+    data = _toy()
+    split = S.uma_split(data.labels, 0)
+    har, align, val, test = S.views(data, split)
+    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
+    cfg = TrainConfig(method="c3t", epochs=2, batch=8, seed=0)
+    single, _ = train(cfg, mcfg, har, align, val)
+    alternatives: dict = {}
+    ens, info = train(cfg, dataclasses.replace(mcfg, members=2), har, align, val, alternatives=alternatives)
+    assert isinstance(ens, Ensemble) and len(info["members"]) == 2
+    for k, v in single.state_dict().items():
+        assert torch.equal(v, ens.members[0].state_dict()[k]), k
+    assert any(not torch.equal(v, ens.members[1].state_dict()[k]) for k, v in single.state_dict().items())
+    imu, vis = torch.from_numpy(test.imu), torch.from_numpy(test.visual)
+    with torch.no_grad():
+        (p, a), parts = ens(imu=imu, visual=vis), [m(imu=imu, visual=vis) for m in ens.members]
+    assert torch.allclose(p, (parts[0][0] + parts[1][0]) / 2) and torch.allclose(a, (parts[0][1] + parts[1][1]) / 2)
+    assert set(alternatives) == {"val", "last", "align-loss"}
+    probe = build_model(dataclasses.replace(mcfg, members=2))
+    probe.load_state_dict(alternatives["last"][2])   # every member's key is there
+    refined, _ = train(dataclasses.replace(cfg, refine_epochs=2), dataclasses.replace(mcfg, members=2), har, align, val)
+    resumed, rinfo = train(dataclasses.replace(cfg, refine_epochs=2), dataclasses.replace(mcfg, members=2), har, align, val,
+                           start=ens.state_dict())
+    assert all(m["refined_from_start"] for m in rinfo["members"])
+    for k, v in refined.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k

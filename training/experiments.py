@@ -43,6 +43,11 @@ VIRTUAL_REG = [(f"C3T regularised with virtual IMU (weight {VIRTUAL_WEIGHT:g}; n
                 {"virtual_weight": VIRTUAL_WEIGHT}),
                ("C3T regularised with virtual IMU + refinement (no IMU labels)", "c3t",
                 {"virtual_weight": VIRTUAL_WEIGHT, "refine_epochs": REFINE_EPOCHS})]
+MEMBERS = 3   # an ensemble's members: set before any D_Test score of an ensemble was seen, not tuned
+ENSEMBLE = [(f"C3T regularised with virtual IMU, ensemble of {MEMBERS} (no IMU labels)", "c3t",
+             {"virtual_weight": VIRTUAL_WEIGHT, "members": MEMBERS}),
+            (f"C3T regularised with virtual IMU + refinement, ensemble of {MEMBERS} (no IMU labels)", "c3t",
+             {"virtual_weight": VIRTUAL_WEIGHT, "refine_epochs": REFINE_EPOCHS, "members": MEMBERS})]
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -91,15 +96,16 @@ TABLES = {
 }
 TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs",
               "soft_threshold", "virtual_weight")   # TrainConfig fields a cell may set
-MODEL_KEYS = ("head", "t_rec", "latent")                                          # ModelConfig fields, passed to fit()
+MODEL_KEYS = ("head", "t_rec", "latent", "members")                               # ModelConfig fields, passed to fit()
 
 
 def table_rows(table: str, protocol: str = "random") -> list:
     """The rows (label, method, variant) of `table` under `protocol`: the main and baselines
     tables hold the virtual-IMU baseline, under new-user both supervised IMU references
     (other people's labels, and the new users' own †), and under the people-wise protocols the
-    main table adds ST with soft pseudo-labels, C3T with pseudo-label refinement and C3T
-    regularised with the virtual IMU (with and without refinement)."""
+    main table adds ST with soft pseudo-labels, C3T with pseudo-label refinement, C3T
+    regularised with the virtual IMU (with and without refinement) and that as an ensemble of
+    MEMBERS (deep ensemble, models.Ensemble)."""
     rows = list(TABLES[table][0])
     if table in ("main", "baselines"):
         rows.insert(next(k for k, r in enumerate(rows) if r[1] == "supervised-visual") + 1, VIRTUAL)
@@ -109,7 +115,7 @@ def table_rows(table: str, protocol: str = "random") -> list:
         rows.insert(i + 1, OWN_LABELS)
     if protocol != "random" and table == "main":
         rows.insert(next(k for k, r in enumerate(rows) if r[1] == "st") + 1, ST_SOFT)
-        rows += [REFINED] + VIRTUAL_REG
+        rows += [REFINED] + VIRTUAL_REG + ENSEMBLE
     return rows
 
 
@@ -134,6 +140,8 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
             cfg[key] = variant[key]
     if cfg.get("refine_epochs"):
         cfg["refine_keep"] = REFINE_KEEP   # the recipe: cells refined with another share are not reused
+    if variant.get("members", 1) > 1:
+        cfg["members"] = variant["members"]
     if method == "st" and cfg.get("soft_threshold"):
         from c3t.training.methods import STUDENT_SEED
 
@@ -144,7 +152,7 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
 def cell_id(cfg: dict) -> str:
     """The cell's folder name under models/: method, schedule and head where set, the noise
     augmentation share, IMU-label variant and k, refinement epochs, soft pseudo-label threshold,
-    virtual-IMU weight, epochs and seed, joined by "-" (e.g.
+    virtual-IMU weight, ensemble members, epochs and seed, joined by "-" (e.g.
     "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
@@ -153,6 +161,7 @@ def cell_id(cfg: dict) -> str:
     parts += [f"refine{cfg['refine_epochs']}"] if cfg.get("refine_epochs") else []
     parts += [f"soft{cfg['soft_threshold']:g}"] if cfg.get("soft_threshold") else []
     parts += [f"virtual{cfg['virtual_weight']:g}"] if cfg.get("virtual_weight") else []
+    parts += [f"ensemble{cfg['members']}"] if cfg.get("members") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 

@@ -42,8 +42,11 @@ def _test_data(model_dir: Path, cache):
 
 
 def _latents(model, imu, visual):
+    """(IMU latents, camera latents, head representations) of the test clips; of an ensemble,
+    its first member's (the single model of the same seed)."""
     import torch
 
+    model = model.members[0] if hasattr(model, "members") else model
     with torch.no_grad():
         zi, zv = model.encode_imu(torch.from_numpy(imu)), model.encode_visual(torch.from_numpy(visual))
         head = model.h.representation(zi).numpy(), model.h.representation(zv).numpy()

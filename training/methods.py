@@ -17,6 +17,11 @@ Others:
     supervised-imu     f2 + h on IMU labels of D_HAR + D_Align   (upper bound: sees IMU labels)
     supervised-fusion  f1, f2 + h on both, same labels           (upper bound: sees IMU labels)
 
+Ensembles (ModelConfig.members = K > 1, `c3t train --members K`): K members of one
+configuration, each trained as one model would be on the same split with its own random
+streams (member 0 is the single model of the seed); the model predicts their mean
+probabilities (core/models.Ensemble).
+
 Model selection (`TrainConfig.select`, `c3t train --select`), per training phase:
     val         (default) the state with the best D_Val top-1 (IMU for everything that predicts
                 from IMU, camera for supervised-visual and the camera teachers)
@@ -29,6 +34,7 @@ Whatever is chosen, the final phase's states under all three rules can be handed
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from typing import Callable
 
@@ -38,7 +44,7 @@ import torch.nn.functional as F
 
 from c3t.core.errors import C3tError
 from c3t.core.losses import info_nce
-from c3t.core.models import ModelConfig, UmaModel
+from c3t.core.models import Ensemble, ModelConfig, UmaModel
 from c3t.training.augment import augment_pair
 from c3t.training.choices import SELECTIONS, option_problems
 from c3t.training.defaults import REFINE_KEEP, TrainConfig
@@ -49,6 +55,7 @@ from c3t.core.vocabulary import FLOW_INPUTS, SCHEDULES
 
 REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
 STUDENT_SEED = 7927  # offset of a soft-label ST student's random streams from cfg.seed
+MEMBER_SEED = 104729  # offset of an ensemble member's random streams from the previous member's
 IGNORED = -100       # pseudo-label of a pair that adds no loss
 
 
@@ -425,9 +432,11 @@ UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
           val: Checking, upper: UpperBound | None = None, progress=None,
           cancel: threading.Event | None = None, alternatives: dict | None = None,
-          start: dict | None = None, camera: str | None = None) -> tuple[UmaModel, dict]:
+          start: dict | None = None, camera: str | None = None) -> tuple[UmaModel | Ensemble, dict]:
     """Train one method. D_Align arrives as `Pairs`, which has no labels to leak; IMU labels
     arrive only as `upper` (UpperBound), which only the supervised upper bounds accept.
+    With model_cfg.members > 1 the result is an Ensemble of that many members, each trained as
+    one model would be (_train_members).
 
     `alternatives`, if given, is filled with the final phase's state under each selection rule:
     {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). `start`, with
@@ -441,6 +450,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     refinement asked of a method other than CA / C3T, a `start` without refinement or with a learned temperature
     (not part of the state), a virtual_weight outside C3T / CA's combined schedule or without
     D_HAR's virtual IMU, or IMU labels given to a method that must not see them."""
+    if model_cfg.members > 1:
+        return _train_members(cfg, model_cfg, har, align, val, upper, progress, cancel, alternatives, start, camera)
     m = cfg.method
     if cfg.schedule not in SCHEDULES:
         raise C3tError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
@@ -482,6 +493,33 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
         alternatives.update(getattr(r.t, "alternatives", {}))
     model.eval().cpu()
     return model, r.info
+
+
+def _train_members(cfg: TrainConfig, model_cfg: ModelConfig, har, align, val, upper, progress, cancel, alternatives,
+                   start, camera) -> tuple[Ensemble, dict]:
+    """train() for an ensemble (model_cfg.members > 1): member k is the same configuration trained
+    alone on the same data, its random streams (initialisation, batch order, augmentation)
+    started from cfg.seed + k * MEMBER_SEED, so member 0 is the single model of cfg.seed.
+    `start` is an Ensemble state ("members.K." keys), split per member; `alternatives` gets, per
+    selection rule, the ensemble of every member's state under that rule (D_Val top-1 None).
+    info holds each member's info under "members"."""
+    ensemble = Ensemble(model_cfg)
+    infos, member_alternatives = [], []
+    for k, member in enumerate(ensemble.members):
+        prefix = f"members.{k}."
+        member_start = None if start is None else {key[len(prefix):]: v for key, v in start.items() if key.startswith(prefix)}
+        told = None if progress is None else (lambda info, k=k: progress({**info, "member": k + 1, "members": model_cfg.members}))
+        alt: dict = {}
+        trained, info = train(dataclasses.replace(cfg, seed=cfg.seed + k * MEMBER_SEED), member.cfg, har, align, val, upper,
+                              told, cancel, alt, member_start, camera)
+        member.load_state_dict(trained.state_dict())
+        infos.append(info)
+        member_alternatives.append(alt)
+    if alternatives is not None:
+        for rule in [r for r in member_alternatives[0] if all(r in a for a in member_alternatives)]:
+            state = {f"members.{k}.{key}": v for k, a in enumerate(member_alternatives) for key, v in a[rule][2].items()}
+            alternatives[rule] = (member_alternatives[0][rule][0], None, state)
+    return ensemble.eval(), {"members": infos}
 
 
 def _cycle(n: int, size: int, gen):

@@ -41,6 +41,9 @@ def register(sub, bench) -> None:
     p.add_argument("--virtual-weight", type=float, metavar="W",
                    help="c3t / ca, combined schedule, UTD-MHAD layout: the IMU side also learns the camera labels on "
                         "the virtual IMU computed from D_HAR's skeletons, with this weight (default 0: not)")
+    p.add_argument("--members", type=int, default=1, metavar="K",
+                   help="train K models of this configuration from different random starts on the same split and "
+                        "average their probabilities (a deep ensemble: K times the training time; default 1)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="how clips are split (default random): random (the paper's, per clip), cross-subject (test people never reach "
                         "training), new-user (other people's camera labels, the new users' own unlabelled pairs, "
@@ -79,6 +82,8 @@ def train_command(args) -> int:
     options or a dataset that do not fit."""
     out = Path(args.out)
     check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
+    if args.members < 1:
+        raise C3tError(f"--members {args.members}: an ensemble has at least 1 member (1: one model)")
     check_dataset(args.dataset)
     for field, why in option_problems(args.method, args.schedule, args.refine_epochs, args.soft_threshold, args.virtual_weight):
         raise C3tError(f"--{field.replace('_', '-')} {getattr(args, field):g}: {why} (not --method {args.method})")
@@ -96,9 +101,10 @@ def train_command(args) -> int:
     staging = None
 
     def progress(info):
-        """Show one epoch's phase, loss and validation top-1 on the phase's progress bar."""
+        """Show one epoch's phase (and ensemble member), loss and validation top-1 on the phase's progress bar."""
         val = info["val_top1"]   # None in phases that select nothing (align-first's alignment)
-        bar(info["phase"], info["epoch"] / info["epochs"], epoch=f"{info['epoch']}/{info['epochs']}",
+        member = f"member {info['member']}/{info['members']} " if "member" in info else ""
+        bar(member + info["phase"], info["epoch"] / info["epochs"], epoch=f"{info['epoch']}/{info['epochs']}",
             loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
 
     try:
@@ -110,7 +116,7 @@ def train_command(args) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
-                                                  test_people=args.test_people)
+                                                  test_people=args.test_people, members=args.members)
         replace_folder(staging, out)
         staging = None
     except Cancelled:
