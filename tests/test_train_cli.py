@@ -45,6 +45,24 @@ def test_tiny_train_and_eval(utd_root, tmp_path, cache_dir, capsys):
     assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")]   # no staging or old folder left
 
 
+def test_an_ensemble_trains_evaluates_and_refuses_no_members(utd_root, tmp_path, cache_dir, capsys):
+    """`c3t train --members 2` writes one model folder holding both members (one progress bar per
+    member and phase); `c3t eval` scores it like any model; --members 0 is refused before any work."""
+    data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
+    out = tmp_path / "ensemble"
+    args = ["train", "--dataset", str(data), "--visual", "skeleton", "--method", "c3t", "--epochs", "1", "--cache", str(cache_dir)]
+    assert main(args + ["--members", "0", "--out", str(out)]) == 2
+    assert "--members 0" in capsys.readouterr().err and not out.exists()
+    assert main(args + ["--members", "2", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "ensemble of 2" in captured.out
+    assert "member 1/2 combined" in captured.err and "member 2/2 combined" in captured.err
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["members"] == 2
+    assert main(["eval", "--model", str(out), "--json", "--cache", str(cache_dir)]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["top1"] <= 1
+
+
 def test_train_checks_its_folders_before_any_work(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--method", "c3t", "--out", str(tmp_path / "m")]) == 2
     assert "does not exist" in capsys.readouterr().err
