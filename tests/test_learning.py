@@ -141,14 +141,19 @@ def test_learnable_temperature_moves():
     assert abs(info["learned_temperature"] - 0.07) > 2e-3
 
 
+def _tiny_c3t():
+    """((D_HAR, D_Align, D_Val, D_Test) of the toy data's seed-0 split, a tiny C3T ModelConfig,
+    a 2-epoch TrainConfig)."""
+    data = _toy()
+    views = S.views(data, S.uma_split(data.labels, 0))
+    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
+    return views, mcfg, TrainConfig(method="c3t", epochs=2, batch=8, seed=0)
+
+
 def test_refinement_from_a_stored_schedule_gives_the_same_model():
     """methods.train(start=...): refinement continuing from the state the schedule left gives
     the weights of training schedule + refinement in one go (the bench reuses its C3T cell)."""
-    data = _toy()
-    split = S.uma_split(data.labels, 0)
-    har, align, val, _ = S.views(data, split)
-    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
-    cfg = TrainConfig(method="c3t", epochs=2, batch=8, seed=0)
+    (har, align, val, _), mcfg, cfg = _tiny_c3t()
     schedule_only, _ = train(cfg, mcfg, har, align, val)
     both, _ = train(dataclasses.replace(cfg, refine_epochs=2), mcfg, har, align, val)
     resumed, info = train(dataclasses.replace(cfg, refine_epochs=2), mcfg, har, align, val, start=schedule_only.state_dict())
@@ -230,11 +235,7 @@ def test_an_ensembles_first_member_is_the_single_model_and_it_predicts_the_membe
     a stored ensemble's refinement continues member by member (`start`)."""
     from c3t.core.models import Ensemble, build_model
 
-    data = _toy()
-    split = S.uma_split(data.labels, 0)
-    har, align, val, test = S.views(data, split)
-    mcfg = ModelConfig(method="c3t", num_classes=3, visual_input="sequence", visual_channels=8, width=32, latent=32, t_rec=4)
-    cfg = TrainConfig(method="c3t", epochs=2, batch=8, seed=0)
+    (har, align, val, test), mcfg, cfg = _tiny_c3t()
     single, _ = train(cfg, mcfg, har, align, val)
     alternatives: dict = {}
     ens, info = train(cfg, dataclasses.replace(mcfg, members=2), har, align, val, alternatives=alternatives)
