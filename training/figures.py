@@ -46,7 +46,9 @@ def _latents(model, imu, visual):
     its first member's (the single model of the same seed)."""
     import torch
 
-    model = model.members[0] if hasattr(model, "members") else model
+    from c3t.core.models import Ensemble
+
+    model = model.members[0] if isinstance(model, Ensemble) else model
     with torch.no_grad():
         zi, zv = model.encode_imu(torch.from_numpy(imu)), model.encode_visual(torch.from_numpy(visual))
         head = model.h.representation(zi).numpy(), model.h.representation(zv).numpy()
