@@ -25,7 +25,8 @@ class ModelConfig:
     st, fusion-pl, supervised-*), class count, camera input kind and its per-step channels, IMU
     channels (6: accelerometer and gyroscope), latent and hidden widths, t_rec (the number of
     latent time steps C3T keeps), the head and its layers and attention heads, dropout, and the
-    number of members of an ensemble (build_model)."""
+    number of members of an ensemble (build_model), and the spatial grid the small frame CNN
+    keeps (FrameCNN; configs saved before it existed load with 1, the global average)."""
 
     method: str = "c3t"
     num_classes: int = 27
@@ -40,6 +41,7 @@ class ModelConfig:
     head_heads: int = 4
     dropout: float = 0.1
     members: int = 1  # models of this configuration whose probabilities are averaged (Ensemble); 1: one model
+    frame_grid: int = 1  # small CNN: its last feature map pooled to frame_grid x frame_grid cells (FrameCNN); 1: global
 
     @property
     def sequence_latent(self) -> bool:
@@ -102,16 +104,23 @@ class TemporalCNN(nn.Module):
 
 class FrameCNN(nn.Module):
     """A small per-frame CNN trained from scratch: (N, C, s, s) -> (N, out). Light enough that
-    training on 16 frames per clip stays a matter of minutes on a laptop CPU."""
+    training on 16 frames per clip stays a matter of minutes on a laptop CPU.
 
-    def __init__(self, channels: int, out: int):
+    Three stride-2 convolutions leave an (s/8 x s/8) map of 64 features, average-pooled to
+    `grid` x `grid` cells before the linear layer: grid 1 keeps only what moves or shows, grid
+    4 (the whole 4 x 4 map of a 32 px frame) also where in the frame it is, which the person-
+    centred flow input needs (an arm raised above the head or lowered to the hip moves alike;
+    docs/results.md, "camera input")."""
+
+    def __init__(self, channels: int, out: int, grid: int = 1):
         super().__init__()
 
         def block(cin, cout, stride):
             """Conv2d (3x3, padding 1) -> BatchNorm -> GELU."""
             return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=1), nn.BatchNorm2d(cout), nn.GELU())
 
-        self.net = nn.Sequential(block(channels, 16, 2), block(16, 32, 2), block(32, 64, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, out))
+        self.net = nn.Sequential(block(channels, 16, 2), block(16, 32, 2), block(32, 64, 2), nn.AdaptiveAvgPool2d(grid),
+                                 nn.Flatten(), nn.Linear(64 * grid * grid, out))
 
     def forward(self, x):
         """Images (N, C, s, s) -> features (N, out)."""
@@ -126,7 +135,7 @@ class VisualEncoder(nn.Module):
         self.kind = cfg.visual_input
         pool = not cfg.sequence_latent
         if self.kind == "frames":
-            self.frame = FrameCNN(cfg.visual_channels, cfg.width)
+            self.frame = FrameCNN(cfg.visual_channels, cfg.width, cfg.frame_grid)
             per_step = cfg.width
         elif self.kind == "features":
             self.frame = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.visual_channels, cfg.width), nn.GELU())

@@ -130,7 +130,7 @@ def test_motion_model_on_synth_exports_from_the_rgb_video(tmp_path):
     data = tmp_path / "ds"
     assert main(["synth", "--out", str(data), "--subjects", "1", "--reps", "1", "--actions", "wave",
                  "--size", "64x48", "--quiet"]) == 0
-    cfg = ModelConfig(method="c3t", num_classes=1, visual_input="frames", visual_channels=2, width=32, latent=32)
+    cfg = ModelConfig(method="c3t", num_classes=1, visual_input="frames", visual_channels=2, width=32, latent=32, frame_grid=4)
     spec = InputSpec(visual="motion", backbone="small-cnn")
     torch.manual_seed(0)
     save_model(tmp_path / "m", UmaModel(cfg).eval(), inputs=spec.to_dict(), classes=["wave"], training={}, dataset=str(data))

@@ -256,3 +256,32 @@ def test_an_ensembles_first_member_is_the_single_model_and_it_predicts_the_membe
     assert all(m["refined_from_start"] for m in rinfo["members"])
     for k, v in refined.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_the_frame_cnn_with_a_grid_tells_where_in_the_frame_something_moves():
+    """The same flow blob in the upper or the lower half of a 32 px frame (moved by a multiple of
+    the CNN's stride 8, away from the borders): the global average (grid 1) gives the same
+    features, the 4 x 4 grid of motion models (defaults.FRAME_GRID) different ones."""
+    from c3t.core.models import FrameCNN
+    from c3t.training.defaults import frame_grid
+
+    upper, lower = torch.zeros(1, 2, 32, 32), torch.zeros(1, 2, 32, 32)
+    upper[:, :, 8:12, 12:20] = lower[:, :, 16:20, 12:20] = torch.tensor([1.0, -0.5])[:, None, None]
+    torch.manual_seed(0)
+    pooled = FrameCNN(2, 16).eval()
+    gridded = FrameCNN(2, 16, frame_grid("motion")).eval()
+    with torch.no_grad():
+        def moved(cnn, a, b):
+            """How far the features of frame a are from those of frame b."""
+            return float((cnn(a) - cnn(b)).abs().max())
+
+        empty = torch.zeros_like(upper)   # the scale: how far the blob moves the features from an empty frame's
+        assert moved(pooled, upper, lower) < 1e-3 * moved(pooled, upper, empty)
+        assert moved(gridded, upper, lower) > 0.5 * moved(gridded, upper, empty)
+    assert frame_grid("depth") == 1   # depth models keep the global average their tables were measured with
+
+
+def test_model_configs_saved_before_the_frame_grid_load_with_the_global_average():
+    old = ModelConfig(method="c3t", num_classes=5, visual_input="frames", visual_channels=1).to_dict()
+    del old["frame_grid"]
+    assert ModelConfig.from_dict(old).frame_grid == 1

@@ -82,6 +82,7 @@ def test_retrain_writes_an_exported_version_that_the_live_engine_opens(retrained
     assert {"imu.onnx", "camera.onnx", "fusion.onnx", "export.json", "weights.pt"} <= files
     config = json.loads((folder / "config.json").read_text())
     assert config["inputs"]["visual"] == "motion"                  # the sessions' default camera input
+    assert config["model"]["frame_grid"] == 4                      # the flow's small CNN keeps where it moves (defaults.FRAME_GRID)
     assert ("backbone.onnx" in files) == (config["model"]["visual_input"] == "features")   # small CNN: none
     assert sorted(p.name for p in (folder / "sessions").iterdir()) == ["01-align", "02-har", "03-check"]
     saved = json.loads((folder / "metrics.json").read_text())

@@ -46,6 +46,16 @@ OVERRIDES: dict[tuple[str, str], dict] = {}
 # demo, `c3t train` on a sessions folder. Chosen on held-out people (docs/results.md, "camera input").
 SESSION_VISUAL = "motion"
 VISUAL_BACKBONE = {"rgb": "efficientnet-lite0", "depth": "small-cnn", "skeleton": "small-cnn", "motion": "small-cnn"}
+# The small CNN's spatial grid per camera input (models.FrameCNN; others: 1, the global average).
+# The flow of the person crop keeps its 4 x 4 map: chosen on held-out training people of
+# simulated data (docs/results.md, "camera input"); depth and depth-motion were not measured
+# with it and keep the global average their tables were made with.
+FRAME_GRID = {"motion": 4}
+
+
+def frame_grid(visual: str) -> int:
+    """The small CNN's pooling grid (ModelConfig.frame_grid) for camera modality `visual`."""
+    return FRAME_GRID.get(visual, 1)
 
 
 def default_backbone(visual: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.vocabulary import NOISES
-from c3t.training.defaults import REFINE_KEEP, defaults_for
+from c3t.training.defaults import REFINE_KEEP, defaults_for, frame_grid
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
 NOISE_AUGMENT = 0.5   # share of training clips perturbed in the noise table's augmented rows
@@ -142,6 +142,8 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["refine_keep"] = REFINE_KEEP   # the recipe: cells refined with another share are not reused
     if variant.get("members", 1) > 1:
         cfg["members"] = variant["members"]
+    if frame_grid(visual) > 1:
+        cfg["frame_grid"] = frame_grid(visual)   # pipeline.fit sets it by camera input; cells stored before it do not match
     if method == "st" and cfg.get("soft_threshold"):
         from c3t.training.methods import STUDENT_SEED
 

@@ -9,6 +9,7 @@ from c3t.core.errors import C3tError
 from c3t.core.models import ModelConfig
 from c3t.training import splits as S
 from c3t.training.choices import IMU_LABELS
+from c3t.training.defaults import frame_grid
 from c3t.training.evaluate import evaluate_all
 from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
 
@@ -62,8 +63,8 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     started = time.time()
     split = S.split_for(data, cfg.seed, require_checking, protocol=cfg.protocol, test_people=test_people)
     har, align, val, test = S.views(data, split)
-    model_cfg = ModelConfig(method=cfg.method, num_classes=len(data.classes), visual_input=data.spec.visual_input,
-                            visual_channels=data.visual.shape[2], **model_overrides)
+    model_cfg = ModelConfig(**{"method": cfg.method, "num_classes": len(data.classes), "visual_input": data.spec.visual_input,
+                               "visual_channels": data.visual.shape[2], "frame_grid": frame_grid(data.spec.visual), **model_overrides})
     upper, extra_info = None, {}
     if cfg.virtual_weight:   # D_HAR's virtual IMU, from its skeleton: the IMU side learns the camera labels on it too
         import dataclasses

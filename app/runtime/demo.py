@@ -20,7 +20,7 @@ from pathlib import Path
 
 from c3t.core.errors import C3tError
 
-VERSION = 4               # bumped when the demo model would be built differently (4: flow augmentation)
+VERSION = 5               # bumped when the demo model would be built differently (4: flow augmentation, 5: the flow CNN's 4 x 4 grid)
 TRAIN_SUBJECTS = (1, 2, 3)      # people who record the training sessions
 CHECK_SUBJECT = 5               # the checking session (IMU labels, never trained on)
 DEMO_SUBJECT = 4                # the person the demo shows
