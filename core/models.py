@@ -109,7 +109,7 @@ class FrameCNN(nn.Module):
     Three stride-2 convolutions leave an (s/8 x s/8) map of 64 features, average-pooled to
     `grid` x `grid` cells before the linear layer: grid 1 keeps only what moves or shows, grid
     4 (the whole 4 x 4 map of a 32 px frame) also where in the frame it is, which the person-
-    centred flow input needs (an arm raised above the head or lowered to the hip moves alike;
+    centred flow inputs need (an arm raised above the head or lowered to the hip moves alike;
     docs/results.md, "camera input")."""
 
     def __init__(self, channels: int, out: int, grid: int = 1):

@@ -124,3 +124,17 @@ def test_stopping_side_by_side_cells_ends_their_workers_and_keeps_finished_cells
     assert not any(p.is_alive() for p in workers)
     assert (tmp_path / "run" / "cells" / f"{first}.json").is_file()
     assert not any((tmp_path / "run" / "cells").glob("c3t-*.json"))
+
+
+def test_cells_of_a_gridded_camera_input_name_their_grid_and_never_match_global_average_cells():
+    """Bench cells stored before the small CNN kept its 4 x 4 map (flow inputs) must be trained
+    again, into their own folder, never reused or overwritten under the same name."""
+    from c3t.training.experiments import cell_config, cell_id
+
+    for visual in ("motion", "depth-motion"):
+        cfg = cell_config(visual, "small-cnn", "c3t", {}, 0, protocol="cross-subject")
+        before = {k: v for k, v in cfg.items() if k != "frame_grid"}
+        assert cfg["frame_grid"] == 4 and cfg != before
+        assert cell_id(cfg) == "c3t-combined-attention-grid4-e80-s0" and cell_id(before) == "c3t-combined-attention-e80-s0"
+    depth = cell_config("depth", "small-cnn", "c3t", {}, 0, protocol="cross-subject")
+    assert "frame_grid" not in depth and "grid" not in cell_id(depth)

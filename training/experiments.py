@@ -154,7 +154,8 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
 def cell_id(cfg: dict) -> str:
     """The cell's folder name under models/: method, schedule and head where set, the noise
     augmentation share, IMU-label variant and k, refinement epochs, soft pseudo-label threshold,
-    virtual-IMU weight, ensemble members, epochs and seed, joined by "-" (e.g.
+    virtual-IMU weight, ensemble members, the small CNN's grid where it is not 1, epochs and
+    seed, joined by "-" (e.g.
     "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
     parts += [f"naug{cfg['noise_augment']:g}"] if cfg.get("noise_augment") else []
@@ -164,6 +165,7 @@ def cell_id(cfg: dict) -> str:
     parts += [f"soft{cfg['soft_threshold']:g}"] if cfg.get("soft_threshold") else []
     parts += [f"virtual{cfg['virtual_weight']:g}"] if cfg.get("virtual_weight") else []
     parts += [f"ensemble{cfg['members']}"] if cfg.get("members") else []
+    parts += [f"grid{cfg['frame_grid']}"] if cfg.get("frame_grid") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
