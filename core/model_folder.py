@@ -72,7 +72,8 @@ def read_model_config(folder, flag: str | None = None) -> dict:
         what = "is a file" if folder.exists() else "does not exist"
         raise C3tError(f"{named} {what}: give a model folder from `c3t train` or the Train tab")
     if not (folder / "config.json").exists():
-        raise C3tError(f"{named} is not a c3t model folder: it has no config.json (train one with `c3t train ... --out {folder}`)")
+        raise C3tError(f"{named} is not a c3t model folder: it has no config.json (a model folder is what "
+                       "`c3t train ... --out NEW_FOLDER` writes)")
     config = read_json(folder / "config.json")
     if config.get("format") != FORMAT:
         raise C3tError(f"{folder / 'config.json'} is not a c3t model config (format {config.get('format')!r})")

@@ -83,9 +83,12 @@ def test_an_ensemble_exports_as_one_graph_per_path_that_matches_torch(utd_root, 
     model, _ = load_model(folder)
     assert isinstance(model, Ensemble) and len(model.members) == 2
     assert main(["export", "--model", str(folder)]) == 0
+    assert "an ensemble of 2" in capsys.readouterr().out
     assert onnx_files(folder) == ["camera.onnx", "fusion.onnx", "imu.onnx"]
     for info in read_export(folder)["paths"].values():
         assert info["max_prob_diff"] < 1e-4 and info["max_attention_diff"] < 1e-4
+    assert main(["bench", "latency", "--model", str(folder), "--windows", "10"]) == 0
+    assert "c3t (ensemble of 2), imu path" in capsys.readouterr().out
     windows = E.real_windows(data, json.loads((folder / "config.json").read_text()), clips=2)
     p, a = OnnxEngine(folder).run("imu", imu=windows.imu[:1])
     with torch.no_grad():

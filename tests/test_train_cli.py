@@ -56,6 +56,7 @@ def test_an_ensemble_trains_evaluates_and_refuses_no_members(utd_root, tmp_path,
     assert main(args + ["--members", "2", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert "ensemble of 2" in captured.out
+    assert re.search(r"val [0-9.]+ \(epochs \d+/\d+\)", captured.out)   # each member's selected epoch
     assert "member 1/2 combined" in captured.err and "member 2/2 combined" in captured.err
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["members"] == 2
@@ -131,3 +132,45 @@ def test_training_uses_the_cores_other_processes_leave_idle():
     finally:
         burner.kill()
     assert torch.get_num_threads() == before
+
+
+def test_train_refuses_outputs_and_options_that_would_lose_data_or_mislead(tmp_path, capsys):
+    """Checked before any work: --force replaces only a c3t model folder (never a dataset or other
+    files), --out is never the dataset, inside it or above it; --epochs 0 and --test-people under
+    the random split are refused; a --dataset that is a file is called a file."""
+    data = tmp_path / "syn"
+    assert main(["synth", "--out", str(data), "--subjects", "2", "--reps", "1", "--actions", "wave",
+                 "--size", "64x48", "--quiet"]) == 0
+    capsys.readouterr()
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    base = ["train", "--dataset", str(data), "--visual", "motion", "--method", "c3t"]
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    for out, extra, said in [(other, ["--force"], "not a c3t model folder"),
+                             (data, ["--force"], "is the dataset folder"),
+                             (data / "model", [], "is the dataset folder"),
+                             (tmp_path, ["--force"], "is the dataset folder"),
+                             (tmp_path / "m", ["--epochs", "0"], "--epochs 0"),
+                             (tmp_path / "m", ["--test-people", "2"], "--test-people needs a people-wise --protocol")]:
+        assert main(base + ["--out", str(out)] + extra) == 2
+        assert said in capsys.readouterr().err
+    assert (other / "keep.txt").read_text() == "mine" and not (tmp_path / "m").exists()
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+    assert main(["train", "--dataset", str(data / "dataset.json"), "--method", "c3t", "--out", str(tmp_path / "m")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_synth_output_errors_say_what_it_can_train(tmp_path, capsys):
+    """c3t synth writes no depth video, and too few clips per person and class cannot be split
+    cross-subject: each message names the way out."""
+    data = tmp_path / "syn"
+    assert main(["synth", "--out", str(data), "--subjects", "2", "--reps", "1", "--actions", "wave",
+                 "--size", "64x48", "--quiet"]) == 0
+    capsys.readouterr()
+    base = ["train", "--dataset", str(data), "--method", "c3t", "--quiet", "--cache", str(tmp_path / "cache")]
+    assert main(base + ["--visual", "depth-motion", "--out", str(tmp_path / "m")]) == 2
+    assert "--visual motion, rgb or skeleton" in capsys.readouterr().err
+    assert main(base + ["--visual", "motion", "--protocol", "cross-subject", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "D_har would be empty" in err and "more --subjects or --reps" in err

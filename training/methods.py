@@ -501,7 +501,8 @@ def _train_members(cfg: TrainConfig, model_cfg: ModelConfig, har, align, val, up
     alone on the same data, its random streams (initialisation, batch order, augmentation)
     started from cfg.seed + k * MEMBER_SEED, so member 0 is the single model of cfg.seed.
     `start` is an Ensemble state ("members.K." keys), split per member; `alternatives` gets, per
-    selection rule, the ensemble of every member's state under that rule (D_Val top-1 None).
+    selection rule, the ensemble of every member's state under that rule (the members' epochs as
+    a list, D_Val top-1 None).
     info holds each member's info under "members"."""
     ensemble = Ensemble(model_cfg)
     infos, member_alternatives = [], []
@@ -518,7 +519,7 @@ def _train_members(cfg: TrainConfig, model_cfg: ModelConfig, har, align, val, up
     if alternatives is not None:
         for rule in [r for r in member_alternatives[0] if all(r in a for a in member_alternatives)]:
             state = {f"members.{k}.{key}": v for k, a in enumerate(member_alternatives) for key, v in a[rule][2].items()}
-            alternatives[rule] = (member_alternatives[0][rule][0], None, state)
+            alternatives[rule] = ([a[rule][0] for a in member_alternatives], None, state)   # each member's epoch
     return ensemble.eval(), {"members": infos}
 
 

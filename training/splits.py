@@ -199,6 +199,11 @@ def people_split(labels: np.ndarray, people: np.ndarray, seed: int, protocol: st
              "val": "IMU-labelled (check) clips of the training people",
              "test": "IMU-labelled (check) clips of the test people" + (" (later trials)" if protocol == "new-user" else "")}
     for name in SPLITS if require_checking else ("har", "align"):
+        if len(out[name]) == 0 and roles is None and name in ("har", "val") and len(labels[~tested]):
+            fewest = int(np.bincount(labels[~tested]).min())
+            raise C3tError(f"{protocol}: D_{name} would be empty: the training people ({', '.join(sorted(set(people[~tested])))}) "
+                           f"have as few as {fewest} clip(s) of a class, too few to share between D_HAR and D_Val; use a "
+                           "dataset with more clips per person and class (c3t synth: more --subjects or --reps)")
         if len(out[name]) == 0:
             raise C3tError(f"{protocol}: D_{name} would be empty; the data needs {needs[name]}")
     return out

@@ -103,7 +103,11 @@ def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Seque
         folder, suffix, _ = LAYOUT[modality]
         directory = root / folder
         if not directory.is_dir():
-            raise C3tError(f"{directory} is missing: a UTD-MHAD layout needs {folder}/ for {modality}")
+            if (root / "dataset.json").is_file() and (root / "Inertial").is_dir():
+                raise C3tError(f"{root} is `c3t synth` output, which has no {folder}/ ({modality}): its camera inputs are "
+                               "--visual motion, rgb or skeleton")
+            raise C3tError(f"{directory} is missing: a UTD-MHAD layout needs {folder}/ for {modality} (give a UTD-MHAD "
+                           "folder, `c3t synth` output or a folder of `c3t record` sessions)")
         files = {}
         for path in directory.iterdir():
             m = _NAME.match(path.name)

@@ -42,7 +42,8 @@ def check_dataset(path, flag: str = "--dataset") -> None:
     """Raise C3tError, naming `flag`, when the dataset folder `path` does not exist (checked before any
     heavy import or work; what is inside is checked when it is read)."""
     if not Path(path).expanduser().is_dir():
-        raise C3tError(f"{flag} {path} does not exist; give a UTD-MHAD folder, `c3t synth` output or "
+        what = "is a file, not a folder" if Path(path).expanduser().exists() else "does not exist"
+        raise C3tError(f"{flag} {path} {what}; give a UTD-MHAD folder, `c3t synth` output or "
                        "a folder of recorded sessions")
 
 

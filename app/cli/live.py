@@ -53,7 +53,7 @@ def export_command(args) -> int:
     Raises C3tError for --clips below 1 or a model that cannot be exported."""
     if args.clips < 1:
         raise C3tError("--clips must be at least 1")
-    read_model_config(args.model, "--model")
+    members = read_model_config(args.model, "--model").get("model", {}).get("members", 1)
     if not os.access(args.model, os.W_OK | os.X_OK):
         raise C3tError(f"--model {args.model} cannot be written (read-only or not yours): the ONNX files go into "
                        "the model folder; copy it somewhere writable and export the copy")
@@ -62,7 +62,7 @@ def export_command(args) -> int:
 
     from c3t.training.export import export_model
 
-    print(f"exporting {args.model}")
+    print(f"exporting {args.model}" + (f" (an ensemble of {members}: each graph averages its members)" if members > 1 else ""))
     record = export_model(args.model, args.dataset, args.clips)
     files = [p["file"] for p in record["paths"].values()] + ([record["backbone"]["file"]] if record["backbone"] else [])
     print(f"wrote {', '.join(files)} and export.json to {args.model} (opset {record['opset']})")
@@ -283,8 +283,9 @@ def latency_command(args) -> int:
              "visual": rng.normal(size=shapes["visual"]).astype(np.float32)}
     kwargs = {k: feeds[k] for k in path_inputs(path)}
     shape_text = ", ".join(f"{k} {list(v.shape)}" for k, v in kwargs.items())
-    print(f"{folder}: {onnx.method}, {path} path ({shape_text}), {args.windows} windows per backend, "
-          f"{args.threads} thread(s) each")
+    members = config.get("model", {}).get("members", 1)
+    print(f"{folder}: {onnx.method}" + (f" (ensemble of {members})" if members > 1 else "")
+          + f", {path} path ({shape_text}), {args.windows} windows per backend, {args.threads} thread(s) each")
     result = {"model": str(folder), "method": onnx.method, "path": path, "threads": args.threads, "windows": args.windows}
     o = _stats(_timings(lambda: onnx.run(path, **kwargs), args.windows))
     t = _stats(_timings(lambda: eager.run(path, **kwargs), args.windows))

@@ -76,15 +76,34 @@ def register(sub, bench) -> None:
     p.set_defaults(func=eval_command)
 
 
+def check_model_out(out: Path, dataset: Path, force: bool) -> None:
+    """Refuse, before any work, an --out that would lose data: an existing folder without --force
+    (check_output_folder), with --force a folder that is not a c3t model folder (no config.json),
+    and the dataset folder itself, a folder inside it or one above it. Raises C3tError saying what
+    to give instead."""
+    check_output_folder(out, "--out", replace=force)
+    target, data = out.expanduser().resolve(), dataset.expanduser().resolve()
+    if target == data or data in target.parents or target in data.parents:
+        raise C3tError(f"--out {out} is the dataset folder {dataset}, inside it or above it: give the model a folder of its own")
+    if force and out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise C3tError(f"--out {out} holds files but no config.json, so it is not a c3t model folder: --force replaces "
+                       "only a model folder; give a new folder")
+
+
 def train_command(args) -> int:
     """`c3t train`: train the chosen method on the dataset and write the model folder to --out, printing
     the val and test scores; returns 0, or 130 when cancelled (nothing written). Raises C3tError for
     options or a dataset that do not fit."""
     out = Path(args.out)
-    check_output_folder(out, "--out", replace=args.force)   # before any work: a training is never lost to --out
+    check_dataset(args.dataset)
+    check_model_out(out, Path(args.dataset), args.force)   # before any work: a training is never lost to --out
     if args.members < 1:
         raise C3tError(f"--members {args.members}: an ensemble has at least 1 member (1: one model)")
-    check_dataset(args.dataset)
+    if args.epochs is not None and args.epochs < 1:
+        raise C3tError(f"--epochs {args.epochs}: train at least 1 epoch per phase (default: the chosen number)")
+    if args.test_people is not None and args.protocol == "random":
+        raise C3tError("--test-people needs a people-wise --protocol (cross-subject or new-user): the random split "
+                       "puts every person's clips in every split")
     for field, why in option_problems(args.method, args.schedule, args.refine_epochs, args.soft_threshold, args.virtual_weight):
         raise C3tError(f"--{field.replace('_', '-')} {getattr(args, field):g}: {why} (not --method {args.method})")
 
@@ -139,9 +158,14 @@ def train_command(args) -> int:
         print(f"  {part:4s} {scores or 'no clips: the dataset is too small to hold any out (record or synthesise more)'}")
     if metrics.get("selection"):
         print("  test IMU top1 by selection rule: " + "  ".join(
-            f"{rule} {v['test_imu_top1']:.3f} (epoch {v['epoch']})" for rule, v in metrics["selection"].items()))
+            f"{rule} {v['test_imu_top1']:.3f} ({_epochs(v['epoch'])})" for rule, v in metrics["selection"].items()))
     print(f"model written to {args.out}")
     return 0
+
+
+def _epochs(epoch) -> str:
+    """A selection rule's epoch in words: "epoch 21", or an ensemble's "epochs 21/30/18" (member by member)."""
+    return f"epochs {'/'.join(map(str, epoch))}" if isinstance(epoch, list) else f"epoch {epoch}"
 
 
 def eval_command(args) -> int:
