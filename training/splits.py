@@ -198,12 +198,12 @@ def people_split(labels: np.ndarray, people: np.ndarray, seed: int, protocol: st
              "align": "unlabelled camera + IMU pairs" + (" of the test people" if protocol == "new-user" else ""),
              "val": "IMU-labelled (check) clips of the training people",
              "test": "IMU-labelled (check) clips of the test people" + (" (later trials)" if protocol == "new-user" else "")}
+    if roles is None:   # clips: the training people's clips are shared out per class, so too few clips empty a share
+        shared = CROSS_SUBJECT_FRACTIONS if protocol == "cross-subject" else NEW_USER_FRACTIONS
+        fewest = int(np.bincount(labels[~tested]).min()) if (~tested).any() else 0
+        needs.update({name: f"more clips per person and class: the training people ({', '.join(sorted(set(people[~tested])))}) "
+                            f"have as few as {fewest} of a class (c3t synth: more --subjects or --reps)" for name in shared})
     for name in SPLITS if require_checking else ("har", "align"):
-        if len(out[name]) == 0 and roles is None and name in ("har", "val") and len(labels[~tested]):
-            fewest = int(np.bincount(labels[~tested]).min())
-            raise C3tError(f"{protocol}: D_{name} would be empty: the training people ({', '.join(sorted(set(people[~tested])))}) "
-                           f"have as few as {fewest} clip(s) of a class, too few to share between D_HAR and D_Val; use a "
-                           "dataset with more clips per person and class (c3t synth: more --subjects or --reps)")
         if len(out[name]) == 0:
             raise C3tError(f"{protocol}: D_{name} would be empty; the data needs {needs[name]}")
     return out

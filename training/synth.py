@@ -92,6 +92,12 @@ def _action_keys(config: SynthConfig) -> list[str]:
     return [find(k).key for k in config.actions] if config.actions else [a.key for a in ACTIONS]
 
 
+def is_synth_output(root) -> bool:
+    """True when `root` holds a finished `c3t synth` dataset (its dataset.json says so)."""
+    manifest = Path(root) / "dataset.json"
+    return manifest.is_file() and json.loads(manifest.read_text() or "{}").get("source") == "c3t synth"
+
+
 def _prepare_folder(out: Path) -> None:
     """Create `out`, or clear a previous `c3t synth` run there; refuse any other non-empty folder."""
     if out.exists() and not out.is_dir():
@@ -100,7 +106,7 @@ def _prepare_folder(out: Path) -> None:
         ours = set(FOLDERS) | {"classes.txt", "dataset.json"}
         foreign = [p.name for p in out.iterdir() if p.name not in ours]
         manifest = out / "dataset.json"
-        made_by_us = manifest.exists() and json.loads(manifest.read_text() or "{}").get("source") == "c3t synth"
+        made_by_us = is_synth_output(out)
         partial = not manifest.exists() and (out / "classes.txt").exists()
         if foreign or not (made_by_us or partial):
             raise C3tError(f"{out} is not empty and was not written by `c3t synth` "

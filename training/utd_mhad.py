@@ -103,7 +103,9 @@ def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Seque
         folder, suffix, _ = LAYOUT[modality]
         directory = root / folder
         if not directory.is_dir():
-            if (root / "dataset.json").is_file() and (root / "Inertial").is_dir():
+            from c3t.training.synth import is_synth_output
+
+            if is_synth_output(root):
                 raise C3tError(f"{root} is `c3t synth` output, which has no {folder}/ ({modality}): its camera inputs are "
                                "--visual motion, rgb or skeleton")
             raise C3tError(f"{directory} is missing: a UTD-MHAD layout needs {folder}/ for {modality} (give a UTD-MHAD "
