@@ -66,8 +66,11 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
 def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_path, monkeypatch):
     """--jobs 2 trains cells in two one-thread worker processes: the same scores as --jobs 1
     with one thread, and a refinement cell still waits for (and continues from) its C3T cell,
-    soft-label ST for the teacher of its ST cell."""
+    soft-label ST for the teacher of its ST cell. Every worker trains on the device the
+    bench would train on (train_info["device"])."""
     import torch
+
+    from c3t.training.methods import device_name, training_device
 
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
     threads, runs = torch.get_num_threads(), {}
@@ -84,11 +87,13 @@ def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_pat
         torch.set_num_threads(threads)
     # C3T, virtual-IMU C3T, both as an ensemble too, their refinements, ST, soft ST
     assert sorted(runs[1]) == sorted(runs[2]) and len(runs[1]) == 2 * 8
+    here = device_name(training_device())   # "cpu" here; "cuda (GPU name)" where torch sees a GPU
     for cid, record in runs[2].items():
         assert record["metrics"]["noise"] == runs[1][cid]["metrics"]["noise"], cid
+        trained = record["metrics"]["train_info"].get("members", [record["metrics"]["train_info"]])   # one per member
+        assert [i["device"] for i in trained] == [here] * len(trained), cid
         if "refine" in cid:
-            info = record["metrics"]["train_info"]
-            assert all(i.get("refined_from_start") for i in info.get("members", [info])), cid
+            assert all(i.get("refined_from_start") for i in trained), cid
         if "soft" in cid:
             assert record["metrics"]["train_info"].get("teacher_from_start"), cid
 

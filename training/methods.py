@@ -429,6 +429,19 @@ class _Recipes:
 UPPER_BOUNDS = ("supervised-imu", "supervised-fusion")
 
 
+def training_device():
+    """The torch.device training runs on: the first CUDA GPU when torch sees one, else the CPU.
+    Every batch goes to it as it is drawn (the data stay in host memory); the trained model comes
+    back on the CPU. c3t never needs a GPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(dev) -> str:
+    """`dev` (a torch.device) as it is recorded in train_info["device"]: "cpu", or
+    "cuda (NVIDIA H200)" with the GPU's name."""
+    return f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else dev.type
+
+
 def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
           val: Checking, upper: UpperBound | None = None, progress=None,
           cancel: threading.Event | None = None, alternatives: dict | None = None,
@@ -476,8 +489,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
         else:
             _fit_norm(model, None if align is None else align.imu,
                       har.visual if align is None else np.concatenate([har.visual, align.visual]))
-    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = training_device()
+    model.to(dev)
     r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera, teacher)
+    r.info["device"] = device_name(dev)
     if start is None or teacher is not None:
         getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
     else:

@@ -92,6 +92,7 @@ def paper_command(args) -> int:
     from c3t.core.cpu import idle_cores
     from c3t.training.defaults import default_backbone
     from c3t.training.experiments import RUN_ORDER, TABLES, cell_config, cell_id, table_rows, train_cells, write_table
+    from c3t.training.methods import device_name, training_device
     from c3t.training.prepare import prepare
 
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -130,7 +131,8 @@ def paper_command(args) -> int:
         bar.update()
     bar.close()
     if to_train:
-        print(f"{len(to_train)} cells trained in {time.time() - started:.0f} s, {jobs} at a time")
+        print(f"{len(to_train)} cells trained in {time.time() - started:.0f} s, {jobs} at a time, "
+              f"on {device_name(training_device())}")
     for table in tables:
         write_table(out, table, args, results, backbone)
     return 0

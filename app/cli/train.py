@@ -145,11 +145,13 @@ def train_command(args) -> int:
         bar.close()
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+    from c3t.training.methods import device_name, training_device
+
     sizes = metrics["sizes"]
     people = S.to_json(data, split, args.seed, args.protocol).get("people")
     print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "
           f"{sizes['har']} HAR, {sizes['align']} align, {sizes['val']} val, {sizes['test']} test clips; "
-          f"{metrics['train_seconds']:.0f} s; protocol {args.protocol}, selection {args.select}"
+          f"{metrics['train_seconds']:.0f} s on {device_name(training_device())}; protocol {args.protocol}, selection {args.select}"
           + (f"; ensemble of {args.members}" if args.members > 1 else ""))
     if people and args.protocol != "random":
         print("  people: " + "; ".join(f"{k} {','.join(v) or '-'}" for k, v in people.items()))
