@@ -127,7 +127,7 @@ def test_frames_model_exports_despite_non_divisible_pooling(utd_root, tmp_path):
     assert record["paths"]["camera"]["max_prob_diff"] < 1e-4
 
 
-def test_motion_model_on_synth_exports_from_the_rgb_video(tmp_path):
+def test_motion_model_on_synth_exports_from_the_rgb_video(tmp_path, capsys):
     """A motion input is computed from the rgb video: the parity check must read the clip's
     recorded source (rgb), not a modality named "motion" that no dataset has."""
     data = tmp_path / "ds"
@@ -140,6 +140,13 @@ def test_motion_model_on_synth_exports_from_the_rgb_video(tmp_path):
     record = E.export_model(tmp_path / "m", clips=1, log=lambda *a: None)
     frames, size = spec.frames, spec.frame_size
     assert record["paths"]["camera"]["inputs"] == {"visual": [1, frames, 2, size, size]}
+    # its live camera work is timed on frames of the size asked for (a webcam's 640x480 by default)
+    assert main(["bench", "latency", "--model", str(tmp_path / "m"), "--path", "camera", "--windows", "10",
+                 "--size", "320x240", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "75 frames of 320x240" in out and json.loads(out.splitlines()[-1])["camera_size"] == "320x240"
+    assert main(["bench", "latency", "--model", str(tmp_path / "m"), "--size", "320"]) == 2
+    assert "--size '320': expected WIDTHxHEIGHT" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("t_in,t_out", [(32, 8), (4, 8), (5, 3), (7, 7), (9, 4)])

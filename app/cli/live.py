@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from c3t.app.cli import check_dataset
+from c3t.app.cli import check_dataset, parse_size
 from c3t.core.errors import C3tError
 from c3t.core.model_folder import read_model_config
 
@@ -42,6 +42,8 @@ def register(sub, bench) -> None:
     p.add_argument("--path", choices=("imu", "camera", "fusion"), help="inference path (default: imu if the model has it)")
     p.add_argument("--windows", type=int, default=500, help="timed windows per backend (default 500)")
     p.add_argument("--threads", type=int, default=1, help="threads for both backends (default 1)")
+    p.add_argument("--size", default="640x480",
+                   help="camera frame WIDTHxHEIGHT a motion model's input is timed on (default 640x480; give your camera's)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=latency_command)
 
@@ -256,9 +258,11 @@ def _predictor_steps(engine, config: dict, n: int):
 def latency_command(args) -> int:
     """`c3t bench latency`: time one model path per window in milliseconds (p50, p95) with onnxruntime
     and torch, plus the full predictor step (IMU path) and the frame backbone (camera path); returns 0.
-    Raises C3tError for --windows below 10 or a path the model does not have."""
+    Raises C3tError for --windows below 10, a --size that is not WIDTHxHEIGHT or a path the model
+    does not have."""
     if args.windows < 10:
         raise C3tError("--windows must be at least 10")
+    size = parse_size(args.size)
     read_model_config(args.model, "--model")
 
     import numpy as np
@@ -313,15 +317,15 @@ def latency_command(args) -> int:
         print(f"  camera path keeps up with {max_fps:.0f} frames/s (backbone per new frame at p95 + the {path} "
               f"graph {hops_per_s:.0f}x a second) {'>= 15 fps: ok' if max_fps >= 15 else '< 15 fps'}")
     if "visual" in kwargs and config["inputs"].get("visual") == "motion":
-        _time_motion(config, o, args.windows, result)
+        _time_motion(config, o, args.windows, result, size)
     if args.json:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}))
     return 0
 
 
-def _time_motion(config: dict, graph: dict, windows: int, result: dict) -> None:
-    """Time the motion input (core/motion.py) on a 2.5 s window of simulated 640x480 frames at
-    30 fps, per hop of the live predictor (it is computed once per window, from 17 of its frames,
+def _time_motion(config: dict, graph: dict, windows: int, result: dict, size: tuple[int, int]) -> None:
+    """Time the motion input (core/motion.py) on a 2.5 s window of simulated camera frames of
+    `size` (width, height) at 30 fps, per hop of the live predictor (it is computed once per window, from 17 of its frames,
     whatever the camera's rate), and print whether a hop's camera work fits in the hop."""
     import numpy as np
 
@@ -330,7 +334,7 @@ def _time_motion(config: dict, graph: dict, windows: int, result: dict) -> None:
     from c3t.devices.simulated import SimulatedSource
 
     spec = InputSpec.from_dict(config["inputs"])
-    source = SimulatedSource(seed=0, realtime=False, width=640, height=480, fps=30, batch_s=0.1)
+    source = SimulatedSource(seed=0, realtime=False, width=size[0], height=size[1], fps=30, batch_s=0.1)
     source.start()
     frames = []
     while len(frames) < 75:
@@ -340,8 +344,8 @@ def _time_motion(config: dict, graph: dict, windows: int, result: dict) -> None:
     m = _stats(_timings(lambda: frames_input(video, spec, spec.frame_size), max(windows // 25, 10), warmup=2))
     hop_ms = 250.0
     per_hop = m["p95_ms"] + graph["p95_ms"]
-    result.update(motion_p50_ms=m["p50_ms"], motion_p95_ms=m["p95_ms"], camera_hop_p95_ms=per_hop)
-    print(f"  motion input per window (75 frames of 640x480 -> {spec.frames} flow fields): p50 {m['p50_ms']:.1f} ms "
+    result.update(camera_size=f"{size[0]}x{size[1]}", motion_p50_ms=m["p50_ms"], motion_p95_ms=m["p95_ms"], camera_hop_p95_ms=per_hop)
+    print(f"  motion input per window (75 frames of {size[0]}x{size[1]} -> {spec.frames} flow fields): p50 {m['p50_ms']:.1f} ms "
           f"p95 {m['p95_ms']:.1f} ms; with the graph {per_hop:.1f} ms of each {hop_ms:.0f} ms hop: "
           f"{'keeps up (at 30 fps or any rate: the window is resampled)' if per_hop < hop_ms else 'does not keep up'}")
 
