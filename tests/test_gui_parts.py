@@ -404,8 +404,11 @@ def test_the_settings_tab_applies_and_keeps_the_decision_rule_and_folders(qtbot,
 # ----------------------------------------------------------------------------- item 8: first-run dialog
 
 def test_the_first_run_dialog_shows_the_time_left_and_cancel_stops_the_build(qtbot, qapp):
+    import gc
+
     from c3t.app.cli.gui import _build_with_dialog
 
+    gc.collect()   # earlier tests' windows caught in reference cycles go now, not in the middle of this test
     seen = {}
 
     def build(progress):
@@ -415,9 +418,10 @@ def test_the_first_run_dialog_shows_the_time_left_and_cancel_stops_the_build(qtb
         return "built"
 
     def press_cancel():
-        dialog = next((w for w in qapp.topLevelWidgets() if isinstance(w, QtWidgets.QProgressDialog)
-                       and w.isVisible()), None)
-        if dialog is None or "left" not in dialog.labelText():
+        # the application-modal dialog itself: walking every top-level widget can touch one of an
+        # earlier test that the garbage collector is deleting (a segfault seen once in the full suite)
+        dialog = qapp.activeModalWidget()
+        if not isinstance(dialog, QtWidgets.QProgressDialog) or "left" not in dialog.labelText():
             QtCore.QTimer.singleShot(200, press_cancel)
             return
         seen.update(width=dialog.width(), text=dialog.labelText())
