@@ -67,7 +67,7 @@ def fsync_dir(folder) -> None:
 
 def check_output_folder(path, flag: str = "--out", replace: bool = False) -> None:
     """Check before any work that `path` can be written as a new folder: its parent can be
-    created and written, and `path` is not a file. An existing non-empty folder is refused
+    created and written (no folder on the way is a file), and `path` is not a file. An existing non-empty folder is refused
     unless `replace` (then the caller replaces it whole at the end, see replace_folder).
     Raises C3tError naming `flag`, the folder and what to do."""
     path = Path(path)
@@ -78,6 +78,8 @@ def check_output_folder(path, flag: str = "--out", replace: bool = False) -> Non
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise C3tError(f"{flag} {path}: {parent} is a file; give a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise C3tError(f"{flag} {path}: {parent} cannot be written (read-only or not yours); choose another folder")
 

@@ -18,8 +18,11 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     record = json.loads((out / "skeleton" / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
     assert set(record["metrics"]["noise"]) == {"none", "crop", "misalign", "dilate", "all"}
     assert (out / "skeleton" / "main.csv").read_text().startswith("method,")
+    first = capsys.readouterr().out
+    assert "7 cells to train (0 already in" in first and f"tables written to {out / 'skeleton'}: main.md" in first
     stamps = {p: p.stat().st_mtime_ns for p in cells}
     assert main(args) == 0  # resumed: nothing retrained
+    assert "all 7 cells asked for are already in" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in cells} == stamps
     os.remove(cells[0])
     assert main(args) == 0
@@ -98,10 +101,19 @@ def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_pat
             assert record["metrics"]["train_info"].get("teacher_from_start"), cid
 
 
-def test_bench_paper_refuses_zero_jobs(utd_root, tmp_path, capsys):
+def test_bench_paper_refuses_what_would_train_nothing(utd_root, tmp_path, capsys):
+    """--jobs 0, an --only that names no row (the rows are listed) and --tables-only on an empty
+    folder are refused with exit 2, and leave no folder behind."""
     data = link_subset(utd_root, tmp_path / "d", actions=[1], modalities=("Inertial", "Skeleton"))
-    assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--out", str(tmp_path / "p"), "--jobs", "0"]) == 2
+    base = ["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--out", str(tmp_path / "p"), "--protocol", "cross-subject"]
+    assert main(base + ["--jobs", "0"]) == 2
     assert "--jobs 0" in capsys.readouterr().err
+    assert main(base + ["--only", "C3t"]) == 2   # the labels are case-sensitive: "C3T"
+    err = capsys.readouterr().err
+    assert "--only C3t: no row of the main table (cross-subject) contains it; the rows are: random; " in err and "; C3T;" in err
+    assert main(base + ["--tables-only"]) == 2
+    assert "holds no cell of these tables yet; run without --tables-only" in capsys.readouterr().err
+    assert not (tmp_path / "p" / "skeleton-cross-subject" / "cells").exists()
 
 
 def test_stopping_side_by_side_cells_ends_their_workers_and_keeps_finished_cells(utd_root, tmp_path):

@@ -229,3 +229,6 @@ def test_bench_latency_prints_both_backends(skeleton_c3t, capsys):
     assert result["onnx_p50_ms"] <= result["onnx_p95_ms"]
     assert abs(result["ratio"] - result["torch_p50_ms"] / result["onnx_p50_ms"]) < 0.05 * result["ratio"]
     assert any("onnxruntime" in line for line in out) and any("torch" in line for line in out)
+    # --size sets a motion model's camera frames; here it is said to be unused, not silently ignored
+    assert main(["bench", "latency", "--model", str(skeleton_c3t), "--windows", "10", "--size", "1280x720"]) == 0
+    assert "--size 1280x720 not used: it sets the camera frames of a motion model's input" in capsys.readouterr().out

@@ -80,7 +80,7 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["demo", "--after", "-1", "--screenshot", "x.png"], "--after must be 0 or more"),
     (["train", "--dataset", "/no/such/data", "--method", "c3t", "--out", "{tmp}/new"], "--dataset /no/such/data does not exist"),
     (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}"], "already exists and is not empty"),
-    (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}/file/m"], "cannot be written"),
+    (["train", "--dataset", "{tmp}", "--method", "c3t", "--out", "{tmp}/file/m"], "/file is a file; give a folder"),
     (["eval", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
     (["eval", "--model", "{tmp}"], "has no config.json"),
     (["export", "--model", "/no/such/model"], "--model /no/such/model does not exist"),
@@ -92,10 +92,15 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["bench", "paper", "--dataset", "/no/such/data", "--visual", "motion", "--out", "{tmp}/p"],
      "--dataset /no/such/data does not exist"),
     (["bench", "figures", "--run", "/no/such/run"], "--run /no/such/run holds no models/ folder"),
-    (["bench", "sessions", "--out", "{tmp}/file/s"], "cannot be written"),
+    (["bench", "paper", "--dataset", "{tmp}", "--visual", "skeleton", "--out", "{tmp}/p", "--epochs", "0"], "--epochs 0: train at least 1"),
+    (["bench", "paper", "--dataset", "{tmp}", "--visual", "skeleton", "--out", "{tmp}/p", "--seeds", "0"], "--seeds 0: give at least 1 seed"),
+    (["bench", "paper", "--dataset", "{tmp}", "--visual", "skeleton", "--out", "{tmp}/file"], "/file is a file; give a folder"),
+    (["bench", "latency", "--model", "{tmp}/m", "--threads", "0"], "--threads 0: give at least 1 thread"),
+    (["bench", "latency", "--model", "{tmp}/m", "--size", "640"], "--size '640': expected WIDTHxHEIGHT"),
+    (["bench", "sessions", "--out", "{tmp}/file/s"], "/file is a file; give a folder"),
     (["export", "--model", "{tmp}/file"], "/file is a file: give a model folder"),
     (["record", "--imu", "sim", "--out", "{tmp}"], "already exists and is not empty"),
-    (["record", "--imu", "sim", "--out", "{tmp}/file/s"], "cannot be written"),
+    (["record", "--imu", "sim", "--out", "{tmp}/file/s"], "/file is a file; give a folder"),
 ])
 def test_argument_errors_come_before_torch_is_imported(tmp_path, args, message):
     """Each command checks its options and the folders they name before torch, Qt or onnxruntime

@@ -174,3 +174,16 @@ def test_synth_output_errors_say_what_it_can_train(tmp_path, capsys):
     assert main(base + ["--visual", "motion", "--protocol", "cross-subject", "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "D_har would be empty" in err and "more --subjects or --reps" in err
+
+
+def test_eval_on_other_classes_says_what_differs():
+    """The refusal of `c3t eval` on a dataset with other classes names the counts and the names on
+    either side only, not two lists cut to the same first names."""
+    from c3t.app.cli.train import class_difference
+
+    utd = [f"action {i}" for i in range(1, 28)]
+    synth = utd[:3] + ["jumping jacks", "squat"] + utd[3:8]
+    said = class_difference(synth, utd)
+    assert said.startswith("it has 10 classes, the model 27; only in the dataset: jumping jacks, squat; only in the model: "
+                           "action 9, action 10, action 11 and 16 more")
+    assert class_difference(utd[::-1], utd) == "it has 27 classes, the model 27; the same names in another order"

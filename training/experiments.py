@@ -332,7 +332,8 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
 
 def summarize(values: list) -> dict | None:
     """Mean, sample std (ddof=1) and the 95% t interval of the mean of per-seed values (0..1),
-    in percent; None when no value is there. One seed: std and interval are NaN."""
+    in percent, the interval clipped to 0..100 (a few seeds can stretch it past either end);
+    None when no value is there. One seed: std and interval are NaN."""
     from scipy import stats
 
     v = np.array([x for x in values if x is not None], dtype=float)
@@ -340,7 +341,7 @@ def summarize(values: list) -> dict | None:
         return None
     mean, std = 100 * v.mean(), 100 * v.std(ddof=1) if len(v) > 1 else float("nan")
     half = stats.t.ppf(0.975, len(v) - 1) * std / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return {"mean": mean, "std": std, "lo": mean - half, "hi": mean + half, "n": len(v)}
+    return {"mean": mean, "std": std, "lo": max(mean - half, 0.0), "hi": min(mean + half, 100.0), "n": len(v)}
 
 
 def _summary(values: list) -> str:
@@ -401,7 +402,7 @@ def write_table(out: Path, table: str, args, results: dict, backbone: str) -> No
     counts = sorted({sum(r["method"] == label for r in per_seed) for label, _, _ in rows_spec} - {0})
     seeds = "/".join(map(str, counts)) if counts else "0"
     title = (f"### {table}: {args.visual} -> IMU, {protocol} protocol, D_Test (%), mean ± sample std "
-             f"[95% interval] over {seeds} seeds")
+             f"[95% interval] over {seeds} seed{'' if seeds == '1' else 's'}")
     text = render_table(out / f"{table}-seeds.csv", title, cmd)
     rows = []
     for line in text.splitlines():

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.errors import C3tError
+from c3t.core.vocabulary import FLOW_SOURCES
 
 UTD_CLASSES = [
     "right arm swipe to the left", "right arm swipe to the right", "right hand wave",
@@ -108,8 +109,9 @@ def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Seque
             if is_synth_output(root):
                 raise C3tError(f"{root} is `c3t synth` output, which has no {folder}/ ({modality}): its camera inputs are "
                                "--visual motion, rgb or skeleton")
-            raise C3tError(f"{directory} is missing: a UTD-MHAD layout needs {folder}/ for {modality} (give a UTD-MHAD "
-                           "folder, `c3t synth` output or a folder of `c3t record` sessions)")
+            flow = "".join(f"; --visual {v} is computed from it" for v, source in FLOW_SOURCES.items() if source == modality)
+            raise C3tError(f"{directory} is missing: a UTD-MHAD layout needs {folder}/ for {modality}{flow} "
+                           "(give a UTD-MHAD folder, `c3t synth` output or a folder of `c3t record` sessions)")
         files = {}
         for path in directory.iterdir():
             m = _NAME.match(path.name)

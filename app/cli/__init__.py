@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)   # on a line of its own, not after a progress bar
         return 130
     except C3tError as exc:  # a message for the user, not a traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -28,7 +28,8 @@ def register(sub, bench) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="split protocol (c3t train --help; default random); people-wise runs go to OUT/VISUAL-PROTOCOL")
     p.add_argument("--out", default="runs/paper", help="results folder; a stopped run resumes there (default runs/paper)")
-    p.add_argument("--epochs", type=int, help="override every cell's epochs (for quick checks; default: the chosen defaults)")
+    p.add_argument("--epochs", type=int, help="override every cell's epochs per training phase (for quick checks; "
+                   "a refinement keeps its 40 epochs; default: the chosen defaults)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
     p.add_argument("--only", metavar="TEXT,...", help="train only the rows whose label contains one of these "
                    "(e.g. C3T,virtual); other cells are read if they are there (default: train every row)")
@@ -79,13 +80,18 @@ def paper_command(args) -> int:
     """`c3t bench paper`: train (or read back) every cell of the chosen tables and seeds under
     OUT/VISUAL[-PROTOCOL]/cells, then write the tables; returns 0. A cell already stored with the same
     config is not trained again, so a stopped run resumes. Raises C3tError for `--table labels` without
-    `--protocol new-user`."""
+    `--protocol new-user`, --seeds, --epochs or --jobs below 1, an --only that names no row of the
+    tables, and --tables-only where no cell is stored yet."""
     protocol = getattr(args, "protocol", "random")
     out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
     check_output_folder(out, "--out", replace=True)   # resumable: its own earlier cells are kept
     check_dataset(args.dataset)
     if args.jobs is not None and args.jobs < 1:
         raise C3tError(f"--jobs {args.jobs}: at least 1 cell must train at a time")
+    if args.seeds < 1:
+        raise C3tError(f"--seeds {args.seeds}: give at least 1 seed per cell (seeds 0..N-1)")
+    if args.epochs is not None and args.epochs < 1:
+        raise C3tError(f"--epochs {args.epochs}: train at least 1 epoch per phase (leave it out for the chosen defaults)")
 
     from tqdm import tqdm
 
@@ -95,14 +101,18 @@ def paper_command(args) -> int:
     from c3t.training.methods import device_name, training_device
     from c3t.training.prepare import prepare
 
-    (out / "cells").mkdir(parents=True, exist_ok=True)
-    backbone = default_backbone(args.visual)
-    data = prepare(args.dataset, args.visual, backbone, args.cache)
     tables = list(TABLES) if args.table == "all" else [args.table]
     if protocol != "new-user" and "labels" in tables:
         if args.table == "labels":
             raise C3tError("--table labels needs --protocol new-user (k labelled clips of the new users)")
         tables.remove("labels")
+    labels = list(dict.fromkeys(label for t in tables for label, _, _ in table_rows(t, protocol)))
+    wanted = [t.strip() for t in args.only.split(",") if t.strip()] if args.only else []
+    if args.only and not any(w in label for w in wanted for label in labels):
+        raise C3tError(f"--only {args.only}: no row of the {' and '.join(tables)} table{'s' if len(tables) > 1 else ''} "
+                       f"({protocol}) contains it; the rows are: " + "; ".join(labels))
+    backbone = default_backbone(args.visual)
+    data = prepare(args.dataset, args.visual, backbone, args.cache)
     todo = {}
     for t in tables:
         for label, m, v in table_rows(t, protocol):
@@ -119,11 +129,21 @@ def paper_command(args) -> int:
             if stored.get("config") == cfg:
                 results[cid] = stored
                 continue
-        if not (args.tables_only or (args.only and not any(t.strip() in label for t in args.only.split(",")))):
+        if not (args.tables_only or (wanted and not any(w in label for w in wanted))):
             to_train.append((cid, cfg))
+    if args.tables_only and not results:
+        raise C3tError(f"--tables-only: {out} holds no cell of these tables yet; run without --tables-only to train them")
     jobs = max(1, min(len(to_train), args.jobs if args.jobs is not None else idle_cores()))
+    if to_train:
+        print(f"{len(to_train)} cells to train ({len(results)} already in {out}), {jobs} at a time, "
+              f"on {device_name(training_device())}")
+    elif args.tables_only:
+        print(f"--tables-only: {len(results)} of the {len(todo)} cells are in {out}; the tables show those")
+    else:
+        print(f"all {len(results)} cells asked for are already in {out}: nothing to train")
     started = time.time()
-    bar = tqdm(total=len(to_train), desc=f"cells ({jobs} at a time)" if jobs > 1 else "cells", unit="cell")
+    bar = tqdm(total=len(to_train), desc=f"cells ({jobs} at a time)" if jobs > 1 else "cells", unit="cell",
+               disable=not to_train)
     for cid, record in train_cells(data, to_train, out, jobs):
         results[cid] = record
         imu = record["metrics"]["noise"]["none"].get("imu", {}).get("top1")
@@ -135,4 +155,6 @@ def paper_command(args) -> int:
               f"on {device_name(training_device())}")
     for table in tables:
         write_table(out, table, args, results, backbone)
+    print(f"tables written to {out}: " + ", ".join(f"{t}.md, {t}.csv, {t}-seeds.csv" for t in tables
+                                                    if (out / f"{t}-seeds.csv").exists()))
     return 0

@@ -42,8 +42,8 @@ def register(sub, bench) -> None:
     p.add_argument("--path", choices=("imu", "camera", "fusion"), help="inference path (default: imu if the model has it)")
     p.add_argument("--windows", type=int, default=500, help="timed windows per backend (default 500)")
     p.add_argument("--threads", type=int, default=1, help="threads for both backends (default 1)")
-    p.add_argument("--size", default="640x480",
-                   help="camera frame WIDTHxHEIGHT a motion model's input is timed on (default 640x480; give your camera's)")
+    p.add_argument("--size", help="camera frame WIDTHxHEIGHT a motion model's input is timed on (default 640x480; "
+                   "give your camera's; other camera inputs do not use it)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=latency_command)
 
@@ -258,11 +258,13 @@ def _predictor_steps(engine, config: dict, n: int):
 def latency_command(args) -> int:
     """`c3t bench latency`: time one model path per window in milliseconds (p50, p95) with onnxruntime
     and torch, plus the full predictor step (IMU path) and the frame backbone (camera path); returns 0.
-    Raises C3tError for --windows below 10, a --size that is not WIDTHxHEIGHT or a path the model
-    does not have."""
+    Raises C3tError for --windows below 10, --threads below 1, a --size that is not WIDTHxHEIGHT
+    or a path the model does not have."""
     if args.windows < 10:
         raise C3tError("--windows must be at least 10")
-    size = parse_size(args.size)
+    if args.threads < 1:
+        raise C3tError(f"--threads {args.threads}: give at least 1 thread")
+    size = parse_size(args.size or "640x480")
     read_model_config(args.model, "--model")
 
     import numpy as np
@@ -318,6 +320,9 @@ def latency_command(args) -> int:
               f"graph {hops_per_s:.0f}x a second) {'>= 15 fps: ok' if max_fps >= 15 else '< 15 fps'}")
     if "visual" in kwargs and config["inputs"].get("visual") == "motion":
         _time_motion(config, o, args.windows, result, size)
+    elif args.size:
+        print(f"  --size {args.size} not used: it sets the camera frames of a motion model's input, and this "
+              f"{path} path takes {config['inputs'].get('visual') if 'visual' in kwargs else 'no camera input'}")
     if args.json:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}))
     return 0

@@ -90,6 +90,21 @@ def check_model_out(out: Path, dataset: Path, force: bool) -> None:
                        "only a model folder; give a new folder")
 
 
+def class_difference(have: list[str], trained: list[str]) -> str:
+    """What differs between a dataset's classes and a model's, in words: the counts, then up to
+    three names on either side only (or, with the same names, that their order differs)."""
+    only_data = [c for c in have if c not in trained]
+    only_model = [c for c in trained if c not in have]
+    parts = [f"it has {len(have)} classes, the model {len(trained)}"]
+    if only_data:
+        parts.append(f"only in the dataset: {', '.join(only_data[:3])}" + (f" and {len(only_data) - 3} more" if len(only_data) > 3 else ""))
+    if only_model:
+        parts.append(f"only in the model: {', '.join(only_model[:3])}" + (f" and {len(only_model) - 3} more" if len(only_model) > 3 else ""))
+    if not only_data and not only_model:
+        parts.append("the same names in another order")
+    return "; ".join(parts)
+
+
 def train_command(args) -> int:
     """`c3t train`: train the chosen method on the dataset and write the model folder to --out, printing
     the val and test scores; returns 0, or 130 when cancelled (nothing written). Raises C3tError for
@@ -148,8 +163,9 @@ def train_command(args) -> int:
     from c3t.training.methods import device_name, training_device
 
     sizes = metrics["sizes"]
+    camera = visual if visual == "skeleton" else f"{visual}/{backbone}"   # a skeleton goes through no frame backbone
     people = S.to_json(data, split, args.seed, args.protocol).get("people")
-    print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {visual}/{backbone}, seed {args.seed}: "
+    print(f"{args.method} ({cfg.schedule if args.method in ('c3t', 'ca') else 'n/a'}), {camera}, seed {args.seed}: "
           f"{sizes['har']} HAR, {sizes['align']} align, {sizes['val']} val, {sizes['test']} test clips; "
           f"{metrics['train_seconds']:.0f} s on {device_name(training_device())}; protocol {args.protocol}, selection {args.select}"
           + (f"; ensemble of {args.members}" if args.members > 1 else ""))
@@ -192,7 +208,8 @@ def eval_command(args) -> int:
     spec = InputSpec(**config["inputs"])
     data = prepare(dataset, spec.visual, spec.backbone, args.cache, progress=not args.json, spec=spec)
     if data.classes != config["classes"]:
-        raise C3tError(f"{dataset} has classes {data.classes[:3]}... but the model was trained on {config['classes'][:3]}...")
+        raise C3tError(f"{dataset} does not hold the classes the model was trained on: {class_difference(data.classes, config['classes'])}; "
+                       f"evaluate on the dataset it was trained on ({config['dataset']}) or one with the same classes")
     if args.split == "all":
         idx = np.arange(len(data.keys))
     else:
