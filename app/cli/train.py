@@ -123,7 +123,7 @@ def train_command(args) -> int:
         raise C3tError(f"--{field.replace('_', '-')} {getattr(args, field):g}: {why} (not --method {args.method})")
 
     from c3t.training import splits as S
-    from c3t.training.methods import Cancelled
+    from c3t.training.methods import Cancelled, device_name, training_device
     from c3t.training.pipeline import fit_and_save
     from c3t.training.prepare import default_visual, prepare
     from c3t.training.progress import PhaseBars
@@ -160,8 +160,6 @@ def train_command(args) -> int:
         bar.close()
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    from c3t.training.methods import device_name, training_device
-
     sizes = metrics["sizes"]
     camera = visual if visual == "skeleton" else f"{visual}/{backbone}"   # a skeleton goes through no frame backbone
     people = S.to_json(data, split, args.seed, args.protocol).get("people")
