@@ -108,7 +108,8 @@ def paper_command(args) -> int:
         tables.remove("labels")
     labels = list(dict.fromkeys(label for t in tables for label, _, _ in table_rows(t, protocol)))
     wanted = [t.strip() for t in args.only.split(",") if t.strip()] if args.only else []
-    if args.only and not any(w in label for w in wanted for label in labels):
+    picked = {label for label in labels if any(w in label for w in wanted)}   # the rows --only trains
+    if args.only and not picked:
         raise C3tError(f"--only {args.only}: no row of the {' and '.join(tables)} table{'s' if len(tables) > 1 else ''} "
                        f"({protocol}) contains it; the rows are: " + "; ".join(labels))
     backbone = default_backbone(args.visual)
@@ -129,14 +130,14 @@ def paper_command(args) -> int:
             if stored.get("config") == cfg:
                 results[cid] = stored
                 continue
-        if not (args.tables_only or (wanted and not any(w in label for w in wanted))):
+        if not (args.tables_only or (args.only and label not in picked)):
             to_train.append((cid, cfg))
     if args.tables_only and not results:
         raise C3tError(f"--tables-only: {out} holds no cell of these tables yet; run without --tables-only to train them")
     jobs = max(1, min(len(to_train), args.jobs if args.jobs is not None else idle_cores()))
+    device = device_name(training_device())
     if to_train:
-        print(f"{len(to_train)} cells to train ({len(results)} already in {out}), {jobs} at a time, "
-              f"on {device_name(training_device())}")
+        print(f"{len(to_train)} cells to train ({len(results)} already in {out}), {jobs} at a time, on {device}")
     elif args.tables_only:
         print(f"--tables-only: {len(results)} of the {len(todo)} cells are in {out}; the tables show those")
     else:
@@ -151,8 +152,7 @@ def paper_command(args) -> int:
         bar.update()
     bar.close()
     if to_train:
-        print(f"{len(to_train)} cells trained in {time.time() - started:.0f} s, {jobs} at a time, "
-              f"on {device_name(training_device())}")
+        print(f"{len(to_train)} cells trained in {time.time() - started:.0f} s, {jobs} at a time, on {device}")
     for table in tables:
         write_table(out, table, args, results, backbone)
     print(f"tables written to {out}: " + ", ".join(f"{t}.md, {t}.csv, {t}-seeds.csv" for t in tables

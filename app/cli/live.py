@@ -55,7 +55,7 @@ def export_command(args) -> int:
     Raises C3tError for --clips below 1 or a model that cannot be exported."""
     if args.clips < 1:
         raise C3tError("--clips must be at least 1")
-    members = read_model_config(args.model, "--model").get("model", {}).get("members", 1)
+    members = _members(read_model_config(args.model, "--model"))
     if not os.access(args.model, os.W_OK | os.X_OK):
         raise C3tError(f"--model {args.model} cannot be written (read-only or not yours): the ONNX files go into "
                        "the model folder; copy it somewhere writable and export the copy")
@@ -255,6 +255,11 @@ def _predictor_steps(engine, config: dict, n: int):
     return _timings(lambda: predictor.step(float(t[-1])), n)
 
 
+def _members(config: dict) -> int:
+    """The number of ensemble members of a model folder's config.json (1: a single model)."""
+    return config.get("model", {}).get("members", 1)
+
+
 def latency_command(args) -> int:
     """`c3t bench latency`: time one model path per window in milliseconds (p50, p95) with onnxruntime
     and torch, plus the full predictor step (IMU path) and the frame backbone (camera path); returns 0.
@@ -289,7 +294,7 @@ def latency_command(args) -> int:
              "visual": rng.normal(size=shapes["visual"]).astype(np.float32)}
     kwargs = {k: feeds[k] for k in path_inputs(path)}
     shape_text = ", ".join(f"{k} {list(v.shape)}" for k, v in kwargs.items())
-    members = config.get("model", {}).get("members", 1)
+    members = _members(config)
     print(f"{folder}: {onnx.method}" + (f" (ensemble of {members})" if members > 1 else "")
           + f", {path} path ({shape_text}), {args.windows} windows per backend, {args.threads} thread(s) each")
     result = {"model": str(folder), "method": onnx.method, "path": path, "threads": args.threads, "windows": args.windows}
