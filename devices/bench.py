@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
+from c3t.core.streams.contract import Batch
+from c3t.devices.base import MultiStreamSource, StreamHealth
 
 
 @dataclass

@@ -41,11 +41,23 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, BatchQueue, Health, Source, StreamHealth, deliver, imu_batch
-from c3t.devices.ble_profiles import (ARDUINO_ACCEL, ARDUINO_GYRO, ARDUINO_SERVICE, HM10_SERVICE,  # noqa: F401
-                                     NUS_SERVICE, NUS_TX, PROFILES, Decoded, describe_services, make_decoder,
-                                     recognise_profile)
+from c3t.core.streams.contract import Batch, Health, Source
+from c3t.devices.base import BatchQueue, StreamHealth, deliver, imu_batch
+from c3t.devices.ble_profiles import (  # noqa: F401
+    ARDUINO_ACCEL,
+    ARDUINO_GYRO,
+    ARDUINO_SERVICE,
+    HM10_SERVICE,
+    NUS_SERVICE,
+    NUS_TX,
+    PROFILES,
+    Decoded,
+    describe_services,
+    make_decoder,
+    recognise_profile,
+)
 from c3t.devices.lineformat import SILENT_AFTER_S, line_health, quote
+
 
 @dataclass
 class BleDeviceInfo:

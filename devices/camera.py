@@ -41,8 +41,9 @@ from typing import Callable
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.core.video import FrameReader
-from c3t.devices.base import Batch, Health, StreamHealth, ThreadedSource
+from c3t.core.session.video import FrameReader
+from c3t.core.streams.contract import Batch, Health
+from c3t.devices.base import StreamHealth, ThreadedSource
 
 MAX_TRUSTED_FPS = 500.0     # a reported rate above this (or 0, NaN) is measured instead
 MEASURE_S = 1.0             # seconds of frame arrivals that measure an untrusted rate

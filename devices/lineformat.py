@@ -48,11 +48,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
 # imported here, not on the reader thread at the end of detection: there, a first import took
 # over a second on a busy machine, reading stalled and health() said "no samples" meanwhile
 from scipy.optimize import linprog
 
-from c3t.devices.base import Health
+from c3t.core.streams.contract import Health
 
 LEADING_CHOICES = ("auto", "none", "timestamp", "seq")
 # rates that IMU firmware commonly runs at; a counted rate within 3% snaps to one of them

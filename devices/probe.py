@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from c3t.devices.base import Health
+from c3t.core.streams.contract import Health
 
 RAW_LINES_SHOWN = 5
 

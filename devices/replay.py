@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
+from c3t.core.streams.contract import Batch
+from c3t.devices.base import MultiStreamSource, StreamHealth
 
 
 @dataclass
@@ -78,7 +79,7 @@ class ReplaySource(MultiStreamSource):
         session does not have or a session with no samples to play."""
         if self.session is not None:
             return
-        from c3t.core.session_format import Session
+        from c3t.core.session.format import Session
 
         session = Session(self.config.session)
         names = [*session.imu, *session.cameras]

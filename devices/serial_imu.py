@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Health, StreamHealth, ThreadedSource, deliver, imu_batch
+from c3t.core.streams.contract import Health
+from c3t.devices.base import StreamHealth, ThreadedSource, deliver, imu_batch
 from c3t.devices.lineformat import LineLayout, LineStream, line_health
 
 

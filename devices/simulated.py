@@ -41,8 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Batch, MultiStreamSource, StreamHealth
-
+from c3t.core.streams.contract import Batch
+from c3t.devices.base import MultiStreamSource, StreamHealth
 
 DATA_BATCH_S = 0.1   # simulated-time step when the goal is data: the same samples as 0.02 s, in fewer steps
 

@@ -17,7 +17,7 @@ import dataclasses
 from urllib.parse import parse_qsl
 
 from c3t.core.errors import C3tError
-from c3t.devices.base import Source
+from c3t.core.streams.contract import Source
 
 FORMS = """a source spec is one of:
   serial:PORT[?baud=115200&channels=6&rate_hz=200]   e.g. serial:/dev/ttyACM0?baud=115200, serial:COM3

@@ -6,7 +6,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
-UTD = Path(os.environ.get("C3T_UTD_MHAD", REPO.parent / "shared" / "data" / "utd-mhad"))
+SHARED = REPO.parent / "shared"   # ../shared beside the checkout: the real data tests read
+UTD = Path(os.environ.get("C3T_UTD_MHAD", SHARED / "data" / "utd-mhad"))
 
 
 @pytest.fixture(scope="session")

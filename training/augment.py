@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from c3t.core.vocabulary import NOISES
+from c3t.core.options import NOISES
 
 
 def take_segment(x: torch.Tensor, start: torch.Tensor, frac: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from c3t.core.vocabulary import NOISES
-from c3t.training.defaults import REFINE_KEEP, defaults_for, frame_grid
+from c3t.core.model.folder import WEIGHTS_FILE
+from c3t.core.options import NOISES, REFINE_KEEP, defaults_for, frame_grid
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
 NOISE_AUGMENT = 0.5   # share of training clips perturbed in the noise table's augmented rows
@@ -232,7 +232,7 @@ def _start_state(cfg: dict, model_dir: Path) -> dict | None:
     if base is None:
         return None
     base_id = depends_on(cfg)
-    cell, weights = model_dir.parent.parent / "cells" / f"{base_id}.json", model_dir.parent / base_id / "weights.pt"
+    cell, weights = model_dir.parent.parent / "cells" / f"{base_id}.json", model_dir.parent / base_id / WEIGHTS_FILE
     try:
         if json.loads(cell.read_text()).get("config") != base or not weights.is_file():
             return None
@@ -285,7 +285,7 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
     train cells side by side; on 2 cores two one-thread cells finish in about 0.6 of the time of
     one after the other with two threads (docs/results.md). A cell that continues from another
     (depends_on) starts once that one is stored, so it is never trained twice. A worker's scores
-    are those of the same cell trained alone with one thread (tests/test_experiments.py); with
+    are those of the same cell trained alone with one thread (tests/training/test_experiments.py); with
     more threads torch sums some floats in another order, which can move a cell by a few clips
     (1 of the 45 cells of the skeleton cross-subject main table: 3 of 389 clips). Raises what run_cell raises; on an error or Ctrl-C the cells not
     started are dropped, finished ones stay stored."""

@@ -2,7 +2,7 @@
 
     export_model(folder) -> the export record (also written to folder/export.json)
 
-One ONNX file per inference path the model has (c3t.core.inference.model_paths):
+One ONNX file per inference path the model has (c3t.core.model.inference.model_paths):
 
     imu.onnx      imu (1, imu_steps, 6)                         -> probs (1, K) [, attention (1, t_rec)]
     camera.onnx   visual (1, steps, 63) skeleton | (1, T, C, s, s) frames | (1, T, D) backbone features
@@ -35,16 +35,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from c3t.core import preprocess
 from c3t.core.atomic_file import write_json_atomic
-from c3t.core.backbones import IMAGE_SIZE, load_backbone
 from c3t.core.errors import C3tError
-from c3t.core.inference import (BACKBONE_FILE, EXPORT_FILE, EXPORT_FORMAT, PATH_FILES, model_paths, onnx_session,
-                                path_inputs, weights_digest)
-from c3t.core.model_folder import load_model, read_json
+from c3t.core.model import preprocess
+from c3t.core.model.backbones import IMAGE_SIZE, load_backbone
+from c3t.core.model.folder import EXPORT_FILE, SPLIT_FILE, load_model, read_json
+from c3t.core.model.inference import (
+    BACKBONE_FILE,
+    EXPORT_FORMAT,
+    PATH_FILES,
+    model_paths,
+    onnx_session,
+    path_inputs,
+    weights_digest,
+)
+from c3t.core.model.preprocess import as_backbone_images
+from c3t.core.streams.window import InputSpec
 from c3t.training import utd_mhad
-from c3t.core.preprocess import as_backbone_images
-from c3t.core.window import InputSpec
 from c3t.training.session_dataset import is_sessions_folder, raw_windows
 
 OPSET = 17
@@ -158,7 +165,7 @@ def real_windows(folder, config: dict, dataset=None, clips: int = 4, camera: boo
                        "pass --dataset DIR (a folder in the layout the model was trained on)")
     spec = InputSpec(**config["inputs"])
     kind = config["model"]["visual_input"]
-    split = Path(folder) / "split.json"
+    split = Path(folder) / SPLIT_FILE
     preferred = read_json(split).get("test", []) if split.exists() else []
     chosen = _raw_clips(root, spec, preferred, clips, camera)
     imu, visual, images = [], [], []

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.errors import C3tError
+from c3t.core.model.folder import METRICS_FILE, SPLIT_FILE
 
 
 def _imports():
@@ -29,15 +30,15 @@ def _imports():
 
 
 def _test_data(model_dir: Path, cache):
-    from c3t.core.model_folder import load_model, read_json
+    from c3t.core.model.folder import load_model, read_json
+    from c3t.core.streams.window import InputSpec
     from c3t.training.prepare import prepare
-    from c3t.core.window import InputSpec
 
     model, config = load_model(model_dir)
     data = prepare(config["dataset"], config["inputs"]["visual"], config["inputs"]["backbone"], cache,
                    progress=False, spec=InputSpec(**config["inputs"]))
     where = {k: i for i, k in enumerate(data.keys)}
-    idx = np.array([where[k] for k in read_json(model_dir / "split.json")["test"]])
+    idx = np.array([where[k] for k in read_json(model_dir / SPLIT_FILE)["test"]])
     return model, config, data.imu[idx], data.visual[idx], data.labels[idx]
 
 
@@ -46,7 +47,7 @@ def _latents(model, imu, visual):
     its first member's (the single model of the same seed)."""
     import torch
 
-    from c3t.core.models import Ensemble
+    from c3t.core.model.networks import Ensemble
 
     model = model.members[0] if isinstance(model, Ensemble) else model
     with torch.no_grad():
@@ -131,7 +132,7 @@ def make_figures(args) -> int:
 
     conf = None
     for folder in sorted((run / "models").glob("c3t-combined-attention-e*-s*")):
-        m = json.loads((folder / "metrics.json").read_text())["test"]["imu"]["confusion"]
+        m = json.loads((folder / METRICS_FILE).read_text())["test"]["imu"]["confusion"]
         conf = np.array(m) if conf is None else conf + np.array(m)
     fig, ax = plt.subplots(figsize=(9, 8))
     ax.imshow(conf, cmap="Blues")

@@ -43,15 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from c3t.core.errors import C3tError
-from c3t.core.losses import info_nce
-from c3t.core.models import Ensemble, ModelConfig, UmaModel
+from c3t.core.model.losses import info_nce
+from c3t.core.model.networks import Ensemble, ModelConfig, UmaModel
+from c3t.core.options import FLOW_INPUTS, REFINE_KEEP, SCHEDULES, SELECTIONS, TrainConfig, option_problems
 from c3t.training.augment import augment_pair
-from c3t.training.choices import SELECTIONS, option_problems
-from c3t.training.defaults import REFINE_KEEP, TrainConfig
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
-
-from c3t.core.vocabulary import FLOW_INPUTS, SCHEDULES
-
 
 REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
 STUDENT_SEED = 7927  # offset of a soft-label ST student's random streams from cfg.seed

@@ -6,12 +6,12 @@ import time
 
 from c3t.core.cpu import threads_for_load
 from c3t.core.errors import C3tError
-from c3t.core.models import ModelConfig
+from c3t.core.model.networks import ModelConfig
+from c3t.core.options import IMU_LABELS, frame_grid
 from c3t.training import splits as S
-from c3t.training.choices import IMU_LABELS
-from c3t.training.defaults import frame_grid
 from c3t.training.evaluate import evaluate_all
 from c3t.training.methods import UPPER_BOUNDS, TrainConfig, train
+
 
 def upper_parts(protocol: str, imu_labels: str) -> tuple[str, ...]:
     """The splits whose IMU labels the supervised upper bounds learn from: D_HAR + D_Align
@@ -96,7 +96,7 @@ def fit_and_save(data, cfg: TrainConfig, folder, dataset: str, checking=None, **
     `data` read from `dataset`. `checking(model, split, metrics) -> dict`, if given, is stored
     as metrics["checking"] (the app's scores on its checking sessions). Returns what fit returns
     (metrics with "checking" when given). Raises what fit and save_model raise."""
-    from c3t.core.model_folder import save_model
+    from c3t.core.model.folder import save_model
 
     model, metrics, cfg, split = fit(data, cfg, **fit_args)
     if checking is not None:

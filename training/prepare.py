@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from c3t.core import preprocess
-from c3t.core.backbones import IMAGE_SIZE, load_backbone
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import CAMERA_INPUTS
-from c3t.core.window import InputSpec, default_frame_size
+from c3t.core.model import preprocess
+from c3t.core.model.backbones import IMAGE_SIZE, load_backbone
+from c3t.core.options import CAMERA_INPUTS
+from c3t.core.streams.window import InputSpec, default_frame_size
 from c3t.training import utd_mhad
 from c3t.training.prepared import Prepared, default_cache_dir
 from c3t.training.session_dataset import is_sessions_folder, prepare_sessions
@@ -61,7 +61,7 @@ def _cache_store(path: Path, x: np.ndarray) -> None:
 
 def default_visual(root) -> str:
     """The dataset's camera input: defaults.SESSION_VISUAL for recorded sessions, else UTD-MHAD's rule."""
-    from c3t.training.defaults import SESSION_VISUAL
+    from c3t.core.options import SESSION_VISUAL
 
     return SESSION_VISUAL if is_sessions_folder(root) else utd_mhad.default_visual(Path(root))
 

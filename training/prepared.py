@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c3t.core.window import InputSpec
+from c3t.core.streams.window import InputSpec
 
 
 @dataclass

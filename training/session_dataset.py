@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from c3t.core import preprocess
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import COLOUR_INPUTS
-from c3t.core.session_format import Session, find_sessions, is_session
-from c3t.core.syncbuffer import SyncBuffer
-from c3t.core.window import WindowSpec
+from c3t.core.model import preprocess
+from c3t.core.options import COLOUR_INPUTS
+from c3t.core.session.format import Session, find_sessions, is_session
+from c3t.core.streams.syncbuffer import SyncBuffer
+from c3t.core.streams.window import WindowSpec
 from c3t.training.prepared import Prepared, default_cache_dir
 
 CACHE_VERSION = 1
@@ -307,8 +307,8 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
     `on_session(done, total, name)` is called after each session is cut (a GUI's progress bar)."""
     from tqdm import tqdm
 
-    from c3t.core.backbones import IMAGE_SIZE, load_backbone
-    from c3t.core.window import InputSpec, default_frame_size
+    from c3t.core.model.backbones import IMAGE_SIZE, load_backbone
+    from c3t.core.streams.window import InputSpec, default_frame_size
 
     root = Path(root)
     if visual is not None and visual not in COLOUR_INPUTS:
@@ -318,7 +318,7 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
         raise C3tError(f"{root} holds no recorded sessions (folders with a c3t manifest.json); "
                        "record some with `c3t record --imu SPEC --out DIR`")
     if spec is None:
-        from c3t.training.defaults import SESSION_VISUAL
+        from c3t.core.options import SESSION_VISUAL
 
         visual = visual or SESSION_VISUAL
         spec = InputSpec(visual=visual, backbone=backbone, frame_size=default_frame_size(visual), seconds=2.5)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.training.choices import PROTOCOLS
+from c3t.core.options import PROTOCOLS
 
 SPLITS = ("har", "align", "val", "test")
 FRACTIONS = (0.4, 0.4, 0.1, 0.1)

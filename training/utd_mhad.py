@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import FLOW_SOURCES
+from c3t.core.options import FLOW_SOURCES
 
 UTD_CLASSES = [
     "right arm swipe to the left", "right arm swipe to the right", "right hand wave",
@@ -219,7 +219,7 @@ def load_depth(path: Path) -> np.ndarray:
 
 def load_rgb(path: Path) -> np.ndarray:
     """(T, H, W, 3) uint8 BGR frames."""
-    from c3t.core.session_format import decode_video
+    from c3t.core.session.format import decode_video
 
     frames = decode_video(path)
     if len(frames) < 2:

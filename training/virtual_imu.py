@@ -129,7 +129,7 @@ def virtual_inputs(data, idx: np.ndarray, sites: list[str], steps: int) -> np.nd
     has no skeleton files (recorded sessions, or a layout without Skeleton/)."""
     from pathlib import Path
 
-    from c3t.core.preprocess import imu_input
+    from c3t.core.model.preprocess import imu_input
     from c3t.training import utd_mhad
 
     root = Path(getattr(data, "root", "") or ".")

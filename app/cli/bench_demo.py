@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from c3t.core.errors import C3tError
+from c3t.core.model.folder import METRICS_FILE
 
 
 def register(sub, bench) -> None:
@@ -100,6 +101,6 @@ def _build(root: Path, seed: int) -> dict:
             else:
                 os.environ[k] = v
         shutil.rmtree(cache, ignore_errors=True)
-    checking = json.loads((Path(model) / "metrics.json").read_text())["checking"]
+    checking = json.loads((Path(model) / METRICS_FILE).read_text())["checking"]
     return {"seed": seed, "build_s": round(build_s, 1), "phases_s": {k: round(v, 1) for k, v in phases.items()},
             **{k: checking.get(k) for k in ("imu_top1", "camera_top1", "fusion_top1", "checking_windows")}}

@@ -10,8 +10,7 @@ from pathlib import Path
 from c3t.app.cli import check_dataset
 from c3t.core.atomic_file import check_output_folder
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import CAMERA_INPUTS
-from c3t.training.choices import PROTOCOLS
+from c3t.core.options import CAMERA_INPUTS, PROTOCOLS
 
 TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels")   # training/experiments.TABLES
 
@@ -96,7 +95,7 @@ def paper_command(args) -> int:
     from tqdm import tqdm
 
     from c3t.core.cpu import idle_cores
-    from c3t.training.defaults import default_backbone
+    from c3t.core.options import default_backbone
     from c3t.training.experiments import RUN_ORDER, TABLES, cell_config, cell_id, table_rows, train_cells, write_table
     from c3t.training.methods import device_name, training_device
     from c3t.training.prepare import prepare

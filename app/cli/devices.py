@@ -71,9 +71,9 @@ def bench_buffer_command(args: argparse.Namespace) -> int:
     import numpy as np
 
     from c3t.core.errors import C3tError
-    from c3t.core.syncbuffer import SyncBuffer
-    from c3t.core.window import WindowSpec
-    from c3t.devices.base import Batch
+    from c3t.core.streams.contract import Batch
+    from c3t.core.streams.syncbuffer import SyncBuffer
+    from c3t.core.streams.window import WindowSpec
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))

@@ -6,9 +6,9 @@ import os
 import sys
 import time
 
-from c3t.core.errors import C3tError
 from c3t.app.cli.live import check_specs
-from c3t.core.model_folder import read_model_config
+from c3t.core.errors import C3tError
+from c3t.core.model.folder import read_model_config
 
 
 def register(sub, bench) -> None:
@@ -109,7 +109,7 @@ def check_qt_platform(environ=None, loadable=_loadable, platform: str | None = N
 
 def _app():
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    from PySide6 import QtWidgets   # the binding alone: the platform plugin loads with the QApplication
+    from PySide6 import QtWidgets  # the binding alone: the platform plugin loads with the QApplication
 
     app = QtWidgets.QApplication.instance()
     if app is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from c3t.app.cli import check_dataset, parse_size
 from c3t.core.errors import C3tError
-from c3t.core.model_folder import read_model_config
+from c3t.core.model.folder import CONFIG_FILE, read_model_config
 
 
 def register(sub, bench) -> None:
@@ -83,7 +83,7 @@ def live_command(args) -> int:
         raise C3tError("give an IMU source, a camera source or both (e.g. --imu sim)")
 
     from c3t.app.runtime.live import LivePipeline
-    from c3t.core.predictor import PredictorSettings
+    from c3t.core.model.predictor import PredictorSettings
 
     settings = PredictorSettings(hop_s=args.hop, window_s=args.window, smoothing=args.smoothing,
                                  history=args.history, threshold=args.threshold)
@@ -109,7 +109,7 @@ def check_specs(imu: str | None, camera: str | None) -> None:
 def check_model_inputs(engine, imu: str | None, camera: str | None) -> None:
     """Raise C3tError, saying what to leave out, when the model has no path for a device asked for or
     cannot use this camera."""
-    from c3t.core.predictor import LiveInputs
+    from c3t.core.model.predictor import LiveInputs
 
     if camera and "camera" not in engine.paths:
         raise C3tError(f"a {engine.method} model has no camera path; leave out --camera")
@@ -241,9 +241,9 @@ def _predictor_steps(engine, config: dict, n: int):
     buffer filled with synthetic 100 Hz IMU data."""
     import numpy as np
 
-    from c3t.core.predictor import StreamingPredictor
-    from c3t.core.syncbuffer import SyncBuffer
-    from c3t.devices.base import Batch
+    from c3t.core.model.predictor import StreamingPredictor
+    from c3t.core.streams.contract import Batch
+    from c3t.core.streams.syncbuffer import SyncBuffer
 
     rate = 100.0
     buffer = SyncBuffer(seconds=10)
@@ -275,9 +275,9 @@ def latency_command(args) -> int:
     import numpy as np
     import torch
 
-    from c3t.core.backbones import IMAGE_SIZE
-    from c3t.core.inference import OnnxEngine, TorchEngine, path_inputs
-    from c3t.core.model_folder import read_json
+    from c3t.core.model.backbones import IMAGE_SIZE
+    from c3t.core.model.folder import read_json
+    from c3t.core.model.inference import OnnxEngine, TorchEngine, path_inputs
     from c3t.training.export import input_shapes
 
     folder = Path(args.model)
@@ -287,7 +287,7 @@ def latency_command(args) -> int:
     path = args.path or ("imu" if "imu" in onnx.paths else onnx.paths[0])
     if path not in onnx.paths:
         raise C3tError(f"a {onnx.method} model has no {path} path (it has {', '.join(onnx.paths)})")
-    config = read_json(folder / "config.json")
+    config = read_json(folder / CONFIG_FILE)
     shapes = input_shapes(config)
     rng = np.random.default_rng(0)
     feeds = {"imu": rng.normal(size=shapes["imu"]).astype(np.float32),
@@ -339,8 +339,8 @@ def _time_motion(config: dict, graph: dict, windows: int, result: dict, size: tu
     whatever the camera's rate), and print whether a hop's camera work fits in the hop."""
     import numpy as np
 
-    from c3t.core.preprocess import frames_input
-    from c3t.core.window import InputSpec
+    from c3t.core.model.preprocess import frames_input
+    from c3t.core.streams.window import InputSpec
     from c3t.devices.simulated import SimulatedSource
 
     spec = InputSpec.from_dict(config["inputs"])

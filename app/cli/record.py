@@ -149,9 +149,9 @@ def record_command(args) -> int:
     until Ctrl-C or SIGTERM), then print what was written and any delivery warnings; returns 0, or 1
     when a stream received bytes but gave no samples. Raises C3tError for options that do not fit or a
     device that cannot be opened."""
-    from c3t.core.session_writer import RecorderConfig
-    from c3t.core.record_loop import record
-    from c3t.core.session_format import Label
+    from c3t.core.session.format import Label
+    from c3t.core.session.record_loop import record
+    from c3t.core.session.writer import RecorderConfig
 
     if args.label and args.truth:
         raise C3tError("give either --label NAME (one action for the whole session) or --truth, not both")
@@ -179,7 +179,7 @@ def record_command(args) -> int:
     dropped = sum((manifest.get("source_dropped") or {}).values())
     print(f"recorded {manifest['duration_s']:.1f} s to {args.out}: {counts}; {dropped} dropped by the device(s); "
           f"stopped: {manifest['stop_reason']}")
-    from c3t.core.session_format import Session
+    from c3t.core.session.format import Session
 
     for warning in Session(args.out).delivery_warnings():
         print(f"warning: {warning}", file=sys.stderr)
@@ -204,7 +204,7 @@ def info_command(args) -> int:
     """`c3t info`: print a session's devices, duration, streams (samples, rates in Hz, drops), gaps,
     labels, problems and warnings (with --json also one JSON line); returns 0. Raises C3tError for a
     folder that is not a session."""
-    from c3t.core.session_format import Session
+    from c3t.core.session.format import Session
 
     session = Session(args.session)
     info = session.info()
@@ -269,8 +269,8 @@ def bench_record_command(args) -> int:
     returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT."""
     import resource
 
-    from c3t.core.record_loop import record
-    from c3t.core.session_format import Session
+    from c3t.core.session.format import Session
+    from c3t.core.session.record_loop import record
     from c3t.devices.bench import BenchConfig, BenchSource, bench_frames
 
     width, height = parse_size(args.size)
@@ -334,7 +334,7 @@ def bench_sessions_command(args) -> int:
     import numpy as np
 
     from c3t.app.runtime.sim_sessions import record_simulated_sessions
-    from c3t.training.defaults import SESSION_VISUAL, defaults_for
+    from c3t.core.options import SESSION_VISUAL, defaults_for
     from c3t.training.pipeline import fit
     from c3t.training.prepare import prepare
 

@@ -26,10 +26,9 @@ def register(sub, bench) -> None:
 def synth_command(args) -> int:
     """`c3t synth`: write the synthetic dataset to --out and print what was written and how to train on it;
     returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT or an --out that cannot be written."""
-    from c3t.training.synth import SynthConfig, write_dataset
-
     from c3t.core.atomic_file import check_output_folder
     from c3t.core.errors import C3tError
+    from c3t.training.synth import SynthConfig, write_dataset
 
     w, h = parse_size(args.size)
     check_output_folder(args.out, "--out", replace=True)   # synth refuses foreign content itself

@@ -10,9 +10,19 @@ from pathlib import Path
 from c3t.app.cli import check_dataset
 from c3t.core.atomic_file import check_output_folder, replace_folder
 from c3t.core.errors import C3tError
-from c3t.core.vocabulary import BACKBONES, CAMERA_INPUTS, METHODS, SCHEDULES
-from c3t.training.choices import IMU_LABELS, PROTOCOLS, SELECTIONS, option_problems
-from c3t.training.defaults import default_backbone, defaults_for
+from c3t.core.model.folder import CONFIG_FILE, SPLIT_FILE
+from c3t.core.options import (
+    BACKBONES,
+    CAMERA_INPUTS,
+    IMU_LABELS,
+    METHODS,
+    PROTOCOLS,
+    SCHEDULES,
+    SELECTIONS,
+    default_backbone,
+    defaults_for,
+    option_problems,
+)
 
 
 def register(sub, bench) -> None:
@@ -85,7 +95,7 @@ def check_model_out(out: Path, dataset: Path, force: bool) -> None:
     target, data = out.expanduser().resolve(), dataset.expanduser().resolve()
     if target == data or data in target.parents or target in data.parents:
         raise C3tError(f"--out {out} is the dataset folder {dataset}, inside it or above it: give the model a folder of its own")
-    if force and out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+    if force and out.is_dir() and any(out.iterdir()) and not (out / CONFIG_FILE).is_file():
         raise C3tError(f"--out {out} holds files but no config.json, so it is not a c3t model folder: --force replaces "
                        "only a model folder; give a new folder")
 
@@ -188,7 +198,7 @@ def eval_command(args) -> int:
     """`c3t eval`: score the model folder on the chosen split and modality and print top-1 / top-3
     (with --json also one JSON line); returns 0. Raises C3tError when the dataset's classes or split do
     not match the model's."""
-    from c3t.core.model_folder import read_model_config
+    from c3t.core.model.folder import read_model_config
 
     read_model_config(args.model, "--model")
     if args.dataset:
@@ -196,10 +206,10 @@ def eval_command(args) -> int:
 
     import numpy as np
 
-    from c3t.core.model_folder import load_model, read_json
+    from c3t.core.model.folder import load_model, read_json
+    from c3t.core.streams.window import InputSpec
     from c3t.training.evaluate import evaluate
     from c3t.training.prepare import prepare
-    from c3t.core.window import InputSpec
 
     model, config = load_model(args.model)
     dataset = args.dataset or config["dataset"]
@@ -211,7 +221,7 @@ def eval_command(args) -> int:
     if args.split == "all":
         idx = np.arange(len(data.keys))
     else:
-        keys = read_json(Path(args.model) / "split.json")[args.split]
+        keys = read_json(Path(args.model) / SPLIT_FILE)[args.split]
         where = {k: i for i, k in enumerate(data.keys)}
         missing = [k for k in keys if k not in where]
         if missing:

@@ -7,9 +7,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from c3t.core.vocabulary import NO_ACTION
 from c3t.app.gui.widgets import MessageLabel, PlotOrNote, box
 from c3t.app.runtime.live import decision_rule, explain_decision
+from c3t.core.options import NO_ACTION
 
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from c3t.core.errors import C3tError
 from c3t.app.gui.widgets import MessageLabel, gui_words, scrolled
+from c3t.core.errors import C3tError
 
 TABS = ("live", "record", "train", "settings")
 FRAME_MS = 25   # 40 Hz: the live view keeps >= 30 fps with headroom

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from c3t.core.errors import C3tError
-from c3t.core.vocabulary import NO_ACTION
-from c3t.core.session_format import relabel_session
 from c3t.app.gui.widgets import MessageLabel, box, fit_columns, list_table
+from c3t.core.errors import C3tError
+from c3t.core.options import NO_ACTION
+from c3t.core.session.format import relabel_session
 
 SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
 LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
@@ -28,7 +28,7 @@ def label_key(i: int) -> str | None:
 
 def describe_session(path: Path) -> tuple[str, ...]:
     """The row a session gets in the list (a broken folder says what is wrong)."""
-    from c3t.core.session_format import Session
+    from c3t.core.session.format import Session
 
     try:
         s = Session(path)
@@ -207,7 +207,7 @@ class RecordPanel(QtWidgets.QWidget):
 
     def session_paths(self) -> list[Path]:
         """Every session folder under the sessions folder ([] when the folder does not exist)."""
-        from c3t.core.session_format import find_sessions
+        from c3t.core.session.format import find_sessions
 
         root = self.sessions_root()
         return find_sessions(root) if root.is_dir() else []

@@ -14,9 +14,9 @@ import dataclasses
 
 from PySide6 import QtWidgets
 
-from c3t.core.errors import C3tError
-from c3t.core.predictor import SMOOTHING, PredictorSettings
 from c3t.app.gui.widgets import MessageLabel
+from c3t.core.errors import C3tError
+from c3t.core.model.predictor import SMOOTHING, PredictorSettings
 
 
 def predictor_settings(values: dict, base: PredictorSettings | None = None) -> PredictorSettings:

@@ -10,9 +10,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from c3t.core.errors import C3tError
-from c3t.core.vocabulary import SCHEDULES
 from c3t.app.gui.widgets import MessageLabel, PlotOrNote, fit_columns, list_table
+from c3t.core.errors import C3tError
+from c3t.core.model.folder import METRICS_FILE
+from c3t.core.options import SCHEDULES
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -155,10 +156,10 @@ class TrainPanel(QtWidgets.QWidget):
 
     def show_version(self, path) -> None:
         """The stored metrics of a version (what it scored on its checking sessions)."""
-        from c3t.core.model_folder import read_json
+        from c3t.core.model.folder import read_json
 
         try:
-            metrics = read_json(Path(path) / "metrics.json").get("checking") or {}
+            metrics = read_json(Path(path) / METRICS_FILE).get("checking") or {}
         except (C3tError, OSError, ValueError):
             metrics = {}
         self._show_metrics(metrics, title=f"{Path(path).name}")

@@ -94,9 +94,9 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
 
 def _build(progress, seed: int) -> Path:
     """Record the demo's sessions (unless complete), retrain, activate; see ensure_demo_model."""
-    from c3t.app.runtime.sim_sessions import record_simulated_sessions
     from c3t.app.runtime.retrain import ModelStore, RetrainRequest, phase_words, retrain
-    from c3t.core.session_format import find_sessions
+    from c3t.app.runtime.sim_sessions import record_simulated_sessions
+    from c3t.core.session.format import find_sessions
     from c3t.training.session_dataset import Windowing
 
     report = progress or (lambda text, fraction: None)

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from c3t.core.delivery import delivery_warning
 from c3t.core.errors import C3tError
-from c3t.core.predictor import PredictorSettings, RunningAccuracy, window_truth
-from c3t.core.record_loop import LabelledRecording
-from c3t.core.vocabulary import NO_ACTION
+from c3t.core.model.predictor import PredictorSettings, RunningAccuracy, window_truth
+from c3t.core.options import NO_ACTION
+from c3t.core.session.record_loop import LabelledRecording
+from c3t.core.streams.delivery import delivery_warning
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
@@ -129,7 +129,7 @@ class DeviceStatus:
     gaps in seconds, reconnects, last error, clock offset and delivery warning."""
     role: str                    # "imu" or "camera"
     spec: str
-    state: str                   # devices.base STATES
+    state: str                   # core.streams.contract STATES
     nominal_hz: float | None
     measured_hz: float
     received: int
@@ -202,8 +202,7 @@ class LivePipeline:
     def connect(self, imu: str | None = None, camera: str | None = None) -> None:
         """Open, connect and start the sources (replacing those connected); raises C3tError
         naming the device when one cannot be opened (the others are then closed again)."""
-        from c3t.core.syncbuffer import SyncBuffer
-
+        from c3t.core.streams.syncbuffer import SyncBuffer
         from c3t.devices.spec import open_roles
 
         roles = open_roles(imu, camera)
@@ -246,7 +245,7 @@ class LivePipeline:
     # -- model -------------------------------------------------------------------------
     def set_model(self, folder) -> None:
         """Use the model in `folder` from the next window on (raises C3tError for a wrong folder)."""
-        from c3t.core.inference import open_engine
+        from c3t.core.model.inference import open_engine
 
         engine = open_engine(folder, self.backend)
         with self._lock:
@@ -368,7 +367,7 @@ class LivePipeline:
         if self._engine is None or not feed.ready or self._blocked:
             return batches
         if self._predictor is None:
-            from c3t.core.predictor import StreamingPredictor
+            from c3t.core.model.predictor import StreamingPredictor
 
             try:
                 self._predictor = StreamingPredictor(

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from c3t.core.errors import C3tError
 from c3t.core.atomic_file import write_json_atomic
-from c3t.core.model_folder import FORMAT as MODEL_FORMAT
-from c3t.core.session_format import find_sessions
-from c3t.core.vocabulary import COLOUR_INPUTS, SCHEDULES
-from c3t.training.defaults import SESSION_VISUAL, default_backbone, defaults_for
+from c3t.core.errors import C3tError
+from c3t.core.model.folder import CONFIG_FILE, EXPORT_FILE, METRICS_FILE, WEIGHTS_FILE
+from c3t.core.model.folder import FORMAT as MODEL_FORMAT
+from c3t.core.options import COLOUR_INPUTS, SCHEDULES, SESSION_VISUAL, default_backbone, defaults_for
+from c3t.core.session.format import find_sessions
 
 if TYPE_CHECKING:
     from c3t.training.session_dataset import Windowing
@@ -69,7 +69,7 @@ class RetrainRequest:
 
     sessions: list[Path]
     method: str = "c3t"
-    schedule: str | None = None      # default: the method's (training/defaults.py)
+    schedule: str | None = None      # default: the method's (core/options.py)
     base: Path | None = None         # a folder of sessions added to the training data
     epochs: int | None = None        # default: the method's
     seed: int = 0
@@ -158,7 +158,7 @@ class ModelStore:
     def _read(self, path: Path, active: Path | None) -> ModelVersion:
         v = ModelVersion(path=path, name=path.name, active=active == path)
         try:
-            config = json.loads((path / "config.json").read_text())
+            config = json.loads((path / CONFIG_FILE).read_text())
             if config.get("format") != MODEL_FORMAT:
                 raise ValueError(f"format {config.get('format')!r}, not {MODEL_FORMAT!r}")
             v.created, v.classes = config.get("created"), list(config["classes"])
@@ -169,11 +169,11 @@ class ModelStore:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             v.broken = f"config.json is damaged ({type(exc).__name__}: {exc})"
             return v
-        if not (path / "weights.pt").is_file():
+        if not (path / WEIGHTS_FILE).is_file():
             v.broken = "weights.pt is missing"
-        v.onnx = (path / "export.json").is_file()
+        v.onnx = (path / EXPORT_FILE).is_file()
         try:
-            metrics = json.loads((path / "metrics.json").read_text())
+            metrics = json.loads((path / METRICS_FILE).read_text())
             checking = metrics.get("checking")
             v.imu_top1 = checking["imu_top1"] if checking else metrics["test"]["imu"]["top1"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -310,7 +310,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
         reason = str(exc) if isinstance(exc, C3tError) else f"{type(exc).__name__}: {exc}"
         metrics["onnx"] = {"used": False, "reason": reason}
         report({"kind": "log", "text": f"ONNX export failed, so this version runs with the torch backend: {reason}"})
-    write_json_atomic(staging / "metrics.json", fit_metrics)   # with checking.onnx
+    write_json_atomic(staging / METRICS_FILE, fit_metrics)   # with checking.onnx
     phase("export", 1.0)
     os.replace(staging, target)
     return metrics

@@ -15,7 +15,7 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
     session labelled with the simulator's ground truth as camera labels (D_HAR); then one whose
     ground truth is marked for checking (D_Val / D_Test), by `check_subject` (default: the
     first subject). Returns the session folders."""
-    from c3t.core.record_loop import record
+    from c3t.core.session.record_loop import record
     from c3t.devices.simulated import DATA_BATCH_S, SimulatedSource
 
     out = Path(out)
