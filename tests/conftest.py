@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"   # ../shared beside the checkout: the real data tests read
 UTD = Path(os.environ.get("C3T_UTD_MHAD", SHARED / "data" / "utd-mhad"))
+
+
+HANG_S = 120.0   # bounds a wait that would otherwise hang; never a budget a busy CPU could exceed
+
+
+def wait_until(condition, timeout: float = HANG_S, interval: float = 0.02, what: str = "the condition"):
+    """Wait until `condition()` is true and return its value. `timeout` (seconds) only ends a hang: a
+    test waits for what it needs, however slow a loaded machine makes it (raises AssertionError then)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not true after {timeout:.0f} s")
+        time.sleep(interval)
+    return value
 
 
 @pytest.fixture(scope="session")

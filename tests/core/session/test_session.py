@@ -16,6 +16,7 @@ from c3t.core.session.format import Label, Session, read_labels, write_labels
 from c3t.core.session.record_loop import record
 from c3t.core.session.writer import Recorder, RecorderConfig, StreamSpec
 from c3t.core.streams.contract import Batch
+from tests.conftest import wait_until
 
 IMU_HZ, FPS = 200.0, 30.0
 
@@ -99,12 +100,12 @@ def test_a_reader_during_the_header_write_sees_no_samples_yet(tmp_path):
 def test_files_are_flushed_while_recording(tmp_path):
     rec = new_recorder(tmp_path / "s", flush_s=0.3, segment_s=0.5)
     feed(rec, 1.0)
-    deadline = time.monotonic() + 30   # no close: a reader (or a crash) sees what is on disk after a flush
-    while True:
+    # no close: a reader (or a crash) sees what is on disk after a flush
+    def flushed():
         s = Session(tmp_path / "s")
-        if len(s.imu["imu"]) == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+        return s if len(s.imu["imu"]) == 200 else None
+
+    s = wait_until(flushed, interval=0.1, what="all 200 IMU samples on disk")
     assert not s.closed_cleanly and "not closed cleanly" in s.problems[0]
     assert len(s.imu["imu"]) == 200
     assert len(s.cameras["camera"]) >= 15 and s.cameras["camera"].lost <= 15   # the open segment is the only loss
@@ -160,9 +161,7 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypa
     monkeypatch.setattr(R._ImuFile, "write", failing)
     rec = new_recorder(tmp_path / "s", flush_s=0.2)
     feed(rec, 3.0)
-    deadline = time.monotonic() + 5
-    while rec.failure is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: rec.failure is not None, what="the recorder's failure")
     assert rec.failure is not None and "is full" in str(rec.failure) and "kept" in str(rec.failure)
     rec.write(Batch("imu", [rec.t0 + 9.0], np.zeros((1, 6), np.float32)))   # ignored, counted
     m = rec.close()
@@ -175,9 +174,7 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypa
 def test_low_free_space_stops_before_the_disk_is_full(tmp_path):
     rec = new_recorder(tmp_path / "s", min_free_bytes=1 << 62, flush_s=0.1)
     feed(rec, 0.5)
-    deadline = time.monotonic() + 5
-    while rec.failure is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: rec.failure is not None, what="the recorder's failure")
     assert "MB left" in str(rec.failure)
     rec.close()
     assert Session(tmp_path / "s").closed_cleanly
