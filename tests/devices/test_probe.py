@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from c3t.app.cli import main
+from tests.conftest import wait_until
 from tests.core.model.test_predictor import c3t_folder  # noqa: F401  (the fixture: a small exported C3T model)
 
 
@@ -127,9 +128,8 @@ def test_the_live_view_and_the_device_table_show_the_diagnosis(qtbot):
         live.connect(imu=f"serial:{board.port}")
         live.start()
         try:
-            end = time.monotonic() + 10
-            while time.monotonic() < end and getattr(live.view().devices.get("imu"), "state", None) != "no samples":
-                time.sleep(0.05)
+            wait_until(lambda: getattr(live.view().devices.get("imu"), "state", None) == "no samples",
+                       what="the device row's 'no samples'")
             status = live.view().devices
         finally:
             live.stop()
@@ -148,10 +148,8 @@ def test_c3t_live_says_why_a_board_gives_no_samples(c3t_folder, capsys):
     after 10 s without a prediction an error exit with it."""
     rng = np.random.default_rng(0)
     with Board(lambda k: bytes(rng.integers(0x80, 0x100, 10, dtype=np.uint8)), rate=50) as board:
-        t0 = time.monotonic()
         code = main(["live", "--model", str(c3t_folder), "--imu", f"serial:{board.port}", "--seconds", "30"])
-        took = time.monotonic() - t0
     err = capsys.readouterr().err
-    assert code == 2 and took < 20, (code, took)
+    assert code == 2, code      # an error exit before the 30 s were up (not the end of --seconds: exit 0)
     assert f"imu: serial:{board.port}: no samples: " in err and "bytes arrive but are not text" in err
     assert f"error: serial:{board.port}: no samples: " in err

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from test_session import feed, new_recorder
+from tests.core.session.test_session import feed, new_recorder
 
 from c3t.core.errors import C3tError
 from c3t.core.session.format import Session
@@ -14,6 +14,7 @@ from c3t.core.streams.syncbuffer import SyncBuffer
 from c3t.core.streams.window import WindowSpec
 from c3t.devices.replay import ReplaySource
 from c3t.devices.spec import open_source
+from tests.conftest import HANG_S
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def session_dir(tmp_path_factory):
     return folder
 
 
-def play(source, limit_s=20.0):
+def play(source, limit_s=HANG_S):   # the limit only ends a hang: play waits for the end of the session
     batches, started = [], time.monotonic()
     with source:
         while time.monotonic() - started < limit_s:
