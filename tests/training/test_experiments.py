@@ -1,10 +1,17 @@
 import json
 import os
 
+import pytest
+
 from c3t.app.cli import main
-from tests.conftest import link_subset
+from tests.conftest import HANG_S, link_subset
+
+# The benches train many cells: 45-270 s each at load 5-12 on 2 cores, more beside more work. Their own
+# pytest timeout only ends a hang (the suite's 300 s is for everything else).
+LONG_S = 3600
 
 
+@pytest.mark.timeout(LONG_S)
 def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
     out = tmp_path / "paper"
@@ -34,6 +41,7 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
+@pytest.mark.timeout(LONG_S)
 def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_path, capsys):
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
     out = tmp_path / "paper"
@@ -66,6 +74,7 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     assert "needs --protocol new-user" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(LONG_S)
 def test_bench_paper_cells_side_by_side_score_as_one_at_a_time(utd_root, tmp_path, monkeypatch):
     """--jobs 2 trains cells in two one-thread worker processes: the same scores as --jobs 1
     with one thread, and a refinement cell still waits for (and continues from) its C3T cell,
@@ -137,7 +146,7 @@ def test_stopping_side_by_side_cells_ends_their_workers_and_keeps_finished_cells
     assert len(workers) == 2
     run.close()                                # what Ctrl-C does to the bench's loop
     for process in workers:
-        process.join(timeout=10)
+        process.join(timeout=HANG_S)
     assert not any(p.is_alive() for p in workers)
     assert (tmp_path / "run" / "cells" / f"{first}.json").is_file()
     assert not any((tmp_path / "run" / "cells").glob("c3t-*.json"))
