@@ -176,24 +176,24 @@ def test_info_prints_an_open_label_as_to_the_end(tmp_path, capsys):
 
 
 def test_the_demo_prints_class_names_in_full(capsys):
-    from c3t.app.runtime.headless import print_prediction
+    from c3t.app.cli.live import _print_prediction
 
     name = "right hand draw circle (counter clockwise)"
-    print_prediction({"t": 1.0, "action": name, "confidence": 0.7, "latency_ms": 2.0, "truth": name,
+    _print_prediction({"t": 1.0, "action": name, "confidence": 0.7, "latency_ms": 2.0, "truth": name,
                        "accuracy": None}, False, len(name))
     out = capsys.readouterr().out
     assert out.count(name) == 2 and " 70% " in out
 
 
 def test_the_terminal_shows_one_score_with_one_meaning(capsys):
-    from c3t.app.runtime.headless import print_prediction
+    from c3t.app.cli.live import _print_prediction
 
     unsure = prediction([0.3, 0.4, 0.3], NO_ACTION, 0.27, smoothed=[0.26, 0.27, 0.25])
     classes = ["wave", "right arm throw", "jog"]
     assert below_threshold(unsure, classes)
     row = {"t": 1.0, "action": NO_ACTION, "confidence": 0.27, "latency_ms": 2.0,
            "below_threshold": explain_decision(unsure, classes, 0.5)}
-    print_prediction(row, False, 16)
+    _print_prediction(row, False, 16)
     out = capsys.readouterr().out
     assert "27%" not in out.split("ms")[0]        # no number beside "no action" that belongs to another class
     assert out.rstrip().endswith("(top: right arm throw 27%, below the 50% threshold)")
@@ -433,7 +433,7 @@ def test_the_first_run_dialog_shows_the_time_left_and_cancel_stops_the_build(qtb
 
     QtCore.QTimer.singleShot(600, press_cancel)
     with pytest.raises(C3tError, match="cancelled: the demo model was not built"):
-        build_with_dialog(qapp, build)
+        _build_with_dialog(qapp, build)
     assert seen["width"] >= 600 and "Now: training: combined" in seen["text"]
 
 
