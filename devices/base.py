@@ -244,3 +244,21 @@ def deliver(health: StreamHealth, queue: BatchQueue, batch: Batch) -> float:
     health.count(len(batch), last)
     queue.put(batch)
     return last
+
+
+def deliver_lines(health: StreamHealth, queue: BatchQueue, parsed, layout, stream: str) -> float | None:
+    """Account for what one LineStream feed produced (`parsed`: lineformat.Parsed; `layout`: the
+    LineStream's layout, None while detecting) in `health` (malformed lines, device errors, the
+    layout once fixed) and queue its samples as one IMU batch of `stream`. Returns the batch's last
+    t_host (host seconds), or None when it held no sample. The serial and network line sources
+    share it."""
+    if parsed.malformed:
+        health.drop(parsed.malformed, malformed=True)
+    for message in parsed.device_errors:
+        health.error(message)
+    if parsed.layout_fixed is not None:
+        health.set(nominal_hz=parsed.layout_fixed.rate_hz, channels=parsed.layout_fixed.channels)
+    if not len(parsed):
+        return None
+    batch = imu_batch(stream, parsed.t_host, parsed.rows, parsed.lead, layout.leading, layout.time_scale)
+    return deliver(health, queue, batch)

@@ -29,6 +29,10 @@ with the line after the longest pause. Detection waits for 12 lines at least (up
 `detect_seconds`), so a slow board shows its cycle. Lines seen while detecting are kept and
 delivered once the layout is fixed, so nothing is lost.
 
+Units: unit text after the numbers ("m/s^2", "rad/s", "mg", "dps") is used, not ignored; with
+the spec's `units=` and, failing both, the acceleration magnitude of the first second it decides
+each channel's conversion to g and deg/s (core/streams/units.py), applied to every sample delivered.
+
 After the layout is fixed a line is a sample only if it has exactly the expected number of
 finite numbers and the shape of the detected lines; anything else is rejected (counted as
 malformed) and skipped, so a damaged line can never shift channels. Every complete line is
@@ -54,6 +58,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from c3t.core.streams.contract import Health
+from c3t.core.streams.units import UnitPlan, plan_units, unit_texts
 
 LEADING_CHOICES = ("auto", "none", "timestamp", "seq")
 # rates that IMU firmware commonly runs at; a counted rate within 3% snaps to one of them
@@ -223,12 +228,15 @@ class LineStream:
 
     def __init__(self, channels: int | None = None, rate_hz: float | None = None,
                  leading: str = "auto", time_scale: float | None = None,
-                 detect_seconds: float = 1.0, source: str = "device", baud: int | None = None):
+                 detect_seconds: float = 1.0, source: str = "device", baud: int | None = None,
+                 units: str | None = "auto"):
         if leading not in LEADING_CHOICES:
             raise ValueError(f"leading={leading!r}; use one of {', '.join(LEADING_CHOICES)}")
         self.source = source
         self.baud = baud
         self._want = dict(channels=channels, rate_hz=rate_hz, leading=leading, time_scale=time_scale)
+        self._units = units               # "auto", "si" or "g": see core/streams/units.py
+        self.unit_plan: UnitPlan | None = None   # the channels' conversion to g and deg/s, once decided
         self._detect_seconds = detect_seconds
         self.layout: LineLayout | None = None
         if channels is not None and rate_hz is not None and leading != "auto" and \
@@ -376,13 +384,23 @@ class LineStream:
             layout.names = self._channel_names(line.keys, layout.leading)
         if raw is not None:
             self._good(t_host)
+            if self.unit_plan is None:    # a layout given in full: units from the first line
+                self._plan_units([line.shape], [numbers[layout.fields - layout.channels:]])
         out.t_host.append(t_host)
-        if layout.leading == "none":
-            out.rows.append(numbers)
-        else:
+        row = numbers if layout.leading == "none" else numbers[1:]
+        if layout.leading != "none":
             out.lead.append(numbers[0])
-            out.rows.append(numbers[1:])
+        out.rows.append(row if self.unit_plan is None else [v * s for v, s in zip(row, self.unit_plan.scale)])
         return True
+
+    def _plan_units(self, shapes: list, rows: list) -> None:
+        """Decide the channels' units (core/streams/units.py) from the unit text in the lines' `shapes`,
+        the spec's units= and `rows` as sent (for the magnitude at rest)."""
+        layout = self.layout
+        shapes = [s for s in shapes if s]
+        texts = unit_texts(shapes)[layout.fields - layout.channels:] if shapes else None
+        samples = np.array(rows, dtype=np.float64).reshape(-1, layout.channels) if rows else None
+        self.unit_plan = plan_units(layout.channels, layout.names, self._units, texts, samples, self.source)
 
     def _record_line(self, line: Line, raw: bytes | None, out: Parsed) -> Line | None:
         """One line of a sample printed over several lines (layout.record: their shapes). Returns
@@ -428,6 +446,10 @@ class LineStream:
             self._accept(line, t, out)
         self._pending.clear()
         self._pending_malformed = 0
+        layout = self.layout
+        self._plan_units(list(layout.record) if layout.record else [layout.shape], out.rows)
+        if out.rows:                      # the rows held back while detecting, in c3t's units
+            out.rows = self.unit_plan.apply(out.rows).tolist()
         out.layout_fixed = self.layout
 
     def _record_cycle(self) -> tuple | None:
@@ -622,4 +644,6 @@ def line_health(h: Health, lines: LineStream, now: float) -> Health:
         h.channels = layout.channels
         h.channel_names = list(layout.names) if layout.names else None
     h.bytes_received, h.lines_received = lines.bytes_received, lines.lines_received
+    if lines.unit_plan is not None:
+        h.units, h.units_note = list(lines.unit_plan.units), lines.unit_plan.note
     return h.diagnosed(lines.diagnose(now))

@@ -6,10 +6,14 @@
     camera:clip.mp4   camera:rtsp://host/stream?width=640&height=480&fps=30
     sim   sim?seed=3                       the simulated person (devices/simulated.py)
     replay:SESSION_DIR?speed=4             a recorded session played back (devices/replay.py)
+    tcp:5555  tcp:192.168.1.7:5555  udp:5555   IMU lines over the network (devices/network.py)
+    http:8000?token=SECRET                 Sensor Logger's HTTP pushes (devices/phone.py)
+    phyphox:192.168.1.20:8080              a phone running phyphox, polled (devices/phone.py)
+    lsl:NAME   lsl:type=IMU                a Lab Streaming Layer stream (devices/lsl.py)
 
 Query parameters are the fields of the source's config dataclass (SerialImuConfig,
-BleImuConfig, OpenCvCameraConfig, ReplayConfig; for `sim`, SimulatedSource's keyword arguments), converted to
-the field's type.
+BleImuConfig, OpenCvCameraConfig, ReplayConfig, NetLinesConfig, PhonePushConfig, PhyphoxConfig,
+LslInletConfig; for `sim`, SimulatedSource's keyword arguments), converted to the field's type.
 """
 from __future__ import annotations
 
@@ -25,10 +29,14 @@ FORMS = """a source spec is one of:
   camera:INDEX|DEVICE|FILE|URL[?width=640&height=480&fps=30] e.g. camera:0, camera:/dev/video2, camera:clip.mp4
   sim[?KEY=VALUE&...]                                the simulated person (IMU and camera)
   replay:SESSION_DIR[?speed=1&start_s=0&streams=imu] a recorded session played back, e.g. replay:sessions/s1?speed=4
+  tcp:PORT | tcp:HOST:PORT | udp:PORT[?units=si|g]   IMU text lines: listen (a phone connects), connect to a board, datagrams
+  http:PORT[?token=SECRET]                           a phone running Sensor Logger pushes to http://THIS-PC:PORT/
+  phyphox:HOST[:PORT]                                a phone running phyphox with remote access on (port 8080)
+  lsl:NAME | lsl:type=IMU                            a Lab Streaming Layer stream (pip install c3t[lsl])
 (`c3t devices` lists the serial ports, cameras and, with --ble, BLE devices it finds;
 `c3t probe SPEC` shows what one sends)"""
 
-KINDS = ("serial", "ble", "camera", "sim", "replay")
+KINDS = ("serial", "ble", "camera", "sim", "replay", "tcp", "udp", "http", "phyphox", "lsl")
 NOT_SETTABLE = {"clock", "client_factory"}  # code, not text
 
 
@@ -45,7 +53,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     if kind not in KINDS:
         raise C3tError(f"unknown source spec {spec!r}; {FORMS}")
     target, params = _split_query(kind, rest)
-    if kind in ("serial", "ble", "camera", "replay") and not target:
+    if kind not in ("sim",) and not target:
         raise C3tError(f"source spec {spec!r} names no {'port' if kind == 'serial' else 'device'}; {FORMS}")
     if kind == "sim" and target:
         raise C3tError(f"source spec {spec!r}: 'sim' takes only ?KEY=VALUE parameters; {FORMS}")
@@ -141,12 +149,50 @@ def open_source(spec: str) -> Source:
             source = SimulatedSource(**{k: _guess(v) for k, v in params.items()})
         except TypeError as exc:
             raise C3tError(f"source spec {spec!r}: {exc}") from None
-    else:
+    elif kind == "replay":
         from c3t.devices.replay import ReplayConfig, ReplaySource
 
         source = ReplaySource(_config(ReplayConfig, spec, {"session": target}, params))
+    else:
+        source = _network_source(kind, target, spec, params)
     source.spec = spec
     return source
+
+
+def _host_port(spec: str, target: str, default_port: int | None = None) -> tuple[str, int]:
+    """'HOST:PORT', 'PORT' or (with a default port) 'HOST' -> (host, port); raises C3tError."""
+    host, sep, port = target.rpartition(":")
+    if not sep:
+        host, port = ("", target) if target.isdigit() or default_port is None else (target, str(default_port))
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise C3tError(f"source spec {spec!r}: {port!r} is not a port number (0-65535); {FORMS}")
+    return host, int(port)
+
+
+def _network_source(kind: str, target: str, spec: str, params: dict[str, str]) -> Source:
+    """The tcp:, udp:, http:, phyphox: and lsl: sources (devices/network.py, phone.py, lsl.py)."""
+    if kind in ("tcp", "udp"):
+        from c3t.devices.network import NetLines, NetLinesConfig
+
+        host, port = _host_port(spec, target)
+        mode = "udp" if kind == "udp" else "connect" if host else "listen"
+        return NetLines(_config(NetLinesConfig, spec, {"port": port, "host": host, "mode": mode}, params))
+    if kind == "http":
+        from c3t.devices.phone import PhonePush, PhonePushConfig
+
+        host, port = _host_port(spec, target)
+        return PhonePush(_config(PhonePushConfig, spec, {"port": port, "host": host}, params))
+    if kind == "phyphox":
+        from c3t.devices.phone import Phyphox, PhyphoxConfig
+
+        host, port = _host_port(spec, target, default_port=8080)
+        if not host:
+            raise C3tError(f"source spec {spec!r} names no phone address: phyphox:HOST[:PORT], e.g. "
+                           "phyphox:192.168.1.20:8080 (the address phyphox shows under remote access)")
+        return Phyphox(_config(PhyphoxConfig, spec, {"host": host, "port": port}, params))
+    from c3t.devices.lsl import LslInlet, LslInletConfig
+
+    return LslInlet(_config(LslInletConfig, spec, {"query": target}, params))
 
 
 def on_simulated_time(spec: str, seed: int | None = None) -> str:

@@ -633,6 +633,10 @@ class Recorder:
             names = getattr((health or {}).get(n), "channel_names", None)
             if m["streams"][n]["kind"] == "imu" and names and len(names) == m["streams"][n].get("channels"):
                 m["streams"][n]["channel_names"] = list(names)   # the CSV keeps ch0..chN; the board's names live here
+            units = getattr((health or {}).get(n), "units", None)
+            if m["streams"][n]["kind"] == "imu" and units:
+                m["streams"][n]["units"] = list(units)           # what each channel was recorded in (g, deg/s)
+                m["streams"][n]["units_note"] = getattr(health[n], "units_note", None)
             if not m["streams"][n]["nominal_hz"]:
                 h = (health or {}).get(n)
                 hz = h.nominal_hz / self.time_scale if h is not None and h.nominal_hz else m["measured_hz"][n]

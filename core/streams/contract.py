@@ -86,6 +86,8 @@ class Health:
     lines_received: int = 0              # complete text lines among them (line formats)
     diagnosis: str | None = None         # why data arrives but no samples come (None: they come)
     channel_names: list[str] | None = None  # IMU channel names, where the device names them
+    units: list[str] | None = None       # recorded unit of each IMU channel ("g", "deg/s", ...), once known
+    units_note: str | None = None        # how the units were decided when the data did not say (core/streams/units.py)
 
     @property
     def gap_seconds(self) -> float:
