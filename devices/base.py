@@ -71,6 +71,12 @@ class StreamHealth:
             if malformed:
                 self._h.malformed += n
 
+    def add(self, name: str, n: int = 1) -> None:
+        """Add `n` to the integer Health field `name` (e.g. "duplicates", "repeated"). Raises
+        AttributeError for a name that is not a Health field."""
+        with self._lock:
+            setattr(self._h, name, getattr(self._h, name) + n)
+
     def error(self, message: str) -> None:
         """Keep `message` as the stream's last_error (the newest message wins)."""
         with self._lock:
@@ -98,6 +104,7 @@ class StreamHealth:
         with self._lock:
             h = Health(**{k: getattr(self._h, k) for k in Health.__dataclass_fields__})
             h.gaps = list(self._h.gaps)
+            h.outage_since = self._outage_start
             h.diagnosis = None
             h.diagnosed(self._h.diagnosis)
             now = time.monotonic() if now is None else now
@@ -234,9 +241,47 @@ class MultiStreamSource(ThreadedSource):
         return {name: h.snapshot(now) for name, h in self._health.items()}
 
 
-def deliver(health: StreamHealth, queue: BatchQueue, batch: Batch) -> float:
-    """Account for one decoded IMU batch in `health` (numbering gaps, the end of an outage,
-    arrivals) and queue it for read(). Returns its last t_host (host seconds)."""
+class Duplicates:
+    """Samples delivered twice: the same sequence number (or device time) with the same values
+    as one of the last `memory` samples. A link can deliver a sample twice (a BLE notification
+    callback registered twice after a reconnection, a backend that repeats notifications); a
+    device restart reuses sequence numbers, but not with the same values."""
+
+    def __init__(self, memory: int = 1024):
+        self._seen: collections.OrderedDict = collections.OrderedDict()
+        self._memory = memory
+
+    def keep(self, batch: Batch) -> np.ndarray | None:
+        """A boolean mask of the batch's samples that are new, or None for a batch without
+        sequence numbers or device times (nothing to tell a repeat by)."""
+        keys = batch.seq if batch.seq is not None else batch.t_device
+        if keys is None:
+            return None
+        mask = np.ones(len(batch), bool)
+        for i, key in enumerate(keys.tolist()):
+            row = batch.values[i].tobytes()
+            if self._seen.get(key) == row:
+                mask[i] = False
+                continue
+            self._seen[key] = row
+            self._seen.move_to_end(key)
+            if len(self._seen) > self._memory:
+                self._seen.popitem(last=False)
+        return mask
+
+
+def deliver(health: StreamHealth, queue: BatchQueue, batch: Batch, duplicates: Duplicates | None = None) -> float | None:
+    """Account for one decoded IMU batch in `health` (duplicates left out and counted when
+    `duplicates` is given, numbering gaps, the end of an outage, arrivals) and queue it for
+    read(). Returns its last t_host (host seconds), or None when every sample was a duplicate."""
+    mask = duplicates.keep(batch) if duplicates is not None else None
+    if mask is not None and not mask.all():
+        health.add("duplicates", int((~mask).sum()))
+        if not mask.any():
+            return None
+        batch = Batch(batch.stream, batch.t_host[mask], batch.values[mask],
+                      None if batch.t_device is None else batch.t_device[mask],
+                      None if batch.seq is None else batch.seq[mask])
     if batch.seq is not None:
         health.sequence(batch.seq)
     last = float(batch.t_host[-1])

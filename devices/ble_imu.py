@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Batch, Health, Source
-from c3t.devices.base import BatchQueue, StreamHealth, deliver, imu_batch
+from c3t.devices.base import BatchQueue, Duplicates, StreamHealth, deliver, imu_batch
 from c3t.devices.ble_profiles import (  # noqa: F401
     ARDUINO_ACCEL,
     ARDUINO_GYRO,
@@ -106,7 +106,8 @@ class BleImuConfig:
     profile: str = "auto"                 # "auto", "nus", "arduino" or "struct"
     characteristic: str | None = None     # struct: the notify characteristic UUID
     struct_format: str | None = None      # struct: record layout, e.g. "<6h" or "<I6f"
-    scale: float = 1.0                    # struct: value multiplier (raw counts -> units)
+    scale: float | str = 1.0              # struct: value multiplier(s), one or one per channel ("0.000061,...,0.00875")
+    units: str | None = None              # struct: the unit of each channel after scaling ("g,g,g,deg/s,deg/s,deg/s")
     leading: str = "auto"                 # nus: as a serial IMU; struct: "none", "timestamp", "seq"
     time_scale: float | None = None       # seconds per timestamp unit (struct default 1e-3)
     channels: int | None = None           # nus: override detection
@@ -153,6 +154,8 @@ class BleImu(Source):
         self._last_sample_t: float | None = None
         self._subscribe_failure: str | None = None
         self._packets = _PacketTally()
+        self._subscribed: tuple | None = None     # (client, connection) subscribed to
+        self._duplicates = Duplicates()            # samples a link delivered twice
 
     @property
     def streams(self) -> list[str]:
@@ -241,6 +244,9 @@ class BleImu(Source):
         return make_decoder(self.profile, client.services, self.config, self.spec)
 
     async def _subscribe(self, client, generation: int) -> None:
+        if (id(client), generation) == self._subscribed:
+            return   # subscribed on this connection already: a second callback would double every notification
+        self._subscribed = (id(client), generation)
         for uuid in self.decoder.characteristics:
             def callback(sender, data, _uuid=uuid, _gen=generation):
                 """Hand one characteristic's notification on, with its connection number."""
@@ -383,8 +389,13 @@ class BleImu(Source):
             line_health(h, lines, now)
         else:
             h.channels = getattr(self.decoder, "channels", None)
+            h.units = list(getattr(self.decoder, "units", None) or []) or h.units
             h.bytes_received = self._packets.bytes
             h.diagnosed(self._packets.diagnose(self.spec, now))
+        if h.duplicates:
+            h.warn(f"{self.spec}: {h.duplicates} samples came twice (the same sequence number or device time and the "
+                   "same values) and were dropped, each kept once: the link delivered notifications twice (a "
+                   "callback registered twice after a reconnection, or a backend repeating them)")
         if self._subscribe_failure and h.received == 0:
             h.diagnosed(f"{self.spec}: no samples: {self._subscribe_failure.split(': ', 1)[1]}")
             if h.state in ("connected", "reconnecting"):
@@ -416,7 +427,7 @@ class BleImu(Source):
         leading = layout.leading if layout is not None else getattr(self.decoder, "leading", "none")
         scale = layout.time_scale if layout is not None else (self.config.time_scale or 1e-3)
         batch = imu_batch(self.config.stream, d.t_host, d.rows, d.lead, leading, scale)
-        self._last_sample_t = deliver(self._health, self._queue, batch)
+        self._last_sample_t = deliver(self._health, self._queue, batch, self._duplicates) or self._last_sample_t
 
 
 class _PacketTally:

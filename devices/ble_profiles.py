@@ -29,6 +29,7 @@ NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"          # device -> host, notif
 ARDUINO_SERVICE = "e905de3e-0000-44de-92c4-bb6e04fb0212"
 ARDUINO_ACCEL = "e905de3e-3001-44de-92c4-bb6e04fb0212"   # 3 x float32 LE, g
 ARDUINO_GYRO = "e905de3e-3002-44de-92c4-bb6e04fb0212"    # 3 x float32 LE, deg/s
+ARDUINO_UNITS = {ARDUINO_ACCEL: "g", ARDUINO_GYRO: "deg/s"}
 HM10_SERVICE = "0000ffe0-0000-1000-8000-00805f9b34fb"  # HM-10 / CC254x serial: one notify+write characteristic
 PROFILES = ("auto", "nus", "arduino", "struct")
 SERVICE_PROFILES = {NUS_SERVICE: "nus", HM10_SERVICE: "nus", ARDUINO_SERVICE: "arduino"}
@@ -107,6 +108,7 @@ class FloatTripletDecoder:
 
     def __init__(self, characteristics: list[str]):
         self.characteristics = characteristics
+        self.units = [ARDUINO_UNITS.get(c, "?") for c in characteristics for _ in range(3)]
         self._latest: dict[str, tuple] = {}
         self.channels = 3 * len(characteristics)
 
@@ -148,6 +150,23 @@ class FloatTripletDecoder:
         return Decoded([], [], [])
 
 
+def per_channel(value, channels: int, name: str, address: str, kind=float) -> list:
+    """One value per channel from a spec's `name=`: a single value for every channel, or a
+    comma-separated list of `channels` values ("0.000061,0.000061,0.000061,0.00875,0.00875,0.00875",
+    "g,g,g,deg/s,deg/s,deg/s"); `kind` converts each. Raises C3tError for another count or a
+    value `kind` cannot read."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else [value]
+    if len(items) == 1:
+        items = items * channels
+    if len(items) != channels:
+        raise C3tError(f"ble:{address}: {name}= has {len(items)} values for {channels} channels; give one for "
+                       f"every channel, or a single one for all")
+    try:
+        return [kind(v) for v in items]
+    except (TypeError, ValueError):
+        raise C3tError(f"ble:{address}: {name}={value!r}: expected numbers, e.g. {name}=0.000061,0.00875") from None
+
+
 class StructDecoder:
     """Records of a struct format, packed back to back in each notification."""
 
@@ -167,7 +186,8 @@ class StructDecoder:
         self.channels = n_fields - (self.leading != "none")
         if self.channels < 1:
             raise C3tError(f"ble:{config.address}: struct_format {config.struct_format!r} leaves no channels")
-        self.scale = config.scale
+        self.scale = per_channel(config.scale, self.channels, "scale", config.address, float)
+        self.units = per_channel(config.units, self.channels, "units", config.address, str) if config.units else None
         self.characteristics = [config.characteristic.lower()]
 
     def connection_opened(self, t_host: float | None = None) -> None:
@@ -179,7 +199,7 @@ class StructDecoder:
         return 0
 
     def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
-        """The records of `struct_format` packed in one payload, each value times `scale`, all
+        """The records of `struct_format` packed in one payload, each channel times its `scale`, all
         stamped `t_host`; with a leading field (timestamp or seq) that field goes unscaled to
         `lead`. A payload that is not a whole number of records counts as one malformed."""
         out = Decoded([], [], [])
@@ -189,11 +209,9 @@ class StructDecoder:
                           f"({self.record.size} bytes each)")
             return out
         for rec in self.record.iter_unpack(bytes(data)):
-            if self.leading == "none":
-                out.rows.append([v * self.scale for v in rec])
-            else:
+            if self.leading != "none":
                 out.lead.append(rec[0])
-                out.rows.append([v * self.scale for v in rec[1:]])
+            out.rows.append([v * s for v, s in zip(rec[self.leading != "none":], self.scale)])
             out.t_host.append(t_host)
         return out
 

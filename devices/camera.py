@@ -29,6 +29,7 @@ Real cameras and files, as they are:
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -46,8 +47,10 @@ from c3t.core.streams.contract import Batch, Health
 from c3t.devices.base import StreamHealth, ThreadedSource
 
 MAX_TRUSTED_FPS = 500.0     # a reported rate above this (or 0, NaN) is measured instead
+RATE_DOUBT = 1.5            # a live rate measured this many times off the reported one replaces it
 MEASURE_S = 1.0             # seconds of frame arrivals that measure an untrusted rate
 VIDEO_NODE = re.compile(r"/dev/video(\d+)")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -168,7 +171,11 @@ class OpenCvCamera(ThreadedSource):
         self.fps: float | None = None                     # rate actually delivered (nominal)
         self.file_hz: float | None = None                 # files: the rate of the file's own frame times
         self._reader: FrameReader | None = None           # files: skips undecodable frames
-        self._arrivals: list[float] = []                  # live, untrusted rate: first second of frames
+        self._arrivals: list[float] = []                  # live: the first second of frames, to measure the rate
+        self.reported_fps: float | None = None            # live: the rate the camera says it runs at
+        self._prev_frame: np.ndarray | None = None        # live: the last new picture
+        self._prev_pos: float | None = None               # live: its frame time (ms), where the backend gives one
+        self._repeats: list[float] = []                   # live: arrival times of repeats of it, held back
 
     @property
     def is_file(self) -> bool:
@@ -267,7 +274,9 @@ class OpenCvCamera(ThreadedSource):
         if c.fps and reported and abs(reported - c.fps) > c.fps_tolerance * c.fps:
             raise C3tError(f"{self._what} runs at {reported:g} fps, not the requested {c.fps:g}; "
                            "ask for a rate it supports (often 30 or 15), or leave fps unset")
-        # an explicit fps wins; an untrusted report is measured from arrivals (see _measure)
+        # an explicit fps wins; an untrusted report is measured from arrivals (see _measure), and
+        # so is a trusted one: a plausible rate can be false too (a 30 fps camera reporting 480)
+        self.reported_fps = reported
         self.fps = float(c.fps or reported) if (c.fps or reported) else None
 
     def start(self) -> None:
@@ -323,20 +332,46 @@ class OpenCvCamera(ThreadedSource):
                               None if t_device is None else [t_device]))
         self._health.outage_ends(t_host)
         self._health.count(1, t_host)
-        if self.fps is None:
+        if self._arrivals is not None and not self.is_file:
             self._measure(t_host)
 
     def _measure(self, t_host: float) -> None:
-        """The rate of a camera whose reported rate cannot be trusted, from the frames that
-        arrived during the first `MEASURE_S` seconds."""
+        """A live camera's rate from the frames that arrived during the first `MEASURE_S`
+        seconds: it becomes the rate when none was known, and replaces a rate the camera reported
+        (or was asked for) that is more than RATE_DOUBT times off, with a warning."""
         self._arrivals.append(t_host)
         span = self._arrivals[-1] - self._arrivals[0]
         if span >= MEASURE_S and len(self._arrivals) >= 3:
             from c3t.devices.lineformat import snap_rate
 
-            self.fps = snap_rate((len(self._arrivals) - 1) / span)
+            measured = snap_rate((len(self._arrivals) - 1) / span)
+            self._arrivals = None
+            if self.fps is not None and 1 / RATE_DOUBT <= measured / self.fps <= RATE_DOUBT:
+                return
+            if self.fps is not None:
+                said = "reports" if not self.config.fps else "was asked for and reports"
+                message = (f"{self._what} {said} {self.fps:g} fps but delivers {measured:g}; "
+                           f"using the measured {measured:g} fps (buffers and video files are sized from it)")
+                self._health.set(warning=message)
+                self._health.error(message)
+                log.warning(message)
+            self.fps = measured
             self._health.set(nominal_hz=self.fps)
-            self._arrivals = []
+
+    def _no_new_picture(self, frame: np.ndarray) -> bool:
+        """True when a live camera's frame is no new picture: the same frame time as the one
+        before (where the backend reports frame times), or the same pixels. A real sensor's noise
+        makes two pictures differ even of a still scene, so equal frames are a repeat (a frozen
+        driver, a USB camera that lost its stream, a virtual camera showing a still image)."""
+        import cv2
+
+        pos = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        prev, prev_pos = self._prev_frame, self._prev_pos
+        self._prev_pos = pos if pos and pos > 0 else None
+        if prev_pos is not None and pos == prev_pos:
+            return True
+        return prev is not None and prev.shape == frame.shape and \
+            np.array_equal(prev[::16, ::16], frame[::16, ::16]) and np.array_equal(prev, frame)
 
     def _next_file_frame(self):
         """The next decodable frame of the file (None at its end); undecodable ones are
@@ -363,6 +398,7 @@ class OpenCvCamera(ThreadedSource):
                 file_t0 = time.monotonic() - self._playback_time(pos)
                 self._deliver(frame, clock(), pos)
             else:
+                self._prev_frame = frame
                 self._deliver(frame, t_host, None)
         last_frame_t = clock()
         while not self._stop.is_set():
@@ -376,6 +412,9 @@ class OpenCvCamera(ThreadedSource):
                 ok, frame = self._cap.read()
                 frame = frame if ok else None
             now = clock()
+            if frame is not None and not self.is_file and self._no_new_picture(frame):
+                self._repeats.append(now)   # held: delivered if a new picture follows in time
+                frame = None
             if frame is not None:
                 if self.is_file:
                     pos = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
@@ -385,6 +424,10 @@ class OpenCvCamera(ThreadedSource):
                         now = clock()
                     self._deliver(frame, now, pos)
                 else:
+                    for t in self._repeats:   # the same picture again, but the camera went on
+                        self._deliver(self._prev_frame, t, None)
+                    self._repeats = []
+                    self._prev_frame = frame
                     self._deliver(frame, now, None)
                 last_frame_t = now
                 continue
@@ -399,8 +442,17 @@ class OpenCvCamera(ThreadedSource):
                 return
             if now - last_frame_t > c.stall_timeout:
                 self._health.outage_begins(last_frame_t)
-                self._health.error(f"{self._what} stopped delivering frames (none for "
-                                   f"{now - last_frame_t:.1f} s); reopening")
+                if self._repeats:   # frozen: the same picture (or frame time) over and over
+                    self._health.add("repeated", len(self._repeats))
+                    message = (f"{self._what} delivers no new picture: the same frame again and again for "
+                               f"{now - last_frame_t:.1f} s (frozen driver, or a still image); the "
+                               f"{len(self._repeats)} repeats are not recorded as frames, the time is a gap; reopening")
+                    self._repeats = []
+                else:
+                    message = f"{self._what} stopped delivering frames (none for {now - last_frame_t:.1f} s); reopening"
+                self._health.error(message)
+                self._health.set(warning=message)
+                log.warning(message)
                 self._cap.release()
                 self._cap = None
             else:

@@ -64,7 +64,11 @@ LEADING_CHOICES = ("auto", "none", "timestamp", "seq")
 # rates that IMU firmware commonly runs at; a counted rate within 3% snaps to one of them
 COMMON_RATES = (10, 12.5, 20, 25, 26, 30, 50, 52, 60, 100, 104, 119, 120, 200, 208, 238, 250,
                 400, 416, 476, 500, 833, 952, 1000)
-TIME_SCALES = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+# the units of device clocks found on IMU boards and phones (seconds per unit): seconds, milli-,
+# micro- and nanoseconds (Android's SensorEvent.timestamp), 100 ns ticks (Windows/.NET) and the
+# 32768 Hz ticks of a watch crystal (nRF52 RTC, ESP32 RTC slow clock). Neighbours differ by a
+# factor of 3 at least, so a clock whose step matches the line period within 25 % picks one.
+TIME_SCALES = {"s": 1.0, "ms": 1e-3, "1/32768 s": 1 / 32768, "us": 1e-6, "100 ns": 1e-7, "ns": 1e-9}
 # a detected leading timestamp rises at the rate lines arrive, within this factor (a data column
 # that happens to rise for a second does not, or not that closely); a timestamp named with
 # leading=timestamp only picks its unit, within a factor of 3
@@ -76,6 +80,18 @@ LINE_END = re.compile(rb"\r\n|\r|\n")
 # it as a unit ("0.98g")
 NUMBER = re.compile(r"(?<![\w.+\-^])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\d.]|x[0-9A-Fa-f])")
 SEPARATORS = re.compile(r"[\s,;|]+")
+# a value slot that holds no number: nan/inf (any case, any sign), overflow marks, null/None/N/A,
+# dashes, stars or question marks; standing alone between separators (or after a key's : or =)
+MISSING = re.compile(r"(?i)(?:(?<=^)|(?<=[\s,;|:=]))[-+]?(?:nan(?:\(\w*\))?|inf(?:inity)?|ovf|ovr|overflow|null|none|nil|"
+                     r"n/?a|undef(?:ined)?|-+|\*+|\?+)(?=$|[\s,;|])")
+# an empty field between two commas or semicolons (also after a key: "gx:,gy:1"), and the last
+# field of a line ending in a run of separators ("0.12,,," has three; one trailing comma is none)
+EMPTY_FIELD = re.compile(r"(?:(?<=,)|(?<=;)|(?<=[:=]))[ \t]*(?=[,;])|(?<=[,;][,;])[ \t]*$")
+# a decimal comma: digits, one comma, digits, not part of a longer run of commas ("1,5" is 1.5 in
+# "1,5;2,5" but nothing can be said of "1,5,2,5")
+DECIMAL_COMMA = re.compile(r"(?<![\d.,])([-+]?\d+),(\d+)(?![\d.,])")
+# a field that a decimal comma split in two: a leading zero ("0,01" -> "0", "01") or a signed zero
+COMMA_HALF = re.compile(r"(?:^|,)(?:0\d+|[-+]0)(?=,|$)")
 KEY = re.compile(r"([A-Za-z_][\w./\[\]]*)\s*[:=]\s*$")
 CHANNEL_NAMES = (  # key -> channel name, where the key says what it is
     (re.compile(r"(?:a|ac|acc|accel|acceleration|accelerometer)[_./-]?([xyz])"), "acc_{}"),
@@ -117,6 +133,7 @@ class Parsed:
     rows: list[list[float]] = field(default_factory=list)   # channel values
     lead: list[float] = field(default_factory=list)         # leading column, if any
     malformed: int = 0
+    missing: int = 0                                        # values that were not numbers (nan in rows)
     device_errors: list[str] = field(default_factory=list)
     layout_fixed: LineLayout | None = None                  # set on the feed that fixed it
 
@@ -130,6 +147,7 @@ class Parsed:
         self.rows += other.rows
         self.lead += other.lead
         self.malformed += other.malformed
+        self.missing += other.missing
         self.device_errors += other.device_errors
 
 
@@ -137,20 +155,64 @@ class Parsed:
 class Line:
     """One text line taken apart: its numbers, its shape and (if every number has one) its keys."""
 
-    numbers: list[float]
+    numbers: list[float]            # nan where a value slot held no number (see MISSING)
     shape: tuple
     keys: tuple | None
+    missing: tuple = ()             # the text of each value slot that held no number, e.g. ("nan", "nan")
+    comma_suspect: bool = False     # commas separate the values and some look like halves of a decimal comma
+
+
+def decimal_commas(text: str) -> tuple[str, bool]:
+    """(text with decimal commas made decimal points, whether the commas are ambiguous).
+
+    A comma between digits is a decimal comma when something else separates the values: a
+    semicolon, a tab or a bar anywhere in the line, or spaces with every comma between digits
+    ("0,01 -0,98"). Lines whose values are separated by commas only stay as they are; they are
+    ambiguous when a field looks like half of a decimal number ("0,01,-0,98": "01", "-0")."""
+    if "," not in text:
+        return text, False
+    if re.search(r"[;\t|]", text) or (" " in text.strip() and not re.search(r",(?!\d)|(?<!\d),", text)):
+        return DECIMAL_COMMA.sub(r"\1.\2", text), False
+    fields = re.sub(r"\s+", "", text)
+    return text, bool(COMMA_HALF.search(fields))
+
+
+def _value_spans(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is_number) of every value slot of a line: numbers, and slots that hold no
+    number (MISSING words, empty fields), in order."""
+    spans = [(m.start(), m.end(), True) for m in NUMBER.finditer(text)]
+    taken = [(a, b) for a, b, _ in spans]
+    for pattern in (MISSING, EMPTY_FIELD):
+        for m in pattern.finditer(text):
+            if not any(a <= m.start() < b or (a < m.end() <= b) for a, b in taken):
+                spans.append((m.start(), m.end(), False))
+                taken.append((m.start(), m.end()))
+    return sorted(spans)
 
 
 def parse_line(text: str) -> Line | None:
-    """The numbers of a line and the text around them; None if it holds no number or a value
-    that is not finite. `shape` is the text between the numbers with separators removed."""
-    spans = [(m.start(), m.end()) for m in NUMBER.finditer(text)]
-    if not spans:
+    """The values of a line and the text around them; None if it holds no number (a line of
+    nothing but missing values counts as none).
+
+    A value slot without a number (nan, inf, "ovf", "---", "null", "N/A", an empty field between
+    commas; see MISSING) is a missing value: nan in `numbers`, its text in `missing`, so the
+    line keeps its width. A number too large for a float is missing too. Decimal commas are read
+    as decimal points where the separators make that unambiguous (see decimal_commas). `shape`
+    is the text between the values with separators removed."""
+    text, suspect = decimal_commas(text)
+    found = _value_spans(text)
+    if not any(is_number for _, _, is_number in found):
         return None
-    numbers = [float(text[a:b]) for a, b in spans]
-    if not all(math.isfinite(v) for v in numbers):
+    numbers, missing = [], []
+    for a, b, is_number in found:
+        value = float(text[a:b]) if is_number else math.nan
+        if not math.isfinite(value):
+            value = math.nan
+            missing.append(text[a:b].strip() or "(empty)")
+        numbers.append(value)
+    if len(missing) == len(numbers):
         return None
+    spans = [(a, b) for a, b, _ in found]
     cuts = [0] + [x for span in spans for x in span] + [len(text)]
     segments = [text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]
     shape = tuple(SEPARATORS.sub(" ", s).strip() for s in segments)
@@ -158,7 +220,7 @@ def parse_line(text: str) -> Line | None:
     names = tuple(k.group(1) for k in keys) if all(keys) else None
     if names is not None and len(set(names)) != len(names):
         names = None
-    return Line(numbers, shape, names)
+    return Line(numbers, shape, names, tuple(missing), suspect)
 
 
 def channel_name(key: str) -> str:
@@ -252,6 +314,10 @@ class LineStream:
         self.lines_received = 0
         self.lines_rejected = 0
         self.raw_lines: list[bytes] = []               # the first few complete lines (for `c3t probe`)
+        self.notes: list[str] = []                     # what detection found doubtful (said once)
+        self.missing_values = 0                        # values that were not numbers, kept as nan
+        self.missing_by_channel: Counter = Counter()   # channel index -> values missing
+        self.missing_words: Counter = Counter()        # what stood in their place ("nan", "ovf", ...)
         self._opened_at: float | None = None
         self._last_good: float | None = None
         self._tally = _Tally()
@@ -338,7 +404,9 @@ class LineStream:
             return
         line = parse_line(text)
         if line is None:
-            self._reject(raw, "no numbers" if not NUMBER.search(text) else "a value that is not a finite number", out)
+            words = [m.group(0) for m in MISSING.finditer(text)]
+            self._reject(raw, f"only missing values ({', '.join(sorted(set(words))[:3])}) where numbers belong"
+                         if words else "no numbers", out)
             return
         if self.layout is None:
             if self._detect_start is None:
@@ -378,6 +446,8 @@ class LineStream:
         numbers = line.numbers
         if len(numbers) != layout.fields:
             return self._refuse(raw, f"{len(numbers)} numbers where the format has {layout.fields}", out)
+        if layout.leading != "none" and not math.isfinite(numbers[0]):
+            return self._refuse(raw, f"its leading {layout.leading} column is not a number ({line.missing[0]!r})", out)
         if layout.shape is not None and line.shape != layout.shape:
             return self._refuse(raw, "its labels/keys differ from the lines before", out)
         if layout.names is None and line.keys is not None and layout.shape is None:
@@ -391,7 +461,29 @@ class LineStream:
         if layout.leading != "none":
             out.lead.append(numbers[0])
         out.rows.append(row if self.unit_plan is None else [v * s for v, s in zip(row, self.unit_plan.scale)])
+        if line.missing:
+            self._count_missing(row, line.missing, out)
         return True
+
+    def _count_missing(self, values: list[float], words: tuple, out: Parsed) -> None:
+        holes = [i for i, v in enumerate(values) if math.isnan(v)]
+        out.missing += len(holes)
+        self.missing_values += len(holes)
+        self.missing_by_channel.update(holes)
+        self.missing_words.update(words)
+
+    def missing_note(self) -> str | None:
+        """What the device sent in place of numbers, or None if every value was a number: how
+        many values, in which channels, as what text ("nan", "ovf", ...). Such values are missing
+        values (nan) in their channels; the other channels are read and the layout keeps its width."""
+        if not self.missing_values:
+            return None
+        names = self.layout.names if self.layout is not None and self.layout.names else None
+        chans = ", ".join(names[i] if names and i < len(names) else f"ch{i}" for i in sorted(self.missing_by_channel))
+        words = ", ".join(repr(w) for w, _ in self.missing_words.most_common(3))
+        return (f"{self.source}: {self.missing_values} values were not numbers ({words}) in channel(s) {chans}; they "
+                "are kept as missing values (nan) and the other channels are read. A sensor that prints nan or "
+                "ovf has failed or is not initialised: check its wiring and the sketch's begin() result")
 
     def _plan_units(self, shapes: list, rows: list) -> None:
         """Decide the channels' units (core/streams/units.py) from the unit text in the lines' `shapes`,
@@ -499,8 +591,9 @@ class LineStream:
         shapes = Counter(line.shape for _, line in self._pending if len(line.numbers) == n_fields)
         shape = shapes.most_common(1)[0][0] if shapes else None
         kept = [(t, line) for t, line in self._pending if len(line.numbers) == n_fields and line.shape == shape]
-        times = np.array([t for t, _ in kept])
-        first = np.array([line.numbers[0] for _, line in kept])
+        self._note_decimal_commas([line for _, line in self._pending], out)
+        times = np.array([t for t, line in kept if math.isfinite(line.numbers[0])])
+        first = np.array([line.numbers[0] for _, line in kept if math.isfinite(line.numbers[0])])
         host_hz = self._host_rate(times)
         if leading == "auto":
             if want["channels"] is not None and n_fields == want["channels"]:
@@ -517,7 +610,7 @@ class LineStream:
                     n_fields = want["channels"]
         scale = want["time_scale"]
         if leading == "timestamp" and scale is None:
-            scale = self._guess_scale(first, host_hz) or 1.0
+            scale = self._guess_scale(first, host_hz) or self._measured_scale(first, host_hz, out)
         rate = want["rate_hz"]
         if rate is None:
             step = _typical_step(first)
@@ -528,6 +621,17 @@ class LineStream:
         keys = kept[0][1].keys if kept else None
         return LineLayout(n_fields - (leading != "none"), float(rate), leading, scale or 1.0,
                           shape=shape, names=self._channel_names(keys, leading))
+
+    def _note_decimal_commas(self, lines: list[Line], out: Parsed) -> None:
+        """Say so once when most lines separate their values by commas only and some fields look
+        like halves of decimal-comma numbers ("0,01,-0,98"): such lines cannot be read for sure."""
+        if lines and sum(line.comma_suspect for line in lines) >= 0.5 * len(lines):
+            note = (f"{self.source}: the lines may use a decimal comma (fields such as '01' or '-0' in "
+                    f"{', '.join(f'{v:g}' for v in lines[0].numbers[:4])}, ...) while commas also separate the "
+                    "values; that cannot be read unambiguously. Print a decimal point (e.g. set the PC's or "
+                    "sketch's locale), or separate the values with ';' or tabs, which c3t reads with decimal commas")
+            self.notes.append(note)
+            out.device_errors.append(note)
 
     @staticmethod
     def _channel_names(keys: tuple | None, leading: str) -> tuple | None:
@@ -583,6 +687,22 @@ class LineStream:
         best = min(TIME_SCALES.values(), key=lambda s: abs(math.log(units_per_sample * s * host_hz)))
         return best if abs(math.log(units_per_sample * best * host_hz)) < math.log(within) else None
 
+    def _measured_scale(self, first: np.ndarray, host_hz: float, out: Parsed) -> float:
+        """Seconds per unit of a timestamp column whose unit is none of TIME_SCALES: its typical
+        step over the line period 1 / `host_hz`, said once; 1.0 when it cannot be measured."""
+        step = _typical_step(first)
+        if not step or host_hz <= 0:
+            note = (f"{self.source}: the leading timestamp does not rise (or too few lines came) to tell its unit; "
+                    "taken as seconds: set time_scale= (seconds per unit) in the spec")
+            scale = 1.0
+        else:
+            scale = 1.0 / (step * host_hz)
+            note = (f"{self.source}: the leading timestamp's unit is none of {', '.join(TIME_SCALES)}; measured "
+                    f"from the line rate as {scale:.4g} s per unit (set time_scale= in the spec if you know it)")
+        self.notes.append(note)
+        out.device_errors.append(note)
+        return scale
+
     # -- never silent --------------------------------------------------------------------
     def diagnose(self, now: float) -> str | None:
         """Why no samples come, or None while they do (or before a second of data has arrived).
@@ -636,6 +756,15 @@ def _typical_step(first: np.ndarray) -> float | None:
     return float(np.median(d)) if len(d) else None
 
 
+def time_unit(scale: float) -> str:
+    """A timestamp column's unit in words: 'ns' for 1e-9, '1/32768 s' for 1/32768, else
+    '<scale> s'."""
+    for name, s in TIME_SCALES.items():
+        if math.isclose(scale, s, rel_tol=1e-9):
+            return name
+    return f"{scale:.4g} s"
+
+
 def line_health(h: Health, lines: LineStream, now: float) -> Health:
     """A Health snapshot completed from a LineStream: channels and their names, byte and line
     counts, and the diagnosis if bytes came but no samples (it stays readable after stop())."""
@@ -644,6 +773,8 @@ def line_health(h: Health, lines: LineStream, now: float) -> Health:
         h.channels = layout.channels
         h.channel_names = list(layout.names) if layout.names else None
     h.bytes_received, h.lines_received = lines.bytes_received, lines.lines_received
+    h.missing = lines.missing_values
+    h.warn(lines.missing_note())
     if lines.unit_plan is not None:
         h.units, h.units_note = list(lines.unit_plan.units), lines.unit_plan.note
     return h.diagnosed(lines.diagnose(now))

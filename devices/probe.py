@@ -36,6 +36,7 @@ class ProbeReport:
     raw_lines: list[bytes] = field(default_factory=list)
     lines_rejected: int | None = None    # line formats: lines rejected (also while detecting)
     layout: object | None = None         # lineformat.LineLayout, for line formats
+    notes: list[str] = field(default_factory=list)  # what detection found doubtful (decimal commas, clock units)
 
     @property
     def ok(self) -> bool:
@@ -57,7 +58,7 @@ class ProbeReport:
         if self.layout is not None:
             lay = self.layout
             lead = {"none": "no leading column", "seq": "a leading sequence number",
-                    "timestamp": f"a leading timestamp ({lay.time_scale:g} s per unit)"}[lay.leading]
+                    "timestamp": f"a leading timestamp ({lay.time_scale:g} s per unit{_unit_words(lay.time_scale)})"}[lay.leading]
             names = f" ({', '.join(lay.names)})" if lay.names else ""
             lines = f", one sample over {len(lay.record)} lines" if lay.record else ""
             out.append(f"  format: {lay.channels} channels{names}, {lead}{lines}, {lay.rate_hz:g} Hz")
@@ -66,17 +67,33 @@ class ProbeReport:
                        + (f", nominal {h.nominal_hz:g} fps" if h.nominal_hz else ", rate not reported"))
         unit = "frames" if self.frame_size is not None else "samples"
         rate = f" at {self.measured_hz:.1f} Hz measured" if self.measured_hz else ""
-        out.append(f"  {unit}: {self.samples}{rate}" + (f", {h.dropped} dropped" if h.dropped else ""))
+        extra = [f"{n} {what}" for n, what in ((h.dropped, "dropped"), (h.missing, "values missing (not numbers)"),
+                                                (h.duplicates, "duplicates dropped"),
+                                                (h.repeated, "repeated frames (no new picture)")) if n]
+        out.append(f"  {unit}: {self.samples}{rate}" + "".join(f", {e}" for e in extra))
         for row in self.first[:3]:
             out.append("    " + ", ".join(f"{v:g}" for v in row))
+        for note in self.notes:
+            out.append(f"  note: {note}")
+        if h.warning and not h.diagnosis:
+            out.append(f"  warning: {h.warning}")
         if h.diagnosis:
             out.append(f"  diagnosis: {h.diagnosis}")
         elif self.samples == 0:
             out.append(f"  diagnosis: no samples in {self.seconds:.1f} s"
                        + (f" ({h.last_error})" if h.last_error else "") + "; probe longer (--seconds) or check the device")
         else:
-            out.append("  diagnosis: ok" + (f" (last message: {h.last_error})" if h.last_error else ""))
+            message = h.last_error if h.last_error not in (h.warning, *self.notes) else None
+            out.append("  diagnosis: ok" + (f" (last message: {message})" if message else ""))
         return "\n".join(out)
+
+
+def _unit_words(scale: float) -> str:
+    """', ns' for a clock unit the plain number does not make obvious (ns, 1/32768 s...), else ''."""
+    from c3t.devices.lineformat import time_unit
+
+    unit = time_unit(scale)
+    return "" if unit in ("s", "ms", "us") or unit.endswith(" s") and unit[0].isdigit() else f": {unit}"
 
 
 def probe(spec: str, seconds: float = 3.0, source=None) -> ProbeReport:
@@ -113,4 +130,5 @@ def probe(spec: str, seconds: float = 3.0, source=None) -> ProbeReport:
         report.raw_lines = list(lines.raw_lines)
         report.lines_rejected = lines.lines_rejected
         report.layout = lines.layout
+        report.notes = list(lines.notes)
     return report

@@ -18,14 +18,58 @@ two seconds: state "no samples" and the diagnosis in `diagnosis` and `last_error
 """
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Health
 from c3t.devices.base import StreamHealth, ThreadedSource, deliver, imu_batch
 from c3t.devices.lineformat import LineLayout, LineStream, line_health
+
+log = logging.getLogger(__name__)
+BUSY_ERRNOS = (errno.EBUSY, errno.EAGAIN, errno.EACCES)
+
+
+def port_holders(port: str) -> list[tuple[int, str]]:
+    """(pid, command name) of the processes that have the serial device `port` open, found by
+    reading /proc/*/fd (Linux; the processes of other users are visible only to root); [] where
+    the system cannot tell."""
+    try:
+        target = os.path.realpath(port)
+        procs = list(Path("/proc").iterdir())
+    except OSError:
+        return []
+    holders = []
+    for proc in procs:
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (proc / "fd").iterdir()):
+                holders.append((int(proc.name), (proc / "comm").read_text().strip()))
+        except OSError:   # gone, or another user's
+            continue
+    return holders
+
+
+def port_busy(port: str, exc: BaseException) -> str | None:
+    """The message for a port another program holds (pyserial's "Could not exclusively lock
+    port", EBUSY from a TIOCEXCL lock), naming the holders where /proc tells them; None when
+    `exc` is another failure."""
+    code = getattr(exc, "errno", None) or getattr(getattr(exc, "__cause__", None), "errno", None)
+    if code not in BUSY_ERRNOS and "exclusively lock" not in str(exc) and "busy" not in str(exc).lower():
+        return None
+    holders = port_holders(port)
+    who = ("held by " + ", ".join(f"pid {pid} ({name})" for pid, name in holders)) if holders else \
+        "held by a program this user cannot see (another user's, or the system cannot tell)"
+    log.info("serial port %s is busy: %s", port, who)
+    return (f"serial port {port!r} is in use by another program ({who}): {exc}. Close it (Arduino IDE's serial "
+            "monitor or plotter, screen, minicom, edge-impulse-data-forwarder, another c3t) and connect again; "
+            "c3t opens ports exclusively so that no two programs split one board's data")
 
 
 @dataclass
@@ -95,6 +139,9 @@ class SerialImu(ThreadedSource):
         try:
             self._port = self._open()
         except (serial.SerialException, OSError) as exc:
+            busy = port_busy(self.config.port, exc)
+            if busy:
+                raise C3tError(busy) from exc
             raise C3tError(
                 f"cannot open serial port {self.config.port!r}: {exc}. Check that the device is "
                 "plugged in and named right (`c3t devices` lists ports), that no other program "
@@ -106,7 +153,10 @@ class SerialImu(ThreadedSource):
     def _open(self):
         import serial
 
-        port = serial.Serial(self.config.port, self.config.baud, timeout=self.config.read_timeout)
+        # exclusive (POSIX: an flock on the port): a program reading the port already keeps its
+        # data, and a second reader that took turns with it would get neither whole
+        extra = {"exclusive": True} if os.name == "posix" else {}
+        port = serial.Serial(self.config.port, self.config.baud, timeout=self.config.read_timeout, **extra)
         port.reset_input_buffer()   # bytes waiting from before the open: the only possible partial line
         self._lines.connection_opened(self.config.clock())
         self._health.connected()
@@ -159,8 +209,8 @@ class SerialImu(ThreadedSource):
                 try:
                     self._port = self._open()
                 except (serial.SerialException, OSError) as exc:
-                    self._health.error(f"{self.spec}: cannot reopen ({exc}); retrying every "
-                                       f"{self.config.reconnect_interval:g} s")
+                    why = port_busy(self.config.port, exc) or f"cannot reopen ({exc})"
+                    self._health.error(f"{self.spec}: {why}; retrying every {self.config.reconnect_interval:g} s")
                     self._stop.wait(self.config.reconnect_interval)
                     continue
             try:

@@ -98,7 +98,8 @@ def _coerce(value: str, type_text: str, where: str):
         try:
             return float(value)
         except ValueError:
-            raise C3tError(f"{where}={value!r}: expected a number") from None
+            if "str" not in types:
+                raise C3tError(f"{where}={value!r}: expected a number") from None
     return value
 
 

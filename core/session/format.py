@@ -109,17 +109,20 @@ def read_labels(path: Path) -> tuple[list[Label], list[str]]:
     path = Path(path)
     if not path.exists():
         return [], []
-    raw = path.read_bytes()
-    problems = []
-    complete, tail = _split_complete(raw)
+    text, problems = _label_text(path)
+    complete, tail = _split_complete(text.encode("utf-8"))
     if tail.strip(b"\x00 \t\r"):
         problems.append(f"{path.name}: the last line was cut off (not closed cleanly); ignored: {tail[:60]!r}")
-    rows = list(csv.reader(io.StringIO(complete.decode("utf-8", errors="replace"))))
+    complete = complete.decode("utf-8")
+    delimiter = ";" if _semicolon_separated(complete) else ","
+    rows = list(csv.reader(io.StringIO(complete), delimiter=delimiter))
+    if delimiter == ";":   # a spreadsheet in a comma-decimal locale: 12,5;15,0;wave;har
+        rows = [[c.replace(",", ".") if i < 2 else c for i, c in enumerate(row)] for row in rows]
     labels = []
     for n, row in enumerate(rows, start=1):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
-        if n == 1 and [c.strip().lower() for c in row] == list(LABEL_COLUMNS):
+        if n == 1 and [c.strip().strip('"').lower() for c in row] in (list(LABEL_COLUMNS), list(LABEL_COLUMNS[:3])):
             continue
         where = f"{path}, line {n}"
         if len(row) not in (3, 4):
@@ -141,6 +144,38 @@ def read_labels(path: Path) -> tuple[list[Label], list[str]]:
     return labels, problems
 
 
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+        (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _label_text(path: Path) -> tuple[str, list[str]]:
+    """labels.csv as text with LF line ends, and what was odd about it. A spreadsheet or editor
+    may have saved it with a byte order mark (UTF-8 from Excel, UTF-16 from Notepad), CRLF or CR
+    line ends, or in Latin-1 / Windows-1252: all are read (bytes that are not UTF-8 are said)."""
+    raw = path.read_bytes()
+    problems = []
+    encoding = "utf-8"
+    for bom, name in BOMS:
+        if raw.startswith(bom):
+            raw, encoding = raw[len(bom):], name
+            break
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+        problems.append(f"{path.name} is not UTF-8 text; read as Windows-1252 (save it as UTF-8 to be sure of "
+                        "non-ASCII class names)")
+    return text.replace("\r\n", "\n").replace("\r", "\n"), problems
+
+
+def _semicolon_separated(text: str) -> bool:
+    """True when the first non-comment line splits into 3 or 4 fields at ';' but not at ','."""
+    for line in text.split("\n"):
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.count(";") in (2, 3) and len(line.split(",")) not in (3, 4)
+    return False
+
+
 def write_labels(path: Path, labels: list[Label]) -> None:
     """Replace a labels.csv (for editing tools; the recorder only appends)."""
     with atomic_write(path, "w") as f:
@@ -153,12 +188,13 @@ def _split_complete(raw: bytes) -> tuple[bytes, bytes]:
     return raw[: end + 1], raw[end + 1:]
 
 
-def read_table(path: Path, columns: list[str]) -> tuple[np.ndarray, list[str]]:
+def read_table(path: Path, columns: list[str], closed: bool = False) -> tuple[np.ndarray, list[str]]:
     """(rows, problems) of a numeric CSV written by the recorder; rows (n, len(columns)) float64.
 
     Only complete lines count. A last line without its newline is a torn write (a crash) and is
     dropped; so are unparseable lines at the very end (a power loss can leave zeros there).
-    Unparseable lines anywhere else are reported as corrupt and skipped."""
+    Unparseable lines anywhere else are reported as corrupt and skipped. `closed`: the session
+    was closed cleanly, so a torn last line is a file cut short afterwards (a copy), not a crash."""
     path = Path(path)
     raw = path.read_bytes()
     complete, tail = _split_complete(raw)
@@ -173,7 +209,9 @@ def read_table(path: Path, columns: list[str]) -> tuple[np.ndarray, list[str]]:
                        "is this a file written by `c3t record`?")
     body = lines[1:]
     if tail.strip(b"\x00"):
-        problems.append(f"{path.name}: the last line was cut off at the crash ({len(tail)} bytes ignored)")
+        problems.append(f"{path.name}: the file ends in the middle of a line ({len(tail)} bytes ignored): it was cut "
+                        "short after the recording closed (an interrupted copy or sync?)" if closed else
+                        f"{path.name}: the last line was cut off at the crash ({len(tail)} bytes ignored)")
     if not body:
         return np.empty((0, len(columns))), problems
     try:
@@ -307,6 +345,9 @@ class Session:
                 self.cameras[name] = self._read_frames(name, meta)
         self.labels, label_problems = read_labels(self.path / self.manifest.get("labels", LABELS))
         self.problems += label_problems
+        self.problems += self._compare_with_manifest()
+        for name, said in (self.manifest.get("source_problems") or {}).items():
+            self.problems += [f"stream {name!r} while recording: {text}" for text in said]
         if not self.closed_cleanly:
             self.problems.insert(0, "the recording was not closed cleanly (killed, crashed or lost power); "
                                     "it is readable up to the last data flushed to disk")
@@ -337,7 +378,7 @@ class Session:
                                      f"or cut off by a crash): no samples of stream {name!r} yet")
                 return empty
             channels = max(0, len(first.decode("ascii", errors="replace").strip().split(",")) - len(IMU_FIXED))
-        rows, problems = read_table(path, imu_columns(channels))
+        rows, problems = read_table(path, imu_columns(channels), self.closed_cleanly)
         self.problems += problems
         names = meta.get("channel_names")
         names = tuple(map(str, names)) if isinstance(names, list) and len(names) == channels else None
@@ -352,7 +393,7 @@ class Session:
             self.problems.append(f"{table.name} is missing: no frames were written for stream {name!r}")
             rows = np.empty((0, len(FRAME_COLUMNS)))
         else:
-            rows, problems = read_table(table, list(FRAME_COLUMNS))
+            rows, problems = read_table(table, list(FRAME_COLUMNS), self.closed_cleanly)
             self.problems += problems
         segment = rows[:, 1].astype(np.int64)
         final = {k for k in np.unique(segment) if (folder / SEGMENT.format(int(k))).exists()}
@@ -360,11 +401,47 @@ class Session:
         lost = int((~keep).sum())
         if lost:
             unfinished = sorted(set(np.unique(segment[~keep]).tolist()))
-            self.problems.append(f"stream {name!r}: {lost} frame(s) in unfinished video segment(s) "
-                                 f"{', '.join(SEGMENT.format(k) for k in unfinished[:3])} were lost at the crash")
+            files = ", ".join(SEGMENT.format(k) for k in unfinished[:3]) + (" ..." if len(unfinished) > 3 else "")
+            self.problems.append(
+                f"stream {name!r}: video segment(s) {files} are missing from {folder.name}/ although the recording "
+                f"closed cleanly: their {lost} frame(s) are lost (deleted, or not copied?)" if self.closed_cleanly else
+                f"stream {name!r}: {lost} frame(s) in unfinished video segment(s) {files} were lost at the crash")
         rows = rows[keep]
         return FrameTrack(name, folder, rows[:, 2], rows[:, 3], rows[:, 4].astype(np.int64), rows[:, 1].astype(np.int64),
                           rows[:, 0].astype(np.int64), meta.get("nominal_hz"), size, lost)
+
+    def _compare_with_manifest(self) -> list[str]:
+        """What on disk differs from what the manifest of a cleanly closed session says: samples
+        and frames per stream (`counts`), and each video segment's size in bytes (`segments`)."""
+        if not self.closed_cleanly:
+            return []
+        out = []
+        counts = self.manifest.get("counts") or {}
+        for name, tr in (*self.imu.items(), *self.cameras.items()):
+            want = counts.get(name)
+            have = len(tr) + getattr(tr, "lost", 0)
+            if want is None or have == want:
+                continue
+            meta = self.manifest["streams"][name]
+            file = meta.get("file") or meta.get("table") or f"{name}.csv"
+            unit = "samples" if name in self.imu else "frames"
+            out.append(f"{file} holds {have} {unit} but the manifest counts {want} (written when the recording closed): "
+                       + (f"{want - have} are missing, the file was cut short after the recording (an interrupted copy "
+                          "or sync?); copy it again from the original" if have < want else
+                          f"{have - want} more than recorded: the file was edited or appended to"))
+        for name, tr in self.cameras.items():
+            sizes = self.manifest["streams"][name].get("segments") or {}
+            for file, size in sizes.items():
+                path = tr.folder / file
+                got = path.stat().st_size if path.exists() else None
+                if got is None:
+                    if not any(p.startswith(f"stream {name!r}: video segment(s)") for p in self.problems):
+                        out.append(f"{tr.folder.name}/{file} is missing (the manifest lists it, {size} bytes)")
+                elif got != size:
+                    out.append(f"{tr.folder.name}/{file} is {got} bytes, the manifest says {size}: "
+                               + ("cut short (an interrupted copy?); the frames past the cut are lost" if got < size
+                                  else "changed after the recording"))
+        return out
 
     # -- times ----------------------------------------------------------------------------------
     def span(self) -> tuple[float, float]:
@@ -394,9 +471,15 @@ class Session:
 
     def gaps(self, min_gap_s: float = 0.2, periods: float = 5.0) -> list[Gap]:
         """Stretches with no sample for longer than max(`periods` sample periods, `min_gap_s`),
-        the SyncBuffer's rule."""
+        the SyncBuffer's rule. A stream that fell silent before the recording stopped has a gap
+        to the end: to the last sample of any stream, or, where its source was still in an outage
+        when the recording stopped (the manifest's `source_outages`), to `stopped_at_s`."""
         out = []
+        outages = self.manifest.get("source_outages") or {}
         for name, tr in (*self.imu.items(), *self.cameras.items()):
+            open_outage = any(b is not None and b >= float(self.manifest.get("stopped_at_s") or math.inf)
+                              for _, b in outages.get(name, []))
+            end = max(self.span()[1], float(self.manifest["stopped_at_s"]) if open_outage else 0.0)
             if len(tr) < 2:
                 continue
             rate = tr.nominal_hz or self.measured_hz(name) or 1.0
@@ -404,6 +487,8 @@ class Session:
             dt = np.diff(tr.t)
             for i in np.flatnonzero(dt > limit):
                 out.append(Gap(name, float(tr.t[i]), float(tr.t[i + 1])))
+            if end - tr.t[-1] > limit:   # it stopped before the recording did (a camera unplugged)
+                out.append(Gap(name, float(tr.t[-1]), end))
         return sorted(out, key=lambda g: g.start)
 
     def delivery_warnings(self) -> list[str]:
@@ -454,10 +539,18 @@ class Session:
             rows = np.flatnonzero(tr.segment == k)
             path = tr.segment_path(k)
             frames = decode_video(path, limit=len(rows) + 1)
-            if len(frames) != len(rows):
-                self.problems.append(f"{path}: decodes to {len(frames)} frames but the table lists {len(rows)}; segment skipped")
+            if 0 < len(frames) < len(rows):   # cut short: its first frames are the table's first rows
+                self._problem(f"{path}: only {len(frames)} of its {len(rows)} frames decode (the file was cut short); "
+                              f"the first {len(frames)} are used, {len(rows) - len(frames)} skipped")
+                rows = rows[:len(frames)]
+            elif len(frames) != len(rows):
+                self._problem(f"{path}: decodes to {len(frames)} frames but the table lists {len(rows)}; segment skipped")
                 continue
             yield rows, np.stack(frames)
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
 
     def frames(self, name: str = "camera") -> Iterator[tuple[int, float, np.ndarray]]:
         """(row, t, frame) for every readable frame, in order."""

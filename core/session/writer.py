@@ -167,6 +167,7 @@ class _CameraFile:
         self.frames = 0
         self.size: tuple[int, int] | None = None
         self.bytes_video = 0
+        self.segment_bytes: dict[str, int] = {}   # finalised segment file -> its size (the manifest's `segments`)
 
     def write(self, t, t_device, seq, images) -> None:
         """Append frames (H, W, 3) uint8 BGR to the open video segment and their rows to the
@@ -251,7 +252,8 @@ class _CameraFile:
         part.replace(final)
         if self.cfg.fsync:
             fsync_dir(self.folder)
-        self.bytes_video += final.stat().st_size
+        self.segment_bytes[final.name] = final.stat().st_size
+        self.bytes_video += self.segment_bytes[final.name]
 
     def flush(self, fsync: bool) -> None:
         """Flush the frame table to the OS, and to the disk when `fsync` (segments are synced
@@ -609,6 +611,13 @@ class Recorder:
             "to another disk."))
 
     # -- closing --------------------------------------------------------------------------------
+    def _outages(self, h, end: float) -> list[list]:
+        """A source's outages (Health.gaps, and one still going on at the close) as [start, end]
+        in session seconds; an outage still going on ends at the session's end `end`."""
+        spans = [(a, b) for a, b in h.gaps] + ([(h.outage_since, None)] if h.outage_since is not None else [])
+        return [[round(float(self.session_time(a)), 6), round(float(self.session_time(b)), 6) if b is not None else end]
+                for a, b in spans]
+
     def close(self, reason: str = "stopped", health: dict | None = None) -> dict:
         """Write what is queued, finalise the files and mark the session closed; returns the
         manifest. After a failure the session is closed as far as the disk allows."""
@@ -627,9 +636,16 @@ class Recorder:
         m["measured_hz"] = {n: (round((t.written - 1) / (t.last_t - t.first_t), 4)
                                 if t.written > 1 and t.last_t > t.first_t else None) for n, t in self._tracks.items()}
         m["source_dropped"] = {n: int(h.dropped) for n, h in (health or {}).items() if n in self._tracks}
+        m["stopped_at_s"] = round(max(float(self.session_time(self.clock())), m["duration_s"]), 6)
+        m["source_outages"] = {n: self._outages(h, m["stopped_at_s"]) for n, h in (health or {}).items()
+                               if n in self._tracks and (h.gaps or h.outage_since is not None)}
+        m["source_problems"] = {n: _source_problems(h) for n, h in (health or {}).items()
+                                if n in self._tracks and _source_problems(h)}
         m["clock_fits"] = {n: ({**dataclasses.asdict(t.clock.fit), "epoch": t.clock.epoch} if t.clock.ready else None)
                            for n, t in self._tracks.items()}
         for n, t in self._tracks.items():
+            if isinstance(t.file, _CameraFile):   # `c3t info` checks the files against these sizes
+                m["streams"][n]["segments"] = dict(t.file.segment_bytes)
             names = getattr((health or {}).get(n), "channel_names", None)
             if m["streams"][n]["kind"] == "imu" and names and len(names) == m["streams"][n].get("channels"):
                 m["streams"][n]["channel_names"] = list(names)   # the CSV keeps ch0..chN; the board's names live here
@@ -653,6 +669,22 @@ class Recorder:
                 self._failure = C3tError(f"could not finish the manifest of {self.folder} ({exc.strerror}); "
                                          "the data is kept, `c3t info` will call the session not closed cleanly")
         return m
+
+
+def _source_problems(h) -> list[str]:
+    """What a source said about data it could not deliver whole (Health's counters and messages),
+    as sentences for the manifest's `source_problems`."""
+    out = []
+    for n, what in ((h.missing, "values were not numbers (kept as nan)"), (h.duplicates, "duplicates were dropped"),
+                    (h.repeated, "frames were no new picture (frozen; not recorded)"),
+                    (h.malformed, "lines or packets could not be read")):
+        if n:
+            out.append(f"{n} {what}")
+    if h.warning:
+        out.append(h.warning)
+    if h.outage_since is not None and h.last_error:
+        out.append(f"at the end: {h.last_error}")
+    return out
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -88,11 +88,24 @@ class Health:
     channel_names: list[str] | None = None  # IMU channel names, where the device names them
     units: list[str] | None = None       # recorded unit of each IMU channel ("g", "deg/s", ...), once known
     units_note: str | None = None        # how the units were decided when the data did not say (core/streams/units.py)
+    missing: int = 0                     # values that were not numbers (nan, "ovf", empty...): kept as nan
+    duplicates: int = 0                  # samples or notifications delivered twice, dropped (not in received)
+    repeated: int = 0                    # camera: frames that were no new picture (frozen), not delivered
+    outage_since: float | None = None    # host seconds of the last data before an outage still going on
+    warning: str | None = None           # data arrives but part of it is doubtful (what, where, what to do)
 
     @property
     def gap_seconds(self) -> float:
         """Total length of the recorded outages (`gaps`), in seconds."""
         return float(sum(b - a for a, b in self.gaps))
+
+    def warn(self, text: str | None) -> "Health":
+        """Keep `text` as the warning (data arrives, but part of it is doubtful: missing values,
+        frozen frames, duplicates); also as `last_error` when nothing else is there. Returns self."""
+        if text:
+            self.warning = text
+            self.last_error = self.last_error or text
+        return self
 
     def diagnosed(self, text: str | None) -> "Health":
         """Apply the diagnosis of a silent stream (see lineformat.LineStream.diagnose): while

@@ -24,6 +24,7 @@ periods before the first or after the last sample, are masked and zero; by defau
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from c3t.core.errors import C3tError
 from c3t.core.streams.clock import ClockModel
 from c3t.core.streams.contract import STREAM_KINDS, Batch, Source
 from c3t.core.streams.window import WindowSpec, resample
+
+log = logging.getLogger(__name__)
+MAX_RING_BYTES = 1 << 30   # one stream's ring at most (1 GiB: 5 s of 1080p at 30 fps is 0.93 GB)
 
 
 class Ring:
@@ -115,16 +119,18 @@ class SyncBuffer:
     """Streams on one host-clock axis in fixed memory, and the model windows cut from them; see
     the module docstring. `seconds` (IMU) and `camera_seconds` size the rings; a gap is no
     sample for max(`gap_periods` periods, `min_gap_s`) seconds, and up to `max_gaps` are kept
-    per stream."""
+    per stream. A ring takes at most `max_ring_bytes` bytes, whatever rate it was given."""
 
     def __init__(self, seconds: float = 30.0, camera_seconds: float = 5.0, clock_history_s: float = 30.0,
-                 gap_periods: float = 5.0, min_gap_s: float = 0.2, max_gaps: int = 1000):
+                 gap_periods: float = 5.0, min_gap_s: float = 0.2, max_gaps: int = 1000,
+                 max_ring_bytes: int = MAX_RING_BYTES):
         self.seconds = seconds
         self.camera_seconds = camera_seconds
         self.clock_history_s = clock_history_s
         self.gap_periods = gap_periods
         self.min_gap_s = min_gap_s
         self.max_gaps = max_gaps
+        self.max_ring_bytes = max_ring_bytes
         self._streams: dict[str, StreamInfo] = {}
 
     # -- streams -----------------------------------------------------------------------
@@ -162,7 +168,16 @@ class SyncBuffer:
         return list(self._streams)
 
     def _new_ring(self, info: StreamInfo) -> Ring:
+        """The stream's ring, `info.capacity` samples but at most `max_ring_bytes` (a camera that
+        reports a false high rate, e.g. 480 fps for 30, would otherwise ask for gigabytes)."""
         dtype = np.float32 if info.kind == "imu" else np.uint8
+        sample_bytes = int(np.prod(info.sample_shape or (1,))) * np.dtype(dtype).itemsize
+        fits = max(16, self.max_ring_bytes // max(1, sample_bytes))
+        if info.capacity > fits:
+            log.warning("stream %r: a ring of %d samples (%.0f s at %g Hz) would take %.1f GB; kept to %d samples "
+                        "(%.0f MB)", info.name, info.capacity, info.capacity / info.rate_hz, info.rate_hz,
+                        info.capacity * sample_bytes / 1e9, fits, fits * sample_bytes / 1e6)
+            info.capacity = fits
         return Ring(info.capacity, info.sample_shape, dtype)
 
     def _info(self, name: str) -> StreamInfo:
@@ -337,7 +352,9 @@ class SyncBuffer:
             if len(inside) == 0:  # a run shorter than one sample period: the nearest sample
                 inside = np.array([int(np.argmin(np.abs(t - (lo + hi) / 2)))])
             out[k0:k1] = resample(values[inside], k1 - k0)
-        return out, mask
+        holes = ~np.isfinite(out).all(axis=1)   # values the device sent as nan ("nan", "ovf"): missing data
+        out[holes] = 0.0
+        return out, mask & ~holes
 
     def _frame_window(self, info: StreamInfo, t_start, t_end, spec: WindowSpec):
         if info.kind != "camera":
