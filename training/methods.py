@@ -47,6 +47,7 @@ from c3t.core.model.losses import info_nce
 from c3t.core.model.networks import Ensemble, ModelConfig, UmaModel
 from c3t.core.options import FLOW_INPUTS, REFINE_KEEP, SCHEDULES, SELECTIONS, TrainConfig, option_problems
 from c3t.training.augment import augment_pair
+from c3t.training.distributed import current as ranks
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
 
 REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
@@ -66,7 +67,7 @@ class Cancelled(Exception):
 def _batches(n: int, size: int, gen: torch.Generator):
     order = torch.randperm(n, generator=gen)
     for i in range(0, n, size):
-        idx = order[i : i + size]
+        idx = ranks().shard(order[i : i + size])   # under --distributed, this process's part (training/distributed.py)
         if len(idx) > 1:  # BatchNorm needs two samples
             yield idx
 
@@ -131,7 +132,7 @@ class _Trainer:
             for module in frozen:
                 module.eval()
             losses = []
-            for loss in step():
+            for loss in ranks().steps(step(), self.model):
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled()
                 opt.zero_grad()
@@ -169,6 +170,7 @@ class _Recipes:
         self.cfg, self.model, self.har, self.align, self.val, self.upper = cfg, model, har, align, val, upper
         self.camera, self.teacher = camera, teacher
         self.t = _Trainer(model, cfg, progress, cancel)
+        self.aug_gen = ranks().augment_generator(self.t.gen)   # self.t.gen itself in one process
         self.dev = next(model.parameters()).device
         self.info: dict = {}
         # a learnable temperature is a trainer parameter, not part of the model
@@ -179,7 +181,7 @@ class _Recipes:
         """Training augmentation of a batch (either side may be None)."""
         if not self.cfg.augment:
             return visual, imu
-        return augment_pair(visual, imu, self.t.gen, self.cfg.noise_augment, flow=self.camera in FLOW_INPUTS)
+        return augment_pair(visual, imu, self.aug_gen, self.cfg.noise_augment, flow=self.camera in FLOW_INPUTS)
 
     def _n(self, n: int) -> int:
         return max(1, -(-n // self.cfg.batch))
@@ -211,7 +213,7 @@ class _Recipes:
         vb, ib = self.aug(vb, ib)
         zv, zi = self.model.encode_visual(vb.to(self.dev)), self.model.encode_imu(ib.to(self.dev))
         temp = self.log_temp.exp().clamp(min=0.01) if self.log_temp is not None else self.cfg.temperature
-        return info_nce(zv.flatten(0, 1), zi.flatten(0, 1), temp)
+        return info_nce(*ranks().gather(zv.flatten(0, 1), zi.flatten(0, 1)), temp)   # the global batch's pairs
 
     def align_step(self):
         """An epoch of L_CL on D_Align: a step function yielding align_loss per shuffled batch."""

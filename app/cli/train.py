@@ -72,6 +72,10 @@ def register(sub, bench) -> None:
     p.add_argument("--out", required=True, help="model folder to write (new; an existing one only with --force)")
     p.add_argument("--force", action="store_true", help="replace an existing model folder (whole, when training is done)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--distributed", action="store_true",
+                   help="one model across the processes torchrun starts (`torchrun --nproc-per-node N -m c3t.app.cli "
+                        "train ... --distributed`; gloo on CPUs, nccl on GPUs): each trains on its share of every "
+                        "batch, InfoNCE over the whole batch; rank 0 writes --out (README, Scale out)")
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("eval", help="score a model folder on IMU, camera or fusion")
@@ -132,16 +136,19 @@ def train_command(args) -> int:
     for field, why in option_problems(args.method, args.schedule, args.refine_epochs, args.soft_threshold, args.virtual_weight):
         raise C3tError(f"--{field.replace('_', '-')} {getattr(args, field):g}: {why} (not --method {args.method})")
 
+    from c3t.training import distributed
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled, device_name, training_device
-    from c3t.training.pipeline import fit_and_save
+    from c3t.training.pipeline import fit, fit_and_save
     from c3t.training.prepare import default_visual, prepare
     from c3t.training.progress import PhaseBars
 
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or default_backbone(visual)
-    data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet)
-    bar = PhaseBars(disable=args.quiet)   # one bar per training phase, with its ETA
+    ranks = distributed.start() if args.distributed else distributed.ONE_PROCESS   # torchrun's processes, or this one
+    with ranks.first_rank_first():   # rank 0 fills the feature cache, the others read it
+        data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet and not ranks.rank)
+    bar = PhaseBars(disable=args.quiet or ranks.rank > 0)   # one bar per training phase, with its ETA
     staging = None
 
     def progress(info):
@@ -157,6 +164,11 @@ def train_command(args) -> int:
                            select=args.select, imu_labels=args.imu_labels,
                            imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs,
                            soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight)
+        if args.distributed:
+            distributed.check_config(cfg)
+        if ranks.rank:   # the other ranks train beside rank 0 and write nothing
+            fit(data, cfg, progress=progress, test_people=args.test_people, members=args.members)
+            return 0
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
