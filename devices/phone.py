@@ -193,7 +193,7 @@ class PhonePush(_PhoneStream, ThreadedSource):
         self.spec = f"http:{config.host + ':' if config.host else ''}{config.port}"
         self._init_phone(config)
         self._server: http.server.ThreadingHTTPServer | None = None
-        self._lock = threading.Lock()            # pushes are handled on several threads
+        self._lock = threading.RLock()           # pushes are handled on several threads
         self._busy = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._device: str | None = None
         self._last_message: int | None = None
@@ -369,6 +369,10 @@ class _PushServer(http.server.ThreadingHTTPServer):
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        """A sender that vanished mid-answer (broken pipe, reset): logged, not printed."""
+        log.debug("%s: request from %s ended with an error", self.source.spec, client_address[0], exc_info=True)
 
     def process_request_thread(self, request, client_address):
         try:
