@@ -1,5 +1,5 @@
 """The devices panel: choose the IMU and the camera, connect / disconnect, and each device's
-live status (rate, drops, gaps, clock offset, reconnections).
+live status (rate, drops, gaps, the clock's change since connect, reconnections).
 
 Choices are device specs (c3t.devices.spec), the same strings `c3t live` takes; the lists
 offer the simulator, the serial ports found, BLE devices from a scan, camera indices and a
@@ -9,7 +9,9 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 NONE = "(none)"
-STATUS_COLUMNS = ("device", "state", "rate Hz", "received", "dropped", "gaps s", "clock offset s", "connects", "last message")
+STATUS_COLUMNS = ("device", "state", "rate Hz", "received", "dropped", "gaps s", "clock Δ s", "connects", "last message")
+CLOCK_TIP = ("how far the device's clock has moved against the computer's since connect, in seconds (drift, "
+             "jumps); – : the device sends no time of its own, is simulated, or has not been fitted yet")
 
 
 class DevicesPanel(QtWidgets.QGroupBox):
@@ -34,6 +36,7 @@ class DevicesPanel(QtWidgets.QGroupBox):
         self.disconnect_button.setEnabled(False)
         self.table = QtWidgets.QTableWidget(0, len(STATUS_COLUMNS))
         self.table.setHorizontalHeaderLabels(STATUS_COLUMNS)
+        self.table.horizontalHeaderItem(STATUS_COLUMNS.index("clock Δ s")).setToolTip(CLOCK_TIP)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -132,12 +135,13 @@ class DevicesPanel(QtWidgets.QGroupBox):
     # -- status -----------------------------------------------------------------------------
     def show_status(self, devices: dict) -> None:
         """Show one table row per device: state, rate in Hz (measured / nominal), received, dropped,
-        gaps in seconds, clock offset in seconds, connects, and the warning or last error."""
+        gaps in seconds, the clock offset's change since connect in seconds, connects, and the warning or
+        last error."""
         rows = list(devices.values())
         self.table.setRowCount(len(rows))
         for r, d in enumerate(rows):
             rate = f"{d.measured_hz:.1f}" + (f" / {d.nominal_hz:g}" if d.nominal_hz else "")
-            offset = "–" if d.clock_offset_s is None else f"{d.clock_offset_s:+.3f}"
+            offset = "–" if d.clock_change_s is None else f"{d.clock_change_s:+.3f}"
             state = d.state if d.state != "reconnecting" else "reconnecting…"
             values = (f"{d.role}: {d.spec}", state, rate, str(d.received), str(d.dropped), f"{d.gap_s:.2f}",
                       offset, str(d.connects), d.warning or d.last_error or "")

@@ -164,13 +164,14 @@ class LivePanel(QtWidgets.QWidget):
         self.gyro_plot = _axis_plot("gyroscope", "deg/s", "seconds before now")
         self.gyro_plot.setXLink(self.acc_plot)
         self.plots = [self.acc_plot, self.gyro_plot]
-        self.legends = [plot.addLegend(offset=(5, 5), colCount=3) for plot in self.plots]
+        self.titles = {self.acc_plot: ("accelerometer", []), self.gyro_plot: ("gyroscope", [])}   # plot -> (title, legend)
+        self.show_legend = True
         plots = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(plots)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
-        column.addWidget(self.acc_plot)
-        column.addWidget(self.gyro_plot)
+        column.addWidget(self.acc_plot, 1)    # equal stretch: equal heights whatever the plots' size hints
+        column.addWidget(self.gyro_plot, 1)   # (after a 1-channel device the gyroscope's stayed ~30 px)
         self.imu_view = PlotOrNote(plots, "no IMU data yet: connect an IMU above (sim is a simulated person)")
         self.curves = []
         self.pause_box = QtWidgets.QCheckBox("pause")
@@ -185,7 +186,7 @@ class LivePanel(QtWidgets.QWidget):
         self.autorange.toggled.connect(self._set_autorange)
         self.legend_box = QtWidgets.QCheckBox("legend")
         self.legend_box.setChecked(True)
-        self.legend_box.toggled.connect(lambda on: [legend.setVisible(on) for legend in self.legends])
+        self.legend_box.toggled.connect(self._set_legend)
         self.predict_from = QtWidgets.QComboBox()
         for key, text in (("all", "IMU + camera"), ("imu", "IMU only"), ("camera", "camera only")):
             self.predict_from.addItem(text, key)
@@ -252,21 +253,37 @@ class LivePanel(QtWidgets.QWidget):
             else:
                 plot.disableAutoRange(axis="y")
 
+    def _set_legend(self, on: bool) -> None:
+        self.show_legend = on
+        for plot in self.plots:
+            self._show_title(plot)
+
+    def _show_title(self, plot) -> None:
+        """The plot's title, followed by its legend (a coloured line and the name of each curve) when the
+        legend is on: in the title row, above the traces, never on them."""
+        title, legend = self.titles[plot]
+        keys = "&nbsp;&nbsp;".join(f"<span style='color:{colour}'>━━</span>&nbsp;{name}" for name, colour in legend)
+        plot.setTitle(f"{title}&nbsp;&nbsp;&nbsp;&nbsp;{keys}" if self.show_legend and keys else title)
+
     def _ensure_curves(self, channels: int) -> None:
         if len(self.curves) == channels:
             return
-        for plot, legend in zip(self.plots, self.legends):
+        for plot in self.plots:
             plot.clear()
-            legend.clear()
         six = channels == 6
         self.gyro_plot.setVisible(six)
-        self.acc_plot.setTitle("accelerometer" if six else f"IMU: {channels} channels")
         self.acc_plot.setLabel("left", "g" if six else "device units")
         self.acc_plot.setLabel("bottom", None if six else "seconds before now")
         names = IMU_NAMES if six else [f"ch {i}" for i in range(channels)]
         plot_of = [self.acc_plot] * 3 + [self.gyro_plot] * 3 if six else [self.acc_plot] * channels
-        self.curves = [plot_of[i].plot(pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=1.5), name=names[i])
-                       for i in range(channels)]
+        colours = [COLOURS[i % len(COLOURS)] for i in range(channels)]
+        self.curves = [plot_of[i].plot(pen=pg.mkPen(colours[i], width=1.5)) for i in range(channels)]
+        self.titles = {self.acc_plot: ("accelerometer" if six else f"IMU: {channels} channels",
+                                       [(n, c) for n, c, p in zip(names, colours, plot_of) if p is self.acc_plot]),
+                       self.gyro_plot: ("gyroscope", [(n, c) for n, c, p in zip(names, colours, plot_of)
+                                                      if p is self.gyro_plot])}
+        for plot in self.plots:
+            self._show_title(plot)
 
     def draw(self, view) -> None:
         """Draw one LiveView."""
@@ -286,6 +303,10 @@ class LivePanel(QtWidgets.QWidget):
             self.imu_view.show_plot()
         elif "imu" not in view.devices:
             self.imu_view.show_note("no IMU connected: choose one above (sim is a simulated person)")
+        else:   # connected, nothing to draw: say why in the device's words, as its row in the table does
+            d = view.devices["imu"]
+            self.imu_view.show_note(f"no IMU samples from {d.spec} ({d.state})" + (f": {d.last_error}" if d.last_error
+                                                                                  else ""))
         if view.frame is not None:
             rgb = view.frame[..., ::-1]
             self.camera.setImage(np.ascontiguousarray(rgb.transpose(1, 0, 2)), autoLevels=False, levels=(0, 255),

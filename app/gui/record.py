@@ -193,8 +193,9 @@ class RecordPanel(QtWidgets.QWidget):
             self.refresh()
 
     def show_status(self, status) -> None:
-        """Show the running recording's seconds, folder, label, labelled clips and samples written."""
-        if status is None:
+        """Show the running recording's seconds, folder, label, labelled clips and samples written (nothing
+        once the panel knows the recording stopped: a view made before Stop must not say it still runs)."""
+        if status is None or not self.recording:
             return
         written = ", ".join(f"{k} {v}" for k, v in status.written.items())
         self.status.setText(f"● recording {status.seconds:.1f} s into {Path(status.folder).name} · "

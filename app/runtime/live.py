@@ -32,6 +32,7 @@ from c3t.core.model.predictor import PredictorSettings, RunningAccuracy, window_
 from c3t.core.options import NO_ACTION
 from c3t.core.session.record_loop import LabelledRecording
 from c3t.core.streams.delivery import delivery_warning
+from c3t.devices.simulated import SimulatedSource
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
@@ -126,7 +127,8 @@ def explain_decision(p, classes: list[str], threshold: float) -> str:
 @dataclass
 class DeviceStatus:
     """One connected device as the view shows it: its state, rates in Hz, samples received and dropped,
-    gaps in seconds, reconnects, last error, clock offset and delivery warning."""
+    gaps in seconds, reconnects, last error, the clock offset's change since connect and delivery
+    warning."""
     role: str                    # "imu" or "camera"
     spec: str
     state: str                   # core.streams.contract STATES
@@ -137,7 +139,9 @@ class DeviceStatus:
     gap_s: float
     connects: int
     last_error: str | None
-    clock_offset_s: float | None   # host - device clock, once fitted (devices that send their time)
+    clock_change_s: float | None   # change of the (host - device) clock offset since the first fit after
+                                   # connect; None until fitted, for devices that send no time of their
+                                   # own, and for simulated ones (their clock is the simulator's)
     warning: str | None = None     # delivering below the nominal rate or with gaps (core.delivery)
 
 
@@ -187,6 +191,7 @@ class LivePipeline:
         self._feed = self._buffer = self._predictor = None
         self._engine = None
         self._blocked = False                  # the predictor cannot be built for these inputs
+        self._clock_base: dict = {}            # role -> (clock epoch, offset of its first fit), see clock_change
         self._model: str | None = None
         self._recording: LabelledRecording | None = None
         self._view = LiveView()
@@ -220,7 +225,7 @@ class LivePipeline:
         with self._lock:
             old = self._roles
             self._close_recording("the devices changed")
-            self._roles, self._specs = roles, {"imu": imu, "camera": camera}
+            self._roles, self._specs, self._clock_base = roles, {"imu": imu, "camera": camera}, {}
             self._buffer = SyncBuffer(seconds=max(30.0, 4 * window, PLOT_SECONDS + 1))
             self._feed = SourceFeed(roles, self._buffer)
             self._predictor, self._blocked = None, False
@@ -317,6 +322,7 @@ class LivePipeline:
     def start(self) -> None:
         """Start the worker thread (nothing happens when it is already running)."""
         if self._thread is not None and self._thread.is_alive():
+        self._view = dataclasses.replace(self._view, recording=None)   # no reader sees it running after this
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="c3t-live", daemon=True)
@@ -420,14 +426,12 @@ class LivePipeline:
             v.frame = np.array(frames[-1]) if frames is not None and len(frames) else None
         for role, (src, stream) in self._roles.items():
             h = src.health()[stream]
-            offset = None
-            if role in buf.streams and buf.clock(role).ready:
-                offset = buf.clock(role).fit.offset
+            change = self.clock_change(role, buf) if not isinstance(src, SimulatedSource) else None
             warning = None
             if h.nominal_hz and h.received >= WARN_AFTER_S * h.nominal_hz:   # past the first seconds
                 warning = delivery_warning(role, h.nominal_hz, h.measured_hz, h.gap_seconds)
             v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", h.state, h.nominal_hz, h.measured_hz,
-                                           h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, offset,
+                                           h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, change,
                                            warning)
         return v
 
@@ -441,4 +445,17 @@ def _close(src) -> None:
     try:
         src.stop()
     finally:
+    def clock_change(self, role: str, buf) -> float | None:
+        """Seconds the `role` device's clock offset (host - device, core/streams/clock.py) has moved since
+        its first fit after connect (or after the device's clock was reset): drift and jumps a user can
+        read, where the offset itself is an arbitrary number (a board's uptime, the simulator's random
+        start). None before the first fit."""
+        if role not in buf.streams or not buf.clock(role).ready:
+            return None
+        clock = buf.clock(role)
+        epoch, first = self._clock_base.get(role, (None, None))
+        if epoch != clock.epoch:
+            epoch, first = self._clock_base[role] = (clock.epoch, clock.fit.offset)
+        return clock.fit.offset - first
+
         src.disconnect()
