@@ -1,0 +1,148 @@
+"""The window as a user sees it (issue #29, point 8; each item was first seen in Xvfb at 1280x800):
+plots keep their height when the channel count changes, legends sit above the traces, the
+record status ends with Stop, the clock column shows a readable change, a silent IMU says why."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from c3t.app.gui.devices import STATUS_COLUMNS, DevicesPanel
+from c3t.app.gui.live import LivePanel
+from c3t.app.gui.record import RecordPanel
+from c3t.app.runtime.live import DeviceStatus, LivePipeline, LiveView, RecordingStatus
+from c3t.core.streams.contract import Batch
+from c3t.core.streams.syncbuffer import SyncBuffer
+from tests.conftest import wait_until
+
+
+def device(role="imu", spec="serial:/dev/ttyACM0", state="connected", received=500, last_error=None, change=None):
+    return DeviceStatus(role, spec, state, 100.0, 100.0, received, 0, 0.0, 1, last_error, change)
+
+
+def imu_view(channels: int, seconds: float = 4.0) -> LiveView:
+    t = np.arange(-seconds, 0, 0.01)
+    x = np.stack([np.sin(t * (k + 1)) * (k + 1) for k in range(channels)], axis=1).astype(np.float32)
+    return LiveView(t=100.0, imu_t=t, imu=x, devices={"imu": device()})
+
+
+@pytest.fixture
+def panel(qtbot):
+    live = LivePanel()
+    qtbot.addWidget(live)
+    live.resize(740, 560)
+    live.show()
+    return live
+
+
+def settle(qtbot):
+    qtbot.wait(50)   # the layout's pass after a change (event loop turns, not a time budget)
+
+
+def test_from_one_channel_to_six_both_plots_get_their_share(qtbot, panel):
+    """Seen: after a 1-channel device, the 6-channel device's gyroscope plot stayed ~30 px tall."""
+    panel.draw(imu_view(1))
+    settle(qtbot)
+    assert not panel.gyro_plot.isVisible() and panel.acc_plot.height() > 150
+    panel.draw(imu_view(6))
+    settle(qtbot)
+    acc, gyro = panel.acc_plot.height(), panel.gyro_plot.height()
+    assert panel.gyro_plot.isVisible() and gyro >= 0.8 * acc and gyro > 80, (acc, gyro)
+    panel.draw(imu_view(1))
+    panel.draw(imu_view(6))
+    settle(qtbot)
+    assert panel.gyro_plot.height() >= 0.8 * panel.acc_plot.height()
+
+
+def test_legends_sit_in_the_title_row_never_on_the_traces(qtbot, panel):
+    """Seen: the legends covered the start of the traces. Now each plot's title names its curves in
+    their colours, above the plotting area; the legend box takes them away."""
+    panel.draw(imu_view(6))
+    settle(qtbot)
+    for plot, names in ((panel.acc_plot, ("acc x", "acc y", "acc z")), (panel.gyro_plot, ("gyro x", "gyro y", "gyro z"))):
+        item = plot.getPlotItem()
+        assert item.legend is None                                 # no legend box inside the plot
+        title = item.titleLabel.text
+        assert all(n in title for n in names)
+        title_rect = item.titleLabel.sceneBoundingRect()
+        assert not title_rect.intersects(item.getViewBox().sceneBoundingRect())
+    panel.legend_box.setChecked(False)
+    assert panel.acc_plot.getPlotItem().titleLabel.text == "accelerometer"
+    panel.legend_box.setChecked(True)
+    panel.draw(imu_view(2))                                        # any other layout: its channels
+    assert "ch 1" in panel.acc_plot.getPlotItem().titleLabel.text
+
+
+def test_a_connected_imu_without_samples_says_why_instead_of_no_imu(qtbot, panel):
+    message = "serial:/dev/ttyACM0: no samples: 1200 bytes, 0 lines; bytes arrive but are not text"
+    panel.draw(LiveView(devices={"imu": device(state="no samples", received=0, last_error=message)}))
+    assert panel.imu_view.empty
+    note = panel.imu_view.note.text()
+    assert "no IMU connected" not in note and "no samples" in note and "bytes arrive but are not text" in note
+
+
+def test_after_stop_the_record_tab_never_says_recording(qtbot):
+    """Seen: "● recording 11.8 s into ..." stayed after Stop (a view made before Stop came after it)."""
+    rec = RecordPanel()
+    qtbot.addWidget(rec)
+    running = RecordingStatus("/tmp/s/20260101-unlabelled", 11.8, None, 0, {"imu": 1180})
+    rec.set_recording(True)
+    rec.show_status(running)
+    assert rec.status.text().startswith("● recording 11.8 s")
+    rec.set_recording(False)
+    rec.show_status(running)                                       # the stale view
+    assert rec.status.text() == "not recording"
+
+
+def test_stopping_a_recording_takes_it_out_of_the_view_at_once(tmp_path):
+    live = LivePipeline()
+    live.connect(imu="sim?camera=false&realtime=false")
+    live.start()
+    try:
+        wait_until(lambda: live._feed is not None and live._feed.rate("imu"), what="the IMU's rate")
+        live.start_recording(tmp_path / "s", None, use="har")
+        wait_until(lambda: live.view().recording is not None, what="the recording in the view")
+        assert live.view().recording is not None
+        live.stop_recording()
+        assert live.view().recording is None                      # not 25 ms later: now
+    finally:
+        live.stop()
+
+
+def test_the_clock_column_shows_the_change_since_connect(qtbot):
+    """Seen: -165.9 s / +1574.5 s for the simulator, a new number each start (its clock's random
+    start). The column shows how far a device's clock moved since connect, and nothing for the
+    simulator."""
+    live = LivePipeline()
+    buf = SyncBuffer(seconds=30)
+    buf.add_stream("imu", "imu", 100.0)
+    offset, drift = 1574.5, 1e-3       # a board's uptime (not news) and a clock 1000 ppm slow (news)
+
+    def arrive(t0, t1):
+        t = np.arange(t0, t1, 0.01)
+        buf.ingest(Batch("imu", offset + t * (1 + drift), np.zeros((len(t), 6), np.float32), t_device=t))
+
+    arrive(0, 3)
+    first = buf.clock("imu").fit.device_ref
+    assert live.clock_change("imu", buf) == pytest.approx(0.0, abs=1e-9)
+    arrive(3, 20)
+    moved = drift * (buf.clock("imu").fit.device_ref - first)
+    assert moved > 0.005 and live.clock_change("imu", buf) == pytest.approx(moved, rel=0.05)
+
+    panel = DevicesPanel()
+    qtbot.addWidget(panel)
+    panel.show_status({"imu": device(change=0.004), "camera": device("camera", "sim", change=None)})
+    column = STATUS_COLUMNS.index("clock Δ s")
+    assert panel.table.item(0, column).text() == "+0.004" and panel.table.item(1, column).text() == "–"
+    assert "since connect" in panel.table.horizontalHeaderItem(column).toolTip()
+
+
+def test_the_simulator_has_no_clock_change_to_show(tmp_path):
+    live = LivePipeline()
+    live.connect(imu="sim?camera=false")
+    live.start()
+    try:
+        wait_until(lambda: (d := live.view().devices.get("imu")) is not None and d.received > 300,
+                   what="3 s of simulated samples")
+        assert live.view().devices["imu"].clock_change_s is None
+    finally:
+        live.stop()
