@@ -241,25 +241,32 @@ def _start_state(cfg: dict, model_dir: Path) -> dict | None:
         return None
 
 
-def _timed_cell(data, cfg: dict, model_dir: Path) -> dict:
-    """run_cell as a stored record: {"config", "metrics", "wall_seconds"}."""
+def timed_cell(data, cfg: dict, model_dir: Path) -> dict:
+    """run_cell as a stored record: {"config", "metrics", "wall_seconds"}. The one cell function
+    of every way train_cells runs cells (here, in its worker processes, as Ray tasks)."""
     started = time.time()
     metrics = run_cell(data, cfg, model_dir)
     return {"config": cfg, "metrics": metrics, "wall_seconds": round(time.time() - started, 1)}
+
+
+def one_thread() -> None:
+    """One torch and one OpenCV thread in this process: a process that trains cells beside others
+    (a --jobs worker, a Ray task) shares the cores with them."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 _worker_data = None   # the prepared dataset of a train_cells worker process
 
 
 def _worker_start(data) -> None:
-    """A train_cells worker: keep the dataset, and one torch / OpenCV thread (the workers share
-    the cores); on Linux, end with the bench (prctl PR_SET_PDEATHSIG), so a killed bench leaves
-    no worker training on."""
+    """A train_cells worker: keep the dataset and use one thread (one_thread); on Linux, end with
+    the bench (prctl PR_SET_PDEATHSIG), so a killed bench leaves no worker training on."""
     import ctypes
     import signal
-
-    import cv2
-    import torch
 
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
@@ -267,15 +274,46 @@ def _worker_start(data) -> None:
         pass
     global _worker_data
     _worker_data = data
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    one_thread()
 
 
 def _worker_cell(cfg: dict, model_dir: str) -> dict:
-    return _timed_cell(_worker_data, cfg, Path(model_dir))
+    return timed_cell(_worker_data, cfg, Path(model_dir))
 
 
-def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
+class _Workers:
+    """`--jobs N`: N spawned worker processes on this machine (each with the dataset and one
+    thread) behind the interface train_cells drives (training/cluster.RayCells has the same):
+    `slots`, submit(cfg, model_dir) -> Future of the record, stop() (an error or Ctrl-C: the
+    workers are ended, their cells given up) and close()."""
+
+    def __init__(self, data, jobs: int):
+        import concurrent.futures as cf
+        import multiprocessing
+
+        self.slots = jobs
+        self._others = set(multiprocessing.active_children())
+        self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_worker_start, initargs=(data,))
+
+    def submit(self, cfg: dict, model_dir: Path):
+        """Train the cell `cfg` in a worker, its model folder at `model_dir`."""
+        return self._pool.submit(_worker_cell, cfg, str(model_dir))
+
+    def stop(self) -> None:
+        """Drop the cells not started and end the workers, not waiting for their cells."""
+        import multiprocessing
+
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in set(multiprocessing.active_children()) - self._others:   # the pool's workers
+            process.terminate()
+
+    def close(self) -> None:
+        """Wait for the workers to end (every cell is done)."""
+        self._pool.shutdown(wait=True)
+
+
+def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1, cluster=None):
     """Train `cells` ([(cell id, cfg from cell_config)], in the order given) on prepared `data`:
     each cell's model goes to RUN/models/ID and its record {"config", "metrics", "wall_seconds"}
     to RUN/cells/ID.json (written atomically as the cell finishes, so a stopped run keeps it).
@@ -283,14 +321,15 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
 
     jobs > 1: that many worker processes (spawned, each with the dataset and one torch thread)
     train cells side by side; on 2 cores two one-thread cells finish in about 0.6 of the time of
-    one after the other with two threads (docs/results.md). A cell that continues from another
+    one after the other with two threads (docs/results.md). `cluster`: a training/cluster.RayCells
+    instead, which runs its `slots` cells at a time as Ray tasks (jobs is then ignored). Both run
+    the same cell function (timed_cell), each cell with one thread. A cell that continues from another
     (depends_on) starts once that one is stored, so it is never trained twice. A worker's scores
     are those of the same cell trained alone with one thread (tests/training/test_experiments.py); with
     more threads torch sums some floats in another order, which can move a cell by a few clips
     (1 of the 45 cells of the skeleton cross-subject main table: 3 of 389 clips). Raises what run_cell raises; on an error or Ctrl-C the cells not
-    started are dropped, finished ones stay stored."""
+    started are dropped, those running are ended (Ray: cancelled), finished ones stay stored."""
     import concurrent.futures as cf
-    import multiprocessing
 
     from c3t.core.atomic_file import write_json_atomic
 
@@ -299,35 +338,31 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1):
     def store(cid: str, record: dict) -> None:
         write_json_atomic(run / "cells" / f"{cid}.json", record)
 
-    if jobs <= 1:
+    if jobs <= 1 and cluster is None:
         for cid, cfg in cells:
-            record = _timed_cell(data, cfg, run / "models" / cid)
+            record = timed_cell(data, cfg, run / "models" / cid)
             store(cid, record)
             yield cid, record
         return
     waiting = list(cells)
     running: dict = {}   # future -> cell id
-    others = set(multiprocessing.active_children())
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_worker_start, initargs=(data,))
+    runner = cluster if cluster is not None else _Workers(data, jobs)
     try:
         while waiting or running:
             busy = set(running.values()) | {c for c, _ in waiting}
-            for cell in [c for c in waiting if depends_on(c[1]) not in busy][: jobs - len(running)]:
+            for cell in [c for c in waiting if depends_on(c[1]) not in busy][: runner.slots - len(running)]:
                 waiting.remove(cell)
-                running[pool.submit(_worker_cell, cell[1], str(run / "models" / cell[0]))] = cell[0]
+                running[runner.submit(cell[1], run / "models" / cell[0])] = cell[0]
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for future in done:
                 cid = running.pop(future)
                 record = future.result()
                 store(cid, record)
                 yield cid, record
-    except BaseException:   # an error or Ctrl-C: the cells in the workers are given up, not waited for
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in set(multiprocessing.active_children()) - others:   # the pool's workers
-            process.terminate()
+    except BaseException:   # an error or Ctrl-C: the cells running are given up, not waited for
+        runner.stop()
         raise
-    pool.shutdown(wait=True)
+    runner.close()
 
 
 def summarize(values: list) -> dict | None:
