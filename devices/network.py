@@ -226,14 +226,14 @@ class NetLines(ThreadedSource):
         if self._lines.bytes_received:
             return None                     # bytes came: the line-format diagnosis speaks
         if c.mode == "connect":
-            return (f"{self.spec}: no data: connected to {c.host}:{c.port} but not a byte in {waited:.0f} s; "
+            return (f"{self.spec}: no data: connected to {c.host}:{c.port} but not a byte in {waited:.1f} s; "
                     "is this the port the board serves its lines on?")
         if self._peer is None:
             what = "no datagram has arrived" if c.mode == "udp" else "no sender has connected"
-            return (f"{self.spec}: no sender: {what} in {waited:.0f} s ({where_to_send(c.host, c.port)}). Check the "
+            return (f"{self.spec}: no sender: {what} in {waited:.1f} s ({where_to_send(c.host, c.port)}). Check the "
                     f"address and port in the phone app, that it uses {'UDP' if c.mode == 'udp' else 'TCP'}, that "
                     f"phone and computer share a network, and that no firewall blocks port {c.port}{refused}")
-        return (f"{self.spec}: no data: {self._peer} connected but sent nothing in {waited:.0f} s; start the "
+        return (f"{self.spec}: no data: {self._peer} connected but sent nothing in {waited:.1f} s; start the "
                 f"stream in the phone app{refused}")
 
     # -- reader thread -----------------------------------------------------------------

@@ -62,6 +62,8 @@ class ProbeReport:
             names = f" ({', '.join(lay.names)})" if lay.names else ""
             lines = f", one sample over {len(lay.record)} lines" if lay.record else ""
             out.append(f"  format: {lay.channels} channels{names}, {lead}{lines}, {lay.rate_hz:g} Hz")
+        if h.units:
+            out.append(f"  units: recorded in {', '.join(h.units)}" + (f" ({h.units_note})" if h.units_note else ""))
         if self.frame_size is not None:
             out.append(f"  frame size: {self.frame_size[0]}x{self.frame_size[1]}"
                        + (f", nominal {h.nominal_hz:g} fps" if h.nominal_hz else ", rate not reported"))
@@ -131,4 +133,6 @@ def probe(spec: str, seconds: float = 3.0, source=None) -> ProbeReport:
         report.lines_rejected = lines.lines_rejected
         report.layout = lines.layout
         report.notes = list(lines.notes)
+    if getattr(source, "address_text", ""):      # a listening source: where the phone sends to
+        report.notes.insert(0, source.address_text)
     return report

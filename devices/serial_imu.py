@@ -28,7 +28,7 @@ from typing import Callable
 
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Health
-from c3t.devices.base import StreamHealth, ThreadedSource, deliver, imu_batch
+from c3t.devices.base import StreamHealth, ThreadedSource, deliver_lines
 from c3t.devices.lineformat import LineLayout, LineStream, line_health
 
 log = logging.getLogger(__name__)
@@ -230,15 +230,6 @@ class SerialImu(ThreadedSource):
                 self._emit(self._lines.poll(clock()))
 
     def _emit(self, parsed) -> None:
-        if parsed.malformed:
-            self._health.drop(parsed.malformed, malformed=True)
-        for message in parsed.device_errors:
-            self._health.error(message)
-        if parsed.layout_fixed is not None:
-            self._health.set(nominal_hz=parsed.layout_fixed.rate_hz, channels=parsed.layout_fixed.channels)
-        if not len(parsed):
-            return
-        layout = self.layout
-        batch = imu_batch(self.config.stream, parsed.t_host, parsed.rows, parsed.lead,
-                          layout.leading, layout.time_scale)
-        self._last_sample_t = deliver(self._health, self._queue, batch)
+        last = deliver_lines(self._health, self._queue, parsed, self.layout, self.config.stream)
+        if last is not None:
+            self._last_sample_t = last

@@ -183,3 +183,18 @@ def test_a_taken_port_is_a_clear_error():
         holder.close()
     with pytest.raises(C3tError, match="not a port number"):
         open_source("udp:phone")
+
+
+def test_probe_shows_where_to_send_and_the_units():
+    from c3t.devices.probe import probe
+
+    src = open_source("udp:0")
+    src.connect()
+    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = paced(lambda line: phone.sendto(line, ("127.0.0.1", src.config.port)), [phone_line(k) for k in range(150)])
+    report = probe("udp:0", seconds=3.0, source=src)
+    sender.join()
+    phone.close()
+    text = report.text()
+    assert "on the phone, send to" in text and "units: recorded in g, g, g, deg/s, deg/s, deg/s" in text
+    assert "read as m/s^2" in text and report.samples > 0
