@@ -38,6 +38,7 @@ INSTALL = "pip install 'c3t[lsl]' (or pip install pylsl)"
 CLOCK_REFRESH_S = 5.0        # seconds between time_correction() refreshes
 UNITS_AFTER = 20             # samples held back to read the units from (at most HOLD_S)
 HOLD_S = 1.0
+SILENT_S = 1.5               # seconds without a sample before health() says so
 
 
 def pylsl():
@@ -118,6 +119,7 @@ class LslInlet(ThreadedSource):
         self._offset_at = -np.inf
         self._lsl_minus_host = 0.0         # pylsl.local_clock() - time.monotonic() (0 on Linux)
         self._last_sample_t: float | None = None
+        self._opened_at: float | None = None
 
     @property
     def streams(self) -> list[str]:
@@ -151,6 +153,7 @@ class LslInlet(ThreadedSource):
                          channel_names=[n or f"ch{i}" for i, n in enumerate(self._labels)], last_error=None)
         self._lsl_minus_host = lsl.local_clock() - time.monotonic()
         self._inlet.open_stream(timeout=self.config.resolve_s)
+        self._opened_at = self.config.clock()
         self._health.connected()
         log.info("%s: inlet on %s (%s, %d channels, %g Hz) from %s", self.spec, full.name(), full.type(),
                  full.channel_count(), rate, full.hostname())
@@ -179,9 +182,14 @@ class LslInlet(ThreadedSource):
 
     def health(self) -> dict[str, Health]:
         """{stream: Health}, with the units once decided."""
-        h = self._health.snapshot(self.config.clock())
+        now = self.config.clock()
+        h = self._health.snapshot(now)
         if self._plan is not None:
             h.units, h.units_note = list(self._plan.units), self._plan.note
+        if h.received == 0 and not self._held and self._opened_at is not None and now - self._opened_at >= SILENT_S \
+                and h.state == "connected":
+            h.diagnosed(f"{self.spec}: no samples: the stream was found but sent nothing in {now - self._opened_at:.1f} s; "
+                        "is the sending app streaming (not paused)?")
         return {self.config.stream: h}
 
     def _run(self) -> None:
@@ -195,10 +203,22 @@ class LslInlet(ThreadedSource):
                 self._stop.wait(0.5)
                 continue
             if stamps is None or not len(stamps):
+                self._check_silence(now)
                 continue
             t_device = np.asarray(stamps, dtype=np.float64) + self._offset - self._lsl_minus_host
             self._held.append((np.asarray(values, dtype=np.float64), t_device, now))
             self._release()
+
+    def _check_silence(self, now: float) -> None:
+        """No sample for SILENT_S (or 5 periods): an outage (pylsl reconnects by itself when the
+        sender comes back; the next sample ends it, as a gap)."""
+        h = self._health.snapshot(now)
+        period = 1.0 / h.nominal_hz if h.nominal_hz else 0.0
+        last = self._last_sample_t
+        if last is not None and h.state == "connected" and now - last > max(SILENT_S, 5 * period):
+            self._health.outage_begins(last)
+            self._health.error(f"{self.spec}: no sample for {now - last:.1f} s (the sender stopped or the network "
+                               "dropped); waiting for it to come back")
 
     def _refresh_offset(self, now: float) -> None:
         if now - self._offset_at >= CLOCK_REFRESH_S:

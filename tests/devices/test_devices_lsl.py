@@ -149,3 +149,19 @@ def test_decisions_reach_an_inlet_in_another_process_with_class_names():
         assert got["class"] == cls and got["confidence"] == pytest.approx(p.max(), abs=1e-4)
         np.testing.assert_allclose(got["p"], p, rtol=1e-6)
         assert got["t"] == pytest.approx(t_end + offset, abs=1e-4) and got["tp"] == got["t"]   # the window end
+
+
+def test_a_silent_stream_is_diagnosed_and_a_pause_is_a_gap():
+    name = f"c3t-silent-{uuid.uuid4().hex[:8]}"
+    outlet = imu_outlet(name)
+    with open_source(f"lsl:{name}") as src:
+        h = wait_until(lambda: (h := src.health()["imu"]).diagnosis and h, what="the silence said")
+        assert "sent nothing" in h.diagnosis and h.state == "no samples"
+        for k in range(30):
+            outlet.push_sample(sample(k))
+        wait_until(lambda: src.health()["imu"].received == 30, what="the first samples")
+        wait_until(lambda: src.health()["imu"].state == "reconnecting", what="the pause seen as an outage")
+        for k in range(30, 60):
+            outlet.push_sample(sample(k))
+        h = wait_until(lambda: (h := src.health()["imu"]).received == 60 and h, what="the samples after the pause")
+    assert len(h.gaps) == 1 and "no sample for" in h.last_error
