@@ -38,6 +38,7 @@ import hmac
 import http.server
 import json
 import logging
+import sys
 import threading
 import time
 import urllib.error
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 4          # HTTP requests served at once; more are closed at once
 REQUEST_TIMEOUT_S = 5.0      # a sender that stalls mid-request is cut off after this
 MAX_PENDING_S = 5.0          # seconds of acceleration kept waiting for the gyroscope to catch up
+SILENT_S = 3.0               # seconds without a new sample (after some came) before it is an outage
 ACC_GRAVITY = ("totalacceleration", "accelerometer+gravity", "accelerometer")
 CHANNEL_NAMES = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
 
@@ -151,6 +153,11 @@ class _PhoneStream:
         """Health with the units, the notes and, while nothing usable came for DIAGNOSE_AFTER_S
         seconds, the diagnosis (`waiting`: what to say when nothing arrived at all)."""
         now = self.config.clock()
+        last = self._last_sample_t
+        if last is not None and now - last > SILENT_S and self._health.snapshot(now).state == "connected":
+            self._health.outage_begins(last)       # the next sample ends it: a gap
+            self._health.error(f"{self.spec}: nothing new from the phone for {now - last:.1f} s (recording "
+                               "stopped, app in the background, or the network dropped); waiting for it")
         h = self._health.snapshot(now)
         if self._plan is not None:
             h.units = list(self._plan.units)
@@ -372,7 +379,7 @@ class _PushServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         """A sender that vanished mid-answer (broken pipe, reset): logged, not printed."""
-        log.debug("%s: request from %s ended with an error", self.source.spec, client_address[0], exc_info=True)
+        log.debug("%s: request from %s ended with %r", self.source.spec, client_address[0], sys.exc_info()[1])
 
     def process_request_thread(self, request, client_address):
         try:

@@ -243,3 +243,13 @@ def test_phyphox_at_a_wrong_address_is_a_clear_error():
         port = s.getsockname()[1]                    # nothing listens there
     with pytest.raises(C3tError, match="Allow remote access"):
         open_source(f"phyphox:127.0.0.1:{port}?timeout_s=2").connect()
+
+
+def test_a_phone_that_stops_pushing_is_an_outage_then_a_gap():
+    with open_source("http:0") as src:
+        post(src.config.port, push_body(0))
+        wait_until(lambda: src.health()["imu"].state == "reconnecting", what="the silence seen as an outage")
+        assert "nothing new from the phone" in src.health()["imu"].last_error
+        post(src.config.port, push_body(1))
+        h = wait_until(lambda: (h := src.health()["imu"]).state == "connected" and h, what="the phone back")
+    assert len(h.gaps) == 1 and h.received >= 2 * PER_PUSH - 1
