@@ -28,14 +28,26 @@ Model selection (`TrainConfig.select`, `c3t train --select`), per training phase
     last        the last epoch's state: no label of any kind chooses the epoch (strict UMA)
     align-loss  the state with the lowest alignment loss (InfoNCE, no augmentation) on D_Align,
                 which has no labels; phases that do not align keep their last state (strict UMA)
-Whatever is chosen, the final phase's states under all three rules can be handed back
-(`train(..., alternatives={})`), so one run reports every rule beside D_Val selection.
+The rule is decided once per training (`selection_rule`) and holds in every phase, so a
+refinement starts from the schedule's state under the same rule. "val" needs a D_Val that can
+tell epochs apart: with fewer than MIN_VAL_CLIPS independent clips (core/options.py, the
+binomial resolution of its top-1) it falls back to VAL_FALLBACK (label-free) and says why in
+info["selection"]. Whatever is chosen, the final phase's states under all three rules can be
+handed back (`train(..., alternatives={})`), so one run reports every rule beside the one kept.
+
+Early stopping (`TrainConfig.patience` = P > 0), label-free: in a phase that aligns, once the
+alignment loss on D_Align (align-loss's criterion) has not improved by PLATEAU_TOL for P epochs,
+the learning rate anneals from where it is to 0 over P more epochs (a new cosine) and the phase
+ends there; otherwise the cosine runs over the phase's `epochs`. Progress reports carry `seconds_left`: the phase's
+mean epoch time x its epochs still to run plus those of the phases still to come.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -45,7 +57,16 @@ import torch.nn.functional as F
 from c3t.core.errors import C3tError
 from c3t.core.model.losses import info_nce
 from c3t.core.model.networks import Ensemble, ModelConfig, UmaModel
-from c3t.core.options import FLOW_INPUTS, REFINE_KEEP, SCHEDULES, SELECTIONS, TrainConfig, option_problems
+from c3t.core.options import (
+    FLOW_INPUTS,
+    MIN_VAL_CLIPS,
+    REFINE_KEEP,
+    SCHEDULES,
+    SELECTIONS,
+    VAL_FALLBACK,
+    TrainConfig,
+    option_problems,
+)
 from c3t.training.augment import augment_pair
 from c3t.training.distributed import current as ranks
 from c3t.training.splits import CameraLabelled, Checking, Pairs, UpperBound
@@ -54,6 +75,8 @@ REFINE_SEED = 7919   # offset of the refinement's random streams from cfg.seed
 STUDENT_SEED = 7927  # offset of a soft-label ST student's random streams from cfg.seed
 MEMBER_SEED = 104729  # offset of an ensemble member's random streams from the previous member's
 IGNORED = -100       # pseudo-label of a pair that adds no loss
+PLATEAU_TOL = 0.01   # early stopping: an alignment loss improves when it drops by this share of the best
+PHASES = {"align-first": 2, "har-first": 2, "st": 2, "fusion-pl": 2}   # training phases of a recipe (others: 1)
 
 
 class Cancelled(Exception):
@@ -108,26 +131,58 @@ def top1(model, labels, imu=None, visual=None) -> float:
     return float((p.argmax(1) == labels).mean())
 
 
+def selection_rule(select: str, val: Checking) -> tuple[str, str]:
+    """The rule that chooses the kept state in every phase, and why it differs from `select`
+    ("" when it does not). "val" needs D_Val to resolve epochs: with n < MIN_VAL_CLIPS
+    independent clips (Checking.clips) one clip moves its top-1 by 100/n points and its
+    binomial standard error is up to 50/sqrt(n) points, so the best of many epochs on it is
+    mostly chance; then VAL_FALLBACK, which needs no label, is used instead (core/options.py)."""
+    if select != "val":
+        return select, ""
+    n = val.clips
+    if n == 0:
+        return VAL_FALLBACK, f"D_Val is empty, so the {VAL_FALLBACK} epoch is kept (no label chooses it)"
+    if n < MIN_VAL_CLIPS:
+        return VAL_FALLBACK, (f"D_Val holds {n} independent clip{'s' if n > 1 else ''} (fewer than {MIN_VAL_CLIPS}): one "
+                              f"clip moves its top-1 by {100 / n:.0f} points and its standard error is up to "
+                              f"{50 / math.sqrt(n):.0f} points, too coarse to choose an epoch; the {VAL_FALLBACK} "
+                              f"epoch is kept instead (no label chooses it). Record more checking segments "
+                              f"(c3t record --truth --check) for D_Val to choose")
+    return select, ""
+
+
 class _Trainer:
-    def __init__(self, model: UmaModel, cfg: TrainConfig, progress, cancel):
+    def __init__(self, model: UmaModel, cfg: TrainConfig, progress, cancel, select: str | None = None):
         self.model, self.cfg = model, cfg
+        self.select = select or cfg.select   # the rule in force (selection_rule), in every phase
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.progress = progress or (lambda info: None)
         self.cancel = cancel
+        self.plan: list[int] = []    # epochs of each phase from the next run on (train fills it), for seconds_left
+        self.stopped: dict[str, int] = {}   # phase -> the epoch early stopping ended it at
+        self.history: list[dict] = []       # every epoch's report (train_info["history"])
 
     def run(self, phase: str, params, epochs: int, step: Callable[[], float], score: Callable[[], float], batches: int,
             frozen=(), align_score: Callable[[], float] | None = None):
-        """AdamW + cosine decay for `epochs`; keeps the state `cfg.select` chooses (module docstring)
-        and returns its D_Val score. A NaN score (no D_Val windows, or a phase without labels)
-        selects nothing: the last state is kept and None returned. `align_score`: the phase's
-        alignment loss on D_Align (lower is better), for `select="align-loss"`.
+        """AdamW + cosine decay for up to `epochs`; keeps the state `self.select` chooses (module
+        docstring) and returns its D_Val score. A NaN score (no D_Val windows, or a phase without
+        labels) selects nothing: the last state is kept and None returned. `align_score`: the
+        phase's alignment loss on D_Align (lower is better), for `select="align-loss"` and early
+        stopping (cfg.patience).
 
         Modules in `frozen` stay in eval mode, so their BatchNorm statistics do not move.
         `self.alternatives` ends as {rule: (epoch, D_Val score or None, state)} for this phase."""
         opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * batches))
+        if self.plan:
+            self.plan.pop(0)   # this phase; the rest are still to come
+        patience = self.cfg.patience if align_score is not None else 0
+        best_align, since, end = float("inf"), 0, epochs
         kept: dict[str, tuple] = {}   # rule -> (epoch, val, state, criterion)
+        started = time.monotonic()
         for epoch in range(epochs):
+            if epoch >= end:
+                break
             self.model.train()
             for module in frozen:
                 module.eval()
@@ -148,16 +203,29 @@ class _Trainer:
                 if crit is not None and (rule not in kept or crit < kept[rule][3]):
                     kept[rule] = (epoch + 1, val if scored else None, copy.deepcopy(self.model.state_dict()), crit)
             last_val = val if scored else None
+            if patience and not np.isnan(a_loss):   # early stopping on the alignment loss's plateau
+                best_align, since = (a_loss, 0) if a_loss < best_align * (1 - PLATEAU_TOL) else (best_align, since + 1)
+                if since >= patience and end == epochs and epoch + 1 + patience < epochs:
+                    end = epoch + 1 + patience
+                    for group in opt.param_groups:   # a new cosine from the learning rate reached, to 0 at `end`
+                        group["initial_lr"] = group["lr"]
+                    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, patience * batches))
             best_val = kept["val"][1] if "val" in kept else None
-            self.progress({"phase": phase, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)),
-                           "val_top1": val if scored else None, "best_val_top1": best_val,
-                           **({"align_loss": a_loss} if align_score is not None else {})})
+            per_epoch = (time.monotonic() - started) / (epoch + 1)
+            report = {"phase": phase, "epoch": epoch + 1, "epochs": end, "loss": float(np.mean(losses)),
+                      "val_top1": val if scored else None, "best_val_top1": best_val,
+                      "seconds_left": per_epoch * (end - epoch - 1 + sum(self.plan)),
+                      **({"align_loss": a_loss} if align_score is not None else {})}
+            self.history.append({k: report[k] for k in ("phase", "epoch", "loss", "val_top1", "align_loss") if k in report})
+            self.progress(report)
         if not epochs:
             self.alternatives = {}
             return None
-        kept["last"] = (epochs, last_val, copy.deepcopy(self.model.state_dict()), 0.0)   # the model as it is now
+        kept["last"] = (min(end, epochs), last_val, copy.deepcopy(self.model.state_dict()), 0.0)   # the model as it is now
         self.alternatives = {rule: v[:3] for rule, v in kept.items()}
-        chosen = kept.get(self.cfg.select, kept["last"])
+        if end < epochs:
+            self.stopped[phase] = end
+        chosen = kept.get(self.select, kept["last"])
         if chosen is not kept["last"]:
             self.model.load_state_dict(chosen[2])
         return chosen[1]
@@ -166,10 +234,11 @@ class _Trainer:
 class _Recipes:
     """The training recipes; each fills `info` and leaves the best D_Val state in the model."""
 
-    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel, camera=None, teacher=None):
+    def __init__(self, cfg: TrainConfig, model: UmaModel, har, align, val, upper, progress, cancel, camera=None, teacher=None,
+                 select: str | None = None):
         self.cfg, self.model, self.har, self.align, self.val, self.upper = cfg, model, har, align, val, upper
         self.camera, self.teacher = camera, teacher
-        self.t = _Trainer(model, cfg, progress, cancel)
+        self.t = _Trainer(model, cfg, progress, cancel, select)
         self.aug_gen = ranks().augment_generator(self.t.gen)   # self.t.gen itself in one process
         self.dev = next(model.parameters()).device
         self.info: dict = {}
@@ -449,6 +518,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     With model_cfg.members > 1 the result is an Ensemble of that many members, each trained as
     one model would be (_train_members).
 
+    The info dict returned holds, besides each recipe's entries, "selection" ({"asked", "used",
+    "why"?}: selection_rule), "history" (every epoch's phase, epoch, loss, val_top1, align_loss),
+    "early_stopped_at_epoch" ({phase: epoch}, when cfg.patience ended a phase) and "device".
+
     `alternatives`, if given, is filled with the final phase's state under each selection rule:
     {rule: (epoch, D_Val top-1 or None, state_dict)} (rules: SELECTIONS). `start`, with
     cfg.refine_epochs > 0: the state_dict of the same configuration trained without refinement
@@ -489,10 +562,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
                       har.visual if align is None else np.concatenate([har.visual, align.visual]))
     dev = training_device()
     model.to(dev)
-    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera, teacher)
+    rule, why = selection_rule(cfg.select, val)
+    r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera, teacher, rule)
     r.info["device"] = device_name(dev)
-    if start is None or teacher is not None:
-        getattr(r, (cfg.schedule if m in ("c3t", "ca") else m).replace("-", "_"))()
+    r.info["selection"] = {"asked": cfg.select, "used": rule, **({"why": why} if why else {})}
+    recipe = cfg.schedule if m in ("c3t", "ca") else m
+    schedule_runs = start is None or teacher is not None
+    r.t.plan = ([cfg.epochs] * PHASES.get(recipe, 1) if schedule_runs else []) + ([cfg.refine_epochs] if cfg.refine_epochs else [])
+    if schedule_runs:
+        getattr(r, recipe.replace("-", "_"))()
     else:
         model.load_state_dict(start)
         r.info["refined_from_start"] = True
@@ -500,6 +578,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
         torch.manual_seed(cfg.seed + REFINE_SEED)      # the same streams whether the schedule ran here or not
         r.t.gen.manual_seed(cfg.seed + REFINE_SEED)
         r.refine()
+    if r.t.stopped:
+        r.info["early_stopped_at_epoch"] = dict(r.t.stopped)
+    r.info["history"] = r.t.history
     if r.log_temp is not None:
         r.info["learned_temperature"] = round(r.log_temp.exp().item(), 4)
     if alternatives is not None:
@@ -533,7 +614,7 @@ def _train_members(cfg: TrainConfig, model_cfg: ModelConfig, har, align, val, up
         for rule in [r for r in member_alternatives[0] if all(r in a for a in member_alternatives)]:
             state = {f"members.{k}.{key}": v for k, a in enumerate(member_alternatives) for key, v in a[rule][2].items()}
             alternatives[rule] = ([a[rule][0] for a in member_alternatives], None, state)   # each member's epoch
-    return ensemble.eval(), {"members": infos}
+    return ensemble.eval(), {"members": infos, "selection": infos[0]["selection"]}
 
 
 def _cycle(n: int, size: int, gen):

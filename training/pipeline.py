@@ -44,6 +44,40 @@ def selection_report(model, alternatives: dict, test) -> dict:
     return out
 
 
+def selection_check(model, alternatives: dict, align, used: str) -> dict:
+    """Whether the kept state agrees with the label-free rules (methods.SELECTIONS "last" and
+    "align-loss"), without any label: the share of D_Align's IMU clips (unlabelled) whose IMU
+    prediction differs between the kept model and each rule's state of the final phase.
+    Returns {"disagreement": {rule: share 0..1}, "warning": text or ""}; the warning is set when a
+    share exceeds SELECTION_DISAGREEMENT (core/options.py): then the rules disagree about which
+    epoch is good, and the kept one may be a bad pick (#29: D_Val-best epoch 4 against the last
+    epoch's 80, IMU 37% against 90.7% on the checking session)."""
+    import copy
+
+    import numpy as np
+
+    from c3t.core.options import SELECTION_DISAGREEMENT
+    from c3t.training.evaluate import supports
+    from c3t.training.methods import predict
+
+    rules = [r for r in ("last", "align-loss") if r in alternatives and r != used]
+    if align is None or not len(align.imu) or not rules or not supports(model.cfg.method, "imu"):
+        return {"disagreement": {}, "warning": ""}
+    kept = predict(model, imu=align.imu)[0].argmax(1)
+    probe, shares = copy.deepcopy(model), {}
+    for rule in rules:
+        probe.load_state_dict(alternatives[rule][2])
+        shares[rule] = round(float((predict(probe, imu=align.imu)[0].argmax(1) != kept).mean()), 4)
+    worst = max(shares, key=shares.get)
+    warning = ""
+    if shares[worst] > SELECTION_DISAGREEMENT:
+        warning = (f"the saved model (selection {used}) and the {worst} rule's model predict different classes for "
+                   f"{100 * shares[worst]:.0f}% of the unlabelled D_Align IMU windows: the rules disagree about "
+                   f"which epoch is good, so the saved one may be a poor pick; retrain with --select {worst} (no "
+                   "label chooses the epoch) or record more checking segments")
+    return {"disagreement": shares, "warning": warning}
+
+
 def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bool = True, test_people=None,
         start: dict | None = None, **model_overrides):
     """Train `cfg.method` (cfg from defaults.defaults_for) on a seeded split of `data` under
@@ -84,7 +118,9 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
         model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives,
                             start=start, camera=data.spec.visual)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
+    check = selection_check(model, alternatives, align, (info.get("selection") or {}).get("used", cfg.select))
     metrics = {**scored, "train_info": {**info, **extra_info}, "selection": selection_report(model, alternatives, test),
+               "selection_check": check,
                "train_seconds": round(time.time() - started, 1),
                "sizes": {"har": len(har.labels), "align": len(align.imu), "val": len(val.labels), "test": len(test.labels),
                          **({"imu_labelled": len(upper.labels)} if upper is not None else {})}}

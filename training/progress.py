@@ -18,6 +18,32 @@ from tqdm import tqdm
 STEPS = 1000   # a bar's resolution
 
 
+def time_left(seconds: float | None) -> str:
+    """Seconds as a short time left: "45 s", "3 min 20 s", "1 h 05 min"; "" for None."""
+    if seconds is None:
+        return ""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def epoch_postfix(info: dict) -> dict:
+    """A training epoch's report (training/methods.py progress: epoch, epochs, loss, val_top1,
+    align_loss, seconds_left) as a bar's postfix: epoch "N/E", loss, val (D_Val top-1, "-" when
+    there is none), align (D_Align's alignment loss, the label-free curve) and left (the whole
+    training's time left, all phases)."""
+    out = {"epoch": f"{info['epoch']}/{info['epochs']}", "loss": f"{info['loss']:.3f}",
+           "val": "-" if info.get("val_top1") is None else f"{info['val_top1']:.3f}"}
+    if info.get("align_loss") is not None:
+        out["align"] = f"{info['align_loss']:.3f}"
+    if info.get("seconds_left") is not None:
+        out["left"] = time_left(info["seconds_left"])
+    return out
+
+
 class PhaseBars:
     """A callable `(phase: str, fraction: float | None) -> None` drawing one bar per phase on
     stderr. `disable=True` draws nothing (e.g. --json output)."""

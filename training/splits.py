@@ -252,7 +252,10 @@ class Pairs:
 @dataclass(frozen=True)
 class Checking:
     """D_Val or D_Test: IMU (N, steps, 6), camera (N, ...) float32 and labels (N,) int64,
-    for model selection and scoring only."""
+    for model selection and scoring only. `independent`: how many of the N clips are
+    independent draws (a recorded session's overlapping windows of one labelled segment count
+    once; None: each clip is one), which decides whether D_Val can choose an epoch
+    (methods.selection_rule)."""
 
     imu: np.ndarray
     visual: np.ndarray
@@ -267,6 +270,19 @@ class UpperBound:
     imu: np.ndarray
     visual: np.ndarray
     labels: np.ndarray
+    independent: int | None = None
+
+    @property
+    def clips(self) -> int:
+        """The number of independent clips: `independent`, or N when not given."""
+        return len(self.labels) if self.independent is None else self.independent
+
+
+def _independent(data, idx: np.ndarray) -> int | None:
+    """Independent clips among data[idx]: recorded sessions' windows count once per labelled
+    segment (extra["groups"]); None for clip datasets (each clip is one)."""
+    groups = (getattr(data, "extra", None) or {}).get("groups")
+    return None if groups is None else int(len(np.unique(np.asarray(groups)[idx])))
 
 
 def views(data, split: dict[str, np.ndarray]):
@@ -275,8 +291,8 @@ def views(data, split: dict[str, np.ndarray]):
     return (
         CameraLabelled(data.visual[har], data.labels[har]),
         Pairs(data.visual[align], data.imu[align]),
-        Checking(data.imu[val], data.visual[val], data.labels[val]),
-        Checking(data.imu[test], data.visual[test], data.labels[test]),
+        Checking(data.imu[val], data.visual[val], data.labels[val], _independent(data, val)),
+        Checking(data.imu[test], data.visual[test], data.labels[test], _independent(data, test)),
     )
 
 

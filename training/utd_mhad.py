@@ -79,11 +79,16 @@ def class_names(root: Path) -> list[str]:
 
 
 def default_visual(root: Path) -> str:
-    """The dataset's camera modality: depth for UTD-MHAD, rgb for a folder with only RGB/."""
+    """The dataset's camera input: depth for UTD-MHAD; for colour video without depth (RGB/, e.g.
+    `c3t synth` output) SESSION_VISUAL, the motion of the colour video, which any colour-video
+    dataset takes by default (docs/results.md, "camera input": on held-out training people and
+    unseen people alike, colour frames through the frozen backbone scored far lower)."""
+    from c3t.core.options import SESSION_VISUAL
+
     root = Path(root)
     for modality in ("depth", "rgb", "skeleton"):
         if (root / LAYOUT[modality][0]).is_dir():
-            return modality
+            return SESSION_VISUAL if modality == "rgb" else modality
     raise C3tError(f"{root} has no camera folder (Depth/, RGB/ or Skeleton/): is it a UTD-MHAD layout?")
 
 

@@ -37,14 +37,19 @@ def register(sub, bench) -> None:
     p.add_argument("--schedule", choices=SCHEDULES, help="c3t / ca only (default: best on D_Val)")
     p.add_argument("--backbone", choices=BACKBONES, help="frame backbone for depth / rgb (default: best on D_Val)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default 0)")
-    p.add_argument("--epochs", type=int, help="epochs per phase (default: best on D_Val)")
+    p.add_argument("--epochs", type=int, help="most epochs per phase (default 80; a phase that aligns ends early once its "
+                   "D_Align loss levels off, see --patience)")
+    p.add_argument("--patience", type=int, metavar="P",
+                   help="early stopping without labels: once the D_Align alignment loss has not improved by 1%% for P "
+                        "epochs, anneal over P more and end the phase (default 10; 0: run every epoch)")
     p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
     p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
                    help="share of training clips given test-style crop / dilate noise (default 0)")
     p.add_argument("--refine-epochs", type=int, metavar="N",
                    help="c3t / ca: epochs of pseudo-label refinement after the schedule: the model's own camera + "
-                        "IMU predictions on D_Align's pairs train the IMU side, no label involved (default 0: none; "
-                        "40 won on held-out training people, docs/results.md)")
+                        "IMU predictions on D_Align's pairs train the IMU side, no label involved (default for "
+                        "c3t and ca: half the epochs, 40 after 80, chosen on held-out training people, docs/results.md; "
+                        "0: none)")
     p.add_argument("--soft-threshold", type=float, metavar="TAU",
                    help="st / fusion-pl: the teacher's class probabilities as soft pseudo-labels, only for D_Align "
                         "clips whose top probability is at least TAU (0..1; default: the paper's hard labels, all clips)")
@@ -130,6 +135,8 @@ def train_command(args) -> int:
         raise C3tError(f"--members {args.members}: an ensemble has at least 1 member (1: one model)")
     if args.epochs is not None and args.epochs < 1:
         raise C3tError(f"--epochs {args.epochs}: train at least 1 epoch per phase (default: the chosen number)")
+    if args.patience is not None and args.patience < 0:
+        raise C3tError(f"--patience {args.patience}: give 0 (run every epoch) or more epochs")
     if args.test_people is not None and args.protocol == "random":
         raise C3tError("--test-people needs a people-wise --protocol (cross-subject or new-user): the random split "
                        "puts every person's clips in every split")
@@ -141,7 +148,7 @@ def train_command(args) -> int:
     from c3t.training.methods import Cancelled, device_name, training_device
     from c3t.training.pipeline import fit, fit_and_save
     from c3t.training.prepare import default_visual, prepare
-    from c3t.training.progress import PhaseBars
+    from c3t.training.progress import PhaseBars, epoch_postfix
 
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or default_backbone(visual)
@@ -152,18 +159,17 @@ def train_command(args) -> int:
     staging = None
 
     def progress(info):
-        """Show one epoch's phase (and ensemble member), loss and validation top-1 on the phase's progress bar."""
-        val = info["val_top1"]   # None in phases that select nothing (align-first's alignment)
+        """Show one epoch's phase (and ensemble member), loss, validation top-1, alignment loss and
+        the training's time left on the phase's progress bar."""
         member = f"member {info['member']}/{info['members']} " if "member" in info else ""
-        bar(member + info["phase"], info["epoch"] / info["epochs"], epoch=f"{info['epoch']}/{info['epochs']}",
-            loss=f"{info['loss']:.3f}", val="-" if val is None else f"{val:.3f}")
+        bar(member + info["phase"], info["epoch"] / info["epochs"], **epoch_postfix(info))
 
     try:
         cfg = defaults_for(args.method, visual, schedule=args.schedule, epochs=args.epochs, seed=args.seed,
                            temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
                            select=args.select, imu_labels=args.imu_labels,
                            imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs,
-                           soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight)
+                           soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight, patience=args.patience)
         if args.distributed:
             distributed.check_config(cfg)
         if ranks.rank:   # the other ranks train beside rank 0 and write nothing
@@ -197,6 +203,14 @@ def train_command(args) -> int:
     if metrics.get("selection"):
         print("  test IMU top1 by selection rule: " + "  ".join(
             f"{rule} {v['test_imu_top1']:.3f} ({_epochs(v['epoch'])})" for rule, v in metrics["selection"].items()))
+    info = metrics["train_info"]
+    if (info.get("selection") or {}).get("why"):
+        print(f"  selection {info['selection']['used']} instead of {info['selection']['asked']}: {info['selection']['why']}")
+    if info.get("early_stopped_at_epoch"):
+        print("  early stopping (the D_Align loss levelled off): " +
+              ", ".join(f"{phase} ended at epoch {e}" for phase, e in info["early_stopped_at_epoch"].items()))
+    if metrics["selection_check"]["warning"]:
+        print(f"warning: {metrics['selection_check']['warning']}", file=sys.stderr)
     print(f"model written to {args.out}")
     return 0
 

@@ -1,7 +1,9 @@
 """The training panel: one click retrains CA or C3T on the selected sessions (plus an optional
-base dataset) in a worker process, with a progress bar per phase, the live loss, cancel, the
-metrics on the checking sessions (IMU top-1, confusion matrix) and the model versions to
-activate. The main window switches the live view to an activated version."""
+base dataset) in a worker process, with a progress bar per phase and the time left, the live
+loss, a validation curve (D_Val's IMU top-1, or without D_Val the label-free alignment loss on
+D_Align), cancel, the metrics on the checking sessions (IMU top-1, confusion matrix, a warning
+when the model selection rules disagree) and the model versions to activate. The main window
+switches the live view to an activated version."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +16,7 @@ from c3t.app.gui.widgets import MessageLabel, PlotOrNote, fit_columns, list_tabl
 from c3t.core.errors import C3tError
 from c3t.core.model.folder import METRICS_FILE
 from c3t.core.options import SCHEDULES
+from c3t.training.progress import time_left
 
 VERSION_COLUMNS = ("version", "method", "IMU top-1 (checking)", "classes", "active")
 
@@ -32,6 +35,8 @@ class TrainPanel(QtWidgets.QWidget):
         self.job = None
         self.store = None
         self.losses: list[float] = []
+        self.checks: list[float] = []    # per epoch: D_Val top-1 (%), or the D_Align loss without D_Val
+        self.check_kind = ""             # "val" or "align", what self.checks holds
 
         self.models = QtWidgets.QLineEdit(str(Path.home() / "c3t" / "models"))
         self.method = QtWidgets.QComboBox()
@@ -57,6 +62,12 @@ class TrainPanel(QtWidgets.QWidget):
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#f58231", width=2))
         self.loss_view = PlotOrNote(self.loss_plot, "the training loss is drawn here, epoch by epoch, "
                                                     "once a training runs")
+        self.check_plot = pg.PlotWidget(title="validation")
+        self.check_plot.setLabel("bottom", "epoch (all phases)")
+        self.check_curve = self.check_plot.plot(pen=pg.mkPen("#4363d8", width=2))
+        self.check_view = PlotOrNote(self.check_plot, "the validation curve is drawn here: IMU top-1 on the "
+                                                      "checking sessions' D_Val, or without one the alignment loss "
+                                                      "on the unlabelled windows (no labels)")
         self.metrics = MessageLabel("", max_lines=12)
         self.metrics.setWordWrap(True)
         self.metrics.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
@@ -90,6 +101,7 @@ class TrainPanel(QtWidgets.QWidget):
         left.addWidget(self.phase)
         left.addWidget(self.progress)
         left.addWidget(self.loss_view, 1)
+        left.addWidget(self.check_view, 1)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.metrics)
         right.addWidget(self.confusion_view, 3)
@@ -214,9 +226,11 @@ class TrainPanel(QtWidgets.QWidget):
         except Exception as exc:   # e.g. the worker process cannot start: say so in the window
             self.phase.setText(f"cannot start the training process: {type(exc).__name__}: {exc}")
             return
-        self.losses = []
+        self.losses, self.checks, self.check_kind = [], [], ""
         self.loss_curve.setData([], [])
+        self.check_curve.setData([], [])
         self.loss_view.show_note("waiting for the first epoch…")
+        self.check_view.show_note("waiting for the first epoch…")
         self.progress.setValue(0)
         self.phase.setText("starting the training process…")
         self.train_button.setEnabled(False)
@@ -263,6 +277,9 @@ class TrainPanel(QtWidgets.QWidget):
                 self.loss_plot.getAxis("bottom").setTickSpacing(every, every)
                 self.loss_view.show_plot()
                 text += f", loss {event['loss']:.3f}"
+                self._add_check(event)
+            if event.get("seconds_left") is not None:
+                text += f"; about {time_left(event['seconds_left'])} left" + (" in training" if epochs else "")
             self.phase.setText(text)
             self.progress.setValue(int(1000 * float(event.get("fraction") or 0.0)))
         elif kind == "done":
@@ -274,6 +291,25 @@ class TrainPanel(QtWidgets.QWidget):
             self.phase.setText(f"training failed: {event.get('message')}")
         elif kind == "cancelled":
             self.phase.setText("cancelled; no model version was written")
+
+    def _add_check(self, event: dict) -> None:
+        """Extend the validation curve by one epoch: D_Val's IMU top-1 (%) when the epoch has one,
+        else D_Align's alignment loss (label-free; lower is better); epochs without either
+        (a phase that neither validates nor aligns) add nothing."""
+        kind = "val" if event.get("val_top1") is not None else "align" if event.get("align_loss") is not None else ""
+        if not kind:
+            return
+        if kind != self.check_kind:   # the curve shows one quantity: a new one starts it afresh
+            self.checks, self.check_kind = [], kind
+            if kind == "val":
+                self.check_plot.setTitle("validation: IMU top-1 on D_Val (checking sessions)")
+                self.check_plot.setLabel("left", "top-1 (%)")
+            else:
+                self.check_plot.setTitle("label-free check: alignment loss on D_Align (lower is better)")
+                self.check_plot.setLabel("left", "InfoNCE loss")
+        self.checks.append(100 * float(event["val_top1"]) if kind == "val" else float(event["align_loss"]))
+        self.check_curve.setData(np.arange(1, len(self.checks) + 1), np.array(self.checks))
+        self.check_view.show_plot()
 
     def _finished(self) -> None:
         self.timer.stop()
@@ -287,6 +323,14 @@ class TrainPanel(QtWidgets.QWidget):
             lines.append(f"IMU top-1 on the checking sessions: {100 * m['imu_top1']:.1f}% (no IMU labels in training)")
         if m.get("note"):
             lines.append(m["note"])
+        if m.get("selection_warning"):
+            lines.append(f"⚠ warning: {m['selection_warning']}")
+        selection = m.get("selection") or {}
+        if selection.get("why"):
+            lines.append(f"epoch chosen by {selection['used']} instead of {selection['asked']}: {selection['why']}")
+        if m.get("early_stopped_at_epoch"):
+            lines.append("stopped early (the alignment loss levelled off): " +
+                         ", ".join(f"{k} at epoch {e}" for k, e in m["early_stopped_at_epoch"].items()))
         if m.get("camera_top1") is not None:
             lines.append(f"camera top-1: {100 * m['camera_top1']:.1f}%")
         if m.get("fusion_top1") is not None:

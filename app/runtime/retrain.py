@@ -16,7 +16,9 @@ dataset, so `c3t eval` and `c3t export` work on it as on any model folder.
 
 Events (dicts from RetrainJob.poll, or passed to `report`):
     {"kind": "phase", "phase": "prepare" | "combined" | "align" | "har" | ... | "evaluate" | "export",
-     "fraction": 0..1 within the phase, "epoch", "epochs", "loss", "val_top1"}   (training phases)
+     "fraction": 0..1 within the phase, "seconds_left" (cutting: this phase's; training: every
+     training phase's), and in training phases "epoch", "epochs", "loss", "val_top1" (None
+     without D_Val) and "align_loss" (D_Align's alignment loss, no labels; in phases that align)}
     {"kind": "log", "text"}                      a line of the export's report
     {"kind": "done", "version": path, "metrics": {...}}             see `checking_metrics`
     {"kind": "cancelled"}                        nothing was written
@@ -243,15 +245,20 @@ def _link_sessions(folders: list[Path], into: Path) -> None:
 
 def checking_metrics(model, data, split, fit_metrics: dict) -> dict:
     """The "done" event's metrics: IMU (and camera) top-1 and the IMU confusion matrix over every
-    checking window (D_Val + D_Test), with class names, train seconds and split sizes."""
+    checking window (D_Val + D_Test), with class names, train seconds, split sizes, the selection
+    rule used (and why, when it is not the one asked for), the selection check's warning ("" when
+    the rules agree) and the epochs early stopping ended phases at."""
     import numpy as np
 
     from c3t.training.evaluate import evaluate
 
     idx = np.concatenate([split["val"], split["test"]])
+    info = fit_metrics["train_info"]
     out = {"classes": list(data.classes), "checking_windows": int(len(idx)), "train_seconds": fit_metrics["train_seconds"],
            "sizes": fit_metrics["sizes"], "imu_top1": None, "imu_confusion": None, "camera_top1": None,
-           "fusion_top1": None}
+           "fusion_top1": None, "selection": info.get("selection"),
+           "selection_warning": (fit_metrics.get("selection_check") or {}).get("warning", ""),
+           "early_stopped_at_epoch": info.get("early_stopped_at_epoch")}
     if len(idx) == 0:
         return {**out, "note": NO_CHECKING}
     imu = evaluate(model, data.imu[idx], data.visual[idx], data.labels[idx], "imu")
@@ -278,18 +285,25 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     phase("prepare", 0.0)
     links = staging / SESSION_LINKS
     _link_sessions(request.session_folders(), links)
+    cutting = time.monotonic()
+
+    def cut(done: int, total: int, name: str) -> None:
+        """Report one more session cut, with the cutting's time left at the pace so far."""
+        spent = time.monotonic() - cutting
+        phase("prepare", done / total, session=name, seconds_left=spent / done * (total - done))
+
     try:
         data = prepare_sessions(links, request.visual, request.backbone, request.cache, progress=False,
-                                windowing=request.windowing,
-                                on_session=lambda done, total, name: phase("prepare", done / total, session=name))
+                                windowing=request.windowing, on_session=cut)
     except C3tError as exc:   # name what the user selected, not the staging folder
         message = str(exc).replace(f"the sessions in {links}", "the selected sessions")
         raise C3tError(message.replace(f" in {links}", " in the selected sessions")) from exc
 
     def on_epoch(info: dict) -> None:
-        """Report one training epoch (loss, validation top-1) as a phase event."""
+        """Report one training epoch (loss, validation top-1, alignment loss, time left) as a phase event."""
         phase(info["phase"], info["epoch"] / info["epochs"], epoch=info["epoch"], epochs=info["epochs"],
-              loss=info["loss"], val_top1=info["val_top1"])
+              loss=info["loss"], val_top1=info["val_top1"], align_loss=info.get("align_loss"),
+              seconds_left=info.get("seconds_left"))
 
     def checking(model, split, fit_metrics) -> dict:
         """Score the trained model on the checking sessions, after reporting the evaluate phase."""

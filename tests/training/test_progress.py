@@ -18,3 +18,16 @@ def test_a_bar_per_phase_reaches_its_end():
     bars.close()
     text = out.getvalue()
     assert "align: 100%" in text and "combined: 100%" in text and "epoch=40/40" in text
+
+
+def test_an_epoch_report_shows_the_label_free_curve_and_the_time_left():
+    from c3t.training.progress import epoch_postfix, time_left
+
+    assert [time_left(s) for s in (None, 4.4, 200, 3 * 3600 + 300)] == ["", "4 s", "3 min 20 s", "3 h 05 min"]
+    info = {"epoch": 3, "epochs": 40, "loss": 1.23456, "val_top1": None, "align_loss": 2.5, "seconds_left": 95}
+    assert epoch_postfix(info) == {"epoch": "3/40", "loss": "1.235", "val": "-", "align": "2.500", "left": "1 min 35 s"}
+    out = io.StringIO()
+    bars = PhaseBars(file=out)
+    bars("combined", 3 / 40, **epoch_postfix({**info, "val_top1": 0.5}))
+    bars.close()
+    assert "val=0.500" in out.getvalue() and "left=1 min 35 s" in out.getvalue()

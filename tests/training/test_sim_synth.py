@@ -71,7 +71,7 @@ def test_our_reader_loads_it(dataset):
 
     names, seqs = U.scan(dataset, ("inertial", "skeleton", "rgb"))
     assert len(names) == 3 and len(seqs) == 6
-    assert U.default_visual(dataset) == "rgb"
+    assert U.default_visual(dataset) == "motion"   # colour video: its motion by default (#29)
     s = seqs[0]
     assert len(U.load(s, "rgb")) == len(U.load(s, "skeleton"))
 
