@@ -1,9 +1,11 @@
 """The `c3t` command: one entry point; the command-line wiring of every module lives here in app/cli.
 
-Each module in COMMAND_MODULES has `register(subparsers, bench)`: it adds its subcommands to
-`subparsers` and its benchmarks (`c3t bench NAME`) to `bench`, and sets `func` on each parser.
-Heavy imports (torch, Qt) happen inside the handlers, after the arguments and the paths they
-name are checked, so that `c3t --help`, an argument error or a missing folder answer at once.
+Each module in COMMAND_MODULES has `register(subparsers)`: it adds its subcommands (bench.py:
+`c3t bench` and its benchmarks) and sets `func` on each parser. A command parses, checks its
+options, calls one runtime or library object and prints; no Qt is imported here (app/gui starts
+the window). Heavy imports (torch, Qt) happen inside the handlers, after the arguments and the
+paths they name are checked, so that `c3t --help`, an argument error or a missing folder answer
+at once.
 """
 from __future__ import annotations
 
@@ -15,9 +17,8 @@ from pathlib import Path
 from c3t.core.errors import C3tError
 
 COMMAND_MODULES = [
+    "c3t.app.cli.bench",
     "c3t.app.cli.train",
-    "c3t.app.cli.bench_paper",
-    "c3t.app.cli.bench_demo",
     "c3t.app.cli.devices",
     "c3t.app.cli.probe",
     "c3t.app.cli.record",
@@ -55,10 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Unsupervised modality adaptation: teach an IMU actions labelled only on camera.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench = sub.add_parser("bench", help="benchmarks and experiments that print figures")
-    benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, benches)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def register(sub, bench) -> None:
+def register(sub) -> None:
     """Add `c3t probe SPEC` to the subcommands."""
     p = sub.add_parser("probe", help="connect to a device for a few seconds and show what it sends "
                                      "(bytes, lines, detected format, rate, diagnosis)")

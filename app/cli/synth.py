@@ -4,7 +4,7 @@ from __future__ import annotations
 from c3t.app.cli import parse_size
 
 
-def register(sub, bench) -> None:
+def register(sub) -> None:
     """Add `c3t synth` to the subcommands."""
     p = sub.add_parser("synth", help="write a synthetic camera + IMU dataset (UTD-MHAD layout)")
     p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier `c3t synth` output)")

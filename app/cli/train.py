@@ -25,7 +25,7 @@ from c3t.core.options import (
 )
 
 
-def register(sub, bench) -> None:
+def register(sub) -> None:
     """Add `c3t train` and `c3t eval` to the subcommands."""
     p = sub.add_parser("train", help="train ST / CA / C3T or a baseline on a dataset folder")
     p.add_argument("--dataset", required=True, help="UTD-MHAD layout folder, `c3t synth` output, or a folder of `c3t record` sessions")

@@ -86,6 +86,11 @@ def read_model_config(folder, flag: str | None = None) -> dict:
     return config
 
 
+def ensemble_members(config: dict) -> int:
+    """The number of ensemble members a model folder's config.json describes (1: a single model)."""
+    return config.get("model", {}).get("members", 1)
+
+
 def load_model(folder) -> tuple[UmaModel, dict]:
     """(the UmaModel, or Ensemble of them, in eval mode on the CPU, its config.json as a dict)
     from a model folder.

@@ -221,7 +221,7 @@ def test_screenshot_and_headless_demo_commands(tmp_path, store):
 
 
 def test_the_qt_binding_in_use_keeps_none_alive(qapp):
-    from c3t.app.cli.gui import check_qt_bindings
+    from c3t.app.gui.start import check_qt_bindings
 
     check_qt_bindings()   # raises on a PySide6 that drops None references (6.12.0 on Python 3.11)
 

@@ -14,7 +14,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 from test_gui import window  # noqa: F401 (the window fixture)
 
-from c3t.app.cli.gui import check_qt_platform, missing_xcb_packages, uses_xcb
+from c3t.app.gui.start import check_qt_platform, missing_xcb_packages, uses_xcb
 from c3t.app.gui.live import LivePanel
 from c3t.app.gui.main import MainWindow
 from c3t.app.gui.record import RecordPanel
@@ -50,7 +50,7 @@ def test_which_platform_qt_will_use():
 
 
 def test_the_readme_lists_the_apt_command():
-    from c3t.app.cli.gui import XCB_LIBRARIES
+    from c3t.app.gui.start import XCB_LIBRARIES
 
     readme = (REPO / "README.md").read_text()
     line = next(ln for ln in readme.splitlines() if "apt-get install" in ln and "libxcb-cursor0" in ln)
@@ -176,24 +176,24 @@ def test_info_prints_an_open_label_as_to_the_end(tmp_path, capsys):
 
 
 def test_the_demo_prints_class_names_in_full(capsys):
-    from c3t.app.cli.live import _print_prediction
+    from c3t.app.runtime.headless import print_prediction
 
     name = "right hand draw circle (counter clockwise)"
-    _print_prediction({"t": 1.0, "action": name, "confidence": 0.7, "latency_ms": 2.0, "truth": name,
+    print_prediction({"t": 1.0, "action": name, "confidence": 0.7, "latency_ms": 2.0, "truth": name,
                        "accuracy": None}, False, len(name))
     out = capsys.readouterr().out
     assert out.count(name) == 2 and " 70% " in out
 
 
 def test_the_terminal_shows_one_score_with_one_meaning(capsys):
-    from c3t.app.cli.live import _print_prediction
+    from c3t.app.runtime.headless import print_prediction
 
     unsure = prediction([0.3, 0.4, 0.3], NO_ACTION, 0.27, smoothed=[0.26, 0.27, 0.25])
     classes = ["wave", "right arm throw", "jog"]
     assert below_threshold(unsure, classes)
     row = {"t": 1.0, "action": NO_ACTION, "confidence": 0.27, "latency_ms": 2.0,
            "below_threshold": explain_decision(unsure, classes, 0.5)}
-    _print_prediction(row, False, 16)
+    print_prediction(row, False, 16)
     out = capsys.readouterr().out
     assert "27%" not in out.split("ms")[0]        # no number beside "no action" that belongs to another class
     assert out.rstrip().endswith("(top: right arm throw 27%, below the 50% threshold)")
@@ -410,7 +410,7 @@ def test_the_settings_tab_applies_and_keeps_the_decision_rule_and_folders(qtbot,
 def test_the_first_run_dialog_shows_the_time_left_and_cancel_stops_the_build(qtbot, qapp):
     import gc
 
-    from c3t.app.cli.gui import _build_with_dialog
+    from c3t.app.gui.start import build_with_dialog
 
     gc.collect()   # earlier tests' windows caught in reference cycles go now, not in the middle of this test
     seen = {}
@@ -433,7 +433,7 @@ def test_the_first_run_dialog_shows_the_time_left_and_cancel_stops_the_build(qtb
 
     QtCore.QTimer.singleShot(600, press_cancel)
     with pytest.raises(C3tError, match="cancelled: the demo model was not built"):
-        _build_with_dialog(qapp, build)
+        build_with_dialog(qapp, build)
     assert seen["width"] >= 600 and "Now: training: combined" in seen["text"]
 
 

@@ -1,56 +1,38 @@
 """`c3t bench demo`: build the demo model for several seeds, timed per phase, and score each.
 
 Each seed's model is built from scratch, with an empty window cache, in a fresh folder (the
-user's demo folder is not touched unless --dir points there; a seed already built there is
-only scored), exactly as `c3t demo` builds it on first run
-(app/runtime/demo.ensure_demo_model). Per seed: the build's wall time per phase, and top-1 on
-the checking session (a simulated person none of the training sessions saw) from the IMU, the
-camera and both. Then mean ± sample std over the seeds; --out writes the per-seed results.
+user's demo folder is not touched unless `root` is it; a seed already built there is only
+scored), exactly as `c3t demo` builds it on first run (app/runtime/demo.ensure_demo_model). Per
+seed: the build's wall time per phase, and top-1 on the checking session (a simulated person none
+of the training sessions saw) from the IMU, the camera and both. Then mean ± sample std over the
+seeds.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from c3t.core.errors import C3tError
 from c3t.core.model.folder import METRICS_FILE
 
-
-def register(sub, bench) -> None:
-    """Add `c3t bench demo` to the `bench` subparsers."""
-    p = bench.add_parser("demo", help="build the demo model for seeds 0..N-1 (timed) and score it on the checking session")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
-    p.add_argument("--dir", help="where the models are built (default: a temporary folder, removed after)")
-    p.add_argument("--out", help="write the per-seed results here (JSON; default: printed only)")
-    p.set_defaults(func=demo_bench_command)
+log = logging.getLogger(__name__)
 
 
-def demo_bench_command(args) -> int:
-    """Build and score the demo model per seed; print one line per seed and the summary; returns 0.
-    Raises C3tError for --seeds below 1 or an unwritable --out."""
-    from c3t.core.atomic_file import write_json_atomic
+def measure_demo(seeds: int, root=None) -> list[dict]:
+    """Build and score the demo model for seeds 0..`seeds`-1 under `root` (None: a temporary folder,
+    removed after); print one line per seed and the summary (mean ± sample std [95% interval] of each
+    top-1, build time range); returns the per-seed results."""
     from c3t.training.experiments import summarize
 
-    if args.seeds < 1:
-        raise C3tError(f"--seeds must be at least 1, not {args.seeds}")
-    if args.out:
-        folder = Path(args.out).resolve().parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise C3tError(f"--out {args.out}: cannot create {folder} ({exc.strerror}); choose another place") from None
-        if not os.access(folder, os.W_OK):
-            raise C3tError(f"--out {args.out}: {folder} is not writable; choose another place")
-    tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="c3t-bench-demo-")
-    root = Path(args.dir or tmp.name)
+    tmp = None if root else tempfile.TemporaryDirectory(prefix="c3t-bench-demo-")
+    root = Path(root or tmp.name)
     results = []
     try:
-        for seed in range(args.seeds):
+        for seed in range(seeds):
             results.append(_build(root, seed))
             r = results[-1]
             print(f"seed {seed}: built in {r['build_s']:.0f} s ("
@@ -66,9 +48,7 @@ def demo_bench_command(args) -> int:
         print(f"  {name}: {s['mean']:.1f}" + (f" ± {s['std']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}] %" if s["n"] > 1 else " %"))
     times = [r["build_s"] for r in results]
     print(f"  build time: {min(times):.0f}-{max(times):.0f} s (mean {sum(times) / len(times):.0f} s)")
-    if args.out:
-        write_json_atomic(Path(args.out), {"command": " ".join(sys.argv), "seeds": results}, fsync=True)
-    return 0
+    return results
 
 
 def _build(root: Path, seed: int) -> dict:
