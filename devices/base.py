@@ -291,6 +291,45 @@ def deliver(health: StreamHealth, queue: BatchQueue, batch: Batch, duplicates: D
     return last
 
 
+class LineSource(ThreadedSource):
+    """A ThreadedSource of one IMU stream of text lines, parsed by a lineformat.LineStream: what
+    the serial and network sources share. Subclasses set `config` (with `stream`), `spec`,
+    `_health` (a StreamHealth) and `_lines` (from `_line_stream(**fields)`), and pass every
+    lineformat.Parsed to `_emit`, which delivers it and keeps `_last_sample_t`."""
+
+    _lines: Any
+    _last_sample_t: float | None = None
+
+    def _line_stream(self, **extra):
+        """A LineStream for `config`'s line-format fields (channels, rate_hz, leading, time_scale,
+        detect_seconds) and `extra` ones (baud=, units=), naming the source by `spec`."""
+        from c3t.devices.lineformat import LineStream
+
+        c = self.config
+        return LineStream(channels=c.channels, rate_hz=c.rate_hz, leading=c.leading, time_scale=c.time_scale,
+                          detect_seconds=c.detect_seconds, source=self.spec, **extra)
+
+    @property
+    def streams(self) -> list[str]:
+        """The one IMU stream, named by `config.stream` (default "imu")."""
+        return [self.config.stream]
+
+    @property
+    def lines(self):
+        """The line parser (lineformat.LineStream): byte and line counts, the first raw lines, the layout."""
+        return self._lines
+
+    @property
+    def layout(self):
+        """Channels, rate and leading column (lineformat.LineLayout) once known (after the first second)."""
+        return self._lines.layout
+
+    def _emit(self, parsed) -> None:
+        last = deliver_lines(self._health, self._queue, parsed, self.layout, self.config.stream)
+        if last is not None:
+            self._last_sample_t = last
+
+
 def deliver_lines(health: StreamHealth, queue: BatchQueue, parsed, layout, stream: str) -> float | None:
     """Account for what one LineStream feed produced (`parsed`: lineformat.Parsed; `layout`: the
     LineStream's layout, None while detecting) in `health` (malformed lines, device errors, the

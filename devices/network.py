@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Health
-from c3t.devices.base import StreamHealth, ThreadedSource, deliver_lines
-from c3t.devices.lineformat import LineLayout, LineStream, line_health
+from c3t.devices.base import LineSource, StreamHealth
+from c3t.devices.lineformat import line_health
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class NetLinesConfig:
     clock: Callable[[], float] = time.monotonic
 
 
-class NetLines(ThreadedSource):
+class NetLines(LineSource):
     """IMU text lines over TCP (listening or connecting) or UDP; see the module docstring.
     Raises C3tError from connect() if the port cannot be bound (in use, no permission) or, in
     connect mode, the board does not answer."""
@@ -120,7 +120,7 @@ class NetLines(ThreadedSource):
         self.spec = f"{kind}:{config.host + ':' if config.host else ''}{config.port}"
         self._health = StreamHealth(nominal_hz=config.rate_hz)
         self._init_reader(MAX_BATCHES)
-        self._lines = self._new_line_stream()
+        self._lines = self._line_stream(units=config.units)
         self._listener: socket.socket | None = None   # TCP server or UDP socket
         self._conn: socket.socket | None = None       # the TCP connection data comes on
         self._peer: str | None = None                 # the sender's address (ip)
@@ -130,26 +130,6 @@ class NetLines(ThreadedSource):
         self._budget = (0.0, 0)                       # (second it counts, bytes read in it)
         self.refused = 0                              # senders refused (a second phone, a stranger)
         self.address_text = ""
-
-    def _new_line_stream(self) -> LineStream:
-        c = self.config
-        return LineStream(channels=c.channels, rate_hz=c.rate_hz, leading=c.leading, time_scale=c.time_scale,
-                          detect_seconds=c.detect_seconds, source=self.spec, units=c.units)
-
-    @property
-    def streams(self) -> list[str]:
-        """The one IMU stream, named by `config.stream` (default "imu")."""
-        return [self.config.stream]
-
-    @property
-    def lines(self) -> LineStream:
-        """The line parser: byte and line counts, the first raw lines, the detected layout."""
-        return self._lines
-
-    @property
-    def layout(self) -> LineLayout | None:
-        """Channels, rate and leading column once known (after the first second)."""
-        return self._lines.layout
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
@@ -391,8 +371,3 @@ class NetLines(ThreadedSource):
         self._health.error(f"{self.spec}: {self._peer} sends more than {self.config.max_bytes_per_s} bytes/s "
                            "(a flood?): reading is slowed to that")
         self._stop.wait(max(0.0, self._budget[0] + 1.0 - self.config.clock()))
-
-    def _emit(self, parsed) -> None:
-        last = deliver_lines(self._health, self._queue, parsed, self.layout, self.config.stream)
-        if last is not None:
-            self._last_sample_t = last

@@ -22,14 +22,14 @@ import errno
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Health
-from c3t.devices.base import StreamHealth, ThreadedSource, deliver_lines
-from c3t.devices.lineformat import LineLayout, LineStream, line_health
+from c3t.devices.base import LineSource, StreamHealth
+from c3t.devices.lineformat import line_health
 
 log = logging.getLogger(__name__)
 BUSY_ERRNOS = (errno.EBUSY, errno.EAGAIN, errno.EACCES)
@@ -85,6 +85,7 @@ class SerialImuConfig:
     leading: str = "auto"                # "auto", "none", "timestamp" or "seq"
     time_scale: float | None = None      # seconds per timestamp unit (None: detect s/ms/us)
     detect_seconds: float = 1.0
+    units: str = "auto"                  # "auto", "si" (m/s^2, rad/s) or "g" (g, deg/s): core/streams/units.py
     reconnect_interval: float = 0.5      # seconds between attempts to reopen the port
     read_timeout: float = 0.05           # seconds one port read may block
     stream: str = "imu"
@@ -92,7 +93,7 @@ class SerialImuConfig:
     clock: Callable[[], float] = time.monotonic
 
 
-class SerialImu(ThreadedSource):
+class SerialImu(LineSource):
     """An IMU on a serial port (USB CDC, UART bridge, pseudo-terminal) printing one sample per
     text line. Raises C3tError from connect() if the port cannot be opened."""
 
@@ -103,29 +104,9 @@ class SerialImu(ThreadedSource):
         self.spec = f"serial:{config.port}"
         self._health = StreamHealth(nominal_hz=config.rate_hz)
         self._init_reader()
-        self._lines = self._new_line_stream()
+        self._lines = self._line_stream(baud=config.baud, units=config.units)
         self._port = None
         self._last_sample_t: float | None = None
-
-    def _new_line_stream(self) -> LineStream:
-        c = self.config
-        return LineStream(channels=c.channels, rate_hz=c.rate_hz, leading=c.leading, time_scale=c.time_scale,
-                          detect_seconds=c.detect_seconds, source=self.spec, baud=c.baud)
-
-    @property
-    def streams(self) -> list[str]:
-        """The one IMU stream, named by `config.stream` (default "imu")."""
-        return [self.config.stream]
-
-    @property
-    def lines(self) -> LineStream:
-        """The line parser: byte and line counts, the first raw lines, the detected layout."""
-        return self._lines
-
-    @property
-    def layout(self) -> LineLayout | None:
-        """Channels, rate and leading column once known (after the first second)."""
-        return self._lines.layout
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
@@ -148,7 +129,7 @@ class SerialImu(ThreadedSource):
                 "(Arduino serial monitor, edge-impulse-data-forwarder) holds it, and on Linux "
                 "that you are in the 'dialout' group."
             ) from exc
-        self._health.set(last_error=None)
+        self._health.set(last_error=self._health.snapshot().warning)   # another reader, or nothing
 
     def _open(self):
         import serial
@@ -158,9 +139,22 @@ class SerialImu(ThreadedSource):
         extra = {"exclusive": True} if os.name == "posix" else {}
         port = serial.Serial(self.config.port, self.config.baud, timeout=self.config.read_timeout, **extra)
         port.reset_input_buffer()   # bytes waiting from before the open: the only possible partial line
+        self._warn_other_readers()
         self._lines.connection_opened(self.config.clock())
         self._health.connected()
         return port
+
+    def _warn_other_readers(self) -> None:
+        """Say so when other processes have the port open without a lock (cat, a script): they read
+        from it too, and each program gets only part of the lines."""
+        others = [(pid, name) for pid, name in port_holders(self.config.port) if pid != os.getpid()]
+        if others:
+            who = ", ".join(f"pid {pid} ({name})" for pid, name in others)
+            message = (f"{self.spec}: the port is also open in {who}, which reads from it too: each program gets only "
+                       "part of the lines. Close it for complete data")
+            log.warning(message)
+            self._health.set(warning=message)
+            self._health.error(message)
 
     def start(self) -> None:
         """Connect if needed and start the reader thread, which reopens the port every
@@ -228,8 +222,3 @@ class SerialImu(ThreadedSource):
                 self._emit(self._lines.feed(data, clock()))
             elif self.layout is None:
                 self._emit(self._lines.poll(clock()))
-
-    def _emit(self, parsed) -> None:
-        last = deliver_lines(self._health, self._queue, parsed, self.layout, self.config.stream)
-        if last is not None:
-            self._last_sample_t = last
