@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
 from c3t.core.model.folder import WEIGHTS_FILE
-from c3t.core.options import NOISES, REFINE_KEEP, defaults_for, frame_grid
+from c3t.core.options import NOISES, REFINE_KEEP, TrainConfig, defaults_for, frame_grid
+
+log = logging.getLogger(__name__)
 
 UMA = [("ST", "st", {}), ("CA", "ca", {}), ("C3T", "c3t", {})]
 NOISE_AUGMENT = 0.5   # share of training clips perturbed in the noise table's augmented rows
@@ -39,14 +42,14 @@ REFINED = ("C3T + pseudo-label refinement (no IMU labels)", "c3t", {"refine_epoc
 SOFT_THRESHOLD = 0.5  # ST with soft pseudo-labels: clips the teacher gives at least this probability
 ST_SOFT = (f"ST, soft pseudo-labels (teacher >= {SOFT_THRESHOLD:g} sure)", "st", {"soft_threshold": SOFT_THRESHOLD})
 VIRTUAL_WEIGHT = 0.5  # C3T regularised with the virtual IMU: weight of its L_CE beside the camera's
-VIRTUAL_REG = [(f"C3T regularised with virtual IMU (weight {VIRTUAL_WEIGHT:g}; no IMU labels)", "c3t",
+VIRTUAL_REG = [(f"C3T regularised with virtual IMU from the skeleton (weight {VIRTUAL_WEIGHT:g}; no IMU labels)", "c3t",
                 {"virtual_weight": VIRTUAL_WEIGHT}),
-               ("C3T regularised with virtual IMU + refinement (no IMU labels)", "c3t",
+               ("C3T regularised with virtual IMU from the skeleton + refinement (no IMU labels)", "c3t",
                 {"virtual_weight": VIRTUAL_WEIGHT, "refine_epochs": REFINE_EPOCHS})]
 MEMBERS = 3   # an ensemble's members: set before any D_Test score of an ensemble was seen, not tuned
-ENSEMBLE = [(f"C3T regularised with virtual IMU, ensemble of {MEMBERS} (no IMU labels)", "c3t",
+ENSEMBLE = [(f"C3T regularised with virtual IMU from the skeleton, ensemble of {MEMBERS} (no IMU labels)", "c3t",
              {"virtual_weight": VIRTUAL_WEIGHT, "members": MEMBERS}),
-            (f"C3T regularised with virtual IMU + refinement, ensemble of {MEMBERS} (no IMU labels)", "c3t",
+            (f"C3T regularised with virtual IMU from the skeleton + refinement, ensemble of {MEMBERS} (no IMU labels)", "c3t",
              {"virtual_weight": VIRTUAL_WEIGHT, "refine_epochs": REFINE_EPOCHS, "members": MEMBERS})]
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
@@ -95,7 +98,7 @@ TABLES = {
                [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
 }
 TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs",
-              "soft_threshold", "virtual_weight")   # TrainConfig fields a cell may set
+              "soft_threshold", "virtual_weight", "virtual_site")   # TrainConfig fields a cell may set
 MODEL_KEYS = ("head", "t_rec", "latent", "members")                               # ModelConfig fields, passed to fit()
 
 
@@ -138,6 +141,10 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
     for key in TRAIN_KEYS:   # the variant's training settings (protocol is set above, never by a variant)
         if variant.get(key):
             cfg[key] = variant[key]
+    if cfg.get("imu_labels") == "virtual" or cfg.get("virtual_weight"):
+        # where the virtual IMU puts the sensor: cells made before the label-free rule (site from the
+        # camera label) have no "virtual_site" and are not reused as label-free ones
+        cfg["virtual_site"] = variant.get("virtual_site", TrainConfig.virtual_site)
     if cfg.get("refine_epochs"):
         cfg["refine_keep"] = REFINE_KEEP   # the recipe: cells refined with another share are not reused
     if variant.get("members", 1) > 1:
@@ -154,7 +161,7 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
 def cell_id(cfg: dict) -> str:
     """The cell's folder name under models/: method, schedule and head where set, the noise
     augmentation share, IMU-label variant and k, refinement epochs, soft pseudo-label threshold,
-    virtual-IMU weight, ensemble members, the small CNN's grid where it is not 1, epochs and
+    virtual-IMU weight and site rule, ensemble members, the small CNN's grid where it is not 1, epochs and
     seed, joined by "-" (e.g.
     "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
@@ -164,6 +171,7 @@ def cell_id(cfg: dict) -> str:
     parts += [f"refine{cfg['refine_epochs']}"] if cfg.get("refine_epochs") else []
     parts += [f"soft{cfg['soft_threshold']:g}"] if cfg.get("soft_threshold") else []
     parts += [f"virtual{cfg['virtual_weight']:g}"] if cfg.get("virtual_weight") else []
+    parts += [f"site-{cfg['virtual_site']}"] if cfg.get("virtual_site") else []
     parts += [f"ensemble{cfg['members']}"] if cfg.get("members") else []
     parts += [f"grid{cfg['frame_grid']}"] if cfg.get("frame_grid") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
@@ -202,7 +210,20 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
                  for m in MODALITIES if supports(cfg["method"], m)} for n in NOISES}
     return {"noise": noise, "val": {m: s["top1"] for m, s in metrics["val"].items()}, "train_info": metrics["train_info"],
             "selection": metrics.get("selection", {}), "sizes": metrics["sizes"],
-            "confusion_imu": metrics["test"].get("imu", {}).get("confusion")}
+            "confusion_imu": metrics["test"].get("imu", {}).get("confusion"), "test_clips": _test_clips(model, data, split)}
+
+
+def _test_clips(model, data, split: dict) -> dict | None:
+    """Per D_Test clip: the person it shows and whether the IMU prediction was right (0/1), for
+    the people-and-clips bootstrap (stats.people_bootstrap); None for a model without an IMU path."""
+    from c3t.training.evaluate import supports
+    from c3t.training.methods import predict
+
+    if not supports(model.cfg.method, "imu") or not len(split["test"]):
+        return None
+    test = split["test"]
+    right = predict(model, imu=data.imu[test])[0].argmax(1) == data.labels[test]
+    return {"people": data.subjects[test].astype(str).tolist(), "imu_correct": right.astype(int).tolist()}
 
 
 def _base_config(cfg: dict) -> dict | None:
@@ -338,6 +359,7 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1, c
 
     def store(cid: str, record: dict) -> None:
         write_json_atomic(run / "cells" / f"{cid}.json", record)
+        log.info("cell %s written to %s", cid, run / "cells")
 
     if jobs <= 1 and cluster is None:
         for cid, cfg in cells:
@@ -389,21 +411,66 @@ def _summary(values: list) -> str:
     return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}]"
 
 
+def reference_row(methods: list[str], m: str) -> str | None:
+    """The row `m` is compared with, like with like: an ensemble with the table's first ensemble
+    row, any other row with "C3T" (the paper's method); None for the reference itself or a table
+    without it."""
+    ensembles = [x for x in methods if "ensemble of" in x]
+    ref = ensembles[0] if m in ensembles else ("C3T" if "C3T" in methods else None)
+    return None if ref == m else ref
+
+
+def _paired(records: list[dict], m: str, ref: str | None, score: str) -> str:
+    """"+2.1 (p 0.03, 5/5 seeds higher)": row m minus row ref on `score`, paired by seed."""
+    from c3t.training.stats import paired_difference
+
+    if ref is None:
+        return "reference" if any(r["method"] == m for r in records) else "–"
+    mine = {r["seed"]: r[score] for r in records if r["method"] == m and r[score] not in ("", None)}
+    theirs = {r["seed"]: r[score] for r in records if r["method"] == ref and r[score] not in ("", None)}
+    seeds = sorted(set(mine) & set(theirs), key=int)
+    if not seeds:
+        return "–"
+    d = paired_difference([float(mine[s]) for s in seeds], [float(theirs[s]) for s in seeds])
+    p = "p –" if np.isnan(d["p"]) else f"p {d['p']:.2g}"
+    return f"{d['mean_diff']:+.1f} vs {ref} ({p}, {d['wins']}/{d['n']} seeds higher)"
+
+
+def _bootstrap(per_seed: dict | None) -> str:
+    """"[lo, hi]" of stats.people_bootstrap over a row's per-seed D_Test clips."""
+    from c3t.training.stats import people_bootstrap
+
+    if not per_seed:
+        return "–"
+    b = people_bootstrap([np.array(v["imu_correct"]) for v in per_seed.values()],
+                         [np.array(v["people"]) for v in per_seed.values()])
+    return f"[{b['lo']:.1f}, {b['hi']:.1f}]"
+
+
 def render_table(seeds_csv, title: str = "", command: str = "") -> str:
     """The markdown table of a TABLE-seeds.csv (columns: method, seed, wall_seconds, then one per
     score, values 0..1, empty where a method has no such score): per method, mean ± sample std
-    [95% interval] over its seeds, in percent."""
+    [95% t interval over seeds] in percent; the first score paired by seed against the row's
+    reference (reference_row: like with like); and, where TABLE-clips.json lies beside it (per
+    D_Test clip: person and IMU right or wrong, per row and seed), a 95% interval that also
+    resamples test people and clips (stats.people_bootstrap)."""
     with open(seeds_csv, newline="") as f:
         records = list(csv.DictReader(f))
     if not records:
         return ""
     scores = [c for c in records[0] if c not in ("method", "seed", "wall_seconds")]
     methods = list(dict.fromkeys(r["method"] for r in records))
-    cols = ["method"] + scores + ["wall s per seed"]
+    clips_file = Path(str(seeds_csv).replace("-seeds.csv", "-clips.json"))
+    clips = json.loads(clips_file.read_text()) if clips_file.is_file() else {}
+    cols = (["method"] + scores + [f"{scores[0]}: paired vs reference"]
+            + ([f"{scores[0]}, 95% over people + clips"] if clips else []) + ["wall s per seed"])
     lines = [f"| {' | '.join(cols)} |", "|" + "---|" * len(cols)]
     for m in methods:
         mine = [r for r in records if r["method"] == m]
         cells = [_summary([float(r[c]) if r[c] not in ("", None) else None for r in mine]) for c in scores]
+        cells.append(_paired(records, m, reference_row(methods, m), scores[0]))
+        if clips:
+            cells.append(_bootstrap(clips.get(m)))
         wall = np.mean([float(r["wall_seconds"]) for r in mine])
         lines.append(f"| {m} | {' | '.join(cells)} | {wall:.0f} |")
     head = (f"{title}\n\n" if title else "") + (f"`{command}`\n\n" if command else "")
@@ -432,6 +499,14 @@ def write_table(out: Path, table: str, args, results: dict, backbone: str) -> No
         w = csv.DictWriter(f, list(per_seed[0]))
         w.writeheader()
         w.writerows(per_seed)
+    clips = {}
+    for label, method, variant in rows_spec:
+        for s in range(args.seeds):
+            c = results.get(cell_id(cfg_of(method, variant, s)))
+            if c is not None and c["metrics"].get("test_clips"):
+                clips.setdefault(label, {})[str(s)] = c["metrics"]["test_clips"]
+    if clips:
+        (out / f"{table}-clips.json").write_text(json.dumps(clips))
     cmd = f"c3t bench paper --dataset {args.dataset} --visual {args.visual} --table {table} --seeds {args.seeds} --out {args.out}"
     cmd += f" --protocol {protocol}" if protocol != "random" else ""
     cmd += f" --epochs {args.epochs}" if args.epochs else ""
@@ -453,4 +528,5 @@ def write_table(out: Path, table: str, args, results: dict, backbone: str) -> No
     configs = [results[cid]["config"] for _, m, v in rows_spec for s in range(args.seeds)
                if (cid := cell_id(cfg_of(m, v, s))) in results]
     (out / f"{table}-config.json").write_text(json.dumps({"command": cmd, "cells": configs}, indent=1))
+    log.info("table %s written to %s (.md, .csv, -seeds.csv, -config.json)", table, out)
     print(text)
