@@ -40,6 +40,9 @@ IMU_LABELS = ("training", "new-users", "virtual")
 REFINABLE = ("c3t", "ca")
 SOFT_LABELS = ("st", "fusion-pl")
 VIRTUAL_REGULARISED = ("c3t", "ca")
+# how the virtual IMU finds the sensor's body site per D_HAR clip (training/virtual_imu.py): "pairs" from the
+# unlabelled D_Align pairs (label-free); "label" from the camera label (privileged: a marked upper reference)
+VIRTUAL_SITES = ("pairs", "label")
 
 
 def option_problems(method: str, schedule: str | None, refine_epochs: int | None, soft_threshold: float | None,
@@ -82,6 +85,7 @@ class TrainConfig:
     refine_epochs: int = 0      # c3t / ca: epochs of pseudo-label refinement on D_Align's IMU after the schedule (0: none)
     soft_threshold: float | None = None   # st / fusion-pl: soft pseudo-labels for clips the teacher is this sure of (None: hard, all)
     virtual_weight: float = 0.0  # c3t / ca, combined schedule: weight of L_CE on D_HAR's virtual IMU through f2 + h (0: none)
+    virtual_site: str = "pairs"  # the virtual IMU's body site per clip: "pairs" (label-free) or "label" (upper reference; VIRTUAL_SITES)
     patience: int = 0           # early stopping (label-free): anneal and stop a phase that aligns once its D_Align loss
                                 # has not improved for this many epochs (methods module docstring; 0: never)
 

@@ -105,12 +105,12 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
 
         from c3t.training.virtual_imu import virtual_har
 
-        virtual, extra_info["virtual_imu"] = virtual_har(data, split)
+        virtual, extra_info["virtual_imu"] = virtual_har(data, split, cfg.virtual_site)
         har = dataclasses.replace(har, virtual_imu=virtual)
     if cfg.method in UPPER_BOUNDS and cfg.imu_labels == "virtual":   # no IMU labels: virtual IMU from D_HAR's skeleton
         from c3t.training.virtual_imu import virtual_upper
 
-        upper, extra_info["virtual_imu"] = virtual_upper(data, split, cfg.seed)
+        upper, extra_info["virtual_imu"] = virtual_upper(data, split, cfg.seed, cfg.virtual_site)
     elif cfg.method in UPPER_BOUNDS:
         upper = S.upper_bound(data, split, upper_parts(cfg.protocol, cfg.imu_labels), cfg.imu_labels_per_class, cfg.seed)
     alternatives: dict = {}

@@ -1,7 +1,7 @@
 """Virtual IMU: what the wearable would have measured, computed from the skeleton.
 
 A baseline that needs no IMU label: for each camera-labelled clip (D_HAR), the sensor's body
-site (UTD-MHAD: the right wrist for actions 1-21, the right thigh for 22-27) gives
+site (wrist or thigh; below: how it is found without labels) gives
 
     accelerometer  the site's specific force, d2p/dt2 + 1 g upwards [g], in the segment's frame
     gyroscope      the segment frame's angular velocity [deg/s], in the same frame
@@ -9,11 +9,17 @@ site (UTD-MHAD: the right wrist for actions 1-21, the right thigh for 22-27) giv
 The segment frame: x along the segment (elbow -> wrist, hip -> knee), z normal to the plane of x
 and a reference (the upper arm for the forearm, the hip axis for the thigh), y = z × x. How the
 real sensor sits on the segment is unknown, so it is calibrated without labels on D_Align's
-(camera, IMU) pairs: the signed axis permutation (one of the 24 rotations) whose virtual wrist
-signals correlate best with the real IMU, then per-channel mean and std matched to the real
-IMU's there. An IMU classifier is trained on the calibrated virtual signals of D_HAR with their
-camera labels (`c3t train --method supervised-imu --imu-labels virtual`) and scored on the real
-IMU. Sections: the issue's "stronger baselines" (virtual IMU from pose, as in IMUTube-style work).
+(camera, IMU) pairs: the signed axis permutation (one of the 24 rotations) whose virtual signals
+correlate best with the real IMU, then per-channel mean and std matched to the real IMU's there.
+Where the sensor sat is not told by any label either: each unlabelled D_Align pair goes to the
+site whose calibrated virtual signal matches its IMU best, and a D_HAR clip takes the site of
+its nearest D_Align clip in camera input (`sites_from_pairs`, site rule "pairs"). UTD-MHAD's
+documented per-action sites (right wrist for actions 1-21, right thigh for 22-27), chosen from
+the camera label, are privileged knowledge and remain only as a marked upper reference (site
+rule "label"). The virtual IMU needs the skeleton: a model that uses it uses a second camera
+modality besides its own, and its rows say so. An IMU classifier is trained on the calibrated
+virtual signals of D_HAR with their camera labels (`c3t train --method supervised-imu
+--imu-labels virtual`) and scored on the real IMU (virtual IMU from pose, as in IMUTube-style work).
 """
 from __future__ import annotations
 
@@ -143,31 +149,97 @@ def virtual_inputs(data, idx: np.ndarray, sites: list[str], steps: int) -> np.nd
     return np.stack(out).astype(np.float32) if out else np.zeros((0, steps, 6), np.float32)
 
 
-def virtual_upper(data, split: dict, seed: int = 0) -> tuple:
+def virtual_upper(data, split: dict, seed: int = 0, site_rule: str = "pairs") -> tuple:
     """The virtual-IMU training set: (UpperBound of D_HAR's calibrated virtual IMU + camera +
-    camera labels, calibration summary) (virtual_har)."""
+    camera labels, calibration summary) (virtual_har). Raises what virtual_har raises."""
     from c3t.training.splits import UpperBound
 
-    imu, summary = virtual_har(data, split)
+    imu, summary = virtual_har(data, split, site_rule)
     har = split["har"]
     return UpperBound(imu, data.visual[har], data.labels[har]), summary
 
 
-def virtual_har(data, split: dict) -> tuple[np.ndarray, dict]:
+def _clip_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per clip, the mean over channels of the Pearson correlation over time: (N,) from two
+    (N, steps, C) arrays."""
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    return ((a * b).sum(1) / (np.sqrt((a ** 2).sum(1) * (b ** 2).sum(1)) + 1e-9)).mean(1)
+
+
+def sites_from_pairs(virtual: dict[str, np.ndarray], real: np.ndarray, rounds: int = 3) -> tuple[np.ndarray, dict]:
+    """Which body site the sensor sat on, per unlabelled D_Align pair, with no label: each
+    site's virtual IMU (N, steps, 6) is calibrated (mounting rotation) on the pairs currently
+    given to it, and each pair goes to the site whose calibrated virtual signal correlates best
+    with its real IMU (N, steps, 6); a few rounds of this (as k-means alternates). Returns
+    (site index per pair (N,) into list(virtual), {site: calibration}).
+
+    Raises:
+        C3tError: no pairs, or arrays of different lengths.
+    """
+    names = list(virtual)
+    if not len(real) or any(len(v) != len(real) for v in virtual.values()):
+        raise C3tError(f"finding the sensor site needs paired clips; got {len(real)} real and "
+                       f"{[len(v) for v in virtual.values()]} virtual")
+    cals = {s: calibrate(virtual[s], real) for s in names}
+    assigned = np.zeros(len(real), int)
+    for _ in range(rounds):
+        scores = np.stack([_clip_corr(rotate(virtual[s], cals[s]["rotation"]), real) for s in names], axis=1)
+        assigned = scores.argmax(1)
+        cals = {s: calibrate(virtual[s][assigned == k], real[assigned == k]) if (assigned == k).sum() >= 2 else cals[s]
+                for k, s in enumerate(names)}
+    return assigned, cals
+
+
+def _nearest(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Index into `reference` (M, ...) of each `query` (N, ...) clip's nearest neighbour, by
+    Euclidean distance of the flattened inputs standardised with the reference's statistics."""
+    r = reference.reshape(len(reference), -1).astype(np.float64)
+    q = query.reshape(len(query), -1).astype(np.float64)
+    mu, sd = r.mean(0), r.std(0) + 1e-6
+    r, q = (r - mu) / sd, (q - mu) / sd
+    d = (q ** 2).sum(1)[:, None] - 2 * q @ r.T + (r ** 2).sum(1)[None, :]
+    return d.argmin(1)
+
+
+def virtual_har(data, split: dict, site_rule: str = "pairs") -> tuple[np.ndarray, dict]:
     """D_HAR's virtual IMU: (inputs (len(split["har"]), steps, 6) float32 in D_HAR's order,
-    calibration summary). Each clip's sensor site comes from its camera label (site_for); the
-    mounting and scale are calibrated on D_Align's pairs without labels (wrist site for all).
-    Raises C3tError for a dataset without UTD-MHAD's classes or skeleton files."""
+    calibration summary).
+
+    The sensor's body site per D_HAR clip, by `site_rule` (core/options.py VIRTUAL_SITES):
+    "pairs" (the default, label-free): on D_Align's unlabelled pairs each clip's site is the one
+    whose virtual signal matches its real IMU best (sites_from_pairs); a D_HAR clip, which has no
+    IMU, takes the site of its nearest D_Align clip in camera input. "label": the site UTD-MHAD
+    documents for the clip's camera label (site_for) — privileged knowledge of where the sensor
+    sat per action, kept only as a marked upper reference. Mounting and scale are calibrated per
+    site on D_Align's pairs, without labels.
+
+    Raises:
+        C3tError: a dataset without UTD-MHAD's classes or skeleton files, or an unknown rule.
+    """
+    from c3t.core.options import VIRTUAL_SITES
     from c3t.training.utd_mhad import UTD_CLASSES
 
+    if site_rule not in VIRTUAL_SITES:
+        raise C3tError(f"unknown virtual IMU site rule {site_rule!r}; expected one of {VIRTUAL_SITES}")
     if len(data.classes) != len(UTD_CLASSES):
         raise C3tError(f"the virtual IMU knows the sensor sites of UTD-MHAD's {len(UTD_CLASSES)} actions only; "
                        f"this dataset has {len(data.classes)} classes")
-    steps = data.imu.shape[1]
-    align = split["align"]
-    cal = calibrate(virtual_inputs(data, align, ["wrist"] * len(align), steps), data.imu[align])
-    har = split["har"]
-    sites = [site_for(int(data.labels[i]) + 1) for i in har]
-    imu = apply_calibration(virtual_inputs(data, har, sites, steps), cal)
-    summary = {"rotation": cal["rotation"].astype(int).tolist(), "align_correlation": round(cal["correlation"], 4)}
+    steps, align, har = data.imu.shape[1], split["align"], split["har"]
+    names = ["wrist", "thigh"]
+    virtual_align = {s: virtual_inputs(data, align, [s] * len(align), steps) for s in names}
+    assigned, cals = sites_from_pairs(virtual_align, data.imu[align])
+    if site_rule == "pairs":
+        sites = [names[k] for k in assigned[_nearest(data.visual[har], data.visual[align])]]
+    else:
+        sites = [site_for(int(data.labels[i]) + 1) for i in har]
+    imu = np.zeros((len(har), steps, 6), np.float32)
+    for s in names:
+        mine = np.array([x == s for x in sites], bool)
+        if mine.any():
+            imu[mine] = apply_calibration(virtual_inputs(data, har[mine], [s] * int(mine.sum()), steps), cals[s])
+    summary = {"site_rule": site_rule, "align_sites": {s: int((assigned == k).sum()) for k, s in enumerate(names)},
+               "har_sites": {s: sites.count(s) for s in names},
+               "rotation": {s: cals[s]["rotation"].astype(int).tolist() for s in names},
+               "align_correlation": {s: round(cals[s]["correlation"], 4) for s in names}}
     return imu, summary

@@ -19,6 +19,7 @@ from c3t.core.options import (
     PROTOCOLS,
     SCHEDULES,
     SELECTIONS,
+    VIRTUAL_SITES,
     default_backbone,
     defaults_for,
     option_problems,
@@ -56,6 +57,10 @@ def register(sub) -> None:
     p.add_argument("--virtual-weight", type=float, metavar="W",
                    help="c3t / ca, combined schedule, UTD-MHAD layout: the IMU side also learns the camera labels on "
                         "the virtual IMU computed from D_HAR's skeletons, with this weight (default 0: not)")
+    p.add_argument("--virtual-site", choices=VIRTUAL_SITES, default="pairs",
+                   help="where the virtual IMU puts the sensor per clip: pairs (default; found from D_Align's unlabelled "
+                        "pairs, no label) or label (UTD-MHAD's documented site for the clip's camera label: privileged "
+                        "knowledge, an upper reference only)")
     p.add_argument("--members", type=int, default=1, metavar="K",
                    help="train K models of this configuration from different random starts on the same split and "
                         "average their probabilities (a deep ensemble: K times the training time; default 1)")
@@ -169,7 +174,8 @@ def train_command(args) -> int:
                            temperature=args.temperature, noise_augment=args.noise_augment, protocol=args.protocol,
                            select=args.select, imu_labels=args.imu_labels,
                            imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs,
-                           soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight, patience=args.patience)
+                           soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight, patience=args.patience,
+                           virtual_site=args.virtual_site)
         if args.distributed:
             distributed.check_config(cfg)
         if ranks.rank:   # the other ranks train beside rank 0 and write nothing

@@ -64,7 +64,7 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     assert refined["metrics"]["train_info"].get("refined_from_start")   # continued from the C3T cell, not retrained
     regularised = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-e1-s0.json").read_text())
     assert regularised["metrics"]["train_info"].get("refined_from_start")   # from the regularised C3T cell
-    assert "virtual_imu" in regularised["metrics"]["train_info"] and "regularised with virtual IMU" in (run / "main.md").read_text()
+    assert "virtual_imu" in regularised["metrics"]["train_info"] and "regularised with virtual IMU from the skeleton" in (run / "main.md").read_text()
     ensemble = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-ensemble3-e1-s0.json").read_text())
     members = ensemble["metrics"]["train_info"]["members"]   # each member continued from the stored ensemble's
     assert len(members) == 3 and all(m.get("refined_from_start") for m in members) and "ensemble of 3" in (run / "main.md").read_text()
