@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "c3t.app.cli.train",
     "c3t.app.cli.devices",
     "c3t.app.cli.probe",
+    "c3t.app.cli.xdf",
     "c3t.app.cli.record",
     "c3t.app.cli.synth",
     "c3t.app.cli.live",

@@ -88,6 +88,7 @@ class HeadlessRun:
         self.last = pred.t
         row = pred.to_json()
         row["t"] = round(pred.t - (self.first if self.data_seconds else self.t0), 3)
+        row["classes"] = list(live.engine.classes)    # names "probs" in order: a JSON line stands on its own
         if below_threshold(pred, live.engine.classes):   # "no action" with the top class that missed the threshold
             row["below_threshold"] = explain_decision(pred, live.engine.classes, live.rule.threshold)
         if truth is not None:
