@@ -68,7 +68,15 @@ def _top(modality, k="top1", noise="none"):
 def _selected(rule):
     """D_Test IMU top-1 of the state a label-free selection rule would have kept (same cell)."""
     def get(metrics):
-        """D_Test IMU top-1 of the state `rule` would have kept (None where absent)."""
+        """D_Test IMU top-1 of the state `rule` kept in the cell's final phase; None where absent,
+        and None where earlier phases chose their epoch by another rule (a refinement or a
+        two-phase schedule trained with D_Val selection starts its last phase from D_Val's pick,
+        so its last epoch is not label-free; #32)."""
+        info = metrics.get("train_info") or {}
+        phases = {h["phase"] for h in info.get("history", [])}
+        continued = info.get("refined_from_start") or info.get("teacher_from_start")   # from a stored cell's pick
+        if (len(phases) > 1 or continued) and (info.get("selection") or {}).get("used", "val") != rule:
+            return None
         return (metrics.get("selection") or {}).get(rule, {}).get("test_imu_top1")
     return get
 

@@ -61,3 +61,21 @@ def test_tables_compare_like_with_like_and_print_both_intervals(tmp_path):
     clips = {n: {str(s): {"people": ["2", "4"] * 5, "imu_correct": [1] * 7 + [0] * 3} for s in range(3)} for n in methods}
     (tmp_path / "main-clips.json").write_text(json.dumps(clips))
     assert "IMU top-1, 95% over people + clips" in render_table(path)
+
+
+def test_label_free_columns_are_left_empty_where_an_earlier_phase_chose_by_d_val():
+    """A refinement row trained with D_Val selection starts its last phase from D_Val's pick:
+    its 'last epoch' is not label-free, so the bench leaves that column empty (#32)."""
+    from c3t.training.experiments import _selected
+
+    selection = {"last": {"test_imu_top1": 0.9}, "align-loss": {"test_imu_top1": 0.88}}
+    one_phase = {"train_info": {"history": [{"phase": "combined"}], "selection": {"used": "val"}}, "selection": selection}
+    two_phases = {"train_info": {"history": [{"phase": "combined"}, {"phase": "refine"}], "selection": {"used": "val"}},
+                  "selection": selection}
+    continued = {"train_info": {"history": [{"phase": "refine"}], "refined_from_start": True, "selection": {"used": "val"}},
+                 "selection": selection}
+    label_free_run = {"train_info": {"history": [{"phase": "combined"}, {"phase": "refine"}], "selection": {"used": "last"}},
+                      "selection": selection}
+    assert _selected("last")(one_phase) == 0.9 and _selected("align-loss")(one_phase) == 0.88
+    assert _selected("last")(two_phases) is None and _selected("last")(continued) is None
+    assert _selected("last")(label_free_run) == 0.9 and _selected("align-loss")(label_free_run) is None
