@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from c3t.core.errors import C3tError
 from c3t.core.options import FLOW_INPUTS, FLOW_SOURCES, FROZEN_BACKBONES
 
 
@@ -56,8 +57,6 @@ class InputSpec:
         """Raise C3tError for an input that cannot be built: motion or depth-motion (optical
         flow) through a frozen ImageNet backbone, whose images it is not."""
         if self.visual in FLOW_INPUTS and self.visual_input != "frames":
-            from c3t.core.errors import C3tError
-
             raise C3tError(f"the {self.visual} input is optical flow, not an image: train it with --backbone small-cnn, "
                            f"not {self.backbone}")
 
@@ -117,11 +116,15 @@ def resample(x: np.ndarray, n: int, axis: int = 0) -> np.ndarray:
 
     Works for any trailing shape (IMU (T, C), skeleton (T, J, 3), frames (T, H, W)).
     A clip of one sample is repeated. Integer inputs come back as float32.
+
+    Raises:
+        C3tError: when `x` has no sample along `axis` (an empty clip or window).
     """
     x = np.asarray(x)
     length = x.shape[axis]
     if length == 0:
-        raise ValueError("cannot resample an empty sequence")
+        raise C3tError(f"cannot resample an empty sequence (shape {x.shape}, axis {axis}) to {n} points: "
+                       "the clip or window holds no sample; check the recording or the window's time span")
     x = np.moveaxis(x, axis, 0).astype(np.float32, copy=False)
     if length == 1:
         out = np.repeat(x, n, axis=0)
