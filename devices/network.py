@@ -80,6 +80,27 @@ def where_to_send(bind: str, port: int, scheme: str = "") -> str:
     return f"listening on {where}; on the phone, send to {shown}"
 
 
+class ByteBudget:
+    """At most `per_s` bytes in each one-second period of `clock` (host seconds): what a sender may
+    cost a listening source before it is slowed or refused."""
+
+    def __init__(self, per_s: int, clock: Callable[[], float] = time.monotonic):
+        self.per_s, self.clock = per_s, clock
+        self._start, self._used = -float("inf"), 0
+
+    def take(self, n: int) -> bool:
+        """Count `n` bytes; False when they go over this second's budget."""
+        now = self.clock()
+        if now - self._start >= 1.0:
+            self._start, self._used = now, 0
+        self._used += n
+        return self._used <= self.per_s
+
+    def wait_s(self) -> float:
+        """Seconds until the budget is renewed."""
+        return max(0.0, self._start + 1.0 - self.clock())
+
+
 @dataclass
 class NetLinesConfig:
     """Settings of a NetLines source; the fields are the tcp:/udp: spec's query parameters.
@@ -97,7 +118,7 @@ class NetLinesConfig:
     detect_seconds: float = 1.0
     sender: str = "one"              # "one": one sender address at a time; "any": a newcomer takes over
     idle_timeout: float = 5.0        # a TCP sender silent this long is disconnected
-    max_bytes_per_s: int = 1_000_000   # more is slowed (TCP) or dropped (UDP)
+    max_bytes_per_s: int = 200_000   # more is slowed (TCP) or dropped (UDP); a 1 kHz 9-axis CSV is ~80 kB/s
     reconnect_interval: float = 0.5  # connect mode: seconds between attempts
     stream: str = "imu"
     clock: Callable[[], float] = time.monotonic
@@ -118,7 +139,7 @@ class NetLines(LineSource):
         self.config = config
         kind = "udp" if config.mode == "udp" else "tcp"
         self.spec = f"{kind}:{config.host + ':' if config.host else ''}{config.port}"
-        self._health = StreamHealth(nominal_hz=config.rate_hz)
+        self._health = StreamHealth(nominal_hz=config.rate_hz, name=self.spec)
         self._init_reader(MAX_BATCHES)
         self._lines = self._line_stream(units=config.units)
         self._listener: socket.socket | None = None   # TCP server or UDP socket
@@ -127,7 +148,7 @@ class NetLines(LineSource):
         self._opened_at: float | None = None
         self._last_byte: float | None = None
         self._last_sample_t: float | None = None
-        self._budget = (0.0, 0)                       # (second it counts, bytes read in it)
+        self._budget = ByteBudget(config.max_bytes_per_s, config.clock)
         self.refused = 0                              # senders refused (a second phone, a stranger)
         self.address_text = ""
 
@@ -346,7 +367,7 @@ class NetLines(LineSource):
             elif ip != self._peer:
                 self._refuse(f"datagrams from {ip}", f"{self._peer} is the sender (one sender per source)")
                 continue
-            if not self._within_budget(len(data)):
+            if not self._budget.take(len(data)):
                 self._health.drop(1)
                 continue
             self._feed(data if data.endswith((b"\n", b"\r")) else data + b"\n")   # a datagram ends its line
@@ -356,18 +377,10 @@ class NetLines(LineSource):
         self._last_byte = now
         self._emit(self._lines.feed(data, now))
 
-    def _within_budget(self, n: int) -> bool:
-        second, used = self._budget
-        now = self.config.clock()
-        if now - second >= 1.0:
-            second, used = now, 0
-        self._budget = (second, used + n)
-        return used + n <= self.config.max_bytes_per_s
-
     def _throttle(self, n: int) -> None:
         """TCP: past the byte budget, stop reading until the second is over (the sender waits)."""
-        if self._within_budget(n):
+        if self._budget.take(n):
             return
         self._health.error(f"{self.spec}: {self._peer} sends more than {self.config.max_bytes_per_s} bytes/s "
                            "(a flood?): reading is slowed to that")
-        self._stop.wait(max(0.0, self._budget[0] + 1.0 - self.config.clock()))
+        self._stop.wait(self._budget.wait_s())

@@ -54,13 +54,14 @@ from c3t.core.streams.contract import Batch, Health
 from c3t.core.streams.units import UnitPlan, plan_units
 from c3t.devices.base import StreamHealth, ThreadedSource, deliver
 from c3t.devices.lineformat import snap_rate
-from c3t.devices.network import DIAGNOSE_AFTER_S, MAX_BATCHES, where_to_send
+from c3t.devices.network import DIAGNOSE_AFTER_S, MAX_BATCHES, ByteBudget, where_to_send
 
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 4          # HTTP requests served at once; more are closed at once
 REQUEST_TIMEOUT_S = 5.0      # a sender that stalls mid-request is cut off after this
 MAX_PENDING_S = 5.0          # seconds of acceleration kept waiting for the gyroscope to catch up
+MAX_PENDING = 50_000         # samples of one sensor kept waiting at most (whatever their times say)
 SILENT_S = 3.0               # seconds without a new sample (after some came) before it is an outage
 ACC_GRAVITY = ("totalacceleration", "accelerometer+gravity", "accelerometer")
 CHANNEL_NAMES = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
@@ -89,6 +90,10 @@ class SensorJoin:
         keep &= np.concatenate([[True], np.diff(t) > 0]) if len(t) else keep
         self._t[sensor] = np.concatenate([old, t[keep]])
         self._v[sensor] = np.concatenate([self._v[sensor], xyz[keep]])
+        extra = len(self._t[sensor]) - MAX_PENDING
+        if extra > 0:                   # a sender that floods one sensor: the oldest go, counted
+            self.dropped += extra if sensor == self.sensors[0] else 0
+            self._t[sensor], self._v[sensor] = self._t[sensor][extra:], self._v[sensor][extra:]
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         """(t (m,), rows (m, 3 x sensors)) of the primary samples every sensor now covers."""
@@ -183,6 +188,7 @@ class PhonePushConfig:
     units: str = "auto"              # auto: Sensor Logger's documented m/s^2 and rad/s; "si" or "g"
     rate_hz: float | None = None     # None: from the phone's timestamps
     max_body: int = 2_000_000        # a push larger than this is refused unread (413)
+    max_bytes_per_s: int = 1_000_000   # pushes beyond this many bytes a second are refused (429); ~60 kB/s is usual
     stream: str = "imu"
     clock: Callable[[], float] = time.monotonic
 
@@ -202,6 +208,7 @@ class PhonePush(_PhoneStream, ThreadedSource):
         self._server: http.server.ThreadingHTTPServer | None = None
         self._lock = threading.RLock()           # pushes are handled on several threads
         self._busy = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.budget = ByteBudget(config.max_bytes_per_s, config.clock)
         self._device: str | None = None
         self._last_message: int | None = None
         self._acc: str | None = None             # one of ACC_GRAVITY, once chosen
@@ -428,6 +435,11 @@ class _PushHandler(http.server.BaseHTTPRequestHandler):
             source.refuse(who, f"a push of {length} bytes (at most {source.config.max_body}; turn off camera "
                                "and audio in the pushes)")
             return self._answer(413, f"at most {source.config.max_body} bytes")
+        with source._lock:
+            within = source.budget.take(length)
+        if not within:
+            source.refuse(who, f"more than {source.config.max_bytes_per_s} bytes of pushes a second (a flood?)")
+            return self._answer(429, "too many bytes a second")
         body = self.rfile.read(length)
         if len(body) < length:
             source.refuse(who, "the push ended early")

@@ -253,3 +253,15 @@ def test_a_phone_that_stops_pushing_is_an_outage_then_a_gap():
         post(src.config.port, push_body(1))
         h = wait_until(lambda: (h := src.health()["imu"]).state == "connected" and h, what="the phone back")
     assert len(h.gaps) == 1 and h.received >= 2 * PER_PUSH - 1
+
+
+def test_a_push_flood_is_refused_and_waiting_samples_are_capped():
+    from c3t.devices.phone import MAX_PENDING, SensorJoin
+
+    with open_source("http:0?max_bytes_per_s=1000") as src:
+        assert post(src.config.port, push_body(0)) == 429           # ~6 kB: over a second's budget, refused unread
+        assert "a flood?" in src.health()["imu"].last_error and src.health()["imu"].received == 0
+    join = SensorJoin(["accelerometer", "gyroscope"])
+    join.add("accelerometer", np.arange(MAX_PENDING + 1000) * 1e-6, np.zeros((MAX_PENDING + 1000, 3)))
+    t, _ = join.take()                                   # no gyroscope ever: nothing to emit, nothing kept beyond the cap
+    assert len(t) == 0 and join.dropped == 1000 and len(join._t["accelerometer"]) == MAX_PENDING
