@@ -27,10 +27,13 @@ def register(sub) -> None:
     p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction")
     p.add_argument("--hop", type=float, default=0.25, help="seconds between predictions (default 0.25)")
     p.add_argument("--window", type=float, help="window length in seconds (default: the model's, else 2.5)")
-    p.add_argument("--smoothing", choices=("mean", "majority"), default="mean",
-                   help="how recent windows are combined into a decision (default mean of probabilities)")
-    p.add_argument("--history", type=int, default=4, help="windows the smoothed decision looks back over (default 4)")
-    p.add_argument("--threshold", type=float, default=0.5, help="below this smoothed confidence the decision is 'no action' (default 0.5)")
+    p.add_argument("--smoothing", choices=("mean", "majority"),
+                   help="how the decision is smoothed over the last windows (default: the model's rule chosen on D_Val, "
+                        "else mean)")
+    p.add_argument("--history", type=int, help="windows the smoothed decision looks back over (default: the model's "
+                   "rule, else 4)")
+    p.add_argument("--threshold", type=float, help="below this smoothed confidence the decision is 'no action' "
+                   "(default: the model's rule, else 0.5)")
     p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto",
                    help="auto: onnxruntime when the model was exported, else torch (default auto)")
     p.set_defaults(func=live_command)
@@ -76,8 +79,9 @@ def live_command(args) -> int:
     from c3t.app.runtime.live import LivePipeline
     from c3t.core.model.predictor import PredictorSettings
 
-    settings = PredictorSettings(hop_s=args.hop, window_s=args.window, smoothing=args.smoothing,
-                                 history=args.history, threshold=args.threshold)
+    own = {k: v for k, v in (("smoothing", args.smoothing), ("history", args.history), ("threshold", args.threshold))
+           if v is not None}   # any of them given: the user's rule, not the model's chosen one
+    settings = PredictorSettings(hop_s=args.hop, window_s=args.window, from_model=not own, **own)
     live = LivePipeline(settings, backend=args.backend)
     live.set_model(args.model)
     if live.engine.note:

@@ -213,6 +213,7 @@ class MainWindow(QtWidgets.QMainWindow):
             engine = self.pipeline.engine
             self.model_label.setText(f"model: {Path(folder).name} ({engine.method}, {engine.backend})")
             self.record.set_classes(list(engine.classes))
+            self.live.show_settings(self.pipeline.rule)   # the model's chosen decision rule, unless the user set one
             self.settings.setValue("model/folder", str(folder))
             if on_loaded is not None:
                 on_loaded()

@@ -21,12 +21,14 @@ from c3t.core.model.predictor import SMOOTHING, PredictorSettings
 
 def predictor_settings(values: dict, base: PredictorSettings | None = None) -> PredictorSettings:
     """`base` (default: PredictorSettings()) with the decision rule from stored values (strings
-    in an INI file); `base`'s rule where a value is missing or wrong."""
+    in an INI file); `base`'s rule where a value is missing or wrong. "from_model" ("true" /
+    "false", default true): whether the model's own chosen rule (config["decision"]) wins."""
     base = base or PredictorSettings()
     try:
         return dataclasses.replace(base, smoothing=str(values.get("smoothing", base.smoothing)),
                                    history=int(values.get("history", base.history)),
-                                   threshold=float(values.get("threshold", base.threshold)))
+                                   threshold=float(values.get("threshold", base.threshold)),
+                                   from_model=str(values.get("from_model", base.from_model)).lower() == "true")
     except (C3tError, TypeError, ValueError):
         return base
 
@@ -114,7 +116,7 @@ class SettingsPanel(QtWidgets.QWidget):
             self.connect_at_start.setChecked(str(s.value("devices/connect_at_start", "false")).lower() == "true")
             self.window_s.setValue(w.live.length.value())
             self.predict_from.setCurrentIndex(self.predict_from.findData(w.pipeline.predict_from))
-            rule = w.pipeline.settings
+            rule = w.pipeline.rule   # the model's chosen rule unless the user set one
             self.smoothing.setCurrentIndex(self.smoothing.findData(rule.smoothing))
             self.history.setValue(rule.history)
             self.threshold.setValue(round(100 * rule.threshold))
@@ -152,24 +154,25 @@ class SettingsPanel(QtWidgets.QWidget):
         w.save_settings()
 
     def decision_rule(self) -> PredictorSettings:
-        """The decision rule as the controls show it."""
+        """The decision rule as the controls show it (the user's own: the model's rule no longer applies)."""
         return predictor_settings({"smoothing": self.smoothing.currentData(), "history": self.history.value(),
-                                   "threshold": self.threshold.value() / 100}, self.window.pipeline.settings)
+                                   "threshold": self.threshold.value() / 100, "from_model": "false"},
+                                  self.window.pipeline.settings)
 
     def apply_decision_rule(self, rule: PredictorSettings | None = None) -> None:
         """Use `rule` (default: the controls') from the next window on, show it and store it."""
         rule = rule or self.decision_rule()
         w = self.window
         w.pipeline.set_predictor_settings(rule)
-        w.live.show_settings(rule)
-        self.rule.setText(self._rule_text(rule))
-        for key in ("smoothing", "history", "threshold"):
-            w.settings.setValue(f"decision/{key}", getattr(rule, key))
+        w.live.show_settings(w.pipeline.rule)   # with the model's chosen rule when it applies
+        self.rule.setText(self._rule_text(w.pipeline.rule))
+        for key in ("smoothing", "history", "threshold", "from_model"):
+            w.settings.setValue(f"decision/{key}", str(getattr(rule, key)).lower() if key == "from_model" else getattr(rule, key))
 
     def restore_decision_rule(self) -> None:
         """The stored decision rule, applied at start."""
         s = self.window.settings
-        stored = {k: s.value(f"decision/{k}") for k in ("smoothing", "history", "threshold")}
+        stored = {k: s.value(f"decision/{k}") for k in ("smoothing", "history", "threshold", "from_model")}
         self.apply_decision_rule(predictor_settings({k: v for k, v in stored.items() if v is not None},
                                                     self.window.pipeline.settings))
 

@@ -99,11 +99,14 @@ class SourceFeed:
 # ----------------------------------------------------------------------------- the view
 
 def decision_rule(settings: PredictorSettings) -> str:
-    """The smoothing and the "no action" threshold in words, as the window and `c3t live` show them."""
+    """The smoothing, the "no action" threshold and the decoder in words, as the window and `c3t live`
+    show them."""
     seconds = settings.history * settings.hop_s
     how = "mean of the probabilities" if settings.smoothing == "mean" else "majority vote"
+    decoder = {"hysteresis": f" · an action holds down to {100 * (settings.threshold - settings.release):.0f}%",
+               "min-duration": f" · a new decision shows after {settings.min_hops} windows in a row"}
     return (f"{how} over the last {settings.history} windows ({seconds:g} s) · "
-            f"below {100 * settings.threshold:.0f}% the decision is \"{NO_ACTION}\"")
+            f"below {100 * settings.threshold:.0f}% the decision is \"{NO_ACTION}\"" + decoder.get(settings.decoder, ""))
 
 
 def below_threshold(p, classes: list[str]) -> bool:
@@ -269,6 +272,13 @@ class LivePipeline:
         with self._lock:
             self.predict_from, self._predictor, self._blocked = which, None, False
 
+    @property
+    def rule(self) -> PredictorSettings:
+        """The decision rule in use: `settings` with the model's chosen rule applied when
+        settings.from_model (PredictorSettings.for_model), as the predictor takes it."""
+        engine = self._engine
+        return self.settings.for_model(engine.config) if engine is not None else self.settings
+
     def set_predictor_settings(self, settings: PredictorSettings) -> None:
         """Smoothing, history and threshold from the next window on (the decisions start afresh)."""
         with self._lock:
@@ -312,6 +322,7 @@ class LivePipeline:
         rec, self._recording = self._recording, None
         if rec is None:
             return None
+        self._view = dataclasses.replace(self._view, recording=None)   # no reader sees it running after this
         try:
             return rec.close(reason)
         except C3tError as exc:
@@ -322,7 +333,6 @@ class LivePipeline:
     def start(self) -> None:
         """Start the worker thread (nothing happens when it is already running)."""
         if self._thread is not None and self._thread.is_alive():
-        self._view = dataclasses.replace(self._view, recording=None)   # no reader sees it running after this
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="c3t-live", daemon=True)
@@ -400,7 +410,7 @@ class LivePipeline:
         truth_at = getattr(src, "truth_at", None)
         if truth_at is None:
             return None
-        span = self._predictor.spec.seconds + (self.settings.history - 1) * self.settings.hop_s
+        span = self._predictor.spec.seconds + (self._predictor.settings.history - 1) * self.settings.hop_s
         return window_truth(truth_at, pred.t - span, pred.t)
 
     @property
@@ -435,16 +445,6 @@ class LivePipeline:
                                            warning)
         return v
 
-
-def _recording_status(rec) -> RecordingStatus:
-    return RecordingStatus(str(rec.folder), max(rec.now(), 0.0), rec.label, rec.spans + (rec.label is not None),
-                           {k: v["written"] for k, v in rec.recorder.counts().items()})
-
-
-def _close(src) -> None:
-    try:
-        src.stop()
-    finally:
     def clock_change(self, role: str, buf) -> float | None:
         """Seconds the `role` device's clock offset (host - device, core/streams/clock.py) has moved since
         its first fit after connect (or after the device's clock was reset): drift and jumps a user can
@@ -458,4 +458,14 @@ def _close(src) -> None:
             epoch, first = self._clock_base[role] = (clock.epoch, clock.fit.offset)
         return clock.fit.offset - first
 
+
+def _recording_status(rec) -> RecordingStatus:
+    return RecordingStatus(str(rec.folder), max(rec.now(), 0.0), rec.label, rec.spans + (rec.label is not None),
+                           {k: v["written"] for k, v in rec.recorder.counts().items()})
+
+
+def _close(src) -> None:
+    try:
+        src.stop()
+    finally:
         src.disconnect()

@@ -14,7 +14,12 @@ whose window is not fully covered (startup, a gap, a stalled camera) sits that w
 
 The raw class probabilities of each window are smoothed over the last `history` windows
 (moving average of probabilities, or a majority vote); below `threshold` the decision is
-NO_ACTION. Each prediction carries the latency of its stages in milliseconds.
+NO_ACTION. An online decoder may then steady the decision (DECODERS): "hysteresis" keeps the
+current action while its smoothed score stays above threshold - `release`; "min-duration"
+shows a new decision only once it has been the smoothed decision for `min_hops` hops in a row.
+A model folder may carry the rule chosen for it on D_Val streams (config["decision"],
+training/decision_rule.py); with `from_model` (the default) the predictor uses it. Each
+prediction carries the latency of its stages in milliseconds.
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ from c3t.core.options import COLOUR_INPUTS, NO_ACTION
 from c3t.core.streams.window import InputSpec
 
 SMOOTHING = ("mean", "majority")
+DECODERS = ("none", "hysteresis", "min-duration")
+RULE_FIELDS = ("smoothing", "history", "threshold", "decoder", "release", "min_hops")   # config["decision"]
 FRAME_MATCH_S = 0.004  # frames are >= 16 ms apart (<= 60 fps); clock re-fits move them far less
 
 
@@ -47,13 +54,34 @@ class PredictorSettings:
     history: int = 4               # windows the decision looks back over
     threshold: float = 0.5         # smoothed confidence below this -> NO_ACTION
     min_coverage: float = 1.0      # fraction of a window's steps a modality must have data for
+    decoder: str = "none"          # online decoder after smoothing: DECODERS
+    release: float = 0.1           # hysteresis: the current action holds down to threshold - release
+    min_hops: int = 2              # min-duration: hops a new decision must last before it is shown
+    from_model: bool = True        # use the model folder's chosen rule (config["decision"]) for RULE_FIELDS
 
     def __post_init__(self):
         if self.smoothing not in SMOOTHING:
             raise C3tError(f"smoothing {self.smoothing!r} is not one of {SMOOTHING}")
-        if self.hop_s <= 0 or self.history < 1 or not 0 <= self.threshold <= 1 or not 0 < self.min_coverage <= 1:
+        if self.decoder not in DECODERS:
+            raise C3tError(f"decoder {self.decoder!r} is not one of {DECODERS}")
+        if self.hop_s <= 0 or self.history < 1 or not 0 <= self.threshold <= 1 or not 0 < self.min_coverage <= 1 \
+                or not 0 <= self.release <= 1 or self.min_hops < 1:
             raise C3tError(f"predictor settings out of range: hop_s > 0, history >= 1, threshold in [0, 1], "
-                           f"min_coverage in (0, 1] (got {self})")
+                           f"min_coverage in (0, 1], release in [0, 1], min_hops >= 1 (got {self})")
+
+    def rule(self) -> dict:
+        """The decision rule's fields (RULE_FIELDS) as a dict, as config["decision"] stores them."""
+        return {k: getattr(self, k) for k in RULE_FIELDS}
+
+    def for_model(self, config: dict) -> "PredictorSettings":
+        """These settings with the model's chosen rule (config["decision"], RULE_FIELDS) when
+        `from_model` is set and the model has one; else unchanged."""
+        import dataclasses
+
+        chosen = config.get("decision") if self.from_model else None
+        if not chosen:
+            return self
+        return dataclasses.replace(self, **{k: chosen[k] for k in RULE_FIELDS if k in chosen})
 
 
 class DecisionSmoother:
@@ -64,21 +92,62 @@ class DecisionSmoother:
     majority: each window votes for its top class, or for NO_ACTION when that class's
               probability is below the threshold; the most voted wins (ties: the latest
               vote among them) and the confidence is its share of the votes.
-    Either way a confidence below `threshold` gives NO_ACTION."""
+    Either way a confidence below `threshold` gives NO_ACTION. Then the decoder (module
+    docstring): "none" shows that decision; "hysteresis" keeps the action shown while its score
+    is at least threshold - `release` and no other class reaches the threshold; "min-duration"
+    shows a new decision only after `min_hops` hops of it in a row (until then the previous one).
 
-    def __init__(self, classes: list[str], smoothing: str = "mean", history: int = 4, threshold: float = 0.5):
+    Raises:
+        C3tError: for a `smoothing` not in SMOOTHING or a `decoder` not in DECODERS
+    """
+
+    def __init__(self, classes: list[str], smoothing: str = "mean", history: int = 4, threshold: float = 0.5,
+                 decoder: str = "none", release: float = 0.1, min_hops: int = 2):
         if smoothing not in SMOOTHING:
             raise C3tError(f"smoothing {smoothing!r} is not one of {SMOOTHING}")
+        if decoder not in DECODERS:
+            raise C3tError(f"decoder {decoder!r} is not one of {DECODERS}")
         self.classes, self.smoothing, self.threshold = list(classes), smoothing, threshold
+        self.decoder, self.release, self.min_hops = decoder, release, min_hops
         self._probs: deque[np.ndarray] = deque(maxlen=history)
         self.scores = np.zeros(len(self.classes))   # per class, what the last decision was taken from
+        self._shown: tuple[str, float] = (NO_ACTION, 0.0)   # the decoder's last output
+        self._pending, self._run = NO_ACTION, 0             # min-duration: the latest decision and its run
+
+    @classmethod
+    def from_settings(cls, classes: list[str], settings: "PredictorSettings") -> "DecisionSmoother":
+        """A smoother with the rule of `settings` (PredictorSettings)."""
+        return cls(classes, settings.smoothing, settings.history, settings.threshold, settings.decoder,
+                   settings.release, settings.min_hops)
 
     def reset(self) -> None:
         """Forget the past windows; the next decision starts a fresh history."""
         self._probs.clear()
+        self._shown, self._pending, self._run = (NO_ACTION, 0.0), NO_ACTION, 0
 
     def update(self, probs) -> tuple[str, float]:
-        """Add one window's probabilities; returns (decision, confidence)."""
+        """Add one window's probabilities; returns (decision, confidence) after the decoder."""
+        action, confidence = self._smoothed(probs)
+        if self.decoder == "hysteresis":
+            shown = self._shown[0]
+            if action != shown and action != NO_ACTION:
+                self._shown = (action, confidence)          # another class reached the threshold
+            elif shown != NO_ACTION and shown in self.classes and \
+                    self.scores[self.classes.index(shown)] >= self.threshold - self.release:
+                self._shown = (shown, float(self.scores[self.classes.index(shown)]))   # holds
+            else:
+                self._shown = (action, confidence)
+        elif self.decoder == "min-duration":
+            self._run = self._run + 1 if action == self._pending else 1
+            self._pending = action
+            if action == self._shown[0] or self._run >= self.min_hops:
+                self._shown = (action, confidence)
+        else:
+            self._shown = (action, confidence)
+        return self._shown
+
+    def _smoothed(self, probs) -> tuple[str, float]:
+        """The smoothed decision before the decoder: (class or NO_ACTION, confidence)."""
         probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (len(self.classes),):
             raise ValueError(f"expected {len(self.classes)} probabilities, got shape {probs.shape}")
@@ -166,7 +235,12 @@ class LiveInputs:
         return preprocess.imu_input(window_imu, self.imu_steps)[None]
 
     def camera(self, frames: np.ndarray, frame_times: np.ndarray) -> tuple[np.ndarray, float]:
-        """(model input, milliseconds spent in the backbone)."""
+        """(model input, milliseconds spent in the backbone).
+
+        Raises:
+            C3tError: with `camera_problem` when the model cannot use this camera (e.g. a skeleton model
+                and a colour camera)
+        """
         if self.camera_problem:
             raise C3tError(self.camera_problem)
         if self.kind == "frames":
@@ -197,7 +271,12 @@ class LiveInputs:
 
 
 class StreamingPredictor:
-    """See the module docstring. `engine` comes from c3t.core.model.inference.open_engine."""
+    """See the module docstring. `engine` comes from c3t.core.model.inference.open_engine.
+
+    Raises:
+        C3tError: when the buffer has no stream the model takes (nothing to predict from), or the model
+            cannot use the camera stream
+    """
 
     def __init__(self, engine, buffer, settings: PredictorSettings | None = None,
                  imu_stream: str = "imu", camera_stream: str = "camera"):
@@ -205,8 +284,9 @@ class StreamingPredictor:
         self.settings = settings or PredictorSettings()
         self.inputs = LiveInputs(engine.config, engine)
         self.classes = engine.classes
-        self.smoother = DecisionSmoother(self.classes, self.settings.smoothing, self.settings.history, self.settings.threshold)
         config = engine.config
+        self.settings = self.settings.for_model(config)   # the model's chosen decision rule, unless told otherwise
+        self.smoother = DecisionSmoother.from_settings(self.classes, self.settings)
         self.spec = InputSpec.from_dict(config["inputs"]).window(config["model"]["imu_channels"], self.settings.window_s)
         self.streams = {}
         if imu_stream in buffer.streams and "imu" in engine.paths:

@@ -400,6 +400,7 @@ def test_the_settings_tab_applies_and_keeps_the_decision_rule_and_folders(qtbot,
     qtbot.addWidget(again)
     rule = again.pipeline.settings
     assert (rule.smoothing, rule.history, rule.threshold) == ("majority", 6, pytest.approx(0.7))
+    assert rule.from_model is False   # the user's own rule: a model's chosen rule no longer replaces it
     assert again.train.models.text() == str(tmp_path / "models-2")
     assert str(again.settings.value("devices/connect_at_start")).lower() == "true"
     again.close()
