@@ -200,6 +200,14 @@ class ThreadedSource(Source):
             self._thread = None
         self._queue.close()
 
+    def start(self) -> None:
+        """Connect if needed and start the reader thread, named after the source; no-op while running.
+        Raises what connect() raises."""
+        if self.running:
+            return
+        self.connect()
+        self._start_reader(f"{type(self).__name__} {self.name}")
+
     def read(self, timeout: float | None = None) -> list[Batch]:
         """Drain the reader thread's BatchQueue (see Source.read)."""
         return self._queue.get_all(timeout)

@@ -108,7 +108,7 @@ class LslInlet(ThreadedSource):
             config = LslInletConfig(query=config, **overrides)
         self.config = config
         self.spec = f"lsl:{config.query}"
-        self._health = StreamHealth()
+        self._health = StreamHealth(name=self.spec)
         self._init_reader()
         self._inlet = None
         self._labels: list[str | None] = []
@@ -157,13 +157,6 @@ class LslInlet(ThreadedSource):
         self._health.connected()
         log.info("%s: inlet on %s (%s, %d channels, %g Hz) from %s", self.spec, full.name(), full.type(),
                  full.channel_count(), rate, full.hostname())
-
-    def start(self) -> None:
-        """Connect if needed and start the reader thread. No-op while running."""
-        if self.running:
-            return
-        self.connect()
-        self._start_reader(f"LslInlet {self.config.query}")
 
     def stop(self) -> None:
         """Stop the reader thread; samples held back for the units are delivered; "stopped"."""

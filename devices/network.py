@@ -187,13 +187,6 @@ class NetLines(LineSource):
             (" (UDP)" if c.mode == "udp" else " (TCP)")
         log.warning("%s", self.address_text)
 
-    def start(self) -> None:
-        """Connect if needed and start the reader thread. No-op while running."""
-        if self.running:
-            return
-        self.connect()
-        self._start_reader(f"NetLines {self.spec}")
-
     def stop(self) -> None:
         """Stop the reader thread and deliver the lines held back while detecting the format;
         state "stopped". Batches received can still be read."""

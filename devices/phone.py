@@ -240,13 +240,6 @@ class PhonePush(_PhoneStream, ThreadedSource):
                              f"Logger: Settings > Data Streaming > HTTP Push, URL {self.url}")
         log.warning("%s", self.address_text)
 
-    def start(self) -> None:
-        """Connect if needed and serve pushes on a background thread. No-op while running."""
-        if self.running:
-            return
-        self.connect()
-        self._start_reader(f"PhonePush {self.spec}")
-
     def _run(self) -> None:
         self._server.serve_forever(poll_interval=0.1)
 
@@ -517,13 +510,6 @@ class Phyphox(_PhoneStream, ThreadedSource):
         self._connected = True
         self._opened_at = self.config.clock()
         self._health.connected()
-
-    def start(self) -> None:
-        """Connect if needed and poll on a background thread. No-op while running."""
-        if self.running:
-            return
-        self.connect()
-        self._start_reader(f"Phyphox {self.spec}")
 
     def stop(self) -> None:
         """Stop polling; state "stopped"."""
