@@ -12,8 +12,12 @@ from c3t.core.model.folder import ensemble_members, read_model_config
 
 def register(sub) -> None:
     """Add `c3t export` and `c3t live` to the subcommands."""
-    p = sub.add_parser("export", help="write ONNX files for a model folder (checked against torch first)")
-    p.add_argument("--model", required=True, help="model folder (from `c3t train`)")
+    p = sub.add_parser("export", help="write ONNX files for a model folder (--model), or a session as XDF (SESSION --xdf FILE)")
+    p.add_argument("session", nargs="?", help="with --xdf: the session folder to write as an XDF file")
+    p.add_argument("--xdf", metavar="FILE", help="write SESSION as this XDF file (Lab Streaming Layer's format; "
+                   "readable by pyxdf, EEGLAB, MNE)")
+    p.add_argument("--force", action="store_true", help="with --xdf: replace FILE if it exists")
+    p.add_argument("--model", help="model folder (from `c3t train`) to export for onnxruntime")
     p.add_argument("--dataset", help="dataset for the parity check's real windows (default: the model's own)")
     p.add_argument("--clips", type=int, default=4, help="clips in the parity check (default 4)")
     p.set_defaults(func=export_command)
@@ -24,7 +28,9 @@ def register(sub) -> None:
                    "(default: none; give --imu, --camera or both, as the model takes them)")
     p.add_argument("--camera", metavar="SPEC", help="camera source, e.g. camera:0 or sim (default: none)")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl+C)")
-    p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction (with the class names)")
+    p.add_argument("--lsl-out", metavar="NAME", help="also publish every decision as Lab Streaming Layer streams NAME "
+                   "and NAME-probabilities (needs pip install 'c3t[lsl]')")
     p.add_argument("--hop", type=float, default=0.25, help="seconds between predictions (default 0.25)")
     p.add_argument("--window", type=float, help="window length in seconds (default: the model's, else 2.5)")
     p.add_argument("--smoothing", choices=("mean", "majority"),
@@ -46,6 +52,10 @@ def export_command(args) -> int:
         C3tError: for --clips below 1, a --model that is not a writable model folder, a missing --dataset,
             or a model that cannot be exported.
     """
+    if args.xdf or args.session:
+        return export_xdf_command(args)
+    if not args.model:
+        raise C3tError("give --model MODEL_DIR (ONNX export) or SESSION --xdf FILE (XDF export)")
     if args.clips < 1:
         raise C3tError("--clips must be at least 1")
     members = ensemble_members(read_model_config(args.model, "--model"))
@@ -60,6 +70,29 @@ def export_command(args) -> int:
     record = export_model(args.model, args.dataset, args.clips)
     files = [p["file"] for p in record["paths"].values()] + ([record["backbone"]["file"]] if record["backbone"] else [])
     print(f"wrote {', '.join(files)} and export.json to {args.model} (opset {record['opset']})")
+    return 0
+
+
+def export_xdf_command(args) -> int:
+    """`c3t export SESSION --xdf FILE`: write the session as an XDF file (core/session/xdf.py) and print its
+    streams; returns 0.
+
+    Raises:
+        C3tError: SESSION or --xdf missing, --model given too, FILE exists without --force, or a session
+            that cannot be read.
+    """
+    from pathlib import Path
+
+    from c3t.core.session.xdf import export_xdf
+
+    if not args.session or not args.xdf or args.model:
+        raise C3tError("export a session as `c3t export SESSION --xdf FILE` (and a model as `c3t export --model DIR`)")
+    out = Path(args.xdf)
+    if out.exists() and not args.force:
+        raise C3tError(f"--xdf {out} exists; choose another file or add --force to replace it")
+    for line in export_xdf(args.session, out):
+        print(line)
+    print(f"wrote {out}")
     return 0
 
 
@@ -87,6 +120,10 @@ def live_command(args) -> int:
     if live.engine.note:
         print(f"note: {live.engine.note}", file=sys.stderr)
     check_model_inputs(live.engine, args.imu, args.camera)
+    if args.lsl_out:
+        live.publish_lsl(args.lsl_out)
+        print(f"publishing decisions over LSL as {args.lsl_out!r} and {args.lsl_out + '-probabilities'!r}",
+              file=sys.stderr)
     return HeadlessRun(live, args.imu, args.camera, args.seconds, args.jsonl).run()
 
 

@@ -205,6 +205,7 @@ class LivePipeline:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.on_prediction = None              # called in the worker thread with (prediction, truth)
+        self._lsl_out = None                   # devices/lsl.DecisionOutlet while decisions are published
 
     # -- devices -----------------------------------------------------------------------
     def connect(self, imu: str | None = None, camera: str | None = None) -> None:
@@ -259,6 +260,33 @@ class LivePipeline:
         with self._lock:
             self._engine, self._model, self._predictor, self._blocked = engine, str(folder), None, False
             self._reset_scores()
+        if self._lsl_out is not None:      # the new model's classes label the probabilities
+            self.publish_lsl(self._lsl_out.name)
+
+    def publish_lsl(self, name: str | None) -> None:
+        """Publish every decision from now on as the Lab Streaming Layer streams `name` (class name and
+        confidence) and `name`-probabilities (one channel per class, labelled with the class names),
+        stamped with the window's end (devices/lsl.DecisionOutlet); None stops publishing.
+
+        Raises:
+            C3tError: no model is loaded (its classes name the channels), or pylsl is missing.
+        """
+        if name is None:
+            with self._lock:
+                self._lsl_out = None
+            return
+        if self._engine is None:
+            raise C3tError("load a model before publishing over LSL: its class names label the channels")
+        from c3t.devices.lsl import DecisionOutlet
+
+        outlet = DecisionOutlet(name, list(self._engine.classes))
+        with self._lock:
+            self._lsl_out = outlet
+
+    @property
+    def lsl_out(self) -> str | None:
+        """The name decisions are published under over LSL, or None."""
+        return None if self._lsl_out is None else self._lsl_out.name
 
     @property
     def engine(self):
@@ -403,6 +431,8 @@ class LivePipeline:
                 self._score.update(pred.action, truth)
             if self.on_prediction is not None:
                 self.on_prediction(pred, truth)
+            if self._lsl_out is not None:
+                self._lsl_out.push(pred.t, pred.action, pred.confidence, pred.probs)
         return batches
 
     def _truth(self, pred) -> str | None:
