@@ -466,30 +466,36 @@ class _Recipes:
         with cfg.virtual_weight that weight x L_CE of the D_HAR batch's virtual IMU (f2 + h, the
         camera labels), and with `pseudo` (one class per D_Align pair, IGNORED for none) L_CE of
         the D_Align batch's IMU clips against it (mean over the batch's clips that have one)."""
-        m, bs, g = self.model, self.cfg.batch, self.t.gen
-        hv, hy = torch.from_numpy(self.har.visual), torch.from_numpy(self.har.labels)
-        hi_virtual = torch.from_numpy(self.har.virtual_imu) if self.cfg.virtual_weight else None
-        av, ai = torch.from_numpy(self.align.visual), torch.from_numpy(self.align.imu)
-        n_steps = max(1, max(len(hy), len(ai)) // bs)
+        model, batch, gen, dev = self.model, self.cfg.batch, self.t.gen, self.dev
+        har_visual = torch.from_numpy(self.har.visual)      # (N_HAR, T, ...) camera windows, as the input kind has them
+        har_labels = torch.from_numpy(self.har.labels)      # (N_HAR,) camera labels
+        har_virtual_imu = torch.from_numpy(self.har.virtual_imu) if self.cfg.virtual_weight else None   # (N_HAR, steps, C)
+        align_visual = torch.from_numpy(self.align.visual)  # (N_Align, T, ...)
+        align_imu = torch.from_numpy(self.align.imu)        # (N_Align, steps, C)
+        n_steps = max(1, max(len(har_labels), len(align_imu)) // batch)
 
         def step():
-            """One epoch of n_steps: yields each step's summed loss."""
-            har_idx, align_idx = _cycle(len(hy), bs, g), _cycle(len(ai), bs, g)
+            """One epoch of n_steps: yields each step's summed loss (a scalar)."""
+            har_batches, align_batches = _cycle(len(har_labels), batch, gen), _cycle(len(align_imu), batch, gen)
             for _ in range(n_steps):
-                hi, ai_ = next(har_idx), next(align_idx)
-                xb = self.aug(hv[hi], None)[0]
-                loss = F.cross_entropy(m.h(m.encode_visual(xb.to(self.dev)))[0], hy[hi].to(self.dev))
-                if hi_virtual is not None:
-                    vb = self.aug(None, hi_virtual[hi])[1]
-                    loss = loss + self.cfg.virtual_weight * F.cross_entropy(m.h(m.encode_imu(vb.to(self.dev)))[0], hy[hi].to(self.dev))
+                har_idx, align_idx = next(har_batches), next(align_batches)   # (B,) and (B,) clip indices
+                visual = self.aug(har_visual[har_idx], None)[0]               # (B, T, ...)
+                logits = model.h(model.encode_visual(visual.to(dev)))[0]      # (B, t, latent) -> (B, classes)
+                labels = har_labels[har_idx].to(dev)                          # (B,)
+                loss = F.cross_entropy(logits, labels)                        # L_CE on D_HAR, scalar
+                if har_virtual_imu is not None:
+                    virtual = self.aug(None, har_virtual_imu[har_idx])[1]     # (B, steps, C)
+                    logits = model.h(model.encode_imu(virtual.to(dev)))[0]    # (B, classes)
+                    loss = loss + self.cfg.virtual_weight * F.cross_entropy(logits, labels)
                 if pseudo is not None:
-                    ib = self.aug(None, ai[ai_])[1]
-                    pb = pseudo[ai_].to(self.dev)
-                    ce = F.cross_entropy(m.h(m.encode_imu(ib.to(self.dev)))[0], pb, ignore_index=IGNORED, reduction="sum")
-                    loss = loss + ce / max(1, int((pb != IGNORED).sum()))
-                yield loss + self.align_loss(av[ai_], ai[ai_])
+                    imu = self.aug(None, align_imu[align_idx])[1]             # (B, steps, C)
+                    targets = pseudo[align_idx].to(dev)                       # (B,) a class, or IGNORED
+                    logits = model.h(model.encode_imu(imu.to(dev)))[0]        # (B, classes)
+                    ce_sum = F.cross_entropy(logits, targets, ignore_index=IGNORED, reduction="sum")   # scalar
+                    loss = loss + ce_sum / max(1, int((targets != IGNORED).sum()))   # mean over the pairs that have one
+                yield loss + self.align_loss(align_visual[align_idx], align_imu[align_idx])   # + L_CL (InfoNCE)
 
-        self.info["best_val_top1"] = self.t.run(phase, self.params(m, align=True), epochs, step, self.imu_val, n_steps,
+        self.info["best_val_top1"] = self.t.run(phase, self.params(model, align=True), epochs, step, self.imu_val, n_steps,
                                                 align_score=self.align_eval)
 
 
