@@ -290,16 +290,6 @@ def session_classes(root: Path, sessions: list[Session]) -> list[str]:
     return names
 
 
-def session_person(session: Session) -> str:
-    """Who wore the IMU in a session: the manifest's "person" field, else its "subject" field,
-    as a string; "" when it has neither (people-wise protocols then refuse the session)."""
-    for key in ("person", "subject"):
-        value = session.manifest.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return ""
-
-
 def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn", cache_dir=None,
                      progress: bool = True, spec=None, windowing: Windowing | None = None, on_session=None):
     """A folder of sessions (or one session) as `Prepared` data, with each window's role in
@@ -368,7 +358,7 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
         visual=np.concatenate([p["visual"] for p in parts]).astype(np.float32),
         spec=spec, root=str(root),
         extra={"roles": roles, "groups": np.concatenate([p["group"] for p in parts]).astype(str),
-               "people": np.concatenate([np.full(len(p["role"]), session_person(s)) for s, p in zip(sessions, parts)]).astype(str),
+               "people": np.concatenate([np.full(len(p["role"]), s.person) for s, p in zip(sessions, parts)]).astype(str),
                "session_index": np.concatenate([np.full(len(p["role"]), i, np.int64) for i, p in enumerate(parts)]),
                "sessions": [s.name for s in sessions], "windowing": asdict(windowing),
                "skipped": {s.name: int(p["skipped"]) for s, p in zip(sessions, parts)}, "usable": usable},

@@ -231,14 +231,16 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- recording ----------------------------------------------------------------------------
     def start_recording(self, folder: str, label, use: str = "har") -> None:
         """Start recording into `folder` with `label` (None: unlabelled) as camera labels ("har") or for
-        checking ("check"); shows the error when it cannot start."""
+        checking ("check"), the Record tab's person wearing the IMU; shows the error when it cannot start."""
         try:
-            self.pipeline.start_recording(folder, label, use="check" if use == "check" else "har")
+            self.pipeline.start_recording(folder, label, use="check" if use == "check" else "har",
+                                          person=self.record.person.text().strip() or None)
         except C3tError as exc:
             self.show_error(f"could not start recording: {exc}")
             return
         self.record.set_recording(True)
         self.settings.setValue("record/folder", self.record.folder.text())
+        self.settings.setValue("record/person", self.record.person.text())
 
     def stop_recording(self) -> None:
         """Stop the recording and show the saved session's seconds in the status bar."""
@@ -302,6 +304,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings_panel.restore_decision_rule()
         if s.value("record/folder"):
             self.record.folder.setText(str(s.value("record/folder")))
+        self.record.person.setText(str(s.value("record/person", "")))
         if s.value("train/models"):
             self.train.models.setText(str(s.value("train/models")))
         self.record.refresh()
@@ -316,6 +319,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("devices/camera", camera)
         s.setValue("live/window_s", self.live.length.value())
         s.setValue("record/folder", self.record.folder.text())
+        s.setValue("record/person", self.record.person.text())
         s.setValue("train/models", self.train.models.text())
         s.sync()
 

@@ -16,7 +16,7 @@ from c3t.core.errors import C3tError
 from c3t.core.options import NO_ACTION
 from c3t.core.session.format import relabel_session
 
-SESSION_COLUMNS = ("session", "duration s", "labels", "classes", "problems")
+SESSION_COLUMNS = ("session", "person", "duration s", "labels", "classes", "problems")
 LABEL_KEYS = "0123456789abcdefghijklmnopqrstuvwxyz"   # button i's key: 0 = no action, then the classes
 MODES = {"align": "unlabelled", "har": "labelled", "check": "check"}   # use -> session folder suffix
 
@@ -33,16 +33,17 @@ def describe_session(path: Path) -> tuple[str, ...]:
     try:
         s = Session(path)
     except C3tError as exc:
-        return (path.name, "–", "–", "", str(exc))
+        return (path.name, "", "–", "–", "", str(exc))
     uses = Counter(lb.use for lb in s.labels)
     labels = ", ".join(f"{n} {'camera' if u == 'har' else 'check'}" for u, n in sorted(uses.items())) or "unlabelled"
     classes = ", ".join(f"{c} ×{n}" for c, n in Counter(lb.cls for lb in s.labels).most_common())
-    return (s.name, f"{s.duration_s:.1f}", labels, classes, "; ".join(s.problems))
+    return (s.name, s.person or "–", f"{s.duration_s:.1f}", labels, classes, "; ".join(s.problems))
 
 
 class RecordPanel(QtWidgets.QWidget):
     """The Record tab: the sessions folder, the kind of recording (unlabelled, labelled camera labels,
-    check), the class being performed, Start / Stop, and the recorded sessions. Emits
+    check), who wears the IMU (`person`), the class being performed, Start / Stop, and the recorded
+    sessions. Emits
     start_requested(folder, first label or None, use), stop_requested, and label_changed(class or
     None) when the class is changed while recording; the main window does the recording."""
     start_requested = QtCore.Signal(str, object, str)   # session folder, first label (None: unlabelled), use
@@ -55,6 +56,9 @@ class RecordPanel(QtWidgets.QWidget):
         self.folder = QtWidgets.QLineEdit(str(Path.home() / "c3t" / "sessions"))
         browse = QtWidgets.QPushButton("Choose…")
         browse.clicked.connect(self._choose_folder)
+        self.person = QtWidgets.QLineEdit()
+        self.person.setPlaceholderText("who wears the IMU, e.g. alice or p01 (per-person training and tests "
+                                       "group sessions by it)")
         self.unlabelled = QtWidgets.QRadioButton("unlabelled (pairs for alignment, D_Align)")
         self.labelled = QtWidgets.QRadioButton("labelled (camera labels for training, D_HAR): a class per clip")
         self.check = QtWidgets.QRadioButton("check (IMU labels to score the model, D_Val/D_Test: never trained on)")
@@ -82,7 +86,8 @@ class RecordPanel(QtWidgets.QWidget):
         relabel.clicked.connect(self._relabel)
         self.classes: list[str] = []
 
-        where = box("h", QtWidgets.QLabel("sessions folder"), (self.folder, 1), browse)
+        where = box("h", QtWidgets.QLabel("sessions folder"), (self.folder, 1), browse,
+                    QtWidgets.QLabel("person"), (self.person, 1))
         mode = box("v", self.unlabelled, self.labelled, self.check, self.classes_edit)
         run = QtWidgets.QHBoxLayout()
         run.addWidget(self.start_button)
@@ -185,7 +190,7 @@ class RecordPanel(QtWidgets.QWidget):
         list the sessions again."""
         self.recording = recording
         self.start_button.setText("Stop recording" if recording else "Start recording")
-        for b in (self.unlabelled, self.labelled, self.check):
+        for b in (self.unlabelled, self.labelled, self.check, self.person):
             b.setEnabled(not recording)
         self._mode_changed()
         if not recording:

@@ -314,9 +314,10 @@ class LivePipeline:
             self._reset_scores()
 
     # -- recording ---------------------------------------------------------------------
-    def start_recording(self, folder, label: str | None = None, use: str = "har") -> None:
+    def start_recording(self, folder, label: str | None = None, use: str = "har", person: str | None = None) -> None:
         """Record what the connected devices deliver into a new session folder. `label` None:
-        unlabelled (for D_Align) until set_label is called; use "har" (camera labels) or "check"."""
+        unlabelled (for D_Align) until set_label is called; use "har" (camera labels) or "check";
+        `person` who wears the IMU (the manifest's "person", for the per-person protocols)."""
         with self._lock:
             if self._recording is not None:
                 raise C3tError(f"already recording into {self._recording.folder}; stop that first")
@@ -327,7 +328,7 @@ class LivePipeline:
             if missing:
                 raise C3tError(f"the {' and '.join(missing)} rate is not known yet; wait a second for data and try again")
             streams = [(src, role, rates[role]) for role, (src, _) in self._roles.items()]
-            self._recording = LabelledRecording(Path(folder), streams, label, use)
+            self._recording = LabelledRecording(Path(folder), streams, label, use, person=person)
 
     @property
     def recording(self) -> bool:

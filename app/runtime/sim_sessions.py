@@ -4,7 +4,10 @@ then a checking session (IMU labels, D_Val / D_Test). On simulated time: the see
 is recorded. Used by the demo's model build, `c3t bench sessions` and the tests."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
@@ -14,7 +17,8 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
     """Simulated people record, in order: per subject an unlabelled session (D_Align) and a
     session labelled with the simulator's ground truth as camera labels (D_HAR); then one whose
     ground truth is marked for checking (D_Val / D_Test), by `check_subject` (default: the
-    first subject). Returns the session folders."""
+    first subject). Each session names its person ("sim1", "sim2", ...: the manifest's "person"), so
+    the per-person protocols can split them. Returns the session folders."""
     from c3t.core.session.record_loop import record
     from c3t.devices.simulated import DATA_BATCH_S, SimulatedSource
 
@@ -35,6 +39,8 @@ def record_simulated_sessions(out, align_s: float = 300.0, har_s: float = 240.0,
         if seconds <= 0:
             continue
         folder = out / f"{len(folders) + 1:02d}-{name}"
-        record(folder, [(sims[k], sims[k].streams)], duration=seconds, truth=truth, progress=progress)
+        record(folder, [(sims[k], sims[k].streams)], duration=seconds, truth=truth, progress=progress,
+               person=f"sim{k}")
+        log.info("simulated person %d recorded %g s into %s", k, seconds, folder)
         folders.append(folder)
     return folders

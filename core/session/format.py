@@ -26,8 +26,9 @@ the frame table are on disk before that. After a crash the reader keeps every co
 every finalised segment, and says what was lost (a torn last line, the frames of an unfinished
 segment). `manifest.json` says `"closed": true` only after a clean stop.
 
-The manifest: format, version, app_version, created (local time), created_unix, host_t0,
-time_scale, devices (spec, type, config), streams (kind, files, nominal_hz, channels or frame
+The manifest: format, version, app_version, created (local time), created_unix, person (who
+wore the IMU, or null; older sessions may say "subject"), host_t0, time_scale, devices (spec,
+type, config), streams (kind, files, nominal_hz, channels or frame
 size, segment_s), recorder settings, closed; after a clean stop also ended, stop_reason,
 duration_s, counts, measured_hz, source_dropped, clock_fits and writer statistics.
 """
@@ -64,6 +65,7 @@ def imu_columns(channels: int) -> list[str]:
     """The header of an IMU stream's CSV: t, t_device, seq, then ch0..ch{channels-1}."""
     return list(IMU_FIXED) + [f"ch{i}" for i in range(channels)]
 
+PERSON_CHARS = 64   # the longest name for who wore the IMU
 
 def is_session(path) -> bool:
     """True when `path` holds a manifest.json of format c3t-session; an unreadable or
@@ -332,6 +334,25 @@ class Session:
         except ValueError as exc:
             raise C3tError(f"{manifest_path} is not valid JSON ({exc}); the session cannot be read") from None
         if self.manifest.get("format") != FORMAT:
+def check_person(name) -> str | None:
+    """Who wore the IMU, as the manifest's "person" field stores it: the name stripped of surrounding
+    spaces, None for no name (None or ""). The per-person protocols (cross-subject, new-user) group
+    sessions by it, and `--test-people` lists names with commas.
+
+    Raises C3tError for a name longer than PERSON_CHARS characters, with a comma, or with a control
+    character (a line break, a tab)."""
+    if name is None or not str(name).strip():
+        return None
+    name = str(name).strip()
+    bad = next((c for c in name if c == "," or not c.isprintable()), None)
+    if bad is not None:
+        raise C3tError(f"person {name!r}: no {'commas' if bad == ',' else 'control characters'} in a person's name "
+                       "(names are listed with commas in --test-people); e.g. alice or p01")
+    if len(name) > PERSON_CHARS:
+        raise C3tError(f"person {name[:20]!r}...: at most {PERSON_CHARS} characters; use a short name or code such as p01")
+    return name
+
+
             raise C3tError(f"{manifest_path} is not a c3t session manifest (format {self.manifest.get('format')!r})")
         if int(self.manifest.get("version", 0)) > VERSION:
             raise C3tError(f"{self.path} was written by a newer c3t (session version {self.manifest['version']}); update c3t")
@@ -381,6 +402,16 @@ class Session:
         rows, problems = read_table(path, imu_columns(channels), self.closed_cleanly)
         self.problems += problems
         names = meta.get("channel_names")
+    @property
+    def person(self) -> str:
+        """Who wore the IMU: the manifest's "person" field, else its "subject" field, as a string; ""
+        when it has neither (people-wise protocols then refuse the session)."""
+        for key in ("person", "subject"):
+            value = self.manifest.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return ""
+
         names = tuple(map(str, names)) if isinstance(names, list) and len(names) == channels else None
         return ImuTrack(name, rows[:, 0], rows[:, 1], rows[:, 2].astype(np.int64),
                         rows[:, 3:].astype(np.float32), meta.get("nominal_hz"), names)

@@ -78,13 +78,15 @@ def _simulated(source) -> bool:
 
 
 def new_recorder(folder, streams: list[tuple[object, str, float | None]],
-                 config: RecorderConfig | None = None) -> Recorder:
+                 config: RecorderConfig | None = None, person: str | None = None) -> Recorder:
     """A Recorder for (source, stream name in the session, rate in host Hz or None) triples:
     each source listed once as a device, one time scale (the sources must run at one speed).
     Sources on simulated time (see `simulated_clock`) start the session at their clock's now.
 
-    Raises C3tError for sources at different speeds or mixed simulated and live sources."""
+    Raises C3tError for sources at different speeds or mixed simulated and live sources, and as
+    Recorder does."""
     sources = list({id(s): s for s, _, _ in streams}.values())
+    `person`: who wore the IMU (the manifest's "person").
     sim_clock = simulated_clock(sources)
     speeds = {source_speed(s) for s in sources}
     if len(speeds) != 1:
@@ -96,19 +98,20 @@ def new_recorder(folder, streams: list[tuple[object, str, float | None]],
     specs = [StreamSpec(n, "camera" if n.startswith("camera") else "imu", hz / scale if hz else None,
                         device=next(i for i, s in enumerate(sources) if s is src))
              for src, n, hz in streams]
-    return Recorder(folder, specs, devices, scale, config, t0=sim_clock() if sim_clock else None)
+    return Recorder(folder, specs, devices, scale, config, t0=sim_clock() if sim_clock else None, person=person)
 
 
 class LabelledRecording:
     """A session written from batches the caller reads itself (the live pipeline, which also
     predicts from them), with the label switched while recording: each label covers the span
-    from its set_label() to the next one. `use` is "har" (camera labels) or "check".
+    from its set_label() to the next one. `use` is "har" (camera labels) or "check"; `person` who
+    wore the IMU.
 
     Raises C3tError as new_recorder does (a folder that exists, mixed clocks...)."""
 
     def __init__(self, folder, streams: list[tuple[object, str, float | None]], label: str | None = None,
-                 use: str = "har", config: RecorderConfig | None = None):
-        self.recorder = new_recorder(folder, streams, config)
+                 use: str = "har", config: RecorderConfig | None = None, person: str | None = None):
+        self.recorder = new_recorder(folder, streams, config, person)
         self.folder, self.use = Path(folder), use
         self.label: str | None = None
         self.label_start, self.spans = 0.0, 0
@@ -141,7 +144,7 @@ class LabelledRecording:
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
            labels: list[Label] | None = None, truth: str | None = None, config: RecorderConfig | None = None,
            progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None,
-           progress_s: float = 0.5) -> dict:
+           progress_s: float = 0.5, person: str | None = None) -> dict:
     """Record `sources` (each with the stream names to keep) into a new session folder.
 
     duration: session seconds (None: until `stop` is set, Ctrl-C or a source ends).
@@ -152,6 +155,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
     Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
     after closing the session as far as possible."""
     streams, dropped_before = [], {}
+    person:   who wore the IMU (the manifest's "person"; None: not said).
     for source, names in sources:
         health = source.health()
         dropped_before.update({n: health[n].dropped for n in names if n in health})
@@ -163,7 +167,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
         truth_source = next((s for s, _ in sources if hasattr(s, "segments")), None)
         if truth_source is None:
             raise C3tError("ground-truth labels need a source that knows them (the simulator, `sim`, or a replay)")
-    rec = new_recorder(folder, streams, config)
+    rec = new_recorder(folder, streams, config, person)
     clock = simulated_clock([s for s, _ in sources]) or time.monotonic
     for lb in labels or []:
         rec.add_label(lb.start, lb.end, lb.cls, lb.use)

@@ -49,6 +49,7 @@ from c3t.core.session.format import (
     VERSION,
     Label,
     imu_columns,
+    check_person,
     label_line,
 )
 from c3t.core.streams.clock import ClockModel
@@ -310,16 +311,18 @@ class Recorder:
     """Writes one session folder from batches given to `write`, on a background thread; see
     the module docstring. Creating it makes the folder, its files and the manifest; it raises
     C3tError for a non-empty folder, no streams, duplicate stream names, an unknown kind, a
-    time_scale not above 0, bad RecorderConfig values or a full disk."""
+    time_scale not above 0, bad RecorderConfig values, a person's name check_person refuses or a
+    full disk. `person`: who wore the IMU (the manifest's "person"; None: not said)."""
 
     def __init__(self, folder, streams: list[StreamSpec], devices: list[dict] | None = None, time_scale: float = 1.0,
                  config: RecorderConfig | None = None, clock: Callable[[], float] = time.monotonic,
-                 t0: float | None = None):
+                 t0: float | None = None, person: str | None = None):
         self.config = config or RecorderConfig()
         self.config.check()
         if not streams:
             raise C3tError("nothing to record: no streams given")
         if time_scale <= 0:
+        person = check_person(person)
             raise C3tError(f"time_scale={time_scale} must be above 0")
         names = [s.name for s in streams]
         if len(set(names)) != len(names):
@@ -339,6 +342,7 @@ class Recorder:
             "host_t0": self.t0, "time_scale": self.time_scale,
             "time": "t = (host monotonic arrival time - host_t0) * time_scale, in seconds",
             "devices": list(devices or []),
+            "person": person,
             "streams": {s.name: self._stream_meta(s) for s in streams},
             "labels": LABELS,
             "recorder": dataclasses.asdict(self.config),

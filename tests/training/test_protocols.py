@@ -168,15 +168,22 @@ def test_sessions_without_a_person_are_named():
 
 
 def test_session_person_reads_the_manifest(tmp_path):
-    from c3t.training.session_dataset import session_person
+    """Session.person: the manifest's "person" (c3t record --person, the Record tab's Person), else
+    an older session's "subject"; "" for neither."""
+    from c3t.core.session.format import MANIFEST, Session
+    from c3t.core.session.writer import Recorder, RecorderConfig, StreamSpec
 
-    class Fake:
-        def __init__(self, manifest):
-            self.manifest = manifest
+    def session(name, person=None, **manifest):
+        rec = Recorder(tmp_path / name, [StreamSpec("imu", "imu", 100.0)], person=person, config=RecorderConfig(fsync=False))
+        rec.close()
+        m = json.loads((tmp_path / name / MANIFEST).read_text())
+        (tmp_path / name / MANIFEST).write_text(json.dumps({**m, **manifest}))
+        return Session(tmp_path / name)
 
-    assert session_person(Fake({"person": "ann", "subject": 3})) == "ann"
-    assert session_person(Fake({"subject": 3})) == "3"
-    assert session_person(Fake({})) == ""
+    assert session("a", " ann ").person == "ann" and session("a2", "ann", subject=3).person == "ann"
+    assert session("b", person=None, subject=3).person == "3"
+    nobody = session("c")
+    assert nobody.person == "" and nobody.manifest["person"] is None
 
 
 # ---------------------------------------------------------------- selection and statistics

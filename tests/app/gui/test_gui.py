@@ -107,6 +107,7 @@ def test_record_an_unlabelled_and_a_labelled_session(qtbot, window):
     window.show_tab("record")
     rec = window.record
     rec.unlabelled.setChecked(True)
+    rec.person.setText(" ann ")                               # who wears the IMU: into each manifest
     qtbot.waitUntil(lambda: all(d.nominal_hz for d in window.pipeline.view().devices.values()), timeout=60000)
     rec.start_button.click()
     assert rec.recording, window.banner.text()
@@ -114,7 +115,7 @@ def test_record_an_unlabelled_and_a_labelled_session(qtbot, window):
     assert rec.recording and window.pipeline.recording
     rec.start_button.click()
     assert not rec.recording and rec.table.rowCount() == 1
-    assert rec.table.item(0, 2).text() == "unlabelled"
+    assert rec.table.item(0, 3).text() == "unlabelled"
 
     rec.classes_edit.setText("wave, jog")
     rec.set_classes(rec._typed_classes())
@@ -135,7 +136,9 @@ def test_record_an_unlabelled_and_a_labelled_session(qtbot, window):
     assert labelled.labels[0].end == pytest.approx(labelled.labels[1].start)
     assert labelled.labels[1].end - labelled.labels[1].start > 0.9   # (a busy CPU may make it longer)
     assert labelled.imu["imu"].t[-1] > 2.5 and len(labelled.cameras["camera"]) > 40
-    assert "3 camera" in rec.table.item(1, 2).text()
+    assert "3 camera" in rec.table.item(1, 3).text()
+    assert labelled.person == "ann" and rec.table.item(1, 1).text() == rec.table.item(0, 1).text() == "ann"
+    assert window.settings.value("record/person") == " ann "
 
 
 def test_retrain_from_the_window_and_switch_to_the_new_model(qtbot, window, sessions_root, store):
@@ -238,7 +241,7 @@ def test_relabel_and_a_broken_session_in_the_list(qtbot, window, sessions_root, 
     labels = [lb.cls for lb in Session(copy / "02-har").labels]
     assert "wave" in labels and "right hand wave" not in labels
     row = describe_session(copy / "broken")
-    assert row[0] == "broken" and "not valid JSON" in row[4]
+    assert row[0] == "broken" and "not valid JSON" in row[5]
     window.record.folder.setText(str(copy))
     window.record.refresh()
     names = [window.record.table.item(r, 0).text() for r in range(window.record.table.rowCount())]
