@@ -27,8 +27,7 @@ every finalised segment, and says what was lost (a torn last line, the frames of
 segment). `manifest.json` says `"closed": true` only after a clean stop.
 
 The manifest: format, version, app_version, created (local time), created_unix, person (who
-wore the IMU, or null; older sessions may say "subject"), host_t0, time_scale, devices (spec,
-type, config), streams (kind, files, nominal_hz, channels or frame
+wore the IMU, or null; older sessions may say "subject"), host_t0, time_scale, devices (spec, type, config), streams (kind, files, nominal_hz, channels or frame
 size, segment_s), recorder settings, closed; after a clean stop also ended, stop_reason,
 duration_s, counts, measured_hz, source_dropped, clock_fits and writer statistics.
 """
@@ -57,6 +56,7 @@ USES = ("har", "check")
 IMU_FIXED = ("t", "t_device", "seq")
 FRAME_COLUMNS = ("frame", "segment", "t", "t_device", "seq")
 SEGMENT = "seg_{:06d}.avi"
+PERSON_CHARS = 64   # the longest name for who wore the IMU
 PART = "seg_{:06d}.part.avi"
 
 
@@ -65,7 +65,6 @@ def imu_columns(channels: int) -> list[str]:
     """The header of an IMU stream's CSV: t, t_device, seq, then ch0..ch{channels-1}."""
     return list(IMU_FIXED) + [f"ch{i}" for i in range(channels)]
 
-PERSON_CHARS = 64   # the longest name for who wore the IMU
 
 def is_session(path) -> bool:
     """True when `path` holds a manifest.json of format c3t-session; an unreadable or
@@ -316,24 +315,6 @@ class Gap:
         return self.end - self.start
 
 
-class Session:
-    """A session folder read back: manifest, IMU tracks, frame tables, labels, problems found.
-
-    Video frames are decoded only when asked for (`frames`, `chunks`)."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise C3tError(f"session folder {self.path} does not exist")
-        manifest_path = self.path / MANIFEST
-        if not manifest_path.is_file():
-            raise C3tError(f"{self.path} is not a recorded session: it has no {MANIFEST} "
-                           "(record one with `c3t record --imu SPEC --out DIR`)")
-        try:
-            self.manifest = json.loads(manifest_path.read_text())
-        except ValueError as exc:
-            raise C3tError(f"{manifest_path} is not valid JSON ({exc}); the session cannot be read") from None
-        if self.manifest.get("format") != FORMAT:
 def check_person(name) -> str | None:
     """Who wore the IMU, as the manifest's "person" field stores it: the name stripped of surrounding
     spaces, None for no name (None or ""). The per-person protocols (cross-subject, new-user) group
@@ -353,6 +334,24 @@ def check_person(name) -> str | None:
     return name
 
 
+class Session:
+    """A session folder read back: manifest, IMU tracks, frame tables, labels, problems found.
+
+    Video frames are decoded only when asked for (`frames`, `chunks`)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise C3tError(f"session folder {self.path} does not exist")
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.is_file():
+            raise C3tError(f"{self.path} is not a recorded session: it has no {MANIFEST} "
+                           "(record one with `c3t record --imu SPEC --out DIR`)")
+        try:
+            self.manifest = json.loads(manifest_path.read_text())
+        except ValueError as exc:
+            raise C3tError(f"{manifest_path} is not valid JSON ({exc}); the session cannot be read") from None
+        if self.manifest.get("format") != FORMAT:
             raise C3tError(f"{manifest_path} is not a c3t session manifest (format {self.manifest.get('format')!r})")
         if int(self.manifest.get("version", 0)) > VERSION:
             raise C3tError(f"{self.path} was written by a newer c3t (session version {self.manifest['version']}); update c3t")
@@ -380,6 +379,16 @@ def check_person(name) -> str | None:
         return self.path.name
 
     @property
+    def person(self) -> str:
+        """Who wore the IMU: the manifest's "person" field, else its "subject" field, as a string; ""
+        when it has neither (people-wise protocols then refuse the session)."""
+        for key in ("person", "subject"):
+            value = self.manifest.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return ""
+
+    @property
     def closed_cleanly(self) -> bool:
         """True when the manifest says the recording was stopped cleanly ("closed": true)."""
         return bool(self.manifest.get("closed"))
@@ -402,16 +411,6 @@ def check_person(name) -> str | None:
         rows, problems = read_table(path, imu_columns(channels), self.closed_cleanly)
         self.problems += problems
         names = meta.get("channel_names")
-    @property
-    def person(self) -> str:
-        """Who wore the IMU: the manifest's "person" field, else its "subject" field, as a string; ""
-        when it has neither (people-wise protocols then refuse the session)."""
-        for key in ("person", "subject"):
-            value = self.manifest.get(key)
-            if value not in (None, ""):
-                return str(value)
-        return ""
-
         names = tuple(map(str, names)) if isinstance(names, list) and len(names) == channels else None
         return ImuTrack(name, rows[:, 0], rows[:, 1], rows[:, 2].astype(np.int64),
                         rows[:, 3:].astype(np.float32), meta.get("nominal_hz"), names)

@@ -82,11 +82,11 @@ def new_recorder(folder, streams: list[tuple[object, str, float | None]],
     """A Recorder for (source, stream name in the session, rate in host Hz or None) triples:
     each source listed once as a device, one time scale (the sources must run at one speed).
     Sources on simulated time (see `simulated_clock`) start the session at their clock's now.
+    `person`: who wore the IMU (the manifest's "person").
 
     Raises C3tError for sources at different speeds or mixed simulated and live sources, and as
     Recorder does."""
     sources = list({id(s): s for s, _, _ in streams}.values())
-    `person`: who wore the IMU (the manifest's "person").
     sim_clock = simulated_clock(sources)
     speeds = {source_speed(s) for s in sources}
     if len(speeds) != 1:
@@ -152,10 +152,10 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
     truth:    "har" or "check": label the session with the source's ground truth as it goes
               (sources with `segments(t0, t1)`, the simulator); only actions recorded from
               start to end are labelled, and the rests between them as NO_ACTION.
+    person:   who wore the IMU (the manifest's "person"; None: not said).
     Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
     after closing the session as far as possible."""
     streams, dropped_before = [], {}
-    person:   who wore the IMU (the manifest's "person"; None: not said).
     for source, names in sources:
         health = source.health()
         dropped_before.update({n: health[n].dropped for n in names if n in health})

@@ -48,8 +48,8 @@ from c3t.core.session.format import (
     USES,
     VERSION,
     Label,
-    imu_columns,
     check_person,
+    imu_columns,
     label_line,
 )
 from c3t.core.streams.clock import ClockModel
@@ -319,10 +319,10 @@ class Recorder:
                  t0: float | None = None, person: str | None = None):
         self.config = config or RecorderConfig()
         self.config.check()
+        person = check_person(person)
         if not streams:
             raise C3tError("nothing to record: no streams given")
         if time_scale <= 0:
-        person = check_person(person)
             raise C3tError(f"time_scale={time_scale} must be above 0")
         names = [s.name for s in streams]
         if len(set(names)) != len(names):
@@ -339,10 +339,10 @@ class Recorder:
         self.manifest = {
             "format": FORMAT, "version": VERSION, "app_version": _app_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created)), "created_unix": round(created, 3),
+            "person": person,
             "host_t0": self.t0, "time_scale": self.time_scale,
             "time": "t = (host monotonic arrival time - host_t0) * time_scale, in seconds",
             "devices": list(devices or []),
-            "person": person,
             "streams": {s.name: self._stream_meta(s) for s in streams},
             "labels": LABELS,
             "recorder": dataclasses.asdict(self.config),
