@@ -112,6 +112,45 @@ def plan_windows(session: Session, w: Windowing = Windowing()) -> list[PlannedWi
     return sorted(out, key=lambda p: p.t_end)
 
 
+def stub_reason(session: Session) -> str | None:
+    """Why `session` can give no window at all (a recording that failed or was stopped at once: no
+    IMU or camera stream, no sample or no frame in it), or None for a session worth cutting."""
+    if not session.imu or not session.cameras:
+        return (f"it has no {'IMU' if not session.imu else 'camera'} stream "
+                f"(it has {', '.join([*session.imu, *session.cameras]) or 'none'})")
+    if not any(len(track) for track in session.imu.values()):
+        return "its IMU stream has no samples"
+    if not any(len(track) for track in session.cameras.values()):
+        return "its camera stream has no frames"
+    return None
+
+
+def trainable_sessions(root: Path, paths: list[Path]) -> list[Session]:
+    """The sessions of `paths` (find_sessions(root)) to train on: in a folder of sessions a stub
+    (stub_reason) is skipped with a warning on stderr instead of refusing the whole folder; a single
+    session given as `root` is refused with the reason.
+
+    Raises:
+        C3tError: when `root` is itself a stub session, or every session in it is one
+    """
+    sessions, skipped = [], []
+    for path in paths:
+        session = Session(path)
+        why = stub_reason(session)
+        if why is None:
+            sessions.append(session)
+            continue
+        if Path(path) == Path(root):
+            raise C3tError(f"session {path} cannot be trained on: {why}")
+        skipped.append(f"{session.name} ({why})")
+        message = f"skipped session {path}: {why}; delete it or record it again"
+        print(f"warning: {message}", file=sys.stderr)
+    if not sessions:
+        raise C3tError(f"{root} holds no session to train on: {'; '.join(skipped)}; record sessions with "
+                       "`c3t record --imu SPEC --camera SPEC --out DIR`")
+    return sessions
+
+
 def _streams(session: Session) -> tuple[str, str]:
     if not session.imu or not session.cameras:
         raise C3tError(f"session {session.path} needs an IMU and a camera stream to train on "
@@ -325,7 +364,7 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
     visual_shape = (spec.frames, net.out_dim) if net is not None else (spec.frames, preprocess.frame_channels(spec.visual), size, size)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache = cache / "sessions"
-    sessions = [Session(p) for p in paths]
+    sessions = trainable_sessions(root, paths)
     classes = session_classes(root, sessions)
     parts = []
     usable = {}
@@ -372,7 +411,7 @@ def raw_windows(root, spec, pick, windowing: Windowing | None = None) -> list[tu
     windowing = windowing or Windowing()
     if spec.seconds:
         windowing = Windowing(**{**asdict(windowing), "seconds": float(spec.seconds)})
-    sessions = [Session(p) for p in find_sessions(root)]
+    sessions = trainable_sessions(Path(root), find_sessions(root))
     keyed = {f"{s.name}/{w.role}@{w.t_end:.3f}": (s, w) for s in sessions for w in plan_windows(s, windowing)}
     chosen = set(pick(list(keyed)))
     out = []

@@ -105,7 +105,7 @@ def check_model_out(out: Path, dataset: Path, force: bool) -> None:
     (check_output_folder), with --force a folder that is not a c3t model folder (no config.json),
     and the dataset folder itself, a folder inside it or one above it. Raises C3tError saying what
     to give instead."""
-    check_output_folder(out, "--out", replace=force)
+    check_output_folder(out, "--out", replace=force, force_flag="--force")
     target, data = out.expanduser().resolve(), dataset.expanduser().resolve()
     if target == data or data in target.parents or target in data.parents:
         raise C3tError(f"--out {out} is the dataset folder {dataset}, inside it or above it: give the model a folder of its own")

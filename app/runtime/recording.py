@@ -106,12 +106,12 @@ class HeadlessRecording:
     `out` for `duration` seconds (None: until Ctrl-C or SIGTERM). `label`: one action for the whole
     session; `truth`: label with the source's ground truth as it goes; `use` "har" (camera labels,
     D_HAR) or "check" (IMU labels, D_Val / D_Test); `seed`: the simulated world's for sim specs that
-    set none; `segment_s`: video segment length in seconds."""
+    set none; `segment_s`: video segment length in seconds; `person`: who wears the IMU."""
 
     def __init__(self, out, imu: str, camera: str | None = None, duration: float | None = None,
                  label: str | None = None, truth: bool = False, use: str = "har", seed: int | None = None,
-                 segment_s: float = 1.0, quiet: bool = False):
-        self.out, self.imu, self.camera, self.duration = out, imu, camera, duration
+                 segment_s: float = 1.0, quiet: bool = False, person: str | None = None):
+        self.out, self.imu, self.camera, self.duration, self.person = out, imu, camera, duration, person
         self.label, self.truth, self.use, self.seed = label, truth, use, seed
         self.segment_s, self.quiet = segment_s, quiet
         self.plan = []
@@ -124,7 +124,7 @@ class HeadlessRecording:
             C3tError: for a device that cannot be opened or a recording that fails.
         """
         from c3t.core.session.format import Label, Session
-        from c3t.core.session.record_loop import record
+        from c3t.core.session.record_loop import NothingRecorded, record
         from c3t.core.session.writer import RecorderConfig
 
         _quiet_opencv()   # a full disk would print one FFmpeg warning per frame; the recorder reports it once
@@ -138,7 +138,11 @@ class HeadlessRecording:
               file=sys.stderr)
         try:
             manifest = record(self.out, self.plan, self.duration, labels, self.use if self.truth else None,
-                              RecorderConfig(segment_s=self.segment_s), progress=progress)
+                              RecorderConfig(segment_s=self.segment_s), progress=progress, person=self.person)
+        except NothingRecorded:   # the session was removed: say why per stream, as for a silent stream
+            self._silent_streams()
+            print(f"error: nothing was recorded; {self.out} was not kept", file=sys.stderr)
+            return 1
         finally:
             progress.done()
             restore_signals(previous)

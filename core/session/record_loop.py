@@ -154,7 +154,9 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
               start to end are labelled, and the rests between them as NO_ACTION.
     person:   who wore the IMU (the manifest's "person"; None: not said).
     Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
-    after closing the session as far as possible."""
+    after closing the session as far as possible, and NothingRecorded (a C3tError) when no
+    stream gave a single sample (a device that would not open, a board sending garbage): that
+    session is removed, as are the folders made for it, so a retry or `c3t train` finds no stub."""
     streams, dropped_before = [], {}
     for source, names in sources:
         health = source.health()
@@ -235,11 +237,25 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
             rec.sync()
             _add_truth(rec, truth_source, truth, labelled)
         manifest = rec.close(reason, health)
+        if not any(manifest["counts"].values()):
+            rec.discard()
         if progress is not None:
             progress(_progress(rec, sources, manifest.get("duration_s") or 0.0, dropped_before))
     if rec.failure is not None:
         raise rec.failure
+    if not any(manifest["counts"].values()):
+        raise NothingRecorded(folder, reason, health)
     return manifest
+
+
+class NothingRecorded(C3tError):
+    """No stream of a recording gave a sample; its session folder was removed. `health`: stream
+    name -> the source's Health at the stop (its diagnosis says why), `reason` why it stopped."""
+
+    def __init__(self, folder, reason: str, health: dict):
+        self.folder, self.reason, self.health = folder, reason, health
+        why = "; ".join(f"{n}: {h.diagnosis or h.last_error or 'no data'}" for n, h in health.items())
+        super().__init__(f"nothing was recorded ({reason}){': ' + why if why else ''}; {folder} was not kept")
 
 
 def _all_ended(sources) -> bool:

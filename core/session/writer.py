@@ -380,6 +380,7 @@ class Recorder:
         if f.exists() and (not f.is_dir() or any(f.iterdir())):
             raise C3tError(f"{f} already exists and is not empty; record into a new folder "
                            "(a session is never overwritten)")
+        self._made = [p for p in (f, *f.parents) if not p.exists()]   # the folders this recorder creates, deepest first
         try:
             f.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -621,6 +622,21 @@ class Recorder:
         spans = [(a, b) for a, b in h.gaps] + ([(h.outage_since, None)] if h.outage_since is not None else [])
         return [[round(float(self.session_time(a)), 6), round(float(self.session_time(b)), 6) if b is not None else end]
                 for a, b in spans]
+
+    def discard(self) -> None:
+        """Close and remove the session, for a recording that failed before it recorded anything (a
+        device that would not open): no stub is left to be refused later as "an empty session". Only
+        what this recorder created goes: the folder was new or empty, so every file in it is the
+        recorder's; the folder and the parents it made are removed, an empty folder it was given is
+        kept."""
+        self.close("discarded")
+        for path in sorted(self.folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
+        for folder in self._made:
+            try:
+                folder.rmdir()
+            except OSError:   # something else was put there meanwhile: keep it
+                break
 
     def close(self, reason: str = "stopped", health: dict | None = None) -> dict:
         """Write what is queued, finalise the files and mark the session closed; returns the
