@@ -65,16 +65,18 @@ def fsync_dir(folder) -> None:
         os.close(fd)
 
 
-def check_output_folder(path, flag: str = "--out", replace: bool = False) -> None:
+def check_output_folder(path, flag: str = "--out", replace: bool = False, force_flag: str | None = None) -> None:
     """Check before any work that `path` can be written as a new folder: its parent can be
     created and written (no folder on the way is a file), and `path` is not a file. An existing non-empty folder is refused
-    unless `replace` (then the caller replaces it whole at the end, see replace_folder).
+    unless `replace` (then the caller replaces it whole at the end, see replace_folder); the refusal
+    names `force_flag` as the way to replace it only where the command has one.
     Raises C3tError naming `flag`, the folder and what to do."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise C3tError(f"{flag} {path} is a file; give a folder")
     if path.is_dir() and any(path.iterdir()) and not replace:
-        raise C3tError(f"{flag} {path} already exists and is not empty; give a new folder, or --force to replace it")
+        instead = f", or {force_flag} to replace it" if force_flag else ""
+        raise C3tError(f"{flag} {path} already exists and is not empty; give a new folder{instead}")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

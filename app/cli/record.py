@@ -1,6 +1,6 @@
 """`c3t record` and `c3t info`: the collector (app/runtime/recording.py records and describes).
 
-    c3t record --imu sim --out sessions/align-1 --duration 120                  unlabelled (D_Align)
+    c3t record --imu sim --out sessions/align-1 --duration 120 --person ann     unlabelled (D_Align)
     c3t record --imu serial:/dev/ttyACM0 --camera camera:0 --out s/wave-1 --label wave      D_HAR
     c3t record --imu ... --camera ... --out s/wave-9 --label wave --check       D_Val / D_Test
     c3t info s/wave-1 [--json]
@@ -12,6 +12,7 @@ import json
 
 from c3t.core.atomic_file import check_output_folder
 from c3t.core.errors import C3tError
+from c3t.core.session.format import check_person
 
 
 def register(sub) -> None:
@@ -24,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
     p.add_argument("--label", metavar="NAME", help="the action performed in the whole session (default: unlabelled, for D_Align)")
     p.add_argument("--truth", action="store_true", help="label with the source's ground truth as it goes (sim, replay)")
+    p.add_argument("--person", metavar="NAME", help="who wears the IMU (e.g. alice or p01), kept in the session: "
+                                                   "`c3t train --protocol cross-subject` and new-user split by person")
     p.add_argument("--check", action="store_true", help="the labels are IMU labels for checking (D_Val / D_Test), "
                                                         "never trained on; default: camera labels (D_HAR)")
     p.add_argument("--seed", type=int, help="the simulated world's seed for sim sources whose spec sets none "
@@ -53,11 +56,13 @@ def record_command(args) -> int:
         raise C3tError("--check marks labels for checking: give --label NAME or --truth as well")
     if args.duration is not None and args.duration <= 0:
         raise C3tError(f"--duration {args.duration}: must be above 0 seconds")
-    check_output_folder(args.out, "--out")   # before any device opens or anything is printed
+    check_person(args.person)                 # before any device opens or anything is printed
+    check_output_folder(args.out, "--out")    # (record never replaces a session: no --force to offer)
     from c3t.app.runtime.recording import HeadlessRecording
 
     return HeadlessRecording(args.out, args.imu, args.camera, args.duration, args.label, args.truth,
-                             "check" if args.check else "har", args.seed, args.segment_s, args.quiet).run()
+                             "check" if args.check else "har", args.seed, args.segment_s, args.quiet,
+                             person=args.person).run()
 
 
 def info_command(args) -> int:
