@@ -9,6 +9,12 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 NONE = "(none)"
+# specs of phones and network devices (README, Use your phone as the IMU; edit the port or address)
+NETWORK_CHOICES = (("tcp:5555", "a phone app (HyperIMU) or a board connects to this computer's port 5555 and sends lines"),
+                   ("udp:5555", "a phone app sends lines as UDP datagrams to this computer's port 5555"),
+                   ("http:8000", "Sensor Logger's HTTP Push to this computer's port 8000 (add ?token=SECRET)"),
+                   ("phyphox:192.168.1.20:8080", "phyphox with remote access on: the address it shows"),
+                   ("lsl:type=IMU", "a Lab Streaming Layer IMU stream (pip install 'c3t[lsl]')"))
 STATUS_COLUMNS = ("device", "state", "rate Hz", "received", "dropped", "gaps s", "clock Δ s", "connects", "last message")
 CLOCK_TIP = ("how far the device's clock has moved against the computer's since connect, in seconds (drift, "
              "jumps); – : the device sends no time of its own, is simulated, or has not been fitted yet")
@@ -74,7 +80,8 @@ class DevicesPanel(QtWidgets.QGroupBox):
 
     # -- choices ----------------------------------------------------------------------------
     def refresh(self) -> None:
-        """List the simulator, serial ports and (without opening them) camera device nodes."""
+        """List the simulator, serial ports, the phone and network forms and (without opening them)
+        camera device nodes."""
         import glob
 
         from c3t.devices.discovery import list_serial_ports
@@ -84,6 +91,8 @@ class DevicesPanel(QtWidgets.QGroupBox):
         self.imu.addItem("sim")
         for port, what in list_serial_ports():
             self.imu.addItem(f"serial:{port}", what)
+        for spec, what in NETWORK_CHOICES:
+            self.imu.addItem(spec, what)
         self.camera.clear()
         self.camera.addItems(["sim", NONE])
         for node in sorted(glob.glob("/dev/video*")):

@@ -66,6 +66,13 @@ class SettingsPanel(QtWidgets.QWidget):
         self.threshold.setRange(0, 100)
         self.threshold.setSuffix(" %")
         self.rule = MessageLabel("", max_lines=2)
+        self.lsl_out = QtWidgets.QCheckBox("publish every decision over Lab Streaming Layer as")
+        self.lsl_name = QtWidgets.QLineEdit("c3t")
+        self.lsl_name.setToolTip("streams NAME (class name, confidence) and NAME-probabilities (one channel per "
+                                 "class), for LabRecorder and other programs; needs pip install 'c3t[lsl]'")
+        lsl_row = QtWidgets.QHBoxLayout()
+        lsl_row.addWidget(self.lsl_out)
+        lsl_row.addWidget(self.lsl_name, 1)
         self.model = QtWidgets.QLineEdit()
         self.model.setReadOnly(True)
         open_model = QtWidgets.QPushButton("Open model folder…")
@@ -77,7 +84,8 @@ class SettingsPanel(QtWidgets.QWidget):
 
         devices = _form(("IMU", self.imu), ("camera", self.camera), ("", self.connect_at_start))
         live = _form(("plot length", self.window_s), ("predict from", self.predict_from), ("smoothing", self.smoothing),
-                     ("smooth over", self.history), ("\"no action\" below", self.threshold), ("", self.rule))
+                     ("smooth over", self.history), ("\"no action\" below", self.threshold), ("", self.rule),
+                     ("LSL", lsl_row))
         model = QtWidgets.QHBoxLayout()
         model.addWidget(self.model, 1)
         model.addWidget(open_model)
@@ -102,6 +110,8 @@ class SettingsPanel(QtWidgets.QWidget):
             signal = w.currentIndexChanged if isinstance(w, QtWidgets.QComboBox) else w.valueChanged
             signal.connect(lambda *_: self._apply(self.apply_decision_rule))
         self.sessions.editingFinished.connect(lambda: self._apply(self._folders_changed))
+        self.lsl_out.toggled.connect(lambda on: self._apply(lambda: self._publish_lsl(on)))
+        self.lsl_name.editingFinished.connect(lambda: self.lsl_out.isChecked() and self._apply(lambda: self._publish_lsl(True)))
         self.models.editingFinished.connect(lambda: self._apply(self._folders_changed))
 
     # -- reading the window's current choices ---------------------------------------------------
@@ -116,6 +126,7 @@ class SettingsPanel(QtWidgets.QWidget):
             self.connect_at_start.setChecked(str(s.value("devices/connect_at_start", "false")).lower() == "true")
             self.window_s.setValue(w.live.length.value())
             self.predict_from.setCurrentIndex(self.predict_from.findData(w.pipeline.predict_from))
+            self.lsl_out.setChecked(w.pipeline.lsl_out is not None)
             rule = w.pipeline.rule   # the model's chosen rule unless the user set one
             self.smoothing.setCurrentIndex(self.smoothing.findData(rule.smoothing))
             self.history.setValue(rule.history)
@@ -135,6 +146,17 @@ class SettingsPanel(QtWidgets.QWidget):
     def _store(self, key: str, value) -> None:
         if not self._loading:
             self.window.settings.setValue(key, value)
+
+    def _publish_lsl(self, on: bool) -> None:
+        """Publish the decisions over LSL under the name given (or stop); without a model or pylsl the
+        window says why and the box is unticked."""
+        try:
+            self.window.pipeline.publish_lsl((self.lsl_name.text().strip() or "c3t") if on else None)
+        except C3tError as exc:
+            self.window.show_error(str(exc))
+            self.lsl_out.blockSignals(True)
+            self.lsl_out.setChecked(False)
+            self.lsl_out.blockSignals(False)
 
     def _devices_changed(self) -> None:
         if self._loading:
