@@ -1,5 +1,6 @@
 """`c3t bench NAME`: benchmarks and experiments that print figures. This module parses and dispatches;
-the measurements are in app/bench/ (and app/gui/bench.py, training/experiments.py, training/figures.py).
+the measurements are in app/bench/ (and app/gui/bench.py, training/experiments.py, training/figures.py,
+training/stream_eval.py).
 
 Adding a benchmark: write `_NAME_options(p)` (its arguments) and `NAME_command(args)` (check the
 options, call the measurement, print), and add one line to BENCHES.
@@ -283,6 +284,63 @@ def gui_command(args) -> int:
     return _json_line(args, result)
 
 
+# -- stream: held-out data through the live path on simulated time (training/stream_eval.py) --
+def _stream_options(p) -> None:
+    p.add_argument("--model", required=True, help="model folder (from `c3t train` or the Train tab)")
+    p.add_argument("--dataset", help="UTD-MHAD layout folder, `c3t synth` output, a folder of recorded sessions, or "
+                   "sim: unseen simulated people of the world the model learnt from")
+    p.add_argument("--sim", action="store_true", help="the same as --dataset sim")
+    p.add_argument("--split", choices=("test", "val", "all"), default="test",
+                   help="which clips or sessions: the model's D_Test (default) or D_Val from its split.json, or all "
+                        "of them (a folder the model never saw)")
+    p.add_argument("--rest", type=float, default=0.0, metavar="S",
+                   help="clip datasets: S seconds of rest between clips, truth 'no action' (the IMU glides between the "
+                        "clips' rest postures with their own noise, the camera holds a still frame; default 0: back to back)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clips' order and the rests' noise (default 0)")
+    p.add_argument("--from", dest="predict_from", choices=("all", "imu", "camera"), default="all",
+                   help="which streams the model sees: every one it takes (default), the IMU or the camera")
+    p.add_argument("--people", type=int, default=1, help="--sim: unseen simulated people (default 1)")
+    p.add_argument("--seconds", type=float, default=120.0, help="--sim: simulated seconds per person (default 120)")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto",
+                   help="auto: onnxruntime when the model was exported, else torch (default auto)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def stream_command(args) -> int:
+    """`c3t bench stream`: play held-out data through SyncBuffer -> StreamingPredictor and its decision rule
+    on simulated time and print the per-hop figures (training/stream_eval.py); returns 0.
+
+    Raises:
+        C3tError: for a --model that is not a model folder, no --dataset (nor --sim), a missing dataset folder,
+            --people or --seconds below 1 / 0 (checked before any heavy import), and as
+            training/stream_eval.bench_stream.
+    """
+    read_model_config(args.model, "--model")
+    sim = args.sim or args.dataset == "sim"
+    if not sim:
+        if not args.dataset:
+            raise C3tError("give --dataset DIR (clips or sessions) or --sim (unseen simulated people)")
+        check_dataset(args.dataset)
+    if sim and (args.people < 1 or args.seconds <= 0):
+        raise C3tError(f"--people {args.people} / --seconds {args.seconds}: give at least 1 person and some seconds")
+    from c3t.training.stream_eval import bench_stream, report_lines
+
+    person = None
+    if sim:
+        from c3t.devices.simulated import DATA_BATCH_S, SimulatedSource
+
+        def person(**config):
+            """One simulated person on simulated time (the seed, not the CPU, decides what is played)."""
+            return SimulatedSource(realtime=False, batch_s=DATA_BATCH_S, **config)
+
+    report = bench_stream(args.model, None if sim else args.dataset, split=args.split, rest_s=args.rest,
+                          seed=args.seed, predict_from=args.predict_from, backend=args.backend, sim_person=person,
+                          people=args.people, seconds=args.seconds)
+    print("\n".join(report_lines(report)))
+    return _json_line(args, {**report["figures"], **{k: report[k] for k in ("kind", "data", "split", "modalities",
+                                                                             "window_s", "settings", "seed", "rest")}})
+
+
 # name -> (help, the arguments, the command); `c3t bench --help` lists them in this order
 BENCHES = {
     "paper": ("the paper's experiment tables on a dataset (resumable)", _paper_options, paper_command),
@@ -299,6 +357,8 @@ BENCHES = {
     "latency": ("per-window latency of a model: onnxruntime vs torch", _latency_options, latency_command),
     "gui": ("the demo window while recording and predicting: frames drawn per second, UI stalls",
             _gui_options, gui_command),
+    "stream": ("held-out data through the live path on simulated time, scored per hop: frame accuracy, edit, "
+               "F1@k, detection delay, false starts", _stream_options, stream_command),
 }
 
 

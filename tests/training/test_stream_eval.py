@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from c3t.app.cli import main
 from c3t.core.errors import C3tError
 from c3t.core.model.folder import save_model
 from c3t.core.model.networks import ModelConfig, build_model
@@ -182,10 +183,15 @@ def test_refusals(tiny):
             (data / "classes.txt").write_text("\n".join(CLASSES) + "\n")
 
 
-def test_json_report_is_json_ready(tiny):
+def test_cli_prints_the_table_and_a_json_last_line(tiny, capsys):
     folder, data = tiny
-    r = bench_stream(folder, data, predict_from="imu")
-    line = json.dumps(r["figures"])
-    got = json.loads(line)
+    assert main(["bench", "stream", "--model", str(folder), "--dataset", str(data), "--rest", "1", "--from", "imu",
+                 "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("played 3 clips (test, order seed 0) from imu") and "frame accuracy" in lines[1]
+    got = json.loads(lines[-1])
     for key in ("frame_accuracy", "f1_50", "edit", "delay_s_median", "false_starts_per_min", "clip_top1", "hops"):
         assert key in got
+    assert got["kind"] == "clips" and got["hops"] > 0 and got["rest_minutes"] > 0
+    assert main(["bench", "stream", "--model", str(folder)]) == 2
+    assert "give --dataset DIR" in capsys.readouterr().err
