@@ -88,6 +88,7 @@ class TrainConfig:
     virtual_site: str = "pairs"  # the virtual IMU's body site per clip: "pairs" (label-free) or "label" (upper reference; VIRTUAL_SITES)
     patience: int = 0           # early stopping (label-free): anneal and stop a phase that aligns once its D_Align loss
                                 # has not improved for this many epochs (methods module docstring; 0: never)
+    epoch_steps: int = 0        # an epoch is at most this many batches of its shuffled pass (0: the whole pass)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (how the model folder's config stores them under "training")."""
@@ -142,13 +143,16 @@ def default_backbone(visual: str) -> str:
 REFINE_SHARE = 0.5           # pseudo-label refinement after CA / C3T (REFINABLE): this share of the schedule's
                              # epochs (80 -> 40, the measured configuration)
 DEFAULT_PATIENCE = 10        # early stopping on the D_Align loss's plateau (methods module docstring)
+DEFAULT_EPOCH_STEPS = 10     # batches per epoch at most: the recipe's (80 epochs of <= 10 batches on UTD-MHAD's
+                             # random split, 324 D_HAR clips); overlapping session windows would make it 2-4x more
 
 
 def defaults_for(method: str, visual: str, **chosen) -> TrainConfig:
     """The TrainConfig for `method` on camera modality `visual` when only `chosen` is given:
     TrainConfig's defaults, refinement for REFINABLE methods (REFINE_SHARE of the epochs: 40
-    after 80), early stopping (DEFAULT_PATIENCE), then `chosen` (fields of TrainConfig; None
-    means "the default", so 0 turns refinement or early stopping off).
+    after 80), early stopping (DEFAULT_PATIENCE), epochs of at most DEFAULT_EPOCH_STEPS batches,
+    then `chosen` (fields of TrainConfig; None means "the default", so 0 turns refinement, early
+    stopping or the epoch cap off).
 
     Raises:
         TypeError: a name in `chosen` is not a TrainConfig field.
@@ -158,5 +162,6 @@ def defaults_for(method: str, visual: str, **chosen) -> TrainConfig:
     if unknown:
         raise TypeError(f"TrainConfig has no field(s) {unknown}")
     epochs = chosen.get("epochs") or TrainConfig.epochs
-    best = {"refine_epochs": max(1, round(REFINE_SHARE * epochs)) if method in REFINABLE else 0, "patience": DEFAULT_PATIENCE}
+    best = {"refine_epochs": max(1, round(REFINE_SHARE * epochs)) if method in REFINABLE else 0, "patience": DEFAULT_PATIENCE,
+            "epoch_steps": DEFAULT_EPOCH_STEPS}
     return TrainConfig(method=method, **{**best, **{k: v for k, v in chosen.items() if v is not None}})

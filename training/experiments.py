@@ -208,7 +208,7 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
 
     if cfg["method"] == "random":
         return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"))
-    pinned = {"refine_epochs": 0, "patience": 0}   # the paper's recipe: refined only where the row says so, every epoch run
+    pinned = {"refine_epochs": 0, "patience": 0, "epoch_steps": 0}   # the paper's recipe: refined where the row says so, full epochs
     train_cfg = defaults_for(cfg["method"], cfg["visual"], seed=cfg["seed"], schedule=cfg.get("schedule"),
                              epochs=cfg["epochs"], **{**pinned, **{k: cfg[k] for k in TRAIN_KEYS if k in cfg}})
     model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root, start=_start_state(cfg, model_dir),

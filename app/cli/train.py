@@ -43,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--patience", type=int, metavar="P",
                    help="early stopping without labels: once the D_Align alignment loss has not improved by 1%% for P "
                         "epochs, anneal over P more and end the phase (default 10; 0: run every epoch)")
+    p.add_argument("--epoch-steps", type=int, metavar="S",
+                   help="an epoch ends after at most S batches of its shuffled pass (default 10, the recipe's on UTD-MHAD; "
+                        "recorded sessions' overlapping windows would make a pass many times longer; 0: whole passes)")
     p.add_argument("--temperature", type=float, help="InfoNCE temperature, 0 = learnable (default: best on D_Val)")
     p.add_argument("--noise-augment", type=float, default=0.0, metavar="P",
                    help="share of training clips given test-style crop / dilate noise (default 0)")
@@ -142,6 +145,8 @@ def train_command(args) -> int:
         raise C3tError(f"--epochs {args.epochs}: train at least 1 epoch per phase (default: the chosen number)")
     if args.patience is not None and args.patience < 0:
         raise C3tError(f"--patience {args.patience}: give 0 (run every epoch) or more epochs")
+    if args.epoch_steps is not None and args.epoch_steps < 0:
+        raise C3tError(f"--epoch-steps {args.epoch_steps}: give 0 (whole passes) or more batches per epoch")
     if args.test_people is not None and args.protocol == "random":
         raise C3tError("--test-people needs a people-wise --protocol (cross-subject or new-user): the random split "
                        "puts every person's clips in every split")
@@ -175,6 +180,7 @@ def train_command(args) -> int:
                            select=args.select, imu_labels=args.imu_labels,
                            imu_labels_per_class=args.imu_labels_per_class, refine_epochs=args.refine_epochs,
                            soft_threshold=args.soft_threshold, virtual_weight=args.virtual_weight, patience=args.patience,
+                           epoch_steps=args.epoch_steps,
                            virtual_site=args.virtual_site)
         if args.distributed:
             distributed.check_config(cfg)

@@ -119,3 +119,22 @@ def test_selection_check_warns_when_the_kept_state_and_a_label_free_one_disagree
     check = selection_check(model, {**alternatives, "last": (3, None, odd)}, align, "val")
     assert check["disagreement"]["last"] >= 1 - kept_counts.min() / len(align.imu) > 0.2
     assert "--select last" in check["warning"] and "D_Align" in check["warning"]
+
+
+def test_an_epoch_ends_after_epoch_steps_batches():
+    """TrainConfig.epoch_steps: an epoch of a long pass (overlapping session windows) stops after
+    that many batches; 0 runs the whole pass."""
+    def steps_run(cap):
+        net = torch.nn.Linear(3, 1)
+        taken = []
+
+        def step():
+            for _ in range(5):   # a pass of 5 batches
+                taken.append(1)
+                yield net(torch.ones(2, 3)).pow(2).mean()
+
+        _Trainer(net, TrainConfig(lr=0.1, epoch_steps=cap), None, None).run("p", net.parameters(), 3, step,
+                                                                            lambda: float("nan"), 5)
+        return len(taken)
+
+    assert steps_run(0) == 15 and steps_run(2) == 6
