@@ -107,6 +107,9 @@ class HeadlessRun:
     def _check(self, view) -> None:
         """Say what the devices' states say (stderr); raise when nothing usable arrives."""
         waited = time.monotonic() - self.t0
+        for d in view.devices.values():        # a layout the model cannot take: refused at once, in one line
+            if d.state == "refused":
+                raise C3tError(d.last_error)
         for role, d in view.devices.items():   # a device that sends what gives no samples says why
             if (d.state == "no samples") != self._silent.get(role, False):
                 self._silent[role] = d.state == "no samples"

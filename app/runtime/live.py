@@ -134,7 +134,7 @@ class DeviceStatus:
     warning."""
     role: str                    # "imu" or "camera"
     spec: str
-    state: str                   # core.streams.contract STATES
+    state: str                   # core.streams.contract STATES, or "refused": a layout the model cannot take
     nominal_hz: float | None
     measured_hz: float
     received: int
@@ -194,6 +194,8 @@ class LivePipeline:
         self._feed = self._buffer = self._predictor = None
         self._engine = None
         self._blocked = False                  # the predictor cannot be built for these inputs
+        self._refused: dict = {}               # role -> why its layout was refused for the model (while blocked)
+        self._imu_channels: int | None = None  # values per IMU sample, as the connected IMU sends them
         self._clock_base: dict = {}            # role -> (clock epoch, offset of its first fit), see clock_change
         self._model: str | None = None
         self._recording: LabelledRecording | None = None
@@ -230,6 +232,7 @@ class LivePipeline:
             old = self._roles
             self._close_recording("the devices changed")
             self._roles, self._specs, self._clock_base = roles, {"imu": imu, "camera": camera}, {}
+            self._imu_channels = None
             self._buffer = SyncBuffer(seconds=max(30.0, 4 * window, PLOT_SECONDS + 1))
             self._feed = SourceFeed(roles, self._buffer)
             self._predictor, self._blocked = None, False
@@ -403,6 +406,9 @@ class LivePipeline:
 
     def _step(self, feed) -> list:
         batches = feed.pump(0.0)
+        for b in batches:
+            if b.stream == "imu":
+                self._imu_channels = b.values.shape[1]
         if self._recording is not None and batches:
             for b in batches:
                 self._recording.write(b)
@@ -423,7 +429,17 @@ class LivePipeline:
                 self._errors.append(str(exc))
                 self._blocked = True
                 return batches
-        pred = self._predictor.poll()
+        refused = self._layout_problem()
+        if refused:                   # never half-accepted: no window is cut, the device says why
+            self._refused, self._blocked = {"imu": refused}, True
+            self._errors.append(refused)
+            return batches
+        try:
+            pred = self._predictor.poll()
+        except C3tError as exc:       # a window this model cannot take: said once, the rest keeps running
+            self._errors.append(str(exc))
+            self._blocked = True
+            return batches
         if pred is not None:
             truth = self._truth(pred)
             self._predictions.append(pred)
@@ -435,6 +451,23 @@ class LivePipeline:
             if self._lsl_out is not None:
                 self._lsl_out.push(pred.t, pred.action, pred.confidence, pred.probs)
         return batches
+
+    def _layout_problem(self) -> str | None:
+        """Why the connected IMU cannot feed the model, or None: its samples carry another number of
+        values than the model's IMU channels (a board printing 1 value per line, random bytes read
+        as one number). Said with the device's own diagnosis, and what to do."""
+        if "imu" not in self._predictor.streams or self._imu_channels is None:
+            return None
+        wanted = self._predictor.spec.imu_channels
+        if self._imu_channels == wanted:
+            return None
+        src, stream = self._roles["imu"]
+        health = src.health()[stream]
+        said = health.diagnosis or health.last_error
+        return (f"{self._specs.get('imu')}: refused: its samples have {self._imu_channels} value(s) each, the model "
+                f"{Path(self._model).name} takes {wanted} IMU channels" + (f" ({said})" if said else "") +
+                f". Check what the board sends with `c3t probe {self._specs.get('imu')}` (all {wanted} values on "
+                "each line, or channels= in the spec), or use a model trained on this device's layout")
 
     def _truth(self, pred) -> str | None:
         src = self._roles.get("imu", self._roles.get("camera", (None,)))[0]
@@ -465,15 +498,18 @@ class LivePipeline:
         if "camera" in buf.streams and buf.latest_time("camera") is not None:
             _, frames = buf.samples("camera", buf.latest_time("camera") - 1e-6)
             v.frame = np.array(frames[-1]) if frames is not None and len(frames) else None
+        refused = self._refused if self._blocked else {}
+        if "imu" in refused:          # nothing of a refused device is drawn as if it were usable
+            v.imu_t, v.imu = np.zeros(0), np.zeros((0, 0), np.float32)
         for role, (src, stream) in self._roles.items():
             h = src.health()[stream]
             change = self.clock_change(role, buf) if not isinstance(src, SimulatedSource) else None
             warning = None
             if h.nominal_hz and h.received >= WARN_AFTER_S * h.nominal_hz:   # past the first seconds
                 warning = delivery_warning(role, h.nominal_hz, h.measured_hz, h.gap_seconds)
-            v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", h.state, h.nominal_hz, h.measured_hz,
-                                           h.received, h.dropped, h.gap_seconds, h.connects, h.last_error, change,
-                                           warning)
+            v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", "refused" if role in refused else h.state,
+                                           h.nominal_hz, h.measured_hz, h.received, h.dropped, h.gap_seconds,
+                                           h.connects, refused.get(role, h.last_error), change, warning)
         return v
 
     def clock_change(self, role: str, buf) -> float | None:
