@@ -201,6 +201,9 @@ def start() -> Ranks:
             raise C3tError(f"--distributed: local rank {local} has no GPU of its own ({gpus} seen); start at most "
                            f"--nproc-per-node {gpus} processes per machine")
         torch.cuda.set_device(local)
+        # every rank scores the same model on D_Val / D_Align and must reach the same number, so that all
+        # keep the same epoch and end a phase together: no run-to-run varying convolution algorithms
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     dist.init_process_group("nccl" if gpus else "gloo")
     _current = Ranks(dist.get_rank(), dist.get_world_size(), [local] if gpus else None)
     log.info("rank %d of %d (%s)", _current.rank, _current.world, dist.get_backend())
