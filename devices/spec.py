@@ -18,6 +18,7 @@ LslInletConfig; for `sim`, SimulatedSource's keyword arguments), converted to th
 from __future__ import annotations
 
 import dataclasses
+import re
 from urllib.parse import parse_qsl
 
 from c3t.core.errors import C3tError
@@ -156,7 +157,7 @@ def open_source(spec: str) -> Source:
         source = ReplaySource(_config(ReplayConfig, spec, {"session": target}, params))
     else:
         source = _network_source(kind, target, spec, params)
-    source.spec = spec
+    source.spec = without_secrets(spec)   # what logs, the device table and manifests show
     return source
 
 
@@ -194,6 +195,12 @@ def _network_source(kind: str, target: str, spec: str, params: dict[str, str]) -
     from c3t.devices.lsl import LslInlet, LslInletConfig
 
     return LslInlet(_config(LslInletConfig, spec, {"query": target}, params))
+
+
+def without_secrets(spec: str) -> str:
+    """`spec` with the value of a secret parameter (token=, password=) replaced by ***, for showing
+    and recording: http:8000?token=s3cret -> http:8000?token=***."""
+    return re.sub(r"([?&](?:token|password|secret)=)[^&]*", r"\1***", spec)
 
 
 def on_simulated_time(spec: str, seed: int | None = None) -> str:

@@ -56,6 +56,7 @@ from c3t.core.streams.clock import ClockModel
 from c3t.core.streams.contract import STREAM_KINDS, Batch
 
 RESERVE = ".space-reserve"
+SECRET_FIELDS = ("token", "password", "secret")   # config fields never written to a manifest
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
@@ -102,10 +103,14 @@ class DiskFull(Exception):
 
 
 def jsonable(obj) -> dict:
-    """A config dataclass as a JSON-safe dict (code such as clocks and factories left out)."""
+    """A config dataclass as a JSON-safe dict (code such as clocks and factories left out, secrets
+    such as a source's token shown as "(hidden)": a session folder gets shared)."""
     out = {}
     items = dataclasses.asdict(obj).items() if dataclasses.is_dataclass(obj) else dict(obj or {}).items()
     for k, v in items:
+        if k in SECRET_FIELDS and v is not None:
+            out[k] = "(hidden)"
+            continue
         try:
             json.dumps(v)
         except (TypeError, ValueError):

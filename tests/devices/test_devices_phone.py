@@ -265,3 +265,13 @@ def test_a_push_flood_is_refused_and_waiting_samples_are_capped():
     join.add("accelerometer", np.arange(MAX_PENDING + 1000) * 1e-6, np.zeros((MAX_PENDING + 1000, 3)))
     t, _ = join.take()                                   # no gyroscope ever: nothing to emit, nothing kept beyond the cap
     assert len(t) == 0 and join.dropped == 1000 and len(join._t["accelerometer"]) == MAX_PENDING
+
+
+def test_the_token_is_not_shown_or_recorded():
+    from c3t.core.session.writer import jsonable
+
+    with open_source("http:0?token=s3cret") as src:
+        assert post(src.config.port, push_body(0), "?token=nope") == 403
+        h = src.health()["imu"]
+        assert src.spec == "http:0?token=***" and "s3cret" not in (h.last_error or "") + (h.diagnosis or "")
+        assert jsonable(src.config)["token"] == "(hidden)" and "?token=s3cret" in src.url   # the phone needs it
