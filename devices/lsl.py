@@ -42,8 +42,12 @@ SILENT_S = 1.5               # seconds without a sample before health() says so
 
 
 def pylsl():
-    """The pylsl module. Raises C3tError saying what to install when pylsl is missing or its
-    liblsl cannot be loaded (a platform its wheels do not cover)."""
+    """The pylsl module, imported on first use.
+
+    Raises:
+        C3tError: pylsl is missing, or its liblsl cannot be loaded (a platform its wheels do not
+            cover); the message says what to install.
+    """
     try:
         import pylsl as module
     except ImportError as exc:
@@ -69,7 +73,11 @@ class LslStreamInfo:
 
 
 def list_streams(wait_s: float = 1.0) -> list[LslStreamInfo]:
-    """The LSL streams visible within `wait_s` seconds. Raises C3tError when pylsl is missing."""
+    """The LSL streams visible within `wait_s` seconds.
+
+    Raises:
+        C3tError: pylsl is missing or cannot load liblsl.
+    """
     lsl = pylsl()
     return [LslStreamInfo(f"lsl:{i.name()}", i.name(), i.type(), i.channel_count(), i.nominal_srate(),
                           i.source_id(), i.hostname()) for i in lsl.resolve_streams(wait_time=wait_s)]
@@ -100,8 +108,11 @@ class LslInletConfig:
 
 
 class LslInlet(ThreadedSource):
-    """An IMU stream received over LSL; see the module docstring. Raises C3tError from connect()
-    when pylsl is missing or no stream matches (naming the streams that are there)."""
+    """An IMU stream received over LSL; see the module docstring.
+
+    Raises:
+        C3tError: (from connect()) pylsl is missing or no stream matches (the visible ones named).
+    """
 
     def __init__(self, config: LslInletConfig | str, **overrides):
         if not isinstance(config, LslInletConfig):
@@ -138,7 +149,12 @@ class LslInlet(ThreadedSource):
         return lsl, found[0]
 
     def connect(self) -> None:
-        """Find the stream and open an inlet on it. No-op when open. Raises C3tError (see class)."""
+        """Find the stream and open an inlet on it. No-op when open.
+
+        Raises:
+            C3tError: pylsl is missing, no stream matches (the visible ones are named) or the stream
+                carries text.
+        """
         if self._inlet is not None:
             return
         lsl, info = self._resolve()
@@ -242,7 +258,11 @@ class LslInlet(ThreadedSource):
 
 class DecisionOutlet:
     """Publishes live decisions over LSL (see the module docstring). `class_names` label the
-    probability channels. Raises C3tError when pylsl is missing."""
+    probability channels.
+
+    Raises:
+        C3tError: pylsl is missing or cannot load liblsl.
+    """
 
     def __init__(self, name: str, class_names: list[str], source_id: str | None = None):
         lsl = pylsl()

@@ -126,8 +126,10 @@ class NetLinesConfig:
 
 class NetLines(LineSource):
     """IMU text lines over TCP (listening or connecting) or UDP; see the module docstring.
-    Raises C3tError from connect() if the port cannot be bound (in use, no permission) or, in
-    connect mode, the board does not answer."""
+
+    Raises:
+        C3tError: (from the constructor) an unknown mode or sender; (from connect()) see connect.
+    """
 
     def __init__(self, config: NetLinesConfig | int, **overrides):
         if not isinstance(config, NetLinesConfig):
@@ -155,7 +157,12 @@ class NetLines(LineSource):
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
         """Bind the port (listen, udp) or connect to the board (connect); logs where to send. No-op
-        when done. Raises C3tError naming the port and what to do if it cannot."""
+        when done.
+
+        Raises:
+            C3tError: the port cannot be bound (in use, no permission) or, in connect mode, the board
+                does not answer; the message names the port and what to do.
+        """
         c = self.config
         if self._listener is not None or self._conn is not None:
             return

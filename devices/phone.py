@@ -194,8 +194,11 @@ class PhonePushConfig:
 
 
 class PhonePush(_PhoneStream, ThreadedSource):
-    """Receives Sensor Logger's HTTP pushes on `port`; see the module docstring. Raises
-    C3tError from connect() if the port cannot be bound."""
+    """Receives Sensor Logger's HTTP pushes on `port`; see the module docstring.
+
+    Raises:
+        C3tError: (from the constructor) an unknown sender; (from connect()) a port that cannot be bound.
+    """
 
     def __init__(self, config: PhonePushConfig | int, **overrides):
         if not isinstance(config, PhonePushConfig):
@@ -224,8 +227,11 @@ class PhonePush(_PhoneStream, ThreadedSource):
         return text + (f"?token={self.config.token}" if self.config.token else "")
 
     def connect(self) -> None:
-        """Bind the port and log the URL to type into the phone. Raises C3tError if the port is
-        taken or not allowed."""
+        """Bind the port and log the URL to type into the phone.
+
+        Raises:
+            C3tError: the port is taken or not allowed.
+        """
         if self._server is not None:
             return
         try:
@@ -463,7 +469,11 @@ class PhyphoxConfig:
 
 class Phyphox(_PhoneStream, ThreadedSource):
     """A phone running phyphox with remote access on, polled every `poll_s`; see the module
-    docstring. Raises C3tError from connect() when the phone does not answer."""
+    docstring.
+
+    Raises:
+        C3tError: (from connect()) the phone does not answer like phyphox.
+    """
 
     def __init__(self, config: PhyphoxConfig | str, **overrides):
         if not isinstance(config, PhyphoxConfig):

@@ -139,8 +139,11 @@ def _samples(sid: int, s: XdfStream, a: int, b: int) -> bytes:
 
 def write_xdf(path, streams: list[XdfStream], header: dict | None = None) -> None:
     """Write `streams` to the XDF file `path` (see the module docstring for the layout), with
-    `header`'s entries added to the file header's XML. Raises C3tError for an unknown channel
-    format or values and time stamps of different lengths."""
+    `header`'s entries added to the file header's XML.
+
+    Raises:
+        C3tError: an unknown channel format, or values and time stamps of different lengths.
+    """
     path = Path(path)
     with open(path, "wb") as f:
         f.write(MAGIC + _chunk(FILE_HEADER, _xml(_info({"version": "1.0", **(header or {})}))))
@@ -167,7 +170,11 @@ def write_xdf(path, streams: list[XdfStream], header: dict | None = None) -> Non
 # -- sessions <-> XDF ---------------------------------------------------------------------------
 def export_xdf(session_dir, path) -> list[str]:
     """Write the session at `session_dir` as the XDF file `path`; returns one line per stream
-    written. Raises C3tError if the session cannot be read or holds no stream."""
+    written.
+
+    Raises:
+        C3tError: the session cannot be read or holds no stream.
+    """
     session = Session(session_dir)
     t0 = float(session.manifest.get("host_t0") or 0.0)
     meta = session.manifest.get("streams", {})
@@ -198,7 +205,11 @@ def export_xdf(session_dir, path) -> list[str]:
 
 def load_xdf(path) -> tuple[list[dict], dict]:
     """pyxdf.load_xdf's (streams, file header) of the file `path` (clock sync and dejitter on,
-    pyxdf's defaults). Raises C3tError when pyxdf is missing or the file is not XDF."""
+    pyxdf's defaults).
+
+    Raises:
+        C3tError: pyxdf is missing, the file does not exist or is not XDF.
+    """
     try:
         import pyxdf
     except ImportError as exc:
@@ -248,7 +259,10 @@ def _pick_imu(streams: list[dict], want: str | None) -> dict:
 def import_xdf(path, out_dir, stream: str | None = None, units: str = "auto") -> list[str]:
     """Turn the XDF file `path` into a new session at `out_dir`; returns report lines (what was
     imported, converted, left out). `stream` names the IMU stream; `units` as core/streams/units.py.
-    Raises C3tError when pyxdf is missing, the file has no IMU stream or `out_dir` is not empty."""
+    Raises:
+        C3tError: pyxdf is missing, the file has no IMU stream (or not the one named) or `out_dir`
+            is not empty.
+    """
     streams, header = load_xdf(path)
     imu = _pick_imu(streams, stream)
     info = imu["info"]

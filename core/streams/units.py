@@ -112,7 +112,10 @@ def plan_units(channels: int, names=None, declared: str | None = "auto", texts=N
     channels: C; names: channel names or None; declared: "auto", "si" or "g" (None = "auto");
     texts: the unit text of each channel or None; samples: (n, C) values as sent, for the
     magnitude test; source: names the device in the note.
-    Raises ValueError for a `declared` that is not one of UNIT_CHOICES."""
+
+    Raises:
+        ValueError: a `declared` that is not one of UNIT_CHOICES.
+    """
     declared = declared or "auto"
     if declared not in UNIT_CHOICES:
         raise ValueError(f"units={declared!r}; use one of {', '.join(UNIT_CHOICES)}")
