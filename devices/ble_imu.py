@@ -12,7 +12,9 @@ Profiles (picked by the services the device offers, or named with `profile=`):
   notification and a gyroscope notification make one 6-channel sample (an accelerometer value
   replaced before its gyroscope partner came is counted as dropped).
 - "struct": any notify `characteristic` whose payload is one or more records of `struct_format`
-  (Python struct syntax, e.g. "<6h" or "<I6f"), each value multiplied by `scale`; with
+  (Python struct syntax, e.g. "<6h" or "<I6f"), each value multiplied by `scale` (one for all
+  channels, or one per channel: "0.000061,0.000061,0.000061,0.00875,0.00875,0.00875"; `units` names
+  each channel's unit the same way); with
   `leading="timestamp"` (or "seq") the first field is the device time (or sequence number).
 
 A background thread runs an asyncio loop. `connect()` makes the first connection (and raises
@@ -24,7 +26,10 @@ subscription is its own cause ("subscribing to ... failed", with a hint), report
 `last_error` and the diagnosis, and retried with the same backoff. Every notification callback
 carries the number of the connection it was made for; callbacks left over from an earlier
 connection (some backends keep them and then deliver each notification twice) are ignored and
-counted in `ignored_notifications`, so no sample is delivered twice after a reconnection.
+counted in `ignored_notifications`, so no sample is delivered twice after a reconnection. A
+notification the current callback gets twice is caught too: samples with the same sequence number
+(or device time) and values as a recent one are dropped, and a BLE UART notification equal to the
+one before and followed by a different one is left out; both count in health's `duplicates`.
 
 Never silent: notifications that arrive but give no samples (lines in another format, payloads
 of the wrong size) make `health()` say so within two seconds (state "no samples", `diagnosis`).
@@ -35,6 +40,7 @@ default); tests pass a fake transport, the parsing and reconnection logic stay t
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +63,8 @@ from c3t.devices.ble_profiles import (  # noqa: F401
     recognise_profile,
 )
 from c3t.devices.lineformat import SILENT_AFTER_S, line_health, quote
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,7 +91,13 @@ async def _discover(timeout: float):
 
 
 def scan(timeout: float = 5.0, discover: Callable | None = None) -> list[BleDeviceInfo]:
-    """BLE devices in range, strongest first, with the profile each one advertises."""
+    """BLE devices in range, strongest first, with the profile each one advertises, after scanning
+    `timeout` seconds (`discover`: a replacement for bleak's scanner, for tests).
+
+    Raises:
+        C3tError: when the scan itself fails (no adapter, Bluetooth off, no permission).
+    """
+    log.debug("scanning for BLE devices for %g s", timeout)
     try:
         found = asyncio.run((discover or _discover)(timeout))
     except Exception as exc:  # no adapter, BlueZ not running, permissions...
@@ -141,7 +155,7 @@ class BleImu(Source):
         self.profile: str | None = None if config.profile == "auto" else config.profile
         self.decoder = None
         self.ignored_notifications = 0
-        self._health = StreamHealth(nominal_hz=config.rate_hz)
+        self._health = StreamHealth(nominal_hz=config.rate_hz, name=self.spec)
         self._queue = BatchQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -241,6 +255,7 @@ class BleImu(Source):
                     f"{NUS_SERVICE}, HM-10 UART {HM10_SERVICE}, Arduino {ARDUINO_SERVICE}); its services are "
                     f"{describe_services(client.services)}. "
                     "Use profile=struct with characteristic=UUID and struct_format=FORMAT.")
+            log.info("%s: profile %s recognised from the services", self.spec, self.profile)
         return make_decoder(self.profile, client.services, self.config, self.spec)
 
     async def _subscribe(self, client, generation: int) -> None:
@@ -393,9 +408,10 @@ class BleImu(Source):
             h.bytes_received = self._packets.bytes
             h.diagnosed(self._packets.diagnose(self.spec, now))
         if h.duplicates:
-            h.warn(f"{self.spec}: {h.duplicates} samples came twice (the same sequence number or device time and the "
-                   "same values) and were dropped, each kept once: the link delivered notifications twice (a "
-                   "callback registered twice after a reconnection, or a backend repeating them)")
+            h.warn(f"{self.spec}: {h.duplicates} samples or notifications came twice (the same sequence number or "
+                   "device time and the same values, or the same bytes back to back) and were dropped, each kept once: "
+                   "the link delivered notifications twice (a callback registered twice after a reconnection, or a "
+                   "backend repeating them)")
         if self._subscribe_failure and h.received == 0:
             h.diagnosed(f"{self.spec}: no samples: {self._subscribe_failure.split(': ', 1)[1]}")
             if h.state in ("connected", "reconnecting"):
@@ -413,6 +429,8 @@ class BleImu(Source):
         self._emit(decoded)
 
     def _emit(self, d: Decoded) -> None:
+        if d.duplicates:
+            self._health.add("duplicates", d.duplicates)
         if d.malformed:
             self._health.drop(d.malformed, malformed=True)
         if d.dropped:

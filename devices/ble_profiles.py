@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from c3t.core.errors import C3tError
+from c3t.core.streams.units import plan_units, unit_of
 from c3t.devices.lineformat import LineStream
 
 NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
@@ -60,6 +61,7 @@ class Decoded:
     dropped: int = 0
     device_errors: tuple = ()
     reason: str | None = None
+    duplicates: int = 0         # notifications delivered twice, left out
 
 
 class NusDecoder:
@@ -69,6 +71,8 @@ class NusDecoder:
         self.lines = LineStream(channels=config.channels, rate_hz=config.rate_hz, leading=config.leading,
                                 time_scale=config.time_scale, source=name)
         self.characteristics = characteristics or [NUS_TX]
+        self._prev: bytes | None = None     # the last notification's bytes
+        self._held = 0                      # copies of it held back: 1 a possible duplicate, -1 a run (fed)
 
     @property
     def layout(self):
@@ -79,6 +83,7 @@ class NusDecoder:
         """A new connection at host time `t_host` (seconds): the line parser starts with an
         empty buffer."""
         self.lines.connection_opened(t_host)
+        self._prev, self._held = None, 0
 
     def connection_lost(self) -> int:
         """The link dropped: the partly received line is discarded. Returns how many samples
@@ -87,8 +92,28 @@ class NusDecoder:
 
     def decode(self, uuid: str, data: bytes, t_host: float) -> Decoded:
         """Feed one notification's bytes (at most MTU-3 of them, cutting a line anywhere) to the
-        line parser; the samples of the lines it completed, stamped `t_host`."""
-        return self._decoded(self.lines.feed(bytes(data), t_host))
+        line parser; the samples of the lines it completed, stamped `t_host`.
+
+        A notification delivered twice (a callback registered twice after a reconnection) would
+        splice its bytes into the lines twice. Pieces of varying text lines never repeat back to
+        back, so a notification exactly equal to the one before, and followed by a different
+        one, is a duplicate: held back when it comes, left out (counted in `duplicates`) when the
+        next one differs. Three or more equal ones in a row are a device repeating itself (the
+        same line, again and again): all are fed."""
+        data = bytes(data)
+        if data == self._prev:
+            if self._held == -1:
+                return self._decoded(self.lines.feed(data, t_host))
+            self._held += 1
+            if self._held < 2:
+                return Decoded([], [], [])
+            self._held = -1                  # a run: the held copy and this one are data
+            return self._decoded(self.lines.feed(data + data, t_host))
+        out = Decoded([], [], [], duplicates=1 if self._held == 1 else 0)
+        self._prev, self._held = data, 0
+        got = self._decoded(self.lines.feed(data, t_host))
+        got.duplicates = out.duplicates
+        return got
 
     def finish(self, t_host: float) -> Decoded:
         """The samples held back while the line format was being detected, released now (on stop)."""
@@ -168,7 +193,12 @@ def per_channel(value, channels: int, name: str, address: str, kind=float) -> li
 
 
 class StructDecoder:
-    """Records of a struct format, packed back to back in each notification."""
+    """Records of a struct format, packed back to back in each notification.
+
+    Raises:
+        C3tError: when `characteristic` or `struct_format` is missing, `leading` is not none / timestamp
+            / seq, or the struct format is not valid or leaves no channels
+    """
 
     def __init__(self, config: Any):
         if not config.characteristic or not config.struct_format:
@@ -187,7 +217,13 @@ class StructDecoder:
         if self.channels < 1:
             raise C3tError(f"ble:{config.address}: struct_format {config.struct_format!r} leaves no channels")
         self.scale = per_channel(config.scale, self.channels, "scale", config.address, float)
-        self.units = per_channel(config.units, self.channels, "units", config.address, str) if config.units else None
+        self.units = None
+        if config.units:   # named units convert to c3t's g and deg/s (core/streams/units.py); others stay as named
+            given = per_channel(config.units, self.channels, "units", config.address, str)
+            texts = [unit_of(u) for u in given]
+            plan = plan_units(self.channels, None, "auto", texts, None, f"ble:{config.address}")
+            self.scale = [s * f if t else s for s, f, t in zip(self.scale, plan.scale, texts)]
+            self.units = [plan.units[i] if t else given[i] for i, t in enumerate(texts)]
         self.characteristics = [config.characteristic.lower()]
 
     def connection_opened(self, t_host: float | None = None) -> None:
@@ -256,7 +292,12 @@ def uart_transmit_characteristics(services, name: str) -> list[str]:
 
 
 def make_decoder(profile: str, services, config: Any, name: str):
-    """The decoder of `profile` for a connected device's `services` (bleak's collection)."""
+    """The decoder of `profile` for a connected device's `services` (bleak's collection).
+
+    Raises:
+        C3tError: when the device lacks the characteristic the profile reads (the message lists its
+            services)
+    """
     uuids = [str(s.uuid).lower() for s in services]
     if profile == "nus":
         return NusDecoder(config, name, uart_transmit_characteristics(services, name))

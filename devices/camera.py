@@ -21,6 +21,12 @@ Real cameras and files, as they are:
   character device by its path).
 - A frame of a file that cannot be decoded is skipped, counted as dropped and reported in
   `last_error`; reading goes on to the real end (core/video.py).
+- A live camera that delivers no new picture (the same frame, or the same frame time, again and
+  again: a frozen driver) has its repeats held back; if a new picture comes within
+  `stall_timeout` they are delivered, else they are dropped (counted in `repeated`) and the time
+  is an outage, like a camera whose reads fail (unplugged): `warning`, a gap once frames come back.
+- A live camera's rate is measured during its first second; a reported (or requested) rate more
+  than RATE_DOUBT times off (a 30 fps camera reporting 480) is replaced by it, with a warning.
 - A reported frame rate that cannot be trusted (0, NaN, above `MAX_TRUSTED_FPS`) is not used: a
   live camera's rate is measured from frame arrival during the first second (`nominal_hz` stays
   None until then, so nothing is sized from a rate nobody measured); a file's from its own frame
@@ -161,7 +167,7 @@ class OpenCvCamera(ThreadedSource):
         self.config = config
         self.spec = f"camera:{config.source}"
         self._what = describe(config.source)
-        self._health = StreamHealth(nominal_hz=config.fps)
+        self._health = StreamHealth(nominal_hz=config.fps, name=self.spec)
         self._init_reader(config.queue_size)
         self._cap = None
         self._first: tuple[np.ndarray, float, float] | None = None  # frame read by connect()

@@ -22,8 +22,13 @@ The numbers of a line are its values; the text around them is its *shape*:
 channel count is the most common count of numbers per line, the shape the most common shape
 among those lines, the rate is counted from arrivals (or read from the device timestamps), and a
 leading column is a sequence number if it counts up by one and a timestamp if it rises at the
-sample rate in s, ms or us, within 25 % (a counter that wraps or resets now and then is still
-recognised).
+sample rate in one of TIME_SCALES' units (s, ms, us, ns, 100 ns, 1/32768 s), within 25 % (a
+counter that wraps or resets now and then is still recognised).
+
+Values that are not numbers (nan, inf, "ovf", "---", "null", "N/A", an empty field between
+commas: MISSING) keep their slot as a missing value (nan), counted in `missing_values` and said by
+`missing_note` (a failed sensor prints them for its channels). Decimal commas ("0,01;-0,98") are
+decimal points where another separator makes that unambiguous (`decimal_commas`).
 Lines that repeat a cycle of 2 to 8 differently shaped lines make one sample per cycle, starting
 with the line after the longest pause. Detection waits for 12 lines at least (up to 4 x
 `detect_seconds`), so a slow board shows its cycle. Lines seen while detecting are kept and
@@ -46,6 +51,7 @@ rejected, with a hint: the baud rate (bytes that are not text), binary protocols
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -60,6 +66,8 @@ from scipy.optimize import linprog
 from c3t.core.streams.contract import Health
 from c3t.core.streams.units import UnitPlan, plan_units, unit_texts
 
+log = logging.getLogger(__name__)
+
 LEADING_CHOICES = ("auto", "none", "timestamp", "seq")
 # rates that IMU firmware commonly runs at; a counted rate within 3% snaps to one of them
 COMMON_RATES = (10, 12.5, 20, 25, 26, 30, 50, 52, 60, 100, 104, 119, 120, 200, 208, 238, 250,
@@ -73,6 +81,7 @@ TIME_SCALES = {"s": 1.0, "ms": 1e-3, "1/32768 s": 1 / 32768, "us": 1e-6, "100 ns
 # that happens to rise for a second does not, or not that closely); a timestamp named with
 # leading=timestamp only picks its unit, within a factor of 3
 TIMESTAMP_TOLERANCE = 1.25
+CLOCK_MAGNITUDE = 1e6      # a leading column rising on every line from here up is a clock of some unit
 MAX_LINE = 4096            # bytes; a longer "line" is garbage (wrong baud rate)
 LINE_END = re.compile(rb"\r\n|\r|\n")
 # a number not glued to a word, a dot, a sign or a caret before it ("ax1" is a name, "1.2.3" is
@@ -286,7 +295,11 @@ class LineStream:
 
     channels, rate_hz, leading, time_scale: fix what is known (None/"auto": detect it from the
     first `detect_seconds` of lines). `source` names the device in messages; `baud` (serial
-    only) is quoted in the hint when bytes arrive that are not text."""
+    only) is quoted in the hint when bytes arrive that are not text.
+
+    Raises:
+        ValueError: for a `leading` not in LEADING_CHOICES
+    """
 
     def __init__(self, channels: int | None = None, rate_hz: float | None = None,
                  leading: str = "auto", time_scale: float | None = None,
@@ -425,6 +438,7 @@ class LineStream:
             self.lines_received += 1
             self._tally.lines += 1
         self.lines_rejected += 1
+        log.debug("%s: line rejected (%s): %r", self.source, reason, raw[:120])
         tally = self._tally
         tally.rejected += 1
         tally.last_line, tally.reason = raw, reason
@@ -674,7 +688,11 @@ class LineStream:
             return "none"
         if np.all(first == np.round(first)) and np.median(d) == 1:
             return "seq"
-        return "timestamp" if LineStream._guess_scale(first, host_hz, TIMESTAMP_TOLERANCE) else "none"
+        if LineStream._guess_scale(first, host_hz, TIMESTAMP_TOLERANCE):
+            return "timestamp"
+        # a clock of another unit: every line a step up, from a number no sensor value reaches
+        # (a uptime in ticks, 1e6 and more), is a clock, never a channel (its unit is measured)
+        return "timestamp" if np.all(d > 0) and np.min(np.abs(first)) >= CLOCK_MAGNITUDE else "none"
 
     @staticmethod
     def _guess_scale(first: np.ndarray, host_hz: float, within: float = 3.0) -> float | None:

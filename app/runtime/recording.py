@@ -152,8 +152,11 @@ class HeadlessRecording:
         print(f"recorded {manifest['duration_s']:.1f} s to {self.out}: {counts}; {dropped} dropped by the device(s); "
               f"stopped: {manifest['stop_reason']}")
         log.info("session written to %s (%.1f s, stopped: %s)", self.out, manifest["duration_s"], manifest["stop_reason"])
-        for warning in Session(self.out).delivery_warnings():
+        session = Session(self.out)
+        for warning in session.delivery_warnings():
             print(f"warning: {warning}", file=sys.stderr)
+        for problem in session.problems:   # what the devices sent that could not be used (missing values, gaps...)
+            print(f"problem: {problem}", file=sys.stderr)
         print(f"check it with: c3t info {self.out}")
         return self._silent_streams()
 

@@ -27,15 +27,22 @@ every finalised segment, and says what was lost (a torn last line, the frames of
 segment). `manifest.json` says `"closed": true` only after a clean stop.
 
 The manifest: format, version, app_version, created (local time), created_unix, person (who
-wore the IMU, or null; older sessions may say "subject"), host_t0, time_scale, devices (spec, type, config), streams (kind, files, nominal_hz, channels or frame
+wore the IMU, or null; older sessions may say "subject"), host_t0, time_scale, devices (spec,
+type, config), streams (kind, files, nominal_hz, channels or frame
 size, segment_s), recorder settings, closed; after a clean stop also ended, stop_reason,
-duration_s, counts, measured_hz, source_dropped, clock_fits and writer statistics.
+duration_s, counts, measured_hz, source_dropped, clock_fits and writer statistics, stopped_at_s
+(session seconds at the stop), source_outages ({stream: [[start, end], ...]} the sources'
+outages, one still going on at the stop ending there), source_problems ({stream: [sentences]}:
+missing values, duplicates, frozen frames, the last message) and each camera stream's `segments`
+({file: bytes}). `Session` compares the files with these (`problems`): a file cut short, a
+segment missing or smaller than recorded.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +53,8 @@ import numpy as np
 from c3t.core.atomic_file import atomic_write
 from c3t.core.errors import C3tError
 from c3t.core.streams.delivery import delivery_warning
+
+log = logging.getLogger(__name__)
 
 FORMAT = "c3t-session"
 VERSION = 1
@@ -106,7 +115,13 @@ def label_line(label: Label) -> str:
 def read_labels(path: Path) -> tuple[list[Label], list[str]]:
     """Labels of a labels.csv, and problems with a torn last line (a crash while writing it).
 
-    A malformed complete line is an error naming the line: the file is meant to be edited."""
+    A malformed complete line is an error naming the line: the file is meant to be edited.
+
+    Raises:
+        C3tError: for a complete line that is not start,end,class,use: wrong field count, empty class,
+            unknown use, times that are not seconds, or an end before its start (the message names the
+            line)
+    """
     path = Path(path)
     if not path.exists():
         return [], []
@@ -195,7 +210,11 @@ def read_table(path: Path, columns: list[str], closed: bool = False) -> tuple[np
     Only complete lines count. A last line without its newline is a torn write (a crash) and is
     dropped; so are unparseable lines at the very end (a power loss can leave zeros there).
     Unparseable lines anywhere else are reported as corrupt and skipped. `closed`: the session
-    was closed cleanly, so a torn last line is a file cut short afterwards (a copy), not a crash."""
+    was closed cleanly, so a torn last line is a file cut short afterwards (a copy), not a crash.
+
+    Raises:
+        C3tError: when the header is not `columns` (not a file written by `c3t record`)
+    """
     path = Path(path)
     raw = path.read_bytes()
     complete, tail = _split_complete(raw)
@@ -337,7 +356,12 @@ def check_person(name) -> str | None:
 class Session:
     """A session folder read back: manifest, IMU tracks, frame tables, labels, problems found.
 
-    Video frames are decoded only when asked for (`frames`, `chunks`)."""
+    Video frames are decoded only when asked for (`frames`, `chunks`).
+
+    Raises:
+        C3tError: when the folder does not exist, has no manifest.json, or its manifest is not valid
+            JSON, not a c3t session manifest, or written by a newer c3t
+    """
 
     def __init__(self, path):
         self.path = Path(path)
@@ -449,12 +473,17 @@ class Session:
         counts = self.manifest.get("counts") or {}
         for name, tr in (*self.imu.items(), *self.cameras.items()):
             want = counts.get(name)
-            have = len(tr) + getattr(tr, "lost", 0)
-            if want is None or have == want:
-                continue
             meta = self.manifest["streams"][name]
             file = meta.get("file") or meta.get("table") or f"{name}.csv"
+            path = self.path / file
+            # complete lines, corrupt ones included (those are reported by read_table as such)
+            have = max(0, path.read_bytes().count(b"\n") - 1) if path.exists() else 0
+            if want is None or have == want:
+                continue
             unit = "samples" if name in self.imu else "frames"
+            if not path.exists():
+                out.append(f"{file} is missing but the manifest counts {want} {unit}: deleted, or not copied?")
+                continue
             out.append(f"{file} holds {have} {unit} but the manifest counts {want} (written when the recording closed): "
                        + (f"{want - have} are missing, the file was cut short after the recording (an interrupted copy "
                           "or sync?); copy it again from the original" if have < want else
@@ -611,7 +640,11 @@ class Session:
     # -- everything in time order ------------------------------------------------------------
     def chunks(self, imu_chunk_s: float = 0.02, streams: list[str] | None = None) -> Iterator[Recorded]:
         """Every stream's data in arrival order: IMU samples in chunks of `imu_chunk_s` session
-        seconds, frames one per chunk; a chunk comes when its last sample's time has come."""
+        seconds, frames one per chunk; a chunk comes when its last sample's time has come.
+
+        Raises:
+            C3tError: for a stream name in `streams` the session does not have
+        """
         streams = streams or [*self.imu, *self.cameras]
         unknown = [s for s in streams if s not in self.imu and s not in self.cameras]
         if unknown:
@@ -719,4 +752,5 @@ def relabel_session(path: Path, old: str, new: str) -> int:
     count = sum(lb.cls == old for lb in s.labels)
     if count:
         write_labels(path / s.manifest.get("labels", LABELS), changed)
+        log.info("%s: %d label(s) renamed %r -> %r", path, count, old, new.strip())
     return count

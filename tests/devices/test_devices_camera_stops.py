@@ -23,7 +23,7 @@ class LiveCapture:
     `after` says: "unplugged" (read fails, reopening fails), "frozen" (the same picture `stuck`
     times, then new ones again) or "stuck-time" (its frame time stops advancing for `stuck` reads)."""
 
-    after, new_frames, stuck, fps, size = "unplugged", 30, 60, 30.0, (64, 48)
+    after, new_frames, stuck, fps, size = "unplugged", 30, 60, 0.0, (64, 48)   # fps 0: rate not reported
     reads = 0
     unplugged = False
 
@@ -118,6 +118,7 @@ def test_a_camera_that_repeats_its_picture_is_an_outage_not_frames(capture, monk
     """The same picture (or the same frame time) over and over for longer than stall_timeout: the
     repeats are not delivered, they are counted, said, and the time is a gap once new pictures come."""
     monkeypatch.setattr(LiveCapture, "after", after)
+    monkeypatch.setattr(LiveCapture, "fps", 0.0)     # no rate reported: measured, without a warning of its own
     cam = OpenCvCamera(0, stall_timeout=0.2, reopen_interval=0.01)
     batches = []
     with cam:
@@ -148,3 +149,17 @@ def test_a_plausible_but_false_frame_rate_is_replaced_by_the_measured_one(captur
     buf.add_stream("camera", "camera", 480.0)
     buf.ingest(Batch("camera", [0.0], np.zeros((1, 720, 1280, 3), np.uint8)))
     assert buf._streams["camera"].ring.values.nbytes <= buf.max_ring_bytes
+
+
+def test_probe_explains_a_frozen_camera_and_a_false_rate(capture, monkeypatch, capsys):
+    monkeypatch.setattr(LiveCapture, "after", "frozen")
+    monkeypatch.setattr(LiveCapture, "stuck", 10**9)
+    assert main(["probe", "camera:0", "--seconds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "repeated frames (no new picture)" in out and "  warning: camera 0 delivers no new picture" in out
+    monkeypatch.setattr(LiveCapture, "after", "none")
+    monkeypatch.setattr(LiveCapture, "fps", 480.0)
+    monkeypatch.setattr(LiveCapture, "reads", 0)
+    assert main(["probe", "camera:0", "--seconds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "  warning: camera 0 reports 480 fps but delivers" in out

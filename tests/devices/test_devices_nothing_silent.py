@@ -115,6 +115,17 @@ def test_a_leading_device_clock_of_any_unit_is_a_clock_not_a_channel(unit, leadi
     np.testing.assert_allclose(values[:, 1:], [[-0.98, 0.12, 1.5, -0.3, 0.2]] * 40, rtol=1e-6)
 
 
+def test_a_large_rising_clock_of_an_unknown_unit_is_a_clock_not_a_channel():
+    """An uptime in 10 us ticks (none of the known units), not named: still a clock, its unit measured."""
+    line = lambda k: f"{5_000_000_000 + k * 2000},{k % 5 * 0.1:.1f},-0.98,0.12\n"
+    with Board(line) as board, SerialImu(SerialImuConfig(board.port)) as imu:
+        values, _ = read_samples(imu, 30)
+        health = imu.health()["imu"]
+    assert imu.layout.leading == "timestamp" and imu.layout.channels == 3 and values.shape == (30, 3)
+    assert imu.layout.time_scale == pytest.approx(1e-5, rel=0.2)
+    assert "unit is none of" in health.last_error
+
+
 def test_a_named_timestamp_of_an_unknown_unit_is_measured_and_said():
     """A clock counting 1/5000 s (none of the known units), named with leading=timestamp."""
     line = lambda k: f"{7 + k * 100},{k % 5 * 0.1:.1f},-0.98,0.12\n"
@@ -147,3 +158,43 @@ def test_a_port_another_program_holds_is_refused_naming_the_holder():
         with SerialImu(SerialImuConfig(board.port)) as imu:   # once released, c3t opens it
             values, _ = read_samples(imu, 10)
     assert values.shape == (10, 3)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="the holders of a port are read from /proc")
+def test_a_program_that_holds_the_port_without_a_lock_is_named():
+    """A script or `cat /dev/ttyACM0` in another terminal takes no lock: c3t opens the port but says
+    who else has it open (each program would get only part of the lines)."""
+    import subprocess
+    import sys
+
+    holds = "import os, sys, time; os.open(sys.argv[1], os.O_RDONLY | os.O_NOCTTY); print('open', flush=True); time.sleep(120)"
+    with Board(lambda k: f"{k % 5 * 0.1:.1f},-0.98,0.12\n") as board:
+        other = subprocess.Popen([sys.executable, "-c", holds, board.port], stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout.readline().strip() == "open"
+            with SerialImu(SerialImuConfig(board.port)) as imu:
+                health = imu.health()["imu"]
+        finally:
+            other.kill()
+            other.wait()
+    assert f"the port is also open in pid {other.pid} (python" in (health.warning or ""), health
+    assert health.warning == health.last_error
+
+
+def test_c3t_record_says_what_was_not_numbers_and_fails_when_nothing_usable_came(tmp_path, capsys):
+    """`c3t record` from a board whose gyro prints nan: recorded with the gyro missing (nan), the
+    problem said at the end and kept in the session; from a board printing only nan: exit 1."""
+    from c3t.core.session.format import Session
+
+    with Board(lambda k: f"{k % 3 * 0.1:.1f},-0.98,0.12,nan,nan,nan\n") as board:
+        code = main(["record", "--imu", f"serial:{board.port}", "--duration", "2.5", "--out", str(tmp_path / "a"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "problem: stream 'imu' while recording: " in err and "values were not numbers" in err
+    session = Session(tmp_path / "a")
+    assert np.isnan(session.imu["imu"].values[:, 3:]).all() and session.imu["imu"].values.shape[1] == 6
+    assert any("ch3, ch4, ch5" in p for p in session.info()["problems"])
+    with Board(lambda k: "nan,nan,nan,nan,nan,nan\n") as board:
+        code = main(["record", "--imu", f"serial:{board.port}", "--duration", "2.5", "--out", str(tmp_path / "b"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "imu recorded no samples" in err and "only missing values (nan)" in err
