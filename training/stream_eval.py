@@ -39,16 +39,17 @@ the raw top class of the hops whose window lies wholly inside one true segment.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from c3t.core.errors import C3tError
-from c3t.core.model.folder import CONFIG_FILE, SPLIT_FILE, read_json, read_model_config
+from c3t.core.model.folder import SPLIT_FILE, read_json, read_model_config
 from c3t.core.options import COLOUR_INPUTS, NO_ACTION
 from c3t.core.streams.contract import Batch
 from c3t.training.stream_metrics import Part, figure_lines, stream_figures
@@ -95,7 +96,7 @@ class Played:
     window_s: float
     settings: object = None
 
-    def scored(self, t0: float, t1: float) -> "Played":
+    def scored(self, t0: float, t1: float) -> Played:
         """The hops with t0 <= t <= t1 (seconds)."""
         keep = (self.t >= t0) & (self.t <= t1)
         pick = np.flatnonzero(keep)
@@ -174,7 +175,7 @@ def _merged(imu_t, imu, frame_t, frames, t_end: float | None = None) -> Iterator
     if len(imu_t):
         bins = np.floor((imu_t - imu_t[0]) / CHUNK_S).astype(np.int64)
         cuts = np.concatenate([[0], np.flatnonzero(np.diff(bins)) + 1, [len(imu_t)]])
-        items += [(float(imu_t[b - 1]), 0, (a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        items += [(float(imu_t[b - 1]), 0, (a, b)) for a, b in itertools.pairwise(cuts)]
     items += [(float(t), 1, i) for i, t in enumerate(frame_t) if t_end is None or t < t_end]
     for _, kind, what in sorted(items, key=lambda x: (x[0], x[1])):
         if kind == 0:
@@ -207,7 +208,7 @@ def clip_stream(clips: list, imu_hz: float, fps: float | None, rest_s: float, se
     imus = [utd_mhad.load(seq, "inertial") for seq, _ in clips]
     for i, ((seq, cls), x) in enumerate(zip(clips, imus)):
         if i and rest_s > 0:
-            n = int(round(rest_s * imu_hz))
+            n = round(rest_s * imu_hz)
             plan.append(("rest", t, _rest_imu(imus[i - 1], x, n, rng), (clips[i - 1][0], seq)))
             segments.append((t, t + n * period, NO_ACTION))
             t += n * period
@@ -228,7 +229,7 @@ def clip_stream(clips: list, imu_hz: float, fps: float | None, rest_s: float, se
                 frame_t = start + np.arange(len(frames)) / fps
             else:
                 last, first = utd_mhad.load(who[0], "rgb")[-1], utd_mhad.load(who[1], "rgb")[0]
-                frame_t = start + np.arange(int(np.ceil((end - start) * fps - 1e-9))) / fps
+                frame_t = start + np.arange(np.ceil((end - start) * fps - 1e-9)) / fps
                 frames = [last if ft < (start + end) / 2 else first for ft in frame_t]
             yield from _merged(imu_t, x, frame_t, frames, t_end=end)
 
@@ -353,7 +354,11 @@ def session_streams(folder, root, split: str, camera: bool) -> tuple[list[Stream
 
 def session_top1(folder, root, config: dict, split: str, sessions: list[str], modalities) -> float:
     """Top-1 (0..1) on the split's windows of the sessions (test / val: split.json's keys; all:
-    every labelled window of the played sessions), cut by training/session_dataset.py."""
+    every labelled window of the played sessions), cut by training/session_dataset.py.
+
+    Raises:
+        C3tError: for a label that is not one of the model's classes
+    """
     from c3t.core.model.folder import load_model
     from c3t.core.streams.window import InputSpec
     from c3t.training.evaluate import evaluate
@@ -534,7 +539,7 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
 def report_lines(report: dict) -> list[str]:
     """A `bench_stream` report as readable lines: what was played, how, and the figures."""
     s = report["settings"]
-    return [f"played {report['data']} ({report['split']}, order seed {report['seed']}) from "
+    return [(f"played {report['data']} ({report['split']}, order seed {report['seed']}) from "
             f"{' + '.join(report['modalities'])}; window {report['window_s']:g} s, hop {s['hop_s']:g} s, "
             f"{s['smoothing']} over {s['history']} windows, threshold {s['threshold']:g} ({report['backend']}); "
-            f"rest: {report['rest']}", *figure_lines(report["figures"]), *([report["note"]] if report.get("note") else [])]
+            f"rest: {report['rest']}"), *figure_lines(report["figures"]), *([report["note"]] if report.get("note") else [])]

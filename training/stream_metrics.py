@@ -235,14 +235,14 @@ def figure_lines(fig: dict) -> list[str]:
         return "-" if v is None else fmt.format(v)
 
     lines = [
-        f"hops {fig['hops']} ({num('seconds', '{:.0f}')} s): frame accuracy {pct('frame_accuracy')}, "
-        f"leaving out {SETTLE_S:g} s after each change {pct('frame_accuracy_settled')}, macro-F1 {pct('macro_f1')}, "
-        f"'{NO_ACTION}' decided on {pct('no_action_share')} of hops",
-        f"segments: edit {num('edit', '{:.1f}')}, F1@10 {num('f1_10')}, F1@25 {num('f1_25')}, F1@50 {num('f1_50')} "
-        f"({fig['decided_segments']} decided action segments for {fig['true_segments']} true)",
-        f"detection delay: median {num('delay_s_median')} s, 95th percentile {num('delay_s_p95')} s "
-        f"({fig['detected']} of {fig['actions']} actions detected); false starts {fig['false_starts']} in "
-        f"{num('rest_minutes')} min of rest = {num('false_starts_per_min')} per min",
+        (f"hops {fig['hops']} ({num('seconds', '{:.0f}')} s): frame accuracy {pct('frame_accuracy')}, "
+         f"leaving out {SETTLE_S:g} s after each change {pct('frame_accuracy_settled')}, macro-F1 {pct('macro_f1')}, "
+         f"'{NO_ACTION}' decided on {pct('no_action_share')} of hops"),
+        (f"segments: edit {num('edit', '{:.1f}')}, F1@10 {num('f1_10')}, F1@25 {num('f1_25')}, F1@50 {num('f1_50')} "
+         f"({fig['decided_segments']} decided action segments for {fig['true_segments']} true)"),
+        (f"detection delay: median {num('delay_s_median')} s, 95th percentile {num('delay_s_p95')} s "
+         f"({fig['detected']} of {fig['actions']} actions detected); false starts {fig['false_starts']} in "
+         f"{num('rest_minutes')} min of rest = {num('false_starts_per_min')} per min"),
     ]
     if "clip_top1" in fig or "window_top1" in fig:
         lines.append(f"beside them: clip top-1 {pct('clip_top1')} on the same clips; window top-1 (raw top class, "

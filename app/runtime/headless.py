@@ -127,8 +127,11 @@ class HeadlessRun:
             raise C3tError(view.errors[-1])
 
     def _summary(self) -> None:
-        """The closing line: predictions, backend, latency p50 / p95 and the smoothed accuracy if scored."""
+        """The closing lines: predictions, backend, latency p50 / p95 and the smoothed accuracy if scored; with
+        ground truth, the streaming benchmark's figures (frame accuracy, edit, F1@k, delay, false starts)."""
         import numpy as np
+
+        from c3t.training.stream_metrics import figure_lines
 
         out = sys.stderr if self.jsonl else sys.stdout
         score, live = self.live.score, self.live
@@ -142,6 +145,9 @@ class HeadlessRun:
             line += (f"; smoothed accuracy {score.accuracy:.1%} over {score.scored} windows "
                      f"({score.skipped} left out: the first after each action change)")
         print(line, file=out)
+        if live.stream_score.t:   # scored per hop as `c3t bench stream` scores (training/stream_metrics.py)
+            for text in figure_lines(live.stream_score.figures()):
+                print(f"stream: {text}", file=out)
 
 
 def demo_model_with_bars(seed: int):

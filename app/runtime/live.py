@@ -33,6 +33,7 @@ from c3t.core.options import NO_ACTION
 from c3t.core.session.record_loop import LabelledRecording
 from c3t.core.streams.delivery import delivery_warning
 from c3t.devices.simulated import SimulatedSource
+from c3t.training.stream_metrics import StreamScore
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
@@ -203,6 +204,7 @@ class LivePipeline:
         self._predictions: deque = deque(maxlen=history)
         self._truths: deque = deque(maxlen=history)
         self._score = RunningAccuracy()
+        self._stream_score = StreamScore(self.settings.hop_s)
         self._errors: deque = deque(maxlen=5)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -386,6 +388,7 @@ class LivePipeline:
         self._predictions.clear()
         self._truths.clear()
         self._score = RunningAccuracy()
+        self._stream_score = StreamScore(self.settings.hop_s)
 
     def _run(self) -> None:
         next_view = 0.0
@@ -446,6 +449,7 @@ class LivePipeline:
             if truth is not None:
                 self._truths.append(truth)
                 self._score.update(pred.action, truth)
+                self._stream_score.add(pred.t, pred.action, self._truth_at()(pred.t))
             if self.on_prediction is not None:
                 self.on_prediction(pred, truth)
             if self._lsl_out is not None:
@@ -469,9 +473,13 @@ class LivePipeline:
                 f". Check what the board sends with `c3t probe {self._specs.get('imu')}` (all {wanted} values on "
                 "each line, or channels= in the spec), or use a model trained on this device's layout")
 
-    def _truth(self, pred) -> str | None:
+    def _truth_at(self):
+        """The source's truth_at(t) (the action at an instant; simulated sources, replays), or None."""
         src = self._roles.get("imu", self._roles.get("camera", (None,)))[0]
-        truth_at = getattr(src, "truth_at", None)
+        return getattr(src, "truth_at", None)
+
+    def _truth(self, pred) -> str | None:
+        truth_at = self._truth_at()
         if truth_at is None:
             return None
         span = self._predictor.spec.seconds + (self._predictor.settings.history - 1) * self.settings.hop_s
@@ -481,6 +489,12 @@ class LivePipeline:
     def score(self) -> RunningAccuracy:
         """Smoothed decisions scored against the source's ground truth (simulated sources)."""
         return self._score
+
+    @property
+    def stream_score(self) -> StreamScore:
+        """Each decision against the true action at its hop's time (simulated sources, replays): the
+        streaming benchmark's figures (training/stream_metrics.py) for `c3t live` / `c3t demo --headless`."""
+        return self._stream_score
 
     def _make_view(self) -> LiveView:
         buf = self._buffer
