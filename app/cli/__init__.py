@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -62,12 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_opencv(verbose: bool) -> None:
+    """Keep OpenCV's own log lines ("[ WARN:0@0.067] global cap_v4l.cpp:915 open VIDEOIO(V4L2:/dev/video7):
+    can't open camera by index") off the terminal: c3t says what went wrong with a camera in its own
+    words (devices/camera.py). With --verbose they are kept, for a closer look."""
+    if verbose:
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")   # read when cv2 is first imported
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:                                     # already imported: set it directly
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the `c3t` command line (`argv` None: sys.argv); returns the exit code: the handler's, 2 for
     no command, a C3tError (its message printed as "error: ...") or a file system error (the file
     and its cause), 130 for Ctrl+C."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_opencv(getattr(args, "verbose", False))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -24,6 +24,7 @@ VERSION = 5               # bumped when the demo model would be built differentl
 TRAIN_SUBJECTS = (1, 2, 3)      # people who record the training sessions
 CHECK_SUBJECT = 5               # the checking session (IMU labels, never trained on)
 DEMO_SUBJECT = 4                # the person the demo shows
+BUILT_FILE = "demo-model"       # in the demo's models folder: the name of the version the build made
 SIZE = (160, 120)
 BUILD_MINUTES = 3               # idle 2-core CPU, `c3t bench demo --seeds 5`: 133-159 s
 
@@ -69,11 +70,18 @@ def demo_root(seed: int = 0) -> Path:
 
 
 def demo_model(seed: int = 0) -> Path | None:
-    """The demo model's folder if it was built, else None."""
+    """The demo model's folder if it was built, else None: the version the build made (named in
+    models/BUILT_FILE), not whichever version was activated last in the demo window's Train tab
+    (the demo always shows its own model; a retrained one is opened with `c3t gui --model`).
+    A build from before BUILT_FILE: its first version, the one the build made."""
     from c3t.app.runtime.retrain import ModelStore
 
     models = demo_root(seed) / "models"
-    return ModelStore(models).active() if models.is_dir() else None
+    if (models / BUILT_FILE).is_file():
+        built = models / (models / BUILT_FILE).read_text().strip()
+        return built if built.is_dir() else None
+    usable = [v.path for v in ModelStore(models).versions() if not v.broken] if models.is_dir() else []
+    return usable[-1] if usable else None
 
 
 def ensure_demo_model(progress=None, seed: int = 0) -> Path:
@@ -130,6 +138,7 @@ def _build(progress, seed: int) -> Path:
                              windowing=Windowing(hop_s=HOP_S, align_hop_s=2 * HOP_S))
     version, metrics = retrain(request, store, trained)
     store.activate(version)
+    (store.root / BUILT_FILE).write_text(f"{Path(version).name}\n")
     if metrics.get("imu_top1") is None:
         raise C3tError(f"the demo model in {version} has no checking score; delete {root} and run again")
     scores = ", ".join(f"{name} {100 * metrics[key]:.1f}%" for name, key in

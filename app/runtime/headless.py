@@ -57,7 +57,7 @@ class HeadlessRun:
         self._silent: dict[str, bool] = {}
 
     def run(self) -> int:
-        """Connect, print until done, stop, print the summary; returns 0.
+        """Connect, print until done (or Ctrl+C), stop, print the summary; returns 0.
 
         Raises:
             C3tError: a device that cannot be opened, a device that sends what gives no samples for
@@ -75,6 +75,8 @@ class HeadlessRun:
             while self._more():
                 time.sleep(0.05)
                 self._check(live.view())
+        except KeyboardInterrupt:   # Ctrl+C is how a run without --seconds ends: the summary still comes
+            print(file=sys.stderr)
         finally:
             live.stop()
         self._summary()
