@@ -110,6 +110,17 @@ VAL_FALLBACK = "last"
 SELECTION_DISAGREEMENT = 0.2
 
 
+# Live windows and the models trained as they are served (#28). The live predictor cuts a
+# window of STREAM_WINDOW_S seconds every STREAM_HOP_S; `c3t train` cuts clip datasets the
+# same way (training/stream_windows.py) unless told --clips (TRAIN_ON_WINDOWS); `c3t bench
+# paper` keeps whole clips for the paper's tables. A window's label is the true action at
+# its end ("end", the rule `c3t bench stream` scores a hop by) or the window's majority.
+STREAM_WINDOW_S = 2.5
+STREAM_HOP_S = 0.25
+TRAIN_ON_WINDOWS = True
+WINDOW_TRAIN_HOP_S = 0.5   # D_HAR / D_Align windows of clip streams: every 0.5 s (D_Val / D_Test: every hop)
+WINDOW_LABEL_RULES = ("end", "majority")
+
 # Pseudo-label refinement (methods.refine) learns from this share of each pseudo-class's D_Align
 # pairs, the most confident first; chosen on held-out training people (docs/results.md).
 REFINE_KEEP = 0.7

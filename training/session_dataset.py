@@ -16,6 +16,12 @@ Roles (where each window may go) come from the labels, never from a random split
   training.splits.role_split sends each check *segment* wholly to D_Val or to D_Test;
 - unlabelled time gives D_Align pairs (no labels): windows every `align_hop_s` that overlap no
   labelled segment at all.
+With `rule="end"` (the live windows, #28) har and check windows are instead every window, every
+`hop_s`, whose END lies in a labelled span, labelled with that span's class (the true action at
+the window's end: the rule `c3t bench stream` scores a hop by), so training sees windows across
+action boundaries and rests (labelled NO_ACTION where the sessions label rests) as live does; a
+har window still never overlaps a check segment, and a check window's group is the segment
+holding its end.
 No training window (har or align) overlaps a check segment in time, so neither the IMU labels
 nor the IMU data of checking segments reach training. A window with missing data (a gap, the
 start or end of a stream) is skipped and counted.
@@ -58,6 +64,7 @@ class Windowing:
     align_hop_s: float = 0.5    # between windows over unlabelled time
     min_cover: float = 0.8      # a labelled window covers >= this share of min(window, segment)
     max_other: float = 0.2      # ... and at most this share of it lies in another labelled segment
+    rule: str | None = None     # None: windows inside one segment (above); "end": every window ending in a labelled span
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,9 @@ def plan_windows(session: Session, w: Windowing = Windowing()) -> list[PlannedWi
     spans = session.label_spans()
     checks = [(a, b) for a, b, lb in spans if lb.use == "check"]
     out = []
-    for k, (a, b, lb) in enumerate(spans):
+    if w.rule == "end":
+        out = _end_labelled(session, spans, checks, first, last, w)
+    for k, (a, b, lb) in enumerate(spans if w.rule != "end" else []):
         need = w.min_cover * min(W, b - a)
         for e in np.arange(a + need, b + W - need + 1e-9, w.hop_s):
             e = round(float(e), 6)
@@ -149,6 +158,25 @@ def trainable_sessions(root: Path, paths: list[Path]) -> list[Session]:
         raise C3tError(f"{root} holds no session to train on: {'; '.join(skipped)}; record sessions with "
                        "`c3t record --imu SPEC --camera SPEC --out DIR`")
     return sessions
+
+
+def _end_labelled(session: Session, spans: list, checks: list, first: float, last: float, w: Windowing) -> list:
+    """The har and check windows of `rule="end"` (module docstring): every hop_s from the first
+    labelled start (+ a window) to the last labelled end, labelled by the span at the window's end."""
+    if not spans:
+        return []
+    out = []
+    start = max(first + w.seconds, min(a for a, _, _ in spans))
+    for e in np.arange(start, min(last, max(b for _, b, _ in spans)) + 1e-9, w.hop_s):
+        e = round(float(e), 6)
+        k = next((j for j, (a, b, _) in enumerate(spans) if a <= e < b), None)
+        if k is None:
+            continue
+        lb = spans[k][2]
+        if lb.use != "check" and any(_overlap(e - w.seconds, e, c0, c1) > 0 for c0, c1 in checks):
+            continue
+        out.append(PlannedWindow(e, "check" if lb.use == "check" else "har", lb.cls, f"{session.name}#{k}"))
+    return out
 
 
 def _streams(session: Session) -> tuple[str, str]:
@@ -399,6 +427,7 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
         extra={"roles": roles, "groups": np.concatenate([p["group"] for p in parts]).astype(str),
                "people": np.concatenate([np.full(len(p["role"]), s.person) for s, p in zip(sessions, parts)]).astype(str),
                "session_index": np.concatenate([np.full(len(p["role"]), i, np.int64) for i, p in enumerate(parts)]),
+               "t_end": np.concatenate([p["t_end"] for p in parts]),
                "sessions": [s.name for s in sessions], "windowing": asdict(windowing),
                "skipped": {s.name: int(p["skipped"]) for s, p in zip(sessions, parts)}, "usable": usable},
     )

@@ -217,6 +217,12 @@ def split_for(data, seed: int, require_checking: bool = True, protocol: str = "r
     `cross-subject` / `new-user`: `people_split` with the people of `people_of(data)`.
     `require_checking`: see role_split. Raises C3tError for an unknown protocol or missing people."""
     extra = getattr(data, "extra", None) or {}
+    if "split" in extra:   # windows cut from an already split clip dataset (training/stream_windows.py)
+        made = extra["split_for"]
+        if (made["seed"], made["protocol"]) != (seed, protocol):
+            raise C3tError(f"these windows were cut for seed {made['seed']}, protocol {made['protocol']}; "
+                           f"cut them again for seed {seed}, protocol {protocol}")
+        return extra["split"]
     if protocol == "random":
         if "roles" in extra:
             return role_split(extra["roles"], data.labels, extra["groups"], seed, require_checking)
@@ -316,6 +322,9 @@ def to_json(data, split: dict[str, np.ndarray], seed: int, protocol: str = "rand
     """split.json: seed, protocol, how clips were assigned, the keys per split, and which people
     went where ("people": split -> sorted people, "test_people")."""
     extra = getattr(data, "extra", None) or {}
+    if "split_json" in extra:   # stream windows: the clips per split, and how many windows each gave
+        return {**extra["split_json"], "windows": {name: int(len(split[name])) for name in SPLITS},
+                "windowing": extra.get("windowing")}
     if protocol != "random":
         assigned = {"assignment": f"{protocol} by person" + (", recorded roles kept" if "roles" in extra else "")}
     elif "roles" in extra:

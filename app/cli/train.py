@@ -16,9 +16,12 @@ from c3t.core.options import (
     CAMERA_INPUTS,
     IMU_LABELS,
     METHODS,
+    NO_ACTION,
     PROTOCOLS,
     SCHEDULES,
     SELECTIONS,
+    STREAM_HOP_S,
+    STREAM_WINDOW_S,
     VIRTUAL_SITES,
     default_backbone,
     defaults_for,
@@ -82,6 +85,13 @@ def register(sub) -> None:
                         "computed from D_HAR's skeleton, UTD-MHAD layouts)")
     p.add_argument("--imu-labels-per-class", type=int, metavar="K", help="supervised-imu / -fusion: only K labelled clips per class (default: all)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--clips", action="store_true",
+                   help="clip datasets: train on whole clips resampled to one input each (the paper's tables) instead of "
+                        f"the live windows ({STREAM_WINDOW_S:g} s every {STREAM_HOP_S:g} s of the clips played as streams, "
+                        "training/stream_windows.py), which the default trains on for skeleton and depth")
+    p.add_argument("--rest", type=float, default=0.0, metavar="S",
+                   help="live windows of a clip dataset: S seconds of rest between the streamed clips, labelled "
+                        f"'{NO_ACTION}' so the model learns it (made as `c3t bench stream --rest` makes it; default 0)")
     p.add_argument("--out", required=True, help="model folder to write (new; an existing one only with --force)")
     p.add_argument("--force", action="store_true", help="replace an existing model folder (whole, when training is done)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -154,17 +164,28 @@ def train_command(args) -> int:
         raise C3tError(f"--{field.replace('_', '-')} {getattr(args, field):g}: {why} (not --method {args.method})")
 
     from c3t.training import distributed
+    from c3t.training.decision_rule import choose_and_store, rule_words
     from c3t.training import splits as S
     from c3t.training.methods import Cancelled, device_name, training_device
     from c3t.training.pipeline import fit, fit_and_save
     from c3t.training.prepare import default_visual, prepare
+    from c3t.training.stream_windows import StreamWindowing, prepare_windows, windows_or_clips
     from c3t.training.progress import PhaseBars, epoch_postfix
 
     visual = args.visual or default_visual(Path(args.dataset))
     backbone = args.backbone or default_backbone(visual)
     ranks = distributed.start() if args.distributed else distributed.ONE_PROCESS   # torchrun's processes, or this one
+    windows, note = windows_or_clips(args.dataset, visual, backbone, args.clips)
+    if windows and args.virtual_weight:
+        raise C3tError("--virtual-weight computes a virtual IMU per whole clip: train it with --clips")
+    if note:
+        print(note, file=sys.stderr)
     with ranks.first_rank_first():   # rank 0 fills the feature cache, the others read it
-        data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet and not ranks.rank)
+        if windows:   # the live windows of the clips played as streams (training/stream_windows.py)
+            data = prepare_windows(args.dataset, visual, args.seed, args.protocol, StreamWindowing(rest_s=args.rest),
+                                   args.cache, progress=not args.quiet and not ranks.rank, test_people=args.test_people)
+        else:
+            data = prepare(args.dataset, visual, backbone, args.cache, progress=not args.quiet and not ranks.rank)
     bar = PhaseBars(disable=args.quiet or ranks.rank > 0)   # one bar per training phase, with its ETA
     staging = None
 
@@ -191,6 +212,7 @@ def train_command(args) -> int:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         model, metrics, cfg, split = fit_and_save(data, cfg, staging, Path(args.dataset).resolve(), progress=progress,
                                                   test_people=args.test_people, members=args.members)
+        decision = choose_and_store(staging, model, data, split, STREAM_HOP_S)   # the live rule, chosen on D_Val streams
         replace_folder(staging, out)
         staging = None
     except Cancelled:
@@ -223,6 +245,8 @@ def train_command(args) -> int:
               ", ".join(f"{phase} ended at epoch {e}" for phase, e in info["early_stopped_at_epoch"].items()))
     if metrics["selection_check"]["warning"]:
         print(f"warning: {metrics['selection_check']['warning']}", file=sys.stderr)
+    if decision:
+        print(f"  live decision rule (chosen on D_Val streams): {rule_words(decision)}")
     print(f"model written to {args.out}")
     return 0
 

@@ -273,6 +273,8 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     Raises methods.Cancelled when `cancel` is set; the caller removes `staging` on failure."""
     from c3t.training.export import export_model
     from c3t.training.methods import Cancelled
+    from c3t.core.options import STREAM_HOP_S
+    from c3t.training.decision_rule import choose_and_store
     from c3t.training.pipeline import fit_and_save
     from c3t.training.session_dataset import prepare_sessions
 
@@ -311,9 +313,12 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
         return checking_metrics(model, data, split, fit_metrics)
 
     cfg = defaults_for(request.method, request.visual, schedule=request.schedule, epochs=request.epochs, seed=request.seed)
-    _, fit_metrics, _, _ = fit_and_save(data, cfg, staging, target / SESSION_LINKS, checking=checking,
-                                        progress=on_epoch, cancel=cancel, require_checking=False)
+    model, fit_metrics, _, split = fit_and_save(data, cfg, staging, target / SESSION_LINKS, checking=checking,
+                                                progress=on_epoch, cancel=cancel, require_checking=False)
     metrics = fit_metrics["checking"]
+    chosen = choose_and_store(staging, model, data, split, STREAM_HOP_S)   # the live decision rule, on D_Val streams
+    if chosen:
+        fit_metrics["decision"] = metrics["decision"] = chosen
     phase("export", 0.0)
     try:
         export_model(staging, dataset=links, log=lambda line: report({"kind": "log", "text": line.strip()}))

@@ -21,7 +21,6 @@ sources cannot be mixed with live devices in one recording.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -33,8 +32,6 @@ from c3t.core.options import NO_ACTION
 from c3t.core.session.format import USES, Label
 from c3t.core.session.writer import Recorder, RecorderConfig, StreamSpec, jsonable
 from c3t.core.streams.contract import Batch, Source
-
-log = logging.getLogger(__name__)
 
 MIN_REST_S = 0.5  # shorter pauses between two actions are not labelled as rests
 
@@ -138,12 +135,10 @@ class LabelledRecording:
             self.spans += 1
         self.label, self.label_start = label, t
 
-    def close(self, reason: str, health: dict | None = None) -> dict:
-        """End the open label's span, close the session; returns its manifest. `health`
-        ({stream: Health} of the recorded streams) puts the sources' drops, outages and problems
-        in the manifest (see Recorder.close)."""
+    def close(self, reason: str) -> dict:
+        """End the open label's span, close the session; returns its manifest."""
         self.set_label(None)
-        return self.recorder.close(reason, health)
+        return self.recorder.close(reason)
 
 
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
@@ -242,7 +237,6 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
             rec.sync()
             _add_truth(rec, truth_source, truth, labelled)
         manifest = rec.close(reason, health)
-        log.info("recording %s stopped: %s", folder, reason)
         if not any(manifest["counts"].values()):
             rec.discard()
         if progress is not None:

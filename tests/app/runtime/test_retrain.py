@@ -90,6 +90,8 @@ def test_retrain_writes_an_exported_version_that_the_live_engine_opens(retrained
     config = json.loads((folder / "config.json").read_text())
     assert config["inputs"]["visual"] == "motion"                  # the sessions' default camera input
     assert config["model"]["frame_grid"] == 4                      # the flow's small CNN keeps where it moves (defaults.FRAME_GRID)
+    assert config["decision"]["decoder"] in ("none", "hysteresis", "min-duration")   # the live rule, chosen on D_Val's windows
+    assert metrics["decision"]["rule"] == config["decision"] and metrics["decision"]["val"]["hops"] > 0
     assert ("backbone.onnx" in files) == (config["model"]["visual_input"] == "features")   # small CNN: none
     assert sorted(p.name for p in (folder / "sessions").iterdir()) == ["01-align", "02-har", "03-check"]
     saved = json.loads((folder / "metrics.json").read_text())
