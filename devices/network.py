@@ -30,6 +30,7 @@ arrived).
 from __future__ import annotations
 
 import logging
+import re
 import selectors
 import socket
 import time
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Health
 from c3t.devices.base import LineSource, StreamHealth
-from c3t.devices.lineformat import line_health
+from c3t.devices.lineformat import MAX_LINE, line_health
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ READ_BYTES = 16384          # bytes one read takes at most
 DIAGNOSE_AFTER_S = 1.5      # seconds without a sender (or a byte) before health() says so
 MAX_BATCHES = 2000          # batches waiting for read() at most (the oldest are dropped beyond)
 MODES = ("listen", "connect", "udp")
+# a MAC address (HyperIMU can start each line with the phone's): six hex pairs, ':' or '-' between
+MAC = re.compile(rb"(?<![0-9A-Fa-f:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
 
 
 def lan_addresses() -> list[str]:
@@ -151,6 +154,8 @@ class NetLines(LineSource):
         self._last_byte: float | None = None
         self._last_sample_t: float | None = None
         self._budget = ByteBudget(config.max_bytes_per_s, config.clock)
+        self._tail = b""                              # bytes after the last line end (see _complete_lines)
+        self._hash_ends: bool | None = None           # the sender ends lines with '#' (HyperIMU's option)
         self.refused = 0                              # senders refused (a second phone, a stranger)
         self.address_text = ""
 
@@ -224,6 +229,9 @@ class NetLines(LineSource):
     def _silence(self, waited: float) -> str | None:
         c = self.config
         refused = f"; refused {self.refused} other sender(s) (sender=any lets a newcomer take over)" if self.refused else ""
+        if self._tail and not self._lines.bytes_received:
+            return (f"{self.spec}: no samples: {len(self._tail)} bytes from {self._peer} but no line end (LF, CR, or "
+                    f"HyperIMU's #) in {waited:.1f} s; end each sample with a newline")
         if self._lines.bytes_received:
             return None                     # bytes came: the line-format diagnosis speaks
         if c.mode == "connect":
@@ -241,6 +249,7 @@ class NetLines(LineSource):
     def _attach(self, conn: socket.socket, peer: str) -> None:
         conn.setblocking(False)
         self._conn, self._peer = conn, peer
+        self._tail, self._hash_ends = b"", None
         self._lines.connection_opened(self.config.clock())
         self._last_byte = self.config.clock()
         self._health.connected()
@@ -256,7 +265,8 @@ class NetLines(LineSource):
         self._conn = None
         now = self.config.clock()
         self._health.outage_begins(self._last_sample_t if self._last_sample_t is not None else now)
-        cut = self._lines.connection_lost()
+        cut = self._lines.connection_lost() + (1 if self._tail.strip() else 0)
+        self._tail = b""
         if cut:
             self._health.drop(cut, malformed=True)
         if why:
@@ -370,12 +380,32 @@ class NetLines(LineSource):
             if not self._budget.take(len(data)):
                 self._health.drop(1)
                 continue
-            self._feed(data if data.endswith((b"\n", b"\r")) else data + b"\n")   # a datagram ends its line
+            self._feed(data if data.endswith((b"\n", b"\r", b"#")) else data + b"\n")   # a datagram ends its line
 
     def _feed(self, data: bytes) -> None:
         now = self.config.clock()
         self._last_byte = now
-        self._emit(self._lines.feed(data, now))
+        lines = self._complete_lines(data)
+        if lines:
+            self._emit(self._lines.feed(lines, now))
+
+    def _complete_lines(self, data: bytes) -> bytes:
+        """The complete lines of what arrived so far, as LineStream takes them: HyperIMU's '#' line
+        ends become newlines (when the sender ends its lines with nothing else) and a MAC address in a
+        line becomes the word 'mac' (its hex pairs are no channels). A tail without a line end waits
+        for the next bytes, up to MAX_LINE (then LineStream rejects it as a line without an end)."""
+        if self._hash_ends is None and data:
+            self._hash_ends = b"#" in data and b"\n" not in data and b"\r" not in data
+        if self._hash_ends:
+            data = data.replace(b"#", b"\n")
+        held = self._tail + data
+        cut = max(held.rfind(b"\n"), held.rfind(b"\r")) + 1
+        if not cut and len(held) <= MAX_LINE:
+            self._tail = held
+            return b""
+        cut = cut or len(held)
+        self._tail = held[cut:]
+        return MAC.sub(b"mac", held[:cut])
 
     def _throttle(self, n: int) -> None:
         """TCP: past the byte budget, stop reading until the second is over (the sender waits)."""

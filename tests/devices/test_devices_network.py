@@ -198,3 +198,26 @@ def test_probe_shows_where_to_send_and_the_units():
     text = report.text()
     assert "on the phone, send to" in text and "units: recorded in g, g, g, deg/s, deg/s, deg/s" in text
     assert "read as m/s^2" in text and report.samples > 0
+
+
+@pytest.mark.parametrize("spec", ["tcp:0", "udp:0"])
+def test_hyperimu_packets_with_a_mac_address_and_hash_line_ends(spec):
+    """HyperIMU (HIMUServer's README): a timestamp and the phone's MAC address before the sensors'
+    values, and '#' as the line end when so configured."""
+    def packet(k: int) -> bytes:
+        return phone_line(k).rstrip(b"\n").replace(b",", b",a4:5e:60:e2:1b:07,", 1) + b"#"
+
+    with open_source(spec) as src:
+        target = ("127.0.0.1", src.config.port)
+        if spec.startswith("udp"):
+            phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            send = lambda data: phone.sendto(data, target)
+        else:
+            phone = socket.create_connection(target)
+            send = phone.sendall
+        paced(send, [packet(k) for k in range(N)]).join()
+        values = collect(src, N)
+        h = wait_until(lambda: (h := src.health()["imu"]).received == N and h, what="every sample")
+        phone.close()
+    np.testing.assert_allclose(values, [phone_expected(k) for k in range(N)], rtol=1e-5)
+    assert h.channels == 6 and src.layout.leading == "timestamp" and h.malformed == 0
