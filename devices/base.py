@@ -6,6 +6,7 @@ c3t.core.streams.contract.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from abc import abstractmethod
@@ -15,11 +16,15 @@ import numpy as np
 
 from c3t.core.streams.contract import Batch, Health, Source
 
+log = logging.getLogger(__name__)
 
 class StreamHealth:
-    """Thread-safe counters for one stream; `snapshot()` returns a Health copy."""
+    """Thread-safe counters for one stream; `snapshot()` returns a Health copy. Connects, outages
+    (reconnecting), new error messages and rejected (malformed) data are also logged, under `name`
+    (the source's spec or stream, for the log only)."""
 
-    def __init__(self, nominal_hz: float | None = None, rate_window_s: float = 2.0):
+    def __init__(self, nominal_hz: float | None = None, rate_window_s: float = 2.0, name: str = "stream"):
+        self.name = name
         self._lock = threading.Lock()
         self._h = Health(nominal_hz=nominal_hz)
         self._arrivals: collections.deque[tuple[float, int]] = collections.deque()
@@ -51,6 +56,8 @@ class StreamHealth:
             self._h.connects += 1
             if self._outage_start is None:
                 self._h.state = "connected"
+            connects = self._h.connects
+        log.info("%s: connected%s", self.name, f" again (connect {connects})" if connects > 1 else "")
 
     def sequence(self, seq: np.ndarray) -> None:
         """Count samples the device numbered but never delivered as dropped. A step back or a
@@ -70,6 +77,8 @@ class StreamHealth:
             self._h.dropped += n
             if malformed:
                 self._h.malformed += n
+        if malformed:
+            log.debug("%s: rejected %d malformed sample(s)", self.name, n)
 
     def add(self, name: str, n: int = 1) -> None:
         """Add `n` to the integer Health field `name` (e.g. "duplicates", "repeated"). Raises
@@ -78,24 +87,33 @@ class StreamHealth:
             setattr(self._h, name, getattr(self._h, name) + n)
 
     def error(self, message: str) -> None:
-        """Keep `message` as the stream's last_error (the newest message wins)."""
+        """Keep `message` as the stream's last_error (the newest message wins); a new message is logged."""
         with self._lock:
-            self._h.last_error = message
+            new, self._h.last_error = message != self._h.last_error, message
+        if new:
+            log.info("%s: %s", self.name, message)
 
     def outage_begins(self, t_host: float) -> None:
         """The device went away at t_host (last good data); state becomes reconnecting."""
         with self._lock:
-            if self._outage_start is None:
+            began = self._outage_start is None
+            if began:
                 self._outage_start = t_host
             self._h.state = "reconnecting"
+        if began:
+            log.info("%s: no data since host time %.3f s; reconnecting", self.name, t_host)
 
     def outage_ends(self, t_host: float) -> None:
         """Data flows again at t_host; the outage is recorded as a gap."""
         with self._lock:
+            gap = None
             if self._outage_start is not None:
-                self._h.gaps.append((self._outage_start, t_host))
+                gap = (self._outage_start, t_host)
+                self._h.gaps.append(gap)
                 self._outage_start = None
             self._h.state = "connected"
+        if gap is not None:
+            log.info("%s: data again after a %.2f s gap", self.name, gap[1] - gap[0])
 
     def snapshot(self, now: float | None = None) -> Health:
         """A copy of the stream's Health at host time `now` (seconds; None: time.monotonic()),

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import glob
+import logging
 import sys
+
+log = logging.getLogger(__name__)
 
 
 def list_serial_ports() -> list[tuple[str, str]]:
@@ -15,6 +18,7 @@ def list_serial_ports() -> list[tuple[str, str]]:
         if port.vid is not None:
             what += f" [{port.vid:04x}:{port.pid:04x}]"
         out.append((port.device, what.strip()))
+    log.debug("serial ports: %s", out or "none")
     return out
 
 
@@ -46,4 +50,5 @@ def list_cameras(max_index: int = 8) -> list[tuple[int, str]]:
             found.append((i, f"{frame.shape[1]}x{frame.shape[0]}" + (f" @ {fps:g} fps" if fps else "")))
         finally:
             cap.release()
+    log.debug("cameras tried %s, delivering: %s", indices, found or "none")
     return found

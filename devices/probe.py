@@ -11,12 +11,15 @@ the same diagnosis `health()` and the device table give.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from c3t.core.streams.contract import Health
+
+log = logging.getLogger(__name__)
 
 RAW_LINES_SHOWN = 5
 
@@ -105,6 +108,7 @@ def probe(spec: str, seconds: float = 3.0, source=None) -> ProbeReport:
 
     source = source if source is not None else open_source(spec)
     stream = source.streams[0]
+    log.info("probing %s (stream %s) for %g s", spec, stream, seconds)
     batches = []
     source.connect()
     try:

@@ -15,6 +15,7 @@ of the session the streams' state becomes "stopped" and read() returns [] once d
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ import numpy as np
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Batch
 from c3t.devices.base import MultiStreamSource, StreamHealth
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,10 +98,11 @@ class ReplaySource(MultiStreamSource):
         for n in names:
             meta = session.manifest["streams"][n]
             hz = meta.get("nominal_hz") or session.measured_hz(n)
-            h = StreamHealth(nominal_hz=hz * self.config.speed if hz else None)
+            h = StreamHealth(nominal_hz=hz * self.config.speed if hz else None, name=f"replay {n}")
             h.set(channels=meta.get("channels"), state="connected")
             h.connected()
             self._health[n] = h
+        log.info("replaying %s: %s at %gx", self.config.session, ", ".join(names), self.config.speed)
 
     def start(self) -> None:
         """Open the session if needed and start the playback thread. After a stop() playback
@@ -112,7 +116,11 @@ class ReplaySource(MultiStreamSource):
 
     # -- time and labels -------------------------------------------------------------------
     def session_time(self, t_host) -> np.ndarray | float:
-        """Session seconds of a host time during the current playback."""
+        """Session seconds of a host time during the current playback.
+
+        Raises:
+            C3tError: before the playback has started
+        """
         if self._clock is None:
             raise C3tError("replay: not started yet")
         host0, session0 = self._clock

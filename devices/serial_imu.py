@@ -102,7 +102,7 @@ class SerialImu(LineSource):
             config = SerialImuConfig(port=config, **overrides)
         self.config = config
         self.spec = f"serial:{config.port}"
-        self._health = StreamHealth(nominal_hz=config.rate_hz)
+        self._health = StreamHealth(nominal_hz=config.rate_hz, name=self.spec)
         self._init_reader()
         self._lines = self._line_stream(baud=config.baud, units=config.units)
         self._port = None

@@ -18,11 +18,14 @@ LslInletConfig; for `sim`, SimulatedSource's keyword arguments), converted to th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from urllib.parse import parse_qsl
 
 from c3t.core.errors import C3tError
 from c3t.core.streams.contract import Source
+
+log = logging.getLogger(__name__)
 
 FORMS = """a source spec is one of:
   serial:PORT[?baud=115200&channels=6&rate_hz=200]   e.g. serial:/dev/ttyACM0?baud=115200, serial:COM3
@@ -129,7 +132,12 @@ def _config(cls, spec: str, positional: dict, params: dict[str, str]):
 
 
 def open_source(spec: str) -> Source:
-    """Build (not connect) the Source a spec names."""
+    """Build (not connect) the Source a spec names.
+
+    Raises:
+        C3tError: for a spec that cannot be parsed, an unknown kind, or parameters the source does not
+            take
+    """
     kind, target, params = parse_spec(spec)
     if kind == "serial":
         from c3t.devices.serial_imu import SerialImu, SerialImuConfig
@@ -158,6 +166,7 @@ def open_source(spec: str) -> Source:
     else:
         source = _network_source(kind, target, spec, params)
     source.spec = without_secrets(spec)   # what logs, the device table and manifests show
+    log.debug("%s: built %s", spec, type(source).__name__)
     return source
 
 
@@ -260,4 +269,5 @@ def open_roles(imu_spec: str | None, camera_spec: str | None, own_camera: bool =
         source = roles["imu"][0]
         if any(n.startswith("camera") for n in source.streams):
             roles["camera"] = (source, stream_of(source, "camera"))
+    log.info("sources: %s", ", ".join(f"{role} = {src.spec} ({stream})" for role, (src, stream) in roles.items()))
     return roles

@@ -98,6 +98,9 @@ def apply_noise(imu: np.ndarray, visual: np.ndarray, noise: str, seed: int) -> t
     misalign  that crop on the IMU only, the camera left as it was
     dilate    a random 50% of the clip stretched over the window (both): the action slower
     all       dilate, then crop, then an extra IMU-only crop
+
+    Raises:
+        ValueError: for a `noise` not in NOISES
     """
     if noise not in NOISES:
         raise ValueError(f"unknown noise {noise!r}; expected one of {NOISES}")

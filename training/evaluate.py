@@ -45,7 +45,11 @@ def supports(method: str, modality: str) -> bool:
 
 def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, modality: str,
              noise: str = "none", noise_seed: int = 0) -> dict:
-    """Scores on one modality; `noise` perturbs the clips first (training/augment.py)."""
+    """Scores on one modality; `noise` perturbs the clips first (training/augment.py).
+
+    Raises:
+        C3tError: for a `modality` not in MODALITIES, or one the model has no path for
+    """
     method = model.cfg.method
     imu, visual = apply_noise(imu, visual, noise, noise_seed)
     if modality not in MODALITIES:

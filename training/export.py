@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -53,6 +54,8 @@ from c3t.core.model.preprocess import as_backbone_images
 from c3t.core.streams.window import InputSpec
 from c3t.training import utd_mhad
 from c3t.training.session_dataset import is_sessions_folder, raw_windows
+
+log = logging.getLogger(__name__)
 
 OPSET = 17
 EPS32 = float(np.finfo(np.float32).eps)   # 1.19e-7: float32's relative rounding step
@@ -158,7 +161,12 @@ def _raw_clips(root: Path, spec: InputSpec, preferred: list[str], n: int, camera
 def real_windows(folder, config: dict, dataset=None, clips: int = 4, camera: bool = True, backbone=None) -> RealWindows:
     """Clips of the model's dataset (UTD-MHAD clips or recorded sessions' windows), preprocessed
     exactly as training/prepare.py does (camera inputs only with `camera`; "features" models
-    need the frozen `backbone` for them)."""
+    need the frozen `backbone` for them).
+
+    Raises:
+        C3tError: when the model's dataset folder is not there (pass --dataset), or gives no complete
+            window
+    """
     root = Path(dataset or config.get("dataset") or "")
     if not root.is_dir():
         raise C3tError(f"the parity check needs real windows but the model's dataset {str(root)!r} is not there: "
@@ -283,6 +291,8 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
         for f in files.values():
             os.replace(f, folder / f.name)
         write_json_atomic(folder / EXPORT_FILE, record)
+        logging.getLogger(__name__).info("%s: exported %s and %s", folder, ", ".join(f.name for f in files.values()),
+                                         EXPORT_FILE)   # `log` here is the progress printer parameter
         for name in set(PATH_FILES.values()) | {BACKBONE_FILE}:  # left by an export of an earlier model here
             if (folder / name).exists() and not any(f.name == name for f in files.values()):
                 (folder / name).unlink()

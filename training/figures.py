@@ -9,12 +9,15 @@ Needs matplotlib and scikit-learn (`pip install -e ".[paper]"`).
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from c3t.core.errors import C3tError
 from c3t.core.model.folder import METRICS_FILE, SPLIT_FILE
+
+log = logging.getLogger(__name__)
 
 
 def _imports():
@@ -73,6 +76,7 @@ def _tsne_plot(plt, TSNE, panels, labels, path, title):
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    log.info("%s written", path)
     plt.close(fig)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,8 @@ from c3t.training import utd_mhad
 from c3t.training.prepared import Prepared, default_cache_dir
 from c3t.training.session_dataset import is_sessions_folder, prepare_sessions
 
+log = logging.getLogger(__name__)
+
 CACHE_VERSION = 1
 
 
@@ -44,9 +47,11 @@ def _file_hash(path: Path) -> str:
 def _cache_load(path: Path, shape: tuple) -> np.ndarray | None:
     try:
         x = np.load(path, allow_pickle=False)
-    except Exception:
+    except Exception as exc:   # missing (the usual case) or damaged: computed again
+        log.debug("cache %s not used: %s", path, exc)
         return None
     if x.shape != shape or not np.isfinite(x).all():
+        log.info("cache %s not used: shape %s (expected %s) or non-finite values", path, x.shape, shape)
         return None
     return x
 
@@ -57,6 +62,7 @@ def _cache_store(path: Path, x: np.ndarray) -> None:
     with os.fdopen(fd, "wb") as f:
         np.save(f, x)
     os.replace(tmp, path)
+    log.debug("cache %s written %s", path, x.shape)
 
 
 def default_visual(root) -> str:

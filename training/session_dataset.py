@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -49,6 +50,8 @@ from c3t.core.session.format import Session, find_sessions, is_session
 from c3t.core.streams.syncbuffer import SyncBuffer
 from c3t.core.streams.window import WindowSpec
 from c3t.training.prepared import Prepared, default_cache_dir
+
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 ROLES = ("har", "align", "check")
@@ -329,6 +332,7 @@ def _store(path: Path, arrays: dict) -> None:
     with os.fdopen(fd, "wb") as f:
         np.savez(f, **arrays)
     os.replace(tmp, path)
+    log.debug("cache %s written", path)
 
 
 def _usable(session: Session, part: dict) -> dict:
@@ -345,7 +349,11 @@ def _usable(session: Session, part: dict) -> dict:
 
 
 def session_classes(root: Path, sessions: list[Session]) -> list[str]:
-    """classes.txt in the sessions folder if there is one, else every labelled class, sorted."""
+    """classes.txt in the sessions folder if there is one, else every labelled class, sorted.
+
+    Raises:
+        C3tError: for a labelled class that classes.txt does not list
+    """
     listed = Path(root) / "classes.txt"
     names = sorted({lb.cls for s in sessions for lb in s.labels})
     if listed.exists():
@@ -361,7 +369,12 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
                      progress: bool = True, spec=None, windowing: Windowing | None = None, on_session=None):
     """A folder of sessions (or one session) as `Prepared` data, with each window's role in
     `extra["roles"]` ("har", "align", "check") and its labelled segment in `extra["groups"]`.
-    `on_session(done, total, name)` is called after each session is cut (a GUI's progress bar)."""
+    `on_session(done, total, name)` is called after each session is cut (a GUI's progress bar).
+
+    Raises:
+        C3tError: when `root` holds no sessions, `visual` does not fit colour video, the IMUs have
+            different channel counts, or a class has IMU (check) labels but no camera (har) labels
+    """
     from tqdm import tqdm
 
     from c3t.core.model.backbones import IMAGE_SIZE, load_backbone
@@ -436,7 +449,11 @@ def prepare_sessions(root, visual: str | None = None, backbone: str = "small-cnn
 def raw_windows(root, spec, pick, windowing: Windowing | None = None) -> list[tuple]:
     """Windows of a sessions folder as raw data, for checks on real windows (the ONNX parity
     check): `pick(keys)` chooses among every window's key (as prepare_sessions names them);
-    returns [(key, imu (steps, C), frames (frames, H, W, 3) BGR)] for the chosen complete windows."""
+    returns [(key, imu (steps, C), frames (frames, H, W, 3) BGR)] for the chosen complete windows.
+
+    Raises:
+        C3tError: when the sessions give no complete window
+    """
     windowing = windowing or Windowing()
     if spec.seconds:
         windowing = Windowing(**{**asdict(windowing), "seconds": float(spec.seconds)})

@@ -81,7 +81,12 @@ def role_split(roles: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: 
     Check windows never reach D_HAR or D_Align, whatever the seed.
 
     Without `require_checking`, D_Val and D_Test may be empty (sessions with no check labels,
-    or one check segment per class): training then keeps its last state, and nothing is scored."""
+    or one check segment per class): training then keeps its last state, and nothing is scored.
+
+    Raises:
+        C3tError: when the sessions give no window for one of D_HAR, D_Align, D_Val or D_Test (the
+            message says what to record)
+    """
     roles, labels, groups = np.asarray(roles).astype(str), np.asarray(labels), np.asarray(groups).astype(str)
     rng = np.random.default_rng(seed)
     val_groups, test_groups = [], []

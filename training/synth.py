@@ -14,12 +14,15 @@ a folder without it is an interrupted run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from c3t.core.errors import C3tError
+
+log = logging.getLogger(__name__)
 
 FOLDERS = ("Inertial", "Skeleton", "RGB")
 
@@ -55,7 +58,11 @@ def _clip_files(out: Path, a: int, s: int, t: int) -> dict[str, Path]:
 
 
 def write_clip(out: Path, config: SynthConfig, action_index: int, subject: int, rep: int) -> dict:
-    """Simulate and write one clip; returns {"samples": N, "frames": T, "seconds": ...}."""
+    """Simulate and write one clip; returns {"samples": N, "frames": T, "seconds": ...}.
+
+    Raises:
+        C3tError: when OpenCV cannot write MJPG video into the output folder
+    """
     import cv2
     import numpy as np
     import scipy.io
@@ -125,7 +132,11 @@ def _work(args):
 
 
 def write_dataset(out: str | Path, config: SynthConfig | None = None, progress: bool = True) -> dict:
-    """Write the whole dataset; returns the manifest (also written to DIR/dataset.json)."""
+    """Write the whole dataset; returns the manifest (also written to DIR/dataset.json).
+
+    Raises:
+        C3tError: for --subjects or --reps below 1, or --rooms not in ROOMS
+    """
     from tqdm import tqdm
 
     from c3t.core.sim.actions import find
@@ -172,4 +183,5 @@ def write_dataset(out: str | Path, config: SynthConfig | None = None, progress: 
         "settings": {k: v for k, v in asdict(config).items() if k not in ("workers",)},
     }
     (out / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    log.info("synthetic dataset written to %s: %d clips", out, manifest["clips"])
     return manifest

@@ -13,6 +13,7 @@ Every problem is a C3tError naming the file and what was expected.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ import numpy as np
 
 from c3t.core.errors import C3tError
 from c3t.core.options import FLOW_SOURCES
+
+log = logging.getLogger(__name__)
 
 UTD_CLASSES = [
     "right arm swipe to the left", "right arm swipe to the right", "right hand wave",
@@ -82,7 +85,11 @@ def default_visual(root: Path) -> str:
     """The dataset's camera input: depth for UTD-MHAD; for colour video without depth (RGB/, e.g.
     `c3t synth` output) SESSION_VISUAL, the motion of the colour video, which any colour-video
     dataset takes by default (docs/results.md, "camera input": on held-out training people and
-    unseen people alike, colour frames through the frozen backbone scored far lower)."""
+    unseen people alike, colour frames through the frozen backbone scored far lower).
+
+    Raises:
+        C3tError: when `root` has no Depth/, RGB/ or Skeleton/ folder
+    """
     from c3t.core.options import SESSION_VISUAL
 
     root = Path(root)
@@ -97,6 +104,11 @@ def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Seque
 
     A sequence present in one modality's folder but missing from another's is an error
     naming the file, since training on half-paired data would silently shrink the splits.
+
+    Raises:
+        C3tError: when `root` or a modality's folder is missing or holds no a*_s*_t* files, for an
+            unknown modality, a sequence without its partner in another modality, or an action outside
+            the class list
     """
     root = Path(root)
     if not root.is_dir():
@@ -141,6 +153,7 @@ def scan(root: Path, modalities: tuple[str, ...]) -> tuple[list[str], list[Seque
                 "add the file or remove the sequence"
             )
         sequences.append(Sequence(*key, files={m: found[m][key] for m in modalities}))
+    log.info("%s: %d sequences of %s, %d classes", root, len(sequences), "+".join(modalities), len(names))
     return names, sequences
 
 
@@ -199,7 +212,11 @@ def _load_mat_v73(path: Path, key: str) -> np.ndarray:
 
 
 def load_inertial(path: Path) -> np.ndarray:
-    """(N, 6) float32: accel [g], gyro [deg/s]."""
+    """(N, 6) float32: accel [g], gyro [deg/s].
+
+    Raises:
+        C3tError: when d_iner is not (N, 6) with N >= 2
+    """
     x = _load_mat(path, "d_iner")
     if x.ndim != 2 or x.shape[1] != 6 or x.shape[0] < 2:
         raise C3tError(f"{path}: d_iner has shape {x.shape}, expected (N, 6) with N >= 2")
@@ -207,7 +224,11 @@ def load_inertial(path: Path) -> np.ndarray:
 
 
 def load_skeleton(path: Path) -> np.ndarray:
-    """(T, 20, 3) float32 joints [m]."""
+    """(T, 20, 3) float32 joints [m].
+
+    Raises:
+        C3tError: when d_skel is not (20, 3, T) with T >= 2
+    """
     x = _load_mat(path, "d_skel")
     if x.ndim != 3 or x.shape[:2] != (20, 3) or x.shape[2] < 2:
         raise C3tError(f"{path}: d_skel has shape {x.shape}, expected (20, 3, T) with T >= 2")
@@ -215,7 +236,11 @@ def load_skeleton(path: Path) -> np.ndarray:
 
 
 def load_depth(path: Path) -> np.ndarray:
-    """(T, H, W) uint16 depth [mm]."""
+    """(T, H, W) uint16 depth [mm].
+
+    Raises:
+        C3tError: when d_depth is not (H, W, T) with T >= 2
+    """
     x = _load_mat(path, "d_depth")
     if x.ndim != 3 or x.shape[2] < 2:
         raise C3tError(f"{path}: d_depth has shape {x.shape}, expected (H, W, T) with T >= 2")
@@ -223,7 +248,11 @@ def load_depth(path: Path) -> np.ndarray:
 
 
 def load_rgb(path: Path) -> np.ndarray:
-    """(T, H, W, 3) uint8 BGR frames."""
+    """(T, H, W, 3) uint8 BGR frames.
+
+    Raises:
+        C3tError: when fewer than 2 frames can be read from the video
+    """
     from c3t.core.session.format import decode_video
 
     frames = decode_video(path)

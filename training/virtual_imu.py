@@ -47,7 +47,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def segment_frames(joints: np.ndarray, site: str) -> tuple[np.ndarray, np.ndarray]:
     """The site's position (T, 3) [m] and segment frame (T, 3, 3) (columns: x, y, z in world
-    coordinates) from joints (T, 20, 3) [m]."""
+    coordinates) from joints (T, 20, 3) [m].
+
+    Raises:
+        C3tError: for a `site` other than wrist or thigh
+    """
     if site == "wrist":
         pos, x = joints[:, R_WRIST], _unit(joints[:, R_WRIST] - joints[:, R_ELBOW])
         ref = joints[:, R_ELBOW] - joints[:, R_SHOULDER]
@@ -113,7 +117,11 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 def calibrate(virtual: np.ndarray, real: np.ndarray) -> dict:
     """Fit the mounting from unlabelled pairs: virtual and real IMU inputs (N, steps, 6) of the
     same clips (D_Align). Returns {"rotation": (3, 3), "mean", "std": (6,) of the rotated virtual,
-    "real_mean", "real_std": (6,), "correlation": float}."""
+    "real_mean", "real_std": (6,), "correlation": float}.
+
+    Raises:
+        C3tError: when `virtual` and `real` are not the same number of clips, or there are none
+    """
     if len(virtual) != len(real) or not len(real):
         raise C3tError(f"calibration needs paired clips; got {len(virtual)} virtual and {len(real)} real")
     scored = [(_corr(rotate(virtual, P), real), i, P) for i, P in enumerate(_rotations())]

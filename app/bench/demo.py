@@ -74,6 +74,7 @@ def _build(root: Path, seed: int) -> dict:
         started = time.monotonic()
         model = demo.ensure_demo_model(progress, seed)
         build_s = time.monotonic() - started
+        log.info("demo model of seed %d built in %s (%.0f s)", seed, model, build_s)
     finally:
         for k, v in before.items():
             if v is None:

@@ -76,6 +76,7 @@ def measure_latency(folder, path: str | None, windows: int, threads: int, size: 
     onnx = OnnxEngine(folder, threads=threads, backbone_threads=threads)
     torch.set_num_threads(threads)
     eager = TorchEngine(folder)
+    log.debug("%s: onnxruntime and torch engines open, %d thread(s) each", folder, threads)
     path = path or ("imu" if "imu" in onnx.paths else onnx.paths[0])
     if path not in onnx.paths:
         raise C3tError(f"a {onnx.method} model has no {path} path (it has {', '.join(onnx.paths)})")

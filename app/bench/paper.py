@@ -66,6 +66,7 @@ def run_paper(args, out: Path) -> int:
     if args.tables_only and not results:
         raise C3tError(f"--tables-only: {out} holds no cell of these tables yet; run without --tables-only to train them")
     jobs = max(1, min(len(to_train), args.jobs if args.jobs is not None else idle_cores()))
+    log.info("%s: %d cells stored, %d to train, %d at a time", out, len(results), len(to_train), jobs)
     device = device_name(training_device())
     if to_train:
         print(f"{len(to_train)} cells to train ({len(results)} already in {out}), {jobs} at a time, on {device}")

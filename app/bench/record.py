@@ -41,6 +41,7 @@ def measure_recording(seconds: float, imu_hz: float, fps: float, size: tuple[int
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         session = Session(out)
+        log.debug("bench session %s read back", out)
         on_disk = {"imu": len(session.imu["imu"]), "camera": len(session.cameras["camera"])}
         emitted = source.emitted
         mismatched = session.check_segments("camera")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -57,10 +58,51 @@ def build_parser() -> argparse.ArgumentParser:
         prog="c3t",
         description="Unsupervised modality adaptation: teach an IMU actions labelled only on camera.",
     )
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+VERBOSE_HELP = ("log what c3t does (connects, reconnects, rejected data, files written) on stderr; "
+                "before or after the command")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _take_verbose(argv: list[str] | None) -> tuple[list[str], bool]:
+    """(`argv` without --verbose, whether it was there): the flag is global, so it may come before
+    or after the command (`c3t --verbose live ...`, `c3t live ... --verbose`); after a "--" it is
+    left alone."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    verbose = "--verbose" in argv[:cut]
+    return [a for i, a in enumerate(argv) if i >= cut or a != "--verbose"], verbose
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted (a test may replace it)."""
+
+    @property
+    def stream(self):
+        """sys.stderr, looked up at each record."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup_logging(verbose: bool) -> None:
+    """c3t's loggers (`c3t.*`) at DEBUG with --verbose, else WARNING, written to stderr as
+    "time LEVEL logger: message" (one handler on the root logger, added once); other libraries'
+    loggers keep their levels."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+    logging.getLogger("c3t").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def quiet_opencv(verbose: bool) -> None:
@@ -80,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     no command, a C3tError (its message printed as "error: ...") or a file system error (the file
     and its cause), 130 for Ctrl+C."""
     parser = build_parser()
+    argv, verbose = _take_verbose(argv)
     args = parser.parse_args(argv)
-    quiet_opencv(getattr(args, "verbose", False))
+    setup_logging(verbose or args.verbose)   # args.verbose: never set (taken out above), it is for --help
+    quiet_opencv(verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -14,11 +14,14 @@ sessions/ and models/ (a ModelStore whose active version is the demo model). A r
 interrupted resumes: finished sessions are kept, an unfinished one is recorded again."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from c3t.core.errors import C3tError
+
+log = logging.getLogger(__name__)
 
 VERSION = 6               # bumped when the demo model would be built differently (4: flow augmentation, 5: the flow CNN's
                           # 4 x 4 grid, 6: trained on the live windows, labelled at their end, and its decision rule chosen on D_Val)
@@ -105,7 +108,11 @@ def ensure_demo_model(progress=None, seed: int = 0) -> Path:
 
 
 def _build(progress, seed: int) -> Path:
-    """Record the demo's sessions (unless complete), retrain, activate; see ensure_demo_model."""
+    """Record the demo's sessions (unless complete), retrain, activate; see ensure_demo_model.
+
+    Raises:
+        C3tError: when the built model has no checking score.
+    """
     from c3t.app.runtime.retrain import ModelStore, RetrainRequest, phase_words, retrain
     from c3t.app.runtime.sim_sessions import record_simulated_sessions
     from c3t.core.session.format import find_sessions
@@ -113,6 +120,7 @@ def _build(progress, seed: int) -> Path:
 
     report = progress or (lambda text, fraction: None)
     root = demo_root(seed)
+    log.info("building the demo model of seed %d in %s", seed, root)
     sessions = root / "sessions"
     if not (sessions / "complete").is_file():
         shutil.rmtree(sessions, ignore_errors=True)

@@ -19,6 +19,7 @@ readers never wait on the worker and never see a half-updated view. Errors of th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections import deque
@@ -33,6 +34,8 @@ from c3t.core.options import NO_ACTION
 from c3t.core.session.record_loop import LabelledRecording
 from c3t.core.streams.delivery import delivery_warning
 from c3t.devices.simulated import SimulatedSource
+
+log = logging.getLogger(__name__)
 from c3t.training.stream_metrics import StreamScore
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
@@ -225,10 +228,12 @@ class LivePipeline:
                 src.connect()
                 started.append(src)
                 src.start()
-        except BaseException:
+        except BaseException as exc:
+            log.info("connecting imu=%s camera=%s failed: %s", imu, camera, exc)
             for src in started:
                 _close(src)
             raise
+        log.info("connected imu=%s camera=%s", imu, camera)
         window = self.settings.window_s or 2.5
         with self._lock:
             old = self._roles
@@ -248,6 +253,8 @@ class LivePipeline:
             old, self._roles = self._roles, {}
             self._close_recording("the devices were disconnected")
             self._feed = self._buffer = self._predictor = None
+        if old:
+            log.info("disconnected %s", ", ".join(old))
         for src in {id(s): s for s, _ in old.values()}.values():
             _close(src)
 
@@ -262,6 +269,7 @@ class LivePipeline:
         from c3t.core.model.inference import open_engine
 
         engine = open_engine(folder, self.backend)
+        log.info("model %s (%s, %s)", folder, engine.method, engine.backend)
         with self._lock:
             self._engine, self._model, self._predictor, self._blocked = engine, str(folder), None, False
             self._reset_scores()
@@ -299,7 +307,11 @@ class LivePipeline:
         return self._engine
 
     def set_predict_from(self, which: str) -> None:
-        """Predict from every connected modality ("all"), the IMU only or the camera only."""
+        """Predict from every connected modality ("all"), the IMU only or the camera only.
+
+        Raises:
+            C3tError: for a `which` not in PREDICT_FROM
+        """
         if which not in PREDICT_FROM:
             raise C3tError(f"predict from {which!r}: expected one of {PREDICT_FROM}")
         with self._lock:
@@ -322,7 +334,12 @@ class LivePipeline:
     def start_recording(self, folder, label: str | None = None, use: str = "har", person: str | None = None) -> None:
         """Record what the connected devices deliver into a new session folder. `label` None:
         unlabelled (for D_Align) until set_label is called; use "har" (camera labels) or "check";
-        `person` who wears the IMU (the manifest's "person", for the per-person protocols)."""
+        `person` who wears the IMU (the manifest's "person", for the per-person protocols).
+
+        Raises:
+            C3tError: when already recording, no device is connected, or a stream's rate is not known
+                yet
+        """
         with self._lock:
             if self._recording is not None:
                 raise C3tError(f"already recording into {self._recording.folder}; stop that first")
@@ -334,6 +351,7 @@ class LivePipeline:
                 raise C3tError(f"the {' and '.join(missing)} rate is not known yet; wait a second for data and try again")
             streams = [(src, role, rates[role]) for role, (src, _) in self._roles.items()]
             self._recording = LabelledRecording(Path(folder), streams, label, use, person=person)
+        log.info("recording into %s (label %s, use %s)", folder, label, use)
 
     @property
     def recording(self) -> bool:

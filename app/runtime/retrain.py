@@ -27,6 +27,7 @@ Events (dicts from RetrainJob.poll, or passed to `report`):
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -48,6 +49,8 @@ from c3t.core.session.format import find_sessions
 
 if TYPE_CHECKING:
     from c3t.training.session_dataset import Windowing
+
+log = logging.getLogger(__name__)
 
 RETRAIN_METHODS = ("c3t", "ca")
 ACTIVE_FILE = "active.json"
@@ -100,7 +103,12 @@ class RetrainRequest:
 
     def session_folders(self) -> list[Path]:
         """Every session to train on: the selected ones (a folder of sessions counts as its
-        sessions), then the base folder's, without duplicates."""
+        sessions), then the base folder's, without duplicates.
+
+        Raises:
+            C3tError: for a selected folder that holds no recorded session, a base folder that is a UTD-
+                MHAD dataset (no colour video) or holds no sessions
+        """
         found = []
         for p in self.sessions:
             if not find_sessions(p):
@@ -192,7 +200,11 @@ class ModelStore:
         return path if path.is_dir() and path.parent == self.root else None
 
     def activate(self, version) -> Path:
-        """Make a version (a ModelVersion, its folder or its name) the active one."""
+        """Make a version (a ModelVersion, its folder or its name) the active one.
+
+        Raises:
+            C3tError: for a folder that is not a version of this store, or a broken version
+        """
         path = version.path if isinstance(version, ModelVersion) else Path(version)
         path = path if path.is_absolute() or path.parent != Path(".") else self.root / path
         if path.resolve().parent != self.root.resolve():
@@ -201,6 +213,7 @@ class ModelStore:
         if v.broken:
             raise C3tError(f"cannot activate {path.name}: {v.broken}; retrain or choose another version")
         write_json_atomic(self.root / ACTIVE_FILE, {"version": path.name, "activated": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        log.info("model store %s: %s is active", self.root, path.name)
         return path
 
     def new_version_path(self, method: str) -> Path:
@@ -332,6 +345,7 @@ def build_version(request: RetrainRequest, staging: Path, target: Path, report, 
     write_json_atomic(staging / METRICS_FILE, fit_metrics)   # with checking.onnx
     phase("export", 1.0)
     os.replace(staging, target)
+    log.info("model version %s written", target)
     return metrics
 
 
@@ -381,7 +395,11 @@ class RetrainJob:
             self.start()
 
     def start(self) -> None:
-        """Reserve the version and start the worker (once; the constructor does it unless start=False)."""
+        """Reserve the version and start the worker (once; the constructor does it unless start=False).
+
+        Raises:
+            C3tError: when the job was closed
+        """
         if self._process is not None:
             return
         if self._closed:
@@ -446,6 +464,7 @@ class RetrainJob:
         if self._process is None:
             return
         self._cancel.set()
+        log.info("retraining into %s cancelled", self.staging)
         process = self._process
 
         def stop() -> None:

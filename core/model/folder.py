@@ -9,6 +9,7 @@ at once (a command's --model before any heavy import).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from c3t.core.errors import C3tError
 
 if TYPE_CHECKING:
     from c3t.core.model.networks import UmaModel
+
+log = logging.getLogger(__name__)
 
 FORMAT = "c3t-model"
 # The files of a model folder, named here and nowhere else.
@@ -55,6 +58,8 @@ def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], tra
         write_json_atomic(folder / SPLIT_FILE, split)
     if metrics is not None:
         write_json_atomic(folder / METRICS_FILE, metrics)
+    log.info("model folder %s written (%s, %s%s%s)", folder, WEIGHTS_FILE, CONFIG_FILE,
+             f", {SPLIT_FILE}" if split is not None else "", f", {METRICS_FILE}" if metrics is not None else "")
     return folder
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -26,6 +27,8 @@ import numpy as np
 from c3t.core.errors import C3tError
 from c3t.core.model.folder import EXPORT_FILE, WEIGHTS_FILE
 from c3t.core.streams.window import InputSpec
+
+log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "c3t-onnx"
 PATH_FILES = {"imu": "imu.onnx", "camera": "camera.onnx", "fusion": "fusion.onnx"}
@@ -58,7 +61,13 @@ def weights_digest(folder) -> str:
 
 
 def read_export(folder) -> dict:
-    """The folder's export.json, checked against its files and weights; C3tError says what to run."""
+    """The folder's export.json, checked against its files and weights; C3tError says what to run.
+
+    Raises:
+        C3tError: when export.json is missing, not valid JSON or not a c3t export record, a file it
+            lists is missing, or the ONNX files were exported from other weights (each message says to
+            run `c3t export` again)
+    """
     folder = Path(folder)
     record = folder / EXPORT_FILE
     if not record.exists():
@@ -154,7 +163,12 @@ class TorchEngine(Engine):
 
 def onnx_session(file, threads: int = 1):
     """An onnxruntime CPU session; single-threaded by default (small graphs run fastest so,
-    and it leaves the other cores to the camera and the GUI)."""
+    and it leaves the other cores to the camera and the GUI).
+
+    Raises:
+        C3tError: when onnxruntime cannot load `file` (damaged or from another opset: run `c3t export`
+            again)
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -212,7 +226,12 @@ class OnnxEngine(Engine):
 
 def open_engine(folder, backend: str = "auto", threads: int = 1) -> Engine:
     """onnxruntime on the folder's export, or torch. "auto" prefers onnxruntime and falls back
-    to torch when there is no usable export or onnxruntime is missing (engine.note says why)."""
+    to torch when there is no usable export or onnxruntime is missing (engine.note says why).
+
+    Raises:
+        C3tError: for a backend not in BACKENDS, "onnxruntime" asked for where it is not installed or
+            the folder has no usable export, and a folder that is not a loadable model.
+    """
     if backend not in BACKENDS:
         raise C3tError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     if backend == "torch":
@@ -232,4 +251,5 @@ def open_engine(folder, backend: str = "auto", threads: int = 1) -> Engine:
             raise
         engine = TorchEngine(folder)
         engine.note = f"running torch: {exc}"
+        log.info("%s: %s", folder, engine.note)
         return engine

@@ -317,7 +317,11 @@ class UmaModel(nn.Module):
         """Class probabilities and attention (or None) from whichever modalities are given.
 
         Fusion averages the two latents (renormalised); ST, whose two heads do not share a
-        latent space, averages the two heads' probabilities instead."""
+        latent space, averages the two heads' probabilities instead.
+
+        Raises:
+            ValueError: when neither `imu` nor `visual` is given
+        """
         if imu is None and visual is None:
             raise ValueError("give imu, visual or both")
         if self.cfg.method == "st" and imu is not None and visual is not None:

@@ -21,6 +21,7 @@ sources cannot be mixed with live devices in one recording.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from c3t.core.options import NO_ACTION
 from c3t.core.session.format import USES, Label
 from c3t.core.session.writer import Recorder, RecorderConfig, StreamSpec, jsonable
 from c3t.core.streams.contract import Batch, Source
+
+log = logging.getLogger(__name__)
 
 MIN_REST_S = 0.5  # shorter pauses between two actions are not labelled as rests
 
@@ -237,6 +240,7 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
             rec.sync()
             _add_truth(rec, truth_source, truth, labelled)
         manifest = rec.close(reason, health)
+        log.info("recording %s stopped: %s", folder, reason)
         if not any(manifest["counts"].values()):
             rec.discard()
         if progress is not None:

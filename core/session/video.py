@@ -14,9 +14,12 @@ damaged frame (skipped and counted), a failed read at the container's frame coun
 """
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 MAX_BAD_RUN = 25   # this many failed reads in a row, with no frame count to go by, is the end
 
@@ -72,6 +75,7 @@ def read_video(path, limit: int | None = None) -> tuple[list[np.ndarray], list[i
     frames: list[np.ndarray] = []
     try:
         if not cap.isOpened():
+            log.info("%s: the video cannot be opened", path)
             return [], []
         reader = FrameReader(cap)
         while limit is None or len(frames) < limit:

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import logging
 import math
 import os
 import shutil
@@ -54,6 +55,8 @@ from c3t.core.session.format import (
 )
 from c3t.core.streams.clock import ClockModel
 from c3t.core.streams.contract import STREAM_KINDS, Batch
+
+log = logging.getLogger(__name__)
 
 RESERVE = ".space-reserve"
 SECRET_FIELDS = ("token", "password", "secret")   # config fields never written to a manifest
@@ -366,6 +369,7 @@ class Recorder:
         self._labels.write(",".join(LABEL_COLUMNS) + "\n")
         self._make_reserve()
         write_json_atomic(self.folder / MANIFEST, self.manifest, self.config.fsync)
+        log.info("recording into %s: %s", self.folder, ", ".join(s.name for s in streams))
         self._items: deque = deque()
         self._in_flight = 0            # items taken by the writer but not yet written
         self._cond = threading.Condition()
@@ -446,7 +450,11 @@ class Recorder:
             self._cond.notify_all()
 
     def add_label(self, start: float, end: float | None, cls: str, use: str = "har") -> None:
-        """Append a label (session seconds; end None = to the end of the recording)."""
+        """Append a label (session seconds; end None = to the end of the recording).
+
+        Raises:
+            C3tError: for a `use` not in USES or an `end` not after `start`
+        """
         if use not in USES:
             raise C3tError(f"label use {use!r} must be one of {USES}")
         if end is not None and end <= start:
@@ -590,6 +598,7 @@ class Recorder:
                            "the recorder keeps free")
 
     def _fail(self, error: C3tError) -> None:
+        log.info("recording into %s failed: %s", self.folder, error)
         with self._cond:
             self._failure = self._failure or error
             self._unwritten += sum(len(b) for b, _ in self._items if not isinstance(b, Label))
@@ -693,6 +702,8 @@ class Recorder:
             if self._failure is None:
                 self._failure = C3tError(f"could not finish the manifest of {self.folder} ({exc.strerror}); "
                                          "the data is kept, `c3t info` will call the session not closed cleanly")
+        log.info("session %s closed (%s): manifest %s, %s bytes written", self.folder, reason,
+                 "written" if m["closed"] else "NOT finished", st.get("bytes"))
         return m
 
 

@@ -212,7 +212,11 @@ BY_KEY = {a.key: a for a in ACTIONS}
 
 
 def find(name: str) -> Action:
-    """An action by key ("wave") or class name ("right hand wave")."""
+    """An action by key ("wave") or class name ("right hand wave").
+
+    Raises:
+        C3tError: for a name that is neither an action key nor a class name
+    """
     for a in ACTIONS:
         if name in (a.key, a.name):
             return a

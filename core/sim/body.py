@@ -328,7 +328,11 @@ def forward_kinematics(subject: Subject, angles: dict[str, np.ndarray],
 
 
 def segment_motion(pose: Pose, segment: str) -> tuple[np.ndarray, np.ndarray]:
-    """(positions (n, 3), sensor frames (n, 3, 3)) of a wearable on `segment` (see SEGMENTS)."""
+    """(positions (n, 3), sensor frames (n, 3, 3)) of a wearable on `segment` (see SEGMENTS).
+
+    Raises:
+        C3tError: for a `segment` not in SEGMENTS
+    """
     if segment not in SEGMENTS:
         from c3t.core.errors import C3tError
 

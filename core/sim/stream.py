@@ -70,7 +70,11 @@ class Performer:
         return self.clips[-1].t1 if self.clips else 0.0
 
     def add(self, action: Action, variation: Variation, t0: float) -> Clip:
-        """Append a clip starting at t0, which must be at or after the end of the previous one."""
+        """Append a clip starting at t0, which must be at or after the end of the previous one.
+
+        Raises:
+            ValueError: when the clip starts before the previous one ends
+        """
         if t0 < self.end - 1e-9:
             raise ValueError(f"clip at {t0:.3f} s overlaps the previous one (ends {self.end:.3f} s)")
         clip = Clip(action, variation, float(t0))
@@ -164,7 +168,12 @@ class WorldConfig:
 
 
 class SimWorld:
-    """A scripted person, a wrist IMU and a camera, advanced in simulated time."""
+    """A scripted person, a wrist IMU and a camera, advanced in simulated time.
+
+    Raises:
+        C3tError: for a rest range that is not (min, max) with 0 <= min <= max, or a script with no
+            action
+    """
 
     def __init__(self, config: WorldConfig | None = None):
         self.config = c = config or WorldConfig()
@@ -196,7 +205,11 @@ class SimWorld:
             self.performer.add(action, Variation.sample(self._script_rng, self.subject), self.performer.end + gap)
 
     def advance(self, t_end: float) -> tuple[ImuSamples, Frames]:
-        """Move simulated time to t_end; return the IMU samples and frames taken since last time."""
+        """Move simulated time to t_end; return the IMU samples and frames taken since last time.
+
+        Raises:
+            ValueError: when `t_end` is before the current simulated time
+        """
         t_end = float(t_end)
         if t_end < self.t:
             raise ValueError(f"time runs forward: asked for {t_end} s after {self.t} s")

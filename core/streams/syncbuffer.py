@@ -136,7 +136,11 @@ class SyncBuffer:
     # -- streams -----------------------------------------------------------------------
     def add_stream(self, name: str, kind: str, rate_hz: float, *, channels: int | None = None,
                    frame_shape: tuple | None = None, seconds: float | None = None) -> None:
-        """Register a stream. Its sample shape is fixed here or by its first batch."""
+        """Register a stream. Its sample shape is fixed here or by its first batch.
+
+        Raises:
+            C3tError: for a `kind` not in STREAM_KINDS or a `rate_hz` that is not above 0
+        """
         if kind not in STREAM_KINDS:
             raise C3tError(f"stream {name!r}: kind {kind!r} is not one of {STREAM_KINDS}")
         if not rate_hz or rate_hz <= 0:
@@ -153,7 +157,11 @@ class SyncBuffer:
         self._streams[name] = info
 
     def add_source(self, source: Source, rates: dict[str, float] | None = None) -> None:
-        """Register every stream of a Source, with its nominal rate (from health() or `rates`)."""
+        """Register every stream of a Source, with its nominal rate (from health() or `rates`).
+
+        Raises:
+            C3tError: for a stream whose rate is not known yet and not given in `rates`
+        """
         health = source.health()
         for name in source.streams:
             rate = (rates or {}).get(name) or health[name].nominal_hz
@@ -215,7 +223,12 @@ class SyncBuffer:
 
     # -- ingest ------------------------------------------------------------------------
     def ingest(self, batch: Batch) -> None:
-        """Add one Batch (from Source.read)."""
+        """Add one Batch (from Source.read).
+
+        Raises:
+            C3tError: for a stream that was not registered (add_stream), or a batch whose sample shape
+                differs from the stream's
+        """
         info = self._info(batch.stream)
         n = len(batch)
         if n == 0:
@@ -302,6 +315,10 @@ class SyncBuffer:
         """The model window [t_end - spec.seconds, t_end]; see the module docstring.
 
         `imu`/`camera` name the streams ("auto": "imu"/"camera" if registered, None: skip).
+
+        Raises:
+            C3tError: when there is no IMU or camera stream to cut, or when more than `allow_missing` of
+                a stream's share of the window has no data (the message names the stream and what to do)
         """
         t_start = t_end - spec.seconds
         out = Window(t_start, t_end)
