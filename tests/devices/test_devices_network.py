@@ -124,6 +124,7 @@ def test_a_second_tcp_sender_is_refused_and_a_stalled_one_is_cut_off():
     ("nobody connects (wrong port in the phone)", None, "no sender has connected"),
     ("binary bytes (wrong format)", bytes(range(256)) * 8, "no samples"),
     ("lines without numbers", b"hello phone\n" * 40, "no numbers"),
+    ("values without line ends", b"0.1,0.2,9.8,0,0,0 " * 20, "no line end"),
 ])
 def test_nothing_usable_is_diagnosed(what, payload, expect):
     with open_source("tcp:0") as src:
