@@ -34,9 +34,9 @@ from c3t.core.options import NO_ACTION
 from c3t.core.session.record_loop import LabelledRecording
 from c3t.core.streams.delivery import delivery_warning
 from c3t.devices.simulated import SimulatedSource
+from c3t.training.stream_metrics import StreamScore
 
 log = logging.getLogger(__name__)
-from c3t.training.stream_metrics import StreamScore
 
 PREDICT_FROM = ("all", "imu", "camera")   # "all": every connected modality (fusion when both)
 VIEW_HZ = 40.0
