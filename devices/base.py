@@ -351,6 +351,9 @@ class LineSource(ThreadedSource):
         return self._lines.layout
 
     def _emit(self, parsed) -> None:
+        plan = self._lines.unit_plan
+        if parsed.layout_fixed is not None and plan is not None and plan.note:
+            log.warning("%s", plan.note)   # units decided without being told: said once
         last = deliver_lines(self._health, self._queue, parsed, self.layout, self.config.stream)
         if last is not None:
             self._last_sample_t = last

@@ -541,7 +541,7 @@ class LivePipeline:
                 warning = delivery_warning(role, h.nominal_hz, h.measured_hz, h.gap_seconds)
             v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", "refused" if role in refused else h.state,
                                            h.nominal_hz, h.measured_hz, h.received, h.dropped, h.gap_seconds,
-                                           h.connects, refused.get(role, h.last_error), change, warning)
+                                           h.connects, refused.get(role, h.last_error or h.units_note), change, warning)
         return v
 
     def clock_change(self, role: str, buf) -> float | None:
