@@ -14,6 +14,7 @@ from c3t.core.options import NO_ACTION
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")
 TOP = 5          # confidence bars shown
+NAME_PX = 200    # the widest a class name beside its bar is drawn
 TIMELINE_S = 30  # seconds of predictions in the timeline
 
 
@@ -35,6 +36,7 @@ class ConfidenceBars(QtWidgets.QWidget):
         self.names, self.bars = [], []
         for i in range(TOP):
             name, bar = QtWidgets.QLabel(""), QtWidgets.QProgressBar()
+            name.setMaximumWidth(NAME_PX)   # a long class name is elided (whole in its tooltip), never widens the window
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
             bar.setFormat("")
@@ -52,7 +54,8 @@ class ConfidenceBars(QtWidgets.QWidget):
         for i in range(TOP):
             if i < len(order):
                 k = int(order[i])
-                self.names[i].setText(classes[k])
+                self.names[i].setText(self.names[i].fontMetrics().elidedText(classes[k], QtCore.Qt.ElideRight, NAME_PX))
+                self.names[i].setToolTip(classes[k])
                 self.bars[i].setValue(int(1000 * probs[k]))
                 self.bars[i].setFormat(f"{100 * probs[k]:.0f}%")
                 colour = class_colour(classes[k], classes).name() if probs[k] >= threshold else "#b8b8b8"
@@ -197,6 +200,8 @@ class LivePanel(QtWidgets.QWidget):
         font.setBold(True)
         self.action.setFont(font)
         self.action.setAlignment(QtCore.Qt.AlignCenter)
+        self.action.setWordWrap(True)   # a long class name wraps in the large type instead of widening the window
+        self.action.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         self.confidence = QtWidgets.QLabel("")
         self.confidence.setAlignment(QtCore.Qt.AlignCenter)
         self.detail = MessageLabel("")

@@ -12,6 +12,7 @@ from c3t.app.gui.record import RecordPanel
 from c3t.app.runtime.live import DeviceStatus, LivePipeline, LiveView, RecordingStatus
 from c3t.core.streams.contract import Batch
 from c3t.core.streams.syncbuffer import SyncBuffer
+from tests.app.gui.test_gui import window  # noqa: F401  (the main window fixture)
 from tests.conftest import wait_until
 
 
@@ -146,3 +147,22 @@ def test_the_simulator_has_no_clock_change_to_show(tmp_path):
         assert live.view().devices["imu"].clock_change_s is None
     finally:
         live.stop()
+
+
+def test_a_long_class_name_never_widens_the_window(qtbot, window):  # noqa: F811
+    """Seen: after activating a version the window was 1286 px wide on a 1280 px screen: the decision
+    in large type and the class names beside the bars took the width their text wanted."""
+    from c3t.core.model.predictor import Prediction
+
+    classes = ["squat (two arms stretch out)", "right arm swipe to the left and back again", "no action"]
+    probs = np.array([0.15, 0.8, 0.05], np.float32)
+    pred = Prediction(t=100.0, action=classes[1], confidence=0.8, probs=probs, top=classes[1], attention=None,
+                      modalities=("imu",), backend="torch", stages_ms={"model": 1.0}, smoothed=probs)
+    window.show_tab("live")
+    window.timer.stop()                                            # this view, not the idle pipeline's
+    before = window.width()
+    window.live.draw(LiveView(t=100.0, predictions=[pred], classes=classes, devices={"imu": device()}))
+    settle(qtbot)
+    assert window.live.action.text() == classes[1]
+    assert window.minimumSizeHint().width() <= 1280 and window.width() <= max(before, 1280)
+    assert window.live.bars.names[0].toolTip() == classes[1]       # an elided name keeps its whole text here
