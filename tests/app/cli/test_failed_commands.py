@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import threading
 import time
 
-import numpy as np
 import pytest
 
 from c3t.app.cli import build_parser, main
@@ -18,7 +16,7 @@ from c3t.core.session.writer import Recorder, RecorderConfig, StreamSpec
 from c3t.training.session_dataset import trainable_sessions
 from tests.conftest import REPO
 from tests.core.session.test_session import feed, new_recorder
-from tests.devices.test_devices_serial import FakeDevice
+from tests.devices.test_devices_serial import record_while
 
 
 def test_a_port_that_does_not_exist_leaves_no_folder(tmp_path, capsys):
@@ -33,25 +31,12 @@ def test_a_port_that_does_not_exist_leaves_no_folder(tmp_path, capsys):
 
 
 def test_a_board_that_sends_garbage_records_nothing_and_keeps_nothing(tmp_path, capsys):
-    dev = FakeDevice(str(tmp_path / "tty"))
-    dev.plug()
-    stop = threading.Event()
-    rng = np.random.default_rng(0)
-
-    def garbage():
+    def garbage(dev, stop):
         while not stop.is_set():
-            dev.write(bytes(rng.integers(0x80, 0x100, 25, dtype=np.uint8)).decode("latin-1"))
+            dev.write("\xe3\x9f\xfe\x81" * 5)
             time.sleep(0.02)
 
-    writer = threading.Thread(target=garbage)
-    writer.start()
-    try:
-        code = main(["record", "--imu", f"serial:{dev.link}", "--duration", "2.5", "--out", str(tmp_path / "s"),
-                     "--quiet"])
-    finally:
-        stop.set()
-        writer.join()
-        dev.unplug()
+    code = record_while(tmp_path, garbage, 2.5)         # `c3t record --out tmp_path/s` from a pty
     err = capsys.readouterr().err
     assert code == 1 and "bytes arrive but are not text" in err
     assert f"error: nothing was recorded; {tmp_path / 's'} was not kept" in err
