@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--label", metavar="NAME", help="the action performed in the whole session (default: unlabelled, for D_Align)")
     p.add_argument("--truth", action="store_true", help="label with the source's ground truth as it goes (sim, replay)")
     p.add_argument("--person", metavar="NAME", help="who wears the IMU (e.g. alice or p01), kept in the session: "
-                                                   "`c3t train --protocol cross-subject` and new-user split by person")
+                                                   "`c3t train --protocol cross-subject` and new-user split by person "
+                                                   "(default: not said; those protocols then refuse the session)")
     p.add_argument("--check", action="store_true", help="the labels are IMU labels for checking (D_Val / D_Test), "
                                                         "never trained on; default: camera labels (D_HAR)")
     p.add_argument("--seed", type=int, help="the simulated world's seed for sim sources whose spec sets none "
