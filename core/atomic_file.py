@@ -70,7 +70,12 @@ def check_output_folder(path, flag: str = "--out", replace: bool = False, force_
     created and written (no folder on the way is a file), and `path` is not a file. An existing non-empty folder is refused
     unless `replace` (then the caller replaces it whole at the end, see replace_folder); the refusal
     names `force_flag` as the way to replace it only where the command has one.
-    Raises C3tError naming `flag`, the folder and what to do."""
+
+    Raises:
+        C3tError: naming `flag`, the folder and what to do, when a folder on the way is a file, the
+            parent cannot be created or written, `path` is a file, or (without `replace`) a non-empty
+            folder
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise C3tError(f"{flag} {path} is a file; give a folder")

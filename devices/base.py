@@ -33,8 +33,11 @@ class StreamHealth:
         self._last_seq: int | None = None
 
     def set(self, **fields: Any) -> None:
-        """Set Health fields by name, e.g. set(state="stopped", nominal_hz=100.0). Raises
-        AttributeError for a name that is not a Health field."""
+        """Set Health fields by name, e.g. set(state="stopped", nominal_hz=100.0).
+
+        Raises:
+            AttributeError: for a name that is not a Health field
+        """
         with self._lock:
             for k, v in fields.items():
                 if not hasattr(self._h, k):

@@ -142,8 +142,10 @@ class BleImu(Source):
     the device notifies its bytes on TX 6E400003-... and takes the host's writes on RX
     6E400002-... (the HM-10 FFE0 service is handled the same way).
 
-    Raises C3tError for a profile not in PROFILES; connect() raises C3tError when the device
-    cannot be reached or offers no IMU service this adapter knows."""
+    Raises:
+        C3tError: for a profile not in PROFILES (connect() raises C3tError when the device cannot be
+            reached or offers no IMU service this adapter knows)
+    """
 
     def __init__(self, config: BleImuConfig | str, **overrides):
         if isinstance(config, str):
@@ -210,9 +212,12 @@ class BleImu(Source):
     def connect(self) -> None:
         """Start the asyncio loop thread and make the first connection, waiting up to
         connect_timeout + 5 s; on the first connection the profile is picked (from the services when
-        "auto") and its decoder made. No-op when connected. Raises C3tError naming the address and
-        what to check when the device cannot be reached, or when it offers none of the known IMU
-        services (with its services listed)."""
+        "auto") and its decoder made. No-op when connected.
+
+        Raises:
+            C3tError: naming the address and what to check when the device cannot be reached, or when it
+                offers none of the known IMU services (with its services listed)
+        """
         if self._client is not None:
             return
         self._ensure_loop()

@@ -178,8 +178,11 @@ class FloatTripletDecoder:
 def per_channel(value, channels: int, name: str, address: str, kind=float) -> list:
     """One value per channel from a spec's `name=`: a single value for every channel, or a
     comma-separated list of `channels` values ("0.000061,0.000061,0.000061,0.00875,0.00875,0.00875",
-    "g,g,g,deg/s,deg/s,deg/s"); `kind` converts each. Raises C3tError for another count or a
-    value `kind` cannot read."""
+    "g,g,g,deg/s,deg/s,deg/s"); `kind` converts each.
+
+    Raises:
+        C3tError: for another count of values or a value `kind` cannot read
+    """
     items = [v.strip() for v in value.split(",")] if isinstance(value, str) else [value]
     if len(items) == 1:
         items = items * channels
@@ -275,7 +278,11 @@ def uart_transmit_characteristics(services, name: str) -> list[str]:
     """The device -> host characteristics of a BLE UART service: those that notify or indicate.
 
     A service whose characteristics state no properties (some backends' caches) falls back to
-    the Nordic TX UUID. Raises C3tError naming the characteristics if none can notify."""
+    the Nordic TX UUID.
+
+    Raises:
+        C3tError: naming the characteristics, when none can notify
+    """
     for s in services:
         if str(s.uuid).lower() not in UART_SERVICES:
             continue

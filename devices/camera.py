@@ -199,10 +199,12 @@ class OpenCvCamera(ThreadedSource):
         """Open the camera, file or URL with cv2.VideoCapture, apply the requested size and rate,
         and read a first frame (a live camera gets `warmup_s` seconds). No-op when open.
 
-        Raises C3tError, naming the camera or file and what to do, for a file that does not exist, a
-        capture that does not open, no first frame, frames that are not (H, W, 3) colour, a size
-        other than the requested width x height, a file whose frame rate cannot be trusted without
-        fps=, or a live rate more than `fps_tolerance` off the requested one."""
+        Raises:
+            C3tError: naming the camera or file and what to do, for a file that does not exist, a
+                capture that does not open, no first frame, frames that are not (H, W, 3) colour, a size
+                other than the requested width x height, a file whose frame rate cannot be trusted
+                without fps=, or a live rate more than `fps_tolerance` off the requested one
+        """
         if self._cap is not None:
             return
         import cv2
@@ -293,8 +295,11 @@ class OpenCvCamera(ThreadedSource):
         self._start_reader(f"OpenCvCamera {self.config.source}")
 
     def read_latest(self, timeout: float = 1.0) -> tuple[np.ndarray, float]:
-        """(newest frame, its host time). Waits up to `timeout` for a first frame; raises
-        C3tError if none came or the newest is older than `stall_timeout`."""
+        """(newest frame, its host time). Waits up to `timeout` for a first frame.
+
+        Raises:
+            C3tError: when no frame came within `timeout`, or the newest is older than `stall_timeout`
+        """
         with self._latest_lock:
             self._latest_lock.wait_for(lambda: self._latest is not None, timeout)
             latest = self._latest

@@ -504,8 +504,11 @@ class Phyphox(_PhoneStream, ThreadedSource):
         return "/get?" + "&".join(urllib.parse.quote(p, safe="=|_") for p in parts)
 
     def connect(self) -> None:
-        """Ask the phone for its buffers once (and to start measuring, with `start`). Raises
-        C3tError naming the address when it does not answer like phyphox."""
+        """Ask the phone for its buffers once (and to start measuring, with `start`).
+
+        Raises:
+            C3tError: naming the address, when the phone does not answer like phyphox
+        """
         if self._connected:
             return
         try:

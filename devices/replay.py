@@ -46,7 +46,9 @@ class ReplaySource(MultiStreamSource):
     stream per recorded IMU and camera, with t_host restamped on time.monotonic and the
     recorded device times (divided by `speed`) and sequence numbers kept.
 
-    Raises C3tError for no session folder, speed <= 0 or imu_batch_s <= 0."""
+    Raises:
+        C3tError: for no session folder, speed <= 0 or imu_batch_s <= 0
+    """
 
     def __init__(self, config: ReplayConfig | str = "", **overrides):
         if not isinstance(config, ReplayConfig):
@@ -78,8 +80,12 @@ class ReplaySource(MultiStreamSource):
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
         """Open the session folder and give each played stream a StreamHealth (nominal rate:
-        the recorded one times `speed`, in Hz). No-op when open. Raises C3tError for a stream the
-        session does not have or a session with no samples to play."""
+        the recorded one times `speed`, in Hz). No-op when open.
+
+        Raises:
+            C3tError: for a stream the session does not have, a session with no samples to play, or a
+                folder that is not a readable session
+        """
         if self.session is not None:
             return
         from c3t.core.session.format import Session

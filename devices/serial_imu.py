@@ -110,9 +110,12 @@ class SerialImu(LineSource):
 
     # -- life cycle --------------------------------------------------------------------
     def connect(self) -> None:
-        """Open the port at `baud` and clear the bytes already waiting; no-op when open. Raises
-        C3tError naming the port and the usual fixes (the port's name, another program holding it,
-        the 'dialout' group on Linux) if pyserial cannot open it."""
+        """Open the port at `baud` and clear the bytes already waiting; no-op when open.
+
+        Raises:
+            C3tError: naming the port and the usual fixes (the port's name, another program holding it,
+                the 'dialout' group on Linux) when pyserial cannot open it
+        """
         if self._port is not None:
             return
         import serial  # pyserial

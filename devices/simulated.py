@@ -99,9 +99,12 @@ class SimulatedSource(MultiStreamSource):
     frames (1, height, width, 3) uint8 BGR; on the host clock or on simulated time (see the
     module docstring).
 
-    Keyword arguments override fields of `config` and may be spec text ("100", "true"). Raises
-    C3tError for an unknown parameter, a value of the wrong type, speed <= 0 or batch_s outside
-    (0, 1] seconds."""
+    Keyword arguments override fields of `config` and may be spec text ("100", "true").
+
+    Raises:
+        C3tError: for an unknown parameter, a value of the wrong type, speed <= 0 or batch_s outside (0,
+            1] seconds
+    """
 
     def __init__(self, config: SimulatedConfig | None = None, **overrides):
         fields = {f.name: f for f in dataclasses.fields(SimulatedConfig)}

@@ -45,7 +45,12 @@ NOT_SETTABLE = {"clock", "client_factory"}  # code, not text
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
-    """'kind:target?k=v&...' -> (kind, target, {k: v}). Raises C3tError listing the forms."""
+    """'kind:target?k=v&...' -> (kind, target, {k: v}).
+
+    Raises:
+        C3tError: listing the forms a spec takes, for an empty spec, an unknown kind, a spec that names
+            no port or device, or 'sim' with more than parameters
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise C3tError(f"empty source spec; {FORMS}")
     spec = spec.strip()
@@ -231,7 +236,11 @@ def on_simulated_time(spec: str, seed: int | None = None) -> str:
 
 
 def stream_of(source: Source, role: str) -> str:
-    """The source's stream that plays `role` ("imu" or "camera"); raises C3tError if none does."""
+    """The source's stream that plays `role` ("imu" or "camera").
+
+    Raises:
+        C3tError: when no stream of the source plays `role`
+    """
     names = source.streams
     matches = [n for n in names if n.startswith("camera")] if role == "camera" else \
         [n for n in names if n == "imu"] or [n for n in names if not n.startswith("camera")]
@@ -249,7 +258,10 @@ def open_roles(imu_spec: str | None, camera_spec: str | None, own_camera: bool =
     own_camera:     with no camera spec, the IMU source's own camera stream (sim, replay) plays
                     the camera; otherwise a simulator nobody watches does not render frames.
     simulated_time: sim specs run on simulated time (see on_simulated_time), with `seed`.
-    Raises C3tError for a bad spec or a source without the stream its role needs."""
+
+    Raises:
+        C3tError: for no spec at all, a bad spec, or a source without the stream its role needs
+    """
     if not imu_spec and not camera_spec:
         raise C3tError("give an IMU source, a camera source or both (e.g. --imu sim)")
     if simulated_time:

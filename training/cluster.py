@@ -31,7 +31,11 @@ CELL_GPUS = 1 / 16     # share of one GPU a cell asks for on a cluster with GPUs
 
 
 def import_ray():
-    """The `ray` module. Raises C3tError naming the extra to install where Ray is missing."""
+    """The `ray` module.
+
+    Raises:
+        C3tError: naming the extra to install (pip install c3t[cluster]) where Ray is missing
+    """
     try:
         import ray
     except ImportError as exc:

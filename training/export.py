@@ -231,7 +231,12 @@ def check_parity(model, files: dict[str, Path], windows: RealWindows, outputs: d
 # ----------------------------------------------------------------------------- export
 
 def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
-    """Write the ONNX files and export.json into `folder`, or raise C3tError and write nothing."""
+    """Write the ONNX files and export.json into `folder`.
+
+    Raises:
+        C3tError: when the model cannot be exported or the ONNX graphs differ from torch beyond the
+            tolerance (nothing is written then), or the parity check's windows cannot be read
+    """
     folder = Path(folder)
     model, config = load_model(folder)
     model.requires_grad_(False)

@@ -84,8 +84,11 @@ def make_figures(args) -> int:
     """`c3t bench figures`: write tsne-latents.png, tsne-head.png, attention.png and
     confusion.png (see the module docstring) into `args.out` (default RUN/figures) from the
     models `c3t bench paper` stored under `args.run`/models, for seed `args.seed`, with camera
-    inputs cached in `args.cache`. Returns 0 (the exit status). Raises C3tError when matplotlib
-    or scikit-learn is missing, or when no C3T model of that seed is there."""
+    inputs cached in `args.cache`. Returns 0 (the exit status).
+
+    Raises:
+        C3tError: when matplotlib or scikit-learn is missing, or no C3T model of that seed is there
+    """
     import json
 
     import torch

@@ -546,10 +546,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     with hard labels; its teacher (f1, h) is taken instead of trained again. The refinement and
     the soft-label student reseed their random streams, so the model is the same either way.
     `camera`: the camera input's name (InputSpec.visual); flow clips (FLOW_INPUTS) are augmented as flow
-    fields (augment.jitter_flow). Raises C3tError for an unknown schedule or selection,
-    refinement asked of a method other than CA / C3T, a `start` without refinement or with a learned temperature
-    (not part of the state), a virtual_weight outside C3T / CA's combined schedule or without
-    D_HAR's virtual IMU, or IMU labels given to a method that must not see them."""
+    fields (augment.jitter_flow).
+
+    Raises:
+        C3tError: for an unknown schedule or selection, refinement asked of a method other than CA /
+            C3T, a `start` without refinement or with a learned temperature (not part of the state), a
+            virtual_weight outside C3T / CA's combined schedule or without D_HAR's virtual IMU, or IMU
+            labels given to a method that must not see them
+        Cancelled: when `cancel` is set (between two steps)
+    """
     if model_cfg.members > 1:
         return _train_members(cfg, model_cfg, har, align, val, upper, progress, cancel, alternatives, start, camera)
     m = cfg.method

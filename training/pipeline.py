@@ -17,7 +17,10 @@ def upper_parts(protocol: str, imu_labels: str) -> tuple[str, ...]:
     """The splits whose IMU labels the supervised upper bounds learn from: D_HAR + D_Align
     ("training"); under new-user, "training" is D_HAR alone (other people's labels) and
     "new-users" is D_Align (the new users' own earlier trials, labelled: the ceiling †).
-    Raises C3tError for "new-users" under another protocol."""
+
+    Raises:
+        C3tError: for "new-users" under a protocol other than new-user
+    """
     if imu_labels not in IMU_LABELS:
         raise C3tError(f"unknown --imu-labels {imu_labels!r}; expected one of {IMU_LABELS}")
     if protocol == "new-user":

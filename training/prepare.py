@@ -82,9 +82,12 @@ def prepare(root, visual: str | None = None, backbone: str = "small-cnn", cache_
     prepare_sessions does the work). `visual`: the camera modality (default: the folder's,
     utd_mhad.default_visual); `spec`: the input spec (default: built from `visual` and
     `backbone`, frames 48 px for rgb, 32 px for depth and motion). Camera inputs are cached under `cache_dir`
-    (default: the user's cache folder); `progress` shows a tqdm bar. Raises C3tError for an
-    unknown camera modality, motion through a frozen backbone (InputSpec.check) and for files
-    utd_mhad cannot read (naming the file)."""
+    (default: the user's cache folder); `progress` shows a tqdm bar.
+
+    Raises:
+        C3tError: for an unknown camera modality, motion through a frozen backbone (InputSpec.check) and
+            for files utd_mhad cannot read (naming the file)
+    """
     import torch
     from tqdm import tqdm
 

@@ -63,7 +63,11 @@ def _stratified(labels: np.ndarray, pool: np.ndarray, fractions: dict[str, float
 
 def uma_split(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """The `random` protocol: indices per split; within each class the boundaries are rounded
-    cumulative fractions (40/40/10/10). Raises C3tError when D_HAR or D_Align would be empty."""
+    cumulative fractions (40/40/10/10).
+
+    Raises:
+        C3tError: when D_HAR or D_Align would be empty
+    """
     labels = np.asarray(labels)
     parts = _stratified(labels, np.arange(len(labels)), dict(zip(SPLITS, FRACTIONS)), np.random.default_rng(seed))
     out = {name: np.array(sorted(v), dtype=np.int64) for name, v in parts.items()}
@@ -119,7 +123,10 @@ def people_of(data) -> np.ndarray:
 
     UTD-MHAD and `c3t synth` output: the subject S of the file name aA_sS_tT (`data.subjects`).
     Recorded sessions: the manifest's "person" (or "subject") field, `data.extra["people"]`.
-    Raises C3tError naming the sessions without one."""
+
+    Raises:
+        C3tError: naming the sessions that say no person
+    """
     extra = getattr(data, "extra", None) or {}
     if "roles" in extra:
         people = extra.get("people")
@@ -145,7 +152,10 @@ def people_of(data) -> np.ndarray:
 def choose_test_people(people: np.ndarray, test_people=None) -> list[str]:
     """The test (new) people: `test_people` if given (each must be in the data), else every second
     person in sorted order (numbers sorted as numbers): UTD-MHAD 2, 4, 6, 8; synth's even people.
-    Raises C3tError for fewer than two people or an unknown name."""
+
+    Raises:
+        C3tError: for fewer than two people or a `test_people` name not in the data
+    """
     everyone = sorted(set(np.asarray(people).astype(str).tolist()), key=_person_order)
     if len(everyone) < 2:
         raise C3tError(f"a people-wise protocol needs at least two people; the data has {everyone or 'none'}. "
@@ -171,7 +181,10 @@ def people_split(labels: np.ndarray, people: np.ndarray, seed: int, protocol: st
     the training people's har / align / check windows -> D_HAR / D_Align / D_Val, the test people's
     check windows -> D_Test; new-user: the training people's har / check -> D_HAR / D_Val, the test
     people's align / check -> D_Align / D_Test. Windows a protocol has no place for are left out.
-    Raises C3tError when a split would be empty, naming what to record."""
+
+    Raises:
+        C3tError: when a split would be empty, naming what to record
+    """
     if protocol not in PROTOCOLS[1:]:
         raise C3tError(f"unknown people-wise protocol {protocol!r}; expected one of {PROTOCOLS[1:]}")
     labels, people = np.asarray(labels), np.asarray(people).astype(str)
@@ -220,7 +233,11 @@ def split_for(data, seed: int, require_checking: bool = True, protocol: str = "r
 
     `random`: recorded roles where the data has them (role_split), else `uma_split`.
     `cross-subject` / `new-user`: `people_split` with the people of `people_of(data)`.
-    `require_checking`: see role_split. Raises C3tError for an unknown protocol or missing people."""
+    `require_checking`: see role_split.
+
+    Raises:
+        C3tError: for an unknown protocol or missing people (and as the split functions do)
+    """
     extra = getattr(data, "extra", None) or {}
     if "split" in extra:   # windows cut from an already split clip dataset (training/stream_windows.py)
         made = extra["split_for"]

@@ -260,8 +260,12 @@ def _split_keys(folder: Path, split: str) -> list[str] | None:
 
 def clip_dataset_streams(folder, root, config: dict, split: str, rest_s: float, seed: int,
                          camera: bool) -> tuple[list[Stream], list]:
-    """([the one Stream], the played (utd_mhad.Sequence, class name) pairs) for a clip dataset. Raises C3tError
-    when split.json names clips the folder lacks, or the dataset's classes are not the model's."""
+    """([the one Stream], the played (utd_mhad.Sequence, class name) pairs) for a clip dataset.
+
+    Raises:
+        C3tError: when split.json names clips the folder lacks, or the dataset's classes are not the
+            model's
+    """
     from c3t.training import utd_mhad
 
     root = Path(root)
@@ -315,7 +319,11 @@ def clip_top1(folder, root, config: dict, clips: list, modalities: tuple[str, ..
 
 def session_streams(folder, root, split: str, camera: bool) -> tuple[list[Stream], list[str]]:
     """(one Stream per chosen session, their names) for a folder of recorded sessions (module
-    docstring). Raises C3tError when no session qualifies."""
+    docstring).
+
+    Raises:
+        C3tError: when no session qualifies
+    """
     from c3t.core.session.format import Session, find_sessions
     from c3t.training.session_dataset import _streams
 
@@ -387,7 +395,11 @@ def sim_world(config: dict) -> dict:
     """The simulated world the model learnt from, read from its dataset (config["dataset"]): a
     `c3t synth` folder's dataset.json, or the simulated devices in its recorded sessions'
     manifests. Returns {"seed", "seen" (subject numbers in that data), "imu_hz", "fps", "width",
-    "height", "actions"}. Raises C3tError for a model trained on anything else."""
+    "height", "actions"}.
+
+    Raises:
+        C3tError: for a model not trained on simulated people
+    """
     from c3t.core.session.format import Session, find_sessions
     from c3t.training.session_dataset import is_sessions_folder
     from c3t.training.synth import is_synth_output
@@ -417,8 +429,12 @@ def sim_world(config: dict) -> dict:
 def sim_streams(config: dict, sim_person: Callable, people: int, seconds: float, camera: bool) -> list[Stream]:
     """One Stream per unseen simulated person (the lowest subject numbers not in the model's
     data), `seconds` of simulated time each. `sim_person(**fields)` returns a source of
-    devices/simulated.py's SimulatedConfig fields on simulated time. Raises C3tError for people
-    < 1, seconds shorter than two windows, or a model not trained on simulated people."""
+    devices/simulated.py's SimulatedConfig fields on simulated time.
+
+    Raises:
+        C3tError: for people < 1, seconds shorter than two windows, or a model not trained on simulated
+            people
+    """
     if people < 1 or seconds <= 0:
         raise C3tError(f"--people {people} / --seconds {seconds}: give at least 1 person and some seconds")
     world = sim_world(config)
@@ -476,8 +492,11 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
     takes), "imu" or "camera". `settings`: PredictorSettings (default: the live defaults).
     `sim_person(subject, world_seed, **source)` (given: the simulator) returns the live source of
     one simulated person (devices/simulated.py on simulated time); `people` unseen people of
-    `seconds` each are played. Raises C3tError for a bad split, rest, predict_from or data the
-    model cannot take."""
+    `seconds` each are played.
+
+    Raises:
+        C3tError: for a bad split, rest or predict_from, or data the model cannot take
+    """
     from c3t.core.model.inference import open_engine
     from c3t.core.model.predictor import PredictorSettings
     from c3t.training.session_dataset import is_sessions_folder

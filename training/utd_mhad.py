@@ -71,7 +71,11 @@ class Sequence:
 
 def class_names(root: Path) -> list[str]:
     """The class names: ROOT/classes.txt, one per line (action A = line A), or the 27 of
-    UTD-MHAD when there is no such file. Raises C3tError for an empty classes.txt."""
+    UTD-MHAD when there is no such file.
+
+    Raises:
+        C3tError: for an empty classes.txt
+    """
     path = Path(root) / "classes.txt"
     if path.exists():
         names = [line.strip() for line in path.read_text().splitlines() if line.strip()]

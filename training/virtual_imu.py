@@ -69,7 +69,11 @@ def segment_frames(joints: np.ndarray, site: str) -> tuple[np.ndarray, np.ndarra
 
 def virtual_imu(joints: np.ndarray, site: str, hz: float = SKELETON_HZ) -> np.ndarray:
     """(T, 6) virtual accelerometer [g] and gyroscope [deg/s] in the segment frame (module
-    docstring) from joints (T, 20, 3) [m] sampled at `hz`. Raises C3tError for under 5 frames."""
+    docstring) from joints (T, 20, 3) [m] sampled at `hz`.
+
+    Raises:
+        C3tError: for fewer than 5 frames
+    """
     from scipy.signal import savgol_filter
 
     joints = np.asarray(joints, dtype=np.float64)
@@ -139,8 +143,11 @@ def apply_calibration(virtual: np.ndarray, cal: dict) -> np.ndarray:
 
 def virtual_inputs(data, idx: np.ndarray, sites: list[str], steps: int) -> np.ndarray:
     """Virtual IMU model inputs (len(idx), steps, 6) of clips `idx` of prepared UTD-MHAD-layout
-    data, read from the skeleton files, at the given sensor sites. Raises C3tError when the data
-    has no skeleton files (recorded sessions, or a layout without Skeleton/)."""
+    data, read from the skeleton files, at the given sensor sites.
+
+    Raises:
+        C3tError: when the data has no skeleton files (recorded sessions, or a layout without Skeleton/)
+    """
     from pathlib import Path
 
     from c3t.core.model.preprocess import imu_input

@@ -32,7 +32,12 @@ COMMAND_MODULES = [
 
 
 def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
-    """'640x480' -> (640, 480); raises C3tError naming `flag` and the expected form."""
+    """'640x480' -> (640, 480).
+
+    Raises:
+        C3tError: naming `flag` and the expected form, for text that is not WIDTHxHEIGHT or a size not
+            above 0
+    """
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -43,8 +48,12 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
 
 
 def check_dataset(path, flag: str = "--dataset") -> None:
-    """Raise C3tError, naming `flag`, when the dataset folder `path` does not exist (checked before any
-    heavy import or work; what is inside is checked when it is read)."""
+    """Check that the dataset folder `path` exists (before any heavy import or work; what is inside
+    is checked when it is read).
+
+    Raises:
+        C3tError: naming `flag`, when `path` does not exist or is a file
+    """
     if not Path(path).expanduser().is_dir():
         what = "is a file, not a folder" if Path(path).expanduser().exists() else "does not exist"
         raise C3tError(f"{flag} {path} {what}; give a UTD-MHAD folder, `c3t synth` output or "

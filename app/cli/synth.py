@@ -25,7 +25,11 @@ def register(sub) -> None:
 
 def synth_command(args) -> int:
     """`c3t synth`: write the synthetic dataset to --out and print what was written and how to train on it;
-    returns 0. Raises C3tError for a --size that is not WIDTHxHEIGHT or an --out that cannot be written."""
+    returns 0.
+
+    Raises:
+        C3tError: for a --size that is not WIDTHxHEIGHT or an --out that cannot be written
+    """
     from c3t.core.atomic_file import check_output_folder
     from c3t.core.errors import C3tError
     from c3t.training.synth import SynthConfig, write_dataset

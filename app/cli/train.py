@@ -116,8 +116,11 @@ def register(sub) -> None:
 def check_model_out(out: Path, dataset: Path, force: bool) -> None:
     """Refuse, before any work, an --out that would lose data: an existing folder without --force
     (check_output_folder), with --force a folder that is not a c3t model folder (no config.json),
-    and the dataset folder itself, a folder inside it or one above it. Raises C3tError saying what
-    to give instead."""
+    and the dataset folder itself, a folder inside it or one above it.
+
+    Raises:
+        C3tError: for such an --out, saying what to give instead
+    """
     check_output_folder(out, "--out", replace=force, force_flag="--force")
     target, data = out.expanduser().resolve(), dataset.expanduser().resolve()
     if target == data or data in target.parents or target in data.parents:
@@ -144,8 +147,11 @@ def class_difference(have: list[str], trained: list[str]) -> str:
 
 def train_command(args) -> int:
     """`c3t train`: train the chosen method on the dataset and write the model folder to --out, printing
-    the val and test scores; returns 0, or 130 when cancelled (nothing written). Raises C3tError for
-    options or a dataset that do not fit."""
+    the val and test scores; returns 0, or 130 when cancelled (nothing written).
+
+    Raises:
+        C3tError: for options or a dataset that do not fit
+    """
     out = Path(args.out)
     check_dataset(args.dataset)
     check_model_out(out, Path(args.dataset), args.force)   # before any work: a training is never lost to --out
@@ -258,8 +264,11 @@ def _epochs(epoch) -> str:
 
 def eval_command(args) -> int:
     """`c3t eval`: score the model folder on the chosen split and modality and print top-1 / top-3
-    (with --json also one JSON line); returns 0. Raises C3tError when the dataset's classes or split do
-    not match the model's."""
+    (with --json also one JSON line); returns 0.
+
+    Raises:
+        C3tError: when the dataset's classes or split do not match the model's
+    """
     from c3t.core.model.folder import read_model_config
 
     read_model_config(args.model, "--model")

@@ -336,7 +336,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.setCurrentIndex(TABS.index(name))
 
     def screenshot(self, path: str) -> None:
-        """Save a PNG of the window to `path`; raises C3tError when it cannot be written."""
+        """Save a PNG of the window to `path`.
+
+        Raises:
+            C3tError: when the PNG cannot be written
+        """
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if not self.grab().save(str(path)):
             raise C3tError(f"could not write the screenshot {path}")

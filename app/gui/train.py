@@ -197,8 +197,11 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- training -----------------------------------------------------------------------------
     def request(self):
-        """The RetrainRequest for the chosen sessions and options; raises C3tError when there are no
-        sessions to train on."""
+        """The RetrainRequest for the chosen sessions and options.
+
+        Raises:
+            C3tError: when there are no sessions to train on
+        """
         from c3t.app.runtime.retrain import RetrainRequest
 
         sessions = self.sessions_source()

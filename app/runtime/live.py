@@ -359,7 +359,11 @@ class LivePipeline:
         return self._recording is not None
 
     def set_label(self, label: str | None) -> None:
-        """Label what is recorded from now on (None: unlabelled); raises C3tError when not recording."""
+        """Label what is recorded from now on (None: unlabelled).
+
+        Raises:
+            C3tError: when not recording
+        """
         with self._lock:
             if self._recording is None:
                 raise C3tError("not recording: start a recording before choosing a label")

@@ -106,8 +106,8 @@ class RetrainRequest:
         sessions), then the base folder's, without duplicates.
 
         Raises:
-            C3tError: for a selected folder that holds no recorded session, a base folder that is a UTD-
-                MHAD dataset (no colour video) or holds no sessions
+            C3tError: for a selected folder that holds no recorded session, a base folder that is a
+                UTD-MHAD dataset (no colour video) or holds no sessions
         """
         found = []
         for p in self.sessions:
@@ -223,8 +223,11 @@ class ModelStore:
         return self.root / f"v{max(numbers, default=0) + 1:03d}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def reserve(self, method: str) -> tuple[Path, Path]:
-        """(staging folder, created now; final version folder) for a new version. Raises C3tError when
-        the models folder cannot be written (before any training)."""
+        """(staging folder, created now; final version folder) for a new version.
+
+        Raises:
+            C3tError: when the models folder cannot be written (before any training)
+        """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             while True:
@@ -283,7 +286,12 @@ def checking_metrics(model, data, split, fit_metrics: dict) -> dict:
 
 def build_version(request: RetrainRequest, staging: Path, target: Path, report, cancel) -> dict:
     """Prepare -> fit -> evaluate -> save -> export into `staging`, then rename it to `target`.
-    Raises methods.Cancelled when `cancel` is set; the caller removes `staging` on failure."""
+    The caller removes `staging` on failure.
+
+    Raises:
+        Cancelled: (training/methods.py) when `cancel` is set
+        C3tError: as preparing, training or saving does
+    """
     from c3t.training.export import export_model
     from c3t.training.methods import Cancelled
     from c3t.core.options import STREAM_HOP_S

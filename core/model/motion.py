@@ -127,8 +127,11 @@ def _crop(image: np.ndarray, cx: float, cy: float, side: float, size: int) -> np
 def motion_input(video: np.ndarray, frames: int = 16, size: int = 32) -> np.ndarray:
     """Colour frames (T, H, W, 3) uint8 BGR, or depth rendered grey (T, H, W) uint8, of one
     window -> (frames, 2, size, size) float32: the person-centred optical flow described in the
-    module docstring. A window of one frame gives zeros (no motion can be seen). Raises
-    ValueError for an empty window or another shape."""
+    module docstring. A window of one frame gives zeros (no motion can be seen).
+
+    Raises:
+        ValueError: for an empty window, or frames that are neither (T, H, W, 3) nor (T, H, W)
+    """
     import cv2
 
     video = np.asarray(video)

@@ -107,7 +107,10 @@ def frames_input(raw: np.ndarray, spec, size: int) -> np.ndarray:
     (an InputSpec): depth (T, H, W) mm -> depth_input; rgb (T, H, W, 3) uint8 BGR ->
     colour_input; motion (the same colour video) -> core.motion.motion_input; depth-motion
     (the depth video) -> motion_input of depth_grey. `size` is the square side in pixels.
-    Raises C3tError for a modality with no frames (skeleton) or unknown."""
+
+    Raises:
+        C3tError: for a modality with no frames (skeleton) or an unknown one
+    """
     from c3t.core.errors import C3tError
 
     if spec.visual == "depth":

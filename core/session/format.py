@@ -339,8 +339,10 @@ def check_person(name) -> str | None:
     spaces, None for no name (None or ""). The per-person protocols (cross-subject, new-user) group
     sessions by it, and `--test-people` lists names with commas.
 
-    Raises C3tError for a name longer than PERSON_CHARS characters, with a comma, or with a control
-    character (a line break, a tab)."""
+    Raises:
+        C3tError: for a name longer than PERSON_CHARS characters, with a comma, or with a control
+            character (a line break, a tab)
+    """
     if name is None or not str(name).strip():
         return None
     name = str(name).strip()
@@ -743,8 +745,11 @@ def find_sessions(root) -> list[Path]:
 
 def relabel_session(path: Path, old: str, new: str) -> int:
     """Rename class `old` to `new` in the labels of the session at `path` (labels.csv rewritten
-    atomically); returns how many labels changed. Raises C3tError for an empty new name or a
-    folder that is not a readable session."""
+    atomically); returns how many labels changed.
+
+    Raises:
+        C3tError: for an empty new name or a folder that is not a readable session
+    """
     if not new.strip():
         raise C3tError("the new class name is empty")
     s = Session(path)

@@ -64,7 +64,11 @@ def source_speed(source: Source) -> float:
 
 def simulated_clock(sources) -> Callable[[], float] | None:
     """The simulated clock the sources run on (the first one's `clock`), or None when they are
-    live devices on the host clock. Raises C3tError when the two kinds are mixed."""
+    live devices on the host clock.
+
+    Raises:
+        C3tError: when simulated-time sources and live devices are mixed
+    """
     timed = [s for s in sources if _simulated(s)]
     if not timed:
         return None
@@ -87,8 +91,10 @@ def new_recorder(folder, streams: list[tuple[object, str, float | None]],
     Sources on simulated time (see `simulated_clock`) start the session at their clock's now.
     `person`: who wore the IMU (the manifest's "person").
 
-    Raises C3tError for sources at different speeds or mixed simulated and live sources, and as
-    Recorder does."""
+    Raises:
+        C3tError: for sources at different speeds or mixed simulated and live sources, and as Recorder
+            does
+    """
     sources = list({id(s): s for s, _, _ in streams}.values())
     sim_clock = simulated_clock(sources)
     speeds = {source_speed(s) for s in sources}
@@ -156,10 +162,15 @@ def record(folder, sources: list[tuple[object, list[str]]], duration: float | No
               (sources with `segments(t0, t1)`, the simulator); only actions recorded from
               start to end are labelled, and the rests between them as NO_ACTION.
     person:   who wore the IMU (the manifest's "person"; None: not said).
-    Returns the closing manifest; raises C3tError when the recorder failed (disk full...),
-    after closing the session as far as possible, and NothingRecorded (a C3tError) when no
-    stream gave a single sample (a device that would not open, a board sending garbage): that
-    session is removed, as are the folders made for it, so a retry or `c3t train` finds no stub."""
+    Returns the closing manifest.
+
+    Raises:
+        NothingRecorded: (a C3tError) when no stream gave a single sample (a device that would not open,
+            a board sending garbage): that session is removed, as are the folders made for it, so a
+            retry or `c3t train` finds no stub
+        C3tError: when the recorder failed (disk full...), after closing the session as far as possible,
+            and as new_recorder does
+    """
     streams, dropped_before = [], {}
     for source, names in sources:
         health = source.health()

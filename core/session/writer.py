@@ -78,8 +78,12 @@ class RecorderConfig:
     min_free_bytes: int = 16 << 20  # stop before the disk is this full
 
     def check(self) -> None:
-        """Raise C3tError when flush_s is not in (0, 1], segment_s is not above 0 or
-        jpeg_quality is not in 1..100."""
+        """Check the settings.
+
+        Raises:
+            C3tError: when flush_s is not in (0, 1], segment_s is not above 0 or jpeg_quality is not in
+                1..100
+        """
         if not 0 < self.flush_s <= 1.0:
             raise C3tError(f"flush_s={self.flush_s}: must be in (0, 1] seconds (data is flushed at least every second)")
         if self.segment_s <= 0:
@@ -317,10 +321,14 @@ class _Track:
 
 class Recorder:
     """Writes one session folder from batches given to `write`, on a background thread; see
-    the module docstring. Creating it makes the folder, its files and the manifest; it raises
-    C3tError for a non-empty folder, no streams, duplicate stream names, an unknown kind, a
-    time_scale not above 0, bad RecorderConfig values, a person's name check_person refuses or a
-    full disk. `person`: who wore the IMU (the manifest's "person"; None: not said)."""
+    the module docstring. Creating it makes the folder, its files and the manifest. `person`: who
+    wore the IMU (the manifest's "person"; None: not said).
+
+    Raises:
+        C3tError: for a non-empty folder, no streams, duplicate stream names, an unknown kind, a
+            time_scale not above 0, bad RecorderConfig values, a person's name check_person refuses or a
+            full disk
+    """
 
     def __init__(self, folder, streams: list[StreamSpec], devices: list[dict] | None = None, time_scale: float = 1.0,
                  config: RecorderConfig | None = None, clock: Callable[[], float] = time.monotonic,
@@ -426,7 +434,11 @@ class Recorder:
 
     def write(self, batch: Batch) -> None:
         """Queue one Batch (from Source.read) for writing. Does nothing once the recorder failed
-        (check `failure`); raises if it was closed."""
+        (check `failure`).
+
+        Raises:
+            C3tError: when the recorder was closed
+        """
         if self._closed or self._closing:
             raise C3tError(f"recorder for {self.folder} is closed; start a new recording")
         track = self._tracks.get(batch.stream)

@@ -77,8 +77,12 @@ class ImuConfig:
     burst_prob: float = 0.0003       # chance a burst of 5..25 samples starts here
 
     def check(self) -> None:
-        """Raise C3tError for a rate outside 50..200 Hz, or a jitter above a fifth of the
-        sample period (samples could swap order)."""
+        """Check the settings.
+
+        Raises:
+            C3tError: for a rate outside 50..200 Hz, or a jitter above a fifth of the sample period
+                (samples could swap order)
+        """
         if not 50.0 <= float(self.rate_hz) <= 200.0:
             raise C3tError(f"simulated IMU rate {self.rate_hz} Hz is outside 50..200 Hz; pick a rate in that range")
         if self.jitter_s * self.rate_hz > 0.2:

@@ -51,7 +51,11 @@ class CameraConfig:
     noise: float = 3.0            # sensor noise std, grey levels
 
     def check(self) -> None:
-        """Raise C3tError for frames smaller than 32x24 or a rate outside 1..240 fps."""
+        """Check the settings.
+
+        Raises:
+            C3tError: for frames smaller than 32x24 or a rate outside 1..240 fps
+        """
         if int(self.width) < 32 or int(self.height) < 24:
             raise C3tError(f"frame size {self.width}x{self.height} is too small; use at least 32x24")
         if not 1.0 <= float(self.fps) <= 240.0:

@@ -60,8 +60,11 @@ class ClockModel:
         return self.fit is not None
 
     def to_host(self, t_device) -> np.ndarray:
-        """Host times (seconds, float64) of device times under the current fit. Raises
-        RuntimeError before the first update (see `ready`)."""
+        """Host times (seconds, float64) of device times under the current fit.
+
+        Raises:
+            RuntimeError: before the first update (see `ready`)
+        """
         if self.fit is None:
             raise RuntimeError("ClockModel.to_host before any update")
         return self.fit.to_host(t_device)

@@ -54,8 +54,12 @@ class InputSpec:
         return FLOW_SOURCES.get(self.visual, self.visual)
 
     def check(self) -> None:
-        """Raise C3tError for an input that cannot be built: motion or depth-motion (optical
-        flow) through a frozen ImageNet backbone, whose images it is not."""
+        """Check that the input can be built.
+
+        Raises:
+            C3tError: for an input that cannot be built: motion or depth-motion (optical flow) through a
+                frozen ImageNet backbone, whose images it is not
+        """
         if self.visual in FLOW_INPUTS and self.visual_input != "frames":
             raise C3tError(f"the {self.visual} input is optical flow, not an image: train it with --backbone small-cnn, "
                            f"not {self.backbone}")
