@@ -124,6 +124,25 @@ def plan_windows(session: Session, w: Windowing = Windowing()) -> list[PlannedWi
     return sorted(out, key=lambda p: p.t_end)
 
 
+def _end_labelled(session: Session, spans: list, checks: list, first: float, last: float, w: Windowing) -> list:
+    """The har and check windows of `rule="end"` (module docstring): every hop_s from the first
+    labelled start (+ a window) to the last labelled end, labelled by the span at the window's end."""
+    if not spans:
+        return []
+    out = []
+    start = max(first + w.seconds, min(a for a, _, _ in spans))
+    for e in np.arange(start, min(last, max(b for _, b, _ in spans)) + 1e-9, w.hop_s):
+        e = round(float(e), 6)
+        k = next((j for j, (a, b, _) in enumerate(spans) if a <= e < b), None)
+        if k is None:
+            continue
+        lb = spans[k][2]
+        if lb.use != "check" and any(_overlap(e - w.seconds, e, c0, c1) > 0 for c0, c1 in checks):
+            continue
+        out.append(PlannedWindow(e, "check" if lb.use == "check" else "har", lb.cls, f"{session.name}#{k}"))
+    return out
+
+
 def stub_reason(session: Session) -> str | None:
     """Why `session` can give no window at all (a recording that failed or was stopped at once: no
     IMU or camera stream, no sample or no frame in it), or None for a session worth cutting."""
@@ -161,25 +180,6 @@ def trainable_sessions(root: Path, paths: list[Path]) -> list[Session]:
         raise C3tError(f"{root} holds no session to train on: {'; '.join(skipped)}; record sessions with "
                        "`c3t record --imu SPEC --camera SPEC --out DIR`")
     return sessions
-
-
-def _end_labelled(session: Session, spans: list, checks: list, first: float, last: float, w: Windowing) -> list:
-    """The har and check windows of `rule="end"` (module docstring): every hop_s from the first
-    labelled start (+ a window) to the last labelled end, labelled by the span at the window's end."""
-    if not spans:
-        return []
-    out = []
-    start = max(first + w.seconds, min(a for a, _, _ in spans))
-    for e in np.arange(start, min(last, max(b for _, b, _ in spans)) + 1e-9, w.hop_s):
-        e = round(float(e), 6)
-        k = next((j for j, (a, b, _) in enumerate(spans) if a <= e < b), None)
-        if k is None:
-            continue
-        lb = spans[k][2]
-        if lb.use != "check" and any(_overlap(e - w.seconds, e, c0, c1) > 0 for c0, c1 in checks):
-            continue
-        out.append(PlannedWindow(e, "check" if lb.use == "check" else "har", lb.cls, f"{session.name}#{k}"))
-    return out
 
 
 def _streams(session: Session) -> tuple[str, str]:
@@ -339,7 +339,7 @@ def _usable(session: Session, part: dict) -> dict:
     """How much of a session became windows, and why not all of it (a stream that delivered
     short, windows skipped for missing data): {"windows", "skipped", "warnings", "note"}."""
     cut, skipped = len(part["role"]), int(part["skipped"])
-    warnings = session.delivery_warnings()
+    warnings = session.delivery_warnings() + session.problems   # problems: files cut short, missing values...
     note = ""
     if skipped or warnings:
         note = f"{cut} of {cut + skipped} windows usable ({skipped} skipped for missing data)"

@@ -195,12 +195,12 @@ class LivePipeline:
         self._lock = threading.Lock()          # guards the fields the worker and callers share
         self._roles: dict = {}
         self._specs: dict = {}
+        self._clock_base: dict = {}            # role -> (clock epoch, offset of its first fit), see clock_change
         self._feed = self._buffer = self._predictor = None
         self._engine = None
         self._blocked = False                  # the predictor cannot be built for these inputs
         self._refused: dict = {}               # role -> why its layout was refused for the model (while blocked)
         self._imu_channels: int | None = None  # values per IMU sample, as the connected IMU sends them
-        self._clock_base: dict = {}            # role -> (clock epoch, offset of its first fit), see clock_change
         self._model: str | None = None
         self._recording: LabelledRecording | None = None
         self._view = LiveView()
@@ -379,8 +379,8 @@ class LivePipeline:
         if rec is None:
             return None
         self._view = dataclasses.replace(self._view, recording=None)   # no reader sees it running after this
-        try:
-            return rec.close(reason)
+        try:   # the devices' outages and problems go into the session too
+            return rec.close(reason, {role: src.health()[stream] for role, (src, stream) in self._roles.items()})
         except C3tError as exc:
             self._errors.append(f"recording {rec.folder}: {exc}")
             return None
@@ -540,9 +540,9 @@ class LivePipeline:
         for role, (src, stream) in self._roles.items():
             h = src.health()[stream]
             change = self.clock_change(role, buf) if not isinstance(src, SimulatedSource) else None
-            warning = None
+            warning = h.warning    # data that arrives but is partly unusable (missing values, frozen frames...)
             if h.nominal_hz and h.received >= WARN_AFTER_S * h.nominal_hz:   # past the first seconds
-                warning = delivery_warning(role, h.nominal_hz, h.measured_hz, h.gap_seconds)
+                warning = delivery_warning(role, h.nominal_hz, h.measured_hz, h.gap_seconds) or warning
             v.devices[role] = DeviceStatus(role, self._specs.get(role) or "", "refused" if role in refused else h.state,
                                            h.nominal_hz, h.measured_hz, h.received, h.dropped, h.gap_seconds,
                                            h.connects, refused.get(role, h.last_error or h.units_note), change, warning)
