@@ -144,10 +144,12 @@ class LabelledRecording:
             self.spans += 1
         self.label, self.label_start = label, t
 
-    def close(self, reason: str) -> dict:
-        """End the open label's span, close the session; returns its manifest."""
+    def close(self, reason: str, health: dict | None = None) -> dict:
+        """End the open label's span, close the session; returns its manifest. `health`
+        ({stream: Health} of the recorded streams) puts the sources' drops, outages and problems
+        in the manifest (see Recorder.close)."""
         self.set_label(None)
-        return self.recorder.close(reason)
+        return self.recorder.close(reason, health)
 
 
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
