@@ -303,6 +303,9 @@ def _stream_options(p) -> None:
     p.add_argument("--seconds", type=float, default=120.0, help="--sim: simulated seconds per person (default 120)")
     p.add_argument("--backend", choices=("auto", "onnxruntime", "torch"), default="auto",
                    help="auto: onnxruntime when the model was exported, else torch (default auto)")
+    p.add_argument("--rule", choices=("model", "default"), default="model",
+                   help="the live decision rule: the model's own, chosen on its D_Val streams (default), or the built-in "
+                        "one (mean over 4 windows, threshold 0.5, no decoder) to compare against")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
@@ -323,6 +326,7 @@ def stream_command(args) -> int:
         check_dataset(args.dataset)
     if sim and (args.people < 1 or args.seconds <= 0):
         raise C3tError(f"--people {args.people} / --seconds {args.seconds}: give at least 1 person and some seconds")
+    from c3t.core.model.predictor import PredictorSettings
     from c3t.training.stream_eval import bench_stream, report_lines
 
     person = None
@@ -335,7 +339,8 @@ def stream_command(args) -> int:
 
     report = bench_stream(args.model, None if sim else args.dataset, split=args.split, rest_s=args.rest,
                           seed=args.seed, predict_from=args.predict_from, backend=args.backend, sim_person=person,
-                          people=args.people, seconds=args.seconds)
+                          people=args.people, seconds=args.seconds,
+                          settings=PredictorSettings(from_model=args.rule == "model"))
     print("\n".join(report_lines(report)))
     return _json_line(args, {**report["figures"], **{k: report[k] for k in ("kind", "data", "split", "modalities",
                                                                              "window_s", "settings", "seed", "rest")}})

@@ -128,6 +128,13 @@ def test_train_defaults_to_windows_and_clips_stay_for_the_paper(marked, tmp_path
     assert split["test"] and all(k.startswith("a") for k in split["test"])   # clip keys: the benchmark plays them
     assert split["windows"]["har"] > len(split["har"])
     assert "live decision rule" in capsys.readouterr().out
+    # the streaming benchmark plays D_Test's clips with the model's rule, or the built-in one to compare
+    for rule, expected in (("model", config["decision"]), ("default", {"history": 4, "threshold": 0.5, "decoder": "none"})):
+        assert main(["bench", "stream", "--model", str(out), "--dataset", str(marked), "--rule", rule, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert report["hops"] > 100 and report["clip_top1"] is not None
+        assert {k: report["settings"][k] for k in ("history", "threshold", "decoder")} == \
+            {k: expected[k] for k in ("history", "threshold", "decoder")}
 
 
 def test_sessions_cut_across_action_edges(tmp_path):
