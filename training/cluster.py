@@ -1,6 +1,6 @@
 """`c3t bench paper --cluster ADDRESS`: the cells of the experiment grid as Ray tasks.
 
-Ray (https://docs.ray.io) is an optional extra: `pip install "c3t[cluster]"`. ADDRESS is
+Ray (https://docs.ray.io) is an optional extra: `pip install "c3t[cluster]"` (ray[client]). ADDRESS is
 `local` (a Ray instance started here for this run, with the `--jobs` CPUs), `auto` (the
 cluster this machine joined with `ray start`) or `ray://HOST:PORT` (a cluster's Ray Client
 server, port 10001 by default). Each cell is one task that declares its needs: one CPU (the
@@ -113,12 +113,16 @@ class RayCells:
         if self._started:
             try:
                 if address == "local":
-                    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+                    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,   # a new one,
+                             logging_level=logging.WARNING)   # even where this machine runs a cluster
                 else:
-                    ray.init(address=address, logging_level=logging.WARNING)
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)   # one progress bar
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise C3tError(f"--cluster {address}: cannot connect to Ray there ({exc}); start the cluster with "
-                               "`ray start --head` on its head node (README, Scale out), or use --cluster local") from None
+                client = (" Ray Client (ray://) also needs the head's port reachable and, from Ray 2.59, its token: "
+                          "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (ray get-auth-token on the head).")
+                raise C3tError(f"--cluster {address}: cannot connect to Ray there ({exc}); start the cluster with `ray start "
+                               f"--head` on its head node (README, Scale out), or use --cluster local."
+                               + (client if address.startswith("ray://") else "")) from None
         have = ray.cluster_resources()
         self.cpus, self.gpus = int(have.get("CPU", 0)), float(have.get("GPU", 0))
         self.gpu_share = (CELL_GPUS if self.gpus else 0.0) if gpus_per_cell is None else gpus_per_cell

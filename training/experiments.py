@@ -290,6 +290,7 @@ def one_thread() -> None:
 
 
 _worker_data = None   # the prepared dataset of a train_cells worker process
+WAKE_S = 0.5          # train_cells looks for Ctrl-C at least this often (seconds) while cells train
 
 
 def _worker_start(data) -> None:
@@ -384,7 +385,8 @@ def train_cells(data, cells: list[tuple[str, dict]], run: Path, jobs: int = 1, c
             for cell in [c for c in waiting if depends_on(c[1]) not in busy][: runner.slots - len(running)]:
                 waiting.remove(cell)
                 running[runner.submit(cell[1], run / "models" / cell[0])] = cell[0]
-            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            # a timeout, so that Ctrl-C reaches this thread even when the signal lands on another one (Ray's own)
+            done, _ = cf.wait(running, timeout=WAKE_S, return_when=cf.FIRST_COMPLETED)
             for future in done:
                 cid = running.pop(future)
                 record = future.result()

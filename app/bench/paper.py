@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def run_paper(args, out: Path) -> int:
     """Train (or read back) every cell of `args.table` ("all": every table) over seeds 0..`args.seeds`-1
     under `out`/cells, then write the tables into `out`; `args` holds `c3t bench paper`'s options
-    (dataset, visual, table, seeds, protocol, out, epochs, cache, only, jobs, tables_only), checked by
+    (dataset, visual, table, seeds, protocol, out, epochs, cache, only, jobs, cluster, cell_gpus, tables_only), checked by
     the command. A cell already stored with the same config is not trained again, so a stopped run
     resumes. Returns 0.
 
@@ -67,7 +67,12 @@ def run_paper(args, out: Path) -> int:
         raise C3tError(f"--tables-only: {out} holds no cell of these tables yet; run without --tables-only to train them")
     jobs = max(1, min(len(to_train), args.jobs if args.jobs is not None else idle_cores()))
     log.info("%s: %d cells stored, %d to train, %d at a time", out, len(results), len(to_train), jobs)
-    device = device_name(training_device())
+    device, cluster = device_name(training_device()), None
+    if args.cluster and to_train:   # the cells as Ray tasks (training/cluster.py): the cluster decides how many at a time
+        from c3t.training.cluster import RayCells
+
+        cluster = RayCells(data, args.cluster, cpus=jobs, gpus_per_cell=args.cell_gpus)
+        jobs, device = cluster.slots, cluster.describe()
     if to_train:
         print(f"{len(to_train)} cells to train ({len(results)} already in {out}), {jobs} at a time, on {device}")
     elif args.tables_only:
@@ -77,7 +82,7 @@ def run_paper(args, out: Path) -> int:
     started = time.time()
     bar = tqdm(total=len(to_train), desc=f"cells ({jobs} at a time)" if jobs > 1 else "cells", unit="cell",
                disable=not to_train)
-    for cid, record in train_cells(data, to_train, out, jobs):
+    for cid, record in train_cells(data, to_train, out, jobs, cluster):
         results[cid] = record
         imu = record["metrics"]["noise"]["none"].get("imu", {}).get("top1")
         bar.write(f"{cid}: IMU top-1 {'-' if imu is None else f'{imu:.3f}'} ({record['wall_seconds']:.0f} s)")

@@ -46,6 +46,11 @@ def _paper_options(p) -> None:
                    "(e.g. C3T,virtual); other cells are read if they are there (default: train every row)")
     p.add_argument("--jobs", type=int, help="cells trained side by side, one thread each (default: the cores "
                    "other programs leave idle; 1 trains one cell at a time with every thread)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="train the cells as Ray tasks (pip install \"c3t[cluster]\"): "
+                   "local (a Ray instance on this machine with --jobs CPUs), auto (the cluster this machine joined with "
+                   "`ray start`) or ray://HOST:PORT (a cluster's Ray Client port); the same files as --jobs (README, Scale out)")
+    p.add_argument("--cell-gpus", type=float, metavar="F", help="--cluster: the share of one GPU each cell asks for "
+                   "(default: 1/16 where the cluster has GPUs, else 0)")
     p.add_argument("--tables-only", action="store_true",
                    help="train nothing: write the tables from the cells already there (missing seeds left out)")
 
@@ -55,7 +60,8 @@ def paper_command(args) -> int:
     OUT/VISUAL[-PROTOCOL]/cells, then write the tables (app/bench/paper.py); returns 0.
 
     Raises:
-        C3tError: for an --out that is a file, a missing --dataset, --seeds, --epochs or --jobs below 1
+        C3tError: for an --out that is a file, a missing --dataset, --seeds, --epochs or --jobs below 1, a
+            --cluster address Ray cannot use, --cell-gpus without --cluster
             (checked here, before any heavy import), and as app/bench/paper.run_paper.
     """
     protocol = getattr(args, "protocol", "random")
@@ -64,6 +70,12 @@ def paper_command(args) -> int:
     check_dataset(args.dataset)
     if args.jobs is not None and args.jobs < 1:
         raise C3tError(f"--jobs {args.jobs}: at least 1 cell must train at a time")
+    if args.cluster is not None:
+        from c3t.training.cluster import check_address   # light: Ray itself is imported when the cells start
+
+        check_address(args.cluster)
+    elif args.cell_gpus is not None:
+        raise C3tError("--cell-gpus is the GPU share of a cell on a Ray cluster: give --cluster too")
     if args.seeds < 1:
         raise C3tError(f"--seeds {args.seeds}: give at least 1 seed per cell (seeds 0..N-1)")
     if args.epochs is not None and args.epochs < 1:
