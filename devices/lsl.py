@@ -21,6 +21,7 @@ raw streams and other programs can react.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ def pylsl():
     """
     try:
         import pylsl as module
+        _quiet(module)
     except ImportError as exc:
         raise C3tError(f"Lab Streaming Layer needs pylsl: {INSTALL}") from exc
     except (RuntimeError, OSError) as exc:   # pylsl is there but finds no liblsl binary
@@ -57,6 +59,23 @@ def pylsl():
                        "liblsl for Linux x86_64 with glibc >= 2.35, macOS and Windows; elsewhere install liblsl "
                        "(conda install -c conda-forge liblsl, or build it) and set PYLSL_LIB to the library") from exc
     return module
+
+
+# where liblsl reads its configuration (its docs: the working folder, the user's, the system's)
+LSL_CONFIGS = ("lsl_api.cfg", "~/lsl_api/lsl_api.cfg", "/etc/lsl_api/lsl_api.cfg")
+_configured = False
+
+
+def _quiet(module) -> None:
+    """liblsl logs at INFO to stderr ("Loaded default config"...): keep its warnings and errors only,
+    unless the user configures liblsl (LSLAPICFG or a lsl_api.cfg file), once, before its first use."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    if os.environ.get("LSLAPICFG") or any(os.path.exists(os.path.expanduser(p)) for p in LSL_CONFIGS):
+        return
+    module.set_config_content("[log]\nlevel = -1\n")
 
 
 @dataclass
