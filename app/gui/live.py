@@ -14,7 +14,7 @@ from c3t.core.options import NO_ACTION
 IMU_NAMES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#469990")
 TOP = 5          # confidence bars shown
-NAME_PX = 200    # the widest a class name beside its bar is drawn
+NAME_PX = 200    # the widest a class name beside its bar is drawn (elided, whole in its tooltip)
 TIMELINE_S = 30  # seconds of predictions in the timeline
 
 
@@ -36,7 +36,6 @@ class ConfidenceBars(QtWidgets.QWidget):
         self.names, self.bars = [], []
         for i in range(TOP):
             name, bar = QtWidgets.QLabel(""), QtWidgets.QProgressBar()
-            name.setMaximumWidth(NAME_PX)   # a long class name is elided (whole in its tooltip), never widens the window
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
             bar.setFormat("")

@@ -166,3 +166,5 @@ def test_a_long_class_name_never_widens_the_window(qtbot, window):  # noqa: F811
     assert window.live.action.text() == classes[1]
     assert window.minimumSizeHint().width() <= 1280 and window.width() <= max(before, 1280)
     assert window.live.bars.names[0].toolTip() == classes[1]       # an elided name keeps its whole text here
+    names = window.live.bars.names[:2]
+    assert all(n.width() >= n.minimumSizeHint().width() > 20 for n in names), [(n.text(), n.width()) for n in names]
