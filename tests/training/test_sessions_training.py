@@ -164,6 +164,7 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.timeout(1800)   # records 140 s and trains 15 epochs: minutes beside other work, not the suite's 300 s
 def test_end_to_end_simulated_sessions_train_c3t(tmp_path, capsys, one_torch_thread):
     """Record a simulated person (unlabelled, camera-labelled, IMU-labelled for checking), train
     C3T with `c3t train`, score the IMU on the checking session: a short version (3 actions, 140 s
