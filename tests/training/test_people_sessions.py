@@ -64,3 +64,12 @@ def test_a_name_that_would_break_a_people_list_is_refused():
         check_person("ann\nbob")
     with pytest.raises(C3tError, match="at most 64 characters"):
         check_person("x" * 65)
+
+
+def test_c3t_record_person(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["record", "--imu", "sim?width=64&height=48", "--person", " ann ", "--duration", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    assert Session(out).person == "ann"
+    assert main(["record", "--imu", "sim", "--person", "ann,bob", "--duration", "2", "--out", str(tmp_path / "t")]) == 2
+    assert "no commas in a person's name" in capsys.readouterr().err and not (tmp_path / "t").exists()
