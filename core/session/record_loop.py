@@ -147,9 +147,17 @@ class LabelledRecording:
     def close(self, reason: str, health: dict | None = None) -> dict:
         """End the open label's span, close the session; returns its manifest. `health`
         ({stream: Health} of the recorded streams) puts the sources' drops, outages and problems
-        in the manifest (see Recorder.close)."""
+        in the manifest (see Recorder.close).
+
+        Raises:
+            NothingRecorded: when no stream gave a sample; the session folder is removed then
+        """
         self.set_label(None)
-        return self.recorder.close(reason, health)
+        manifest = self.recorder.close(reason, health)
+        if not any(manifest["counts"].values()):   # Stop right after Start, a device gone silent: no stub
+            self.recorder.discard()
+            raise NothingRecorded(self.folder, reason, health or {})
+        return manifest
 
 
 def record(folder, sources: list[tuple[object, list[str]]], duration: float | None = None,
