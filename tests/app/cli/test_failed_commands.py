@@ -95,3 +95,15 @@ def test_every_flag_a_message_names_exists():
                 named.setdefault(m.group(1), path.relative_to(REPO))
     unknown = {f: str(p) for f, p in named.items() if f not in flags and f not in OTHER_PROGRAMS}
     assert not unknown, unknown
+
+
+def test_a_window_recording_stopped_before_any_sample_leaves_no_stub(tmp_path):
+    """The Record tab's Stop right after Start (or a device gone silent): the same rule as c3t record."""
+    from c3t.core.session.record_loop import LabelledRecording, NothingRecorded
+    from c3t.devices.simulated import SimulatedSource
+
+    sim = SimulatedSource(realtime=False, camera=False)
+    rec = LabelledRecording(tmp_path / "sessions" / "s1", [(sim, "imu", 100.0)], label="wave")
+    with pytest.raises(NothingRecorded, match="nothing was recorded"):
+        rec.close("stopped")
+    assert not (tmp_path / "sessions").exists()
