@@ -1,6 +1,8 @@
 """Source spec strings, `c3t devices` and `c3t bench buffer`."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from c3t.app.cli import main
@@ -9,6 +11,7 @@ from c3t.devices.ble_imu import BleImu
 from c3t.devices.camera import OpenCvCamera
 from c3t.devices.serial_imu import SerialImu
 from c3t.devices.spec import open_source, parse_spec
+from tests.conftest import HANG_S
 
 
 def test_parse_the_forms():
@@ -70,7 +73,8 @@ def test_sim_source_runs_into_the_buffer():
     got = 0
     with source:
         buf.add_source(source)
-        for _ in range(200):
+        deadline = time.monotonic() + HANG_S     # ends a hang only: a busy CPU may take long to start
+        while time.monotonic() < deadline:
             batches = source.read(timeout=0.05)
             buf.extend(batches)
             got += sum(len(b) for b in batches)
