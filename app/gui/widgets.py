@@ -25,7 +25,8 @@ class MessageLabel(QtWidgets.QLabel):
         self.max_lines = max_lines
         self.full_text = ""
         self.setWordWrap(True)
-        self.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        self.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)   # more than fits loses its end, never its
+        self.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)   # first line (a version's name)
         self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         self.setText(text)
 

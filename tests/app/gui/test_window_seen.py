@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6 import QtCore, QtWidgets
 
 from c3t.app.gui.devices import STATUS_COLUMNS, DevicesPanel
 from c3t.app.gui.live import LivePanel
@@ -166,5 +167,27 @@ def test_a_long_class_name_never_widens_the_window(qtbot, window):  # noqa: F811
     assert window.live.action.text() == classes[1]
     assert window.minimumSizeHint().width() <= 1280 and window.width() <= max(before, 1280)
     assert window.live.bars.names[0].toolTip() == classes[1]       # an elided name keeps its whole text here
-    names = window.live.bars.names[:2]
-    assert all(n.width() >= n.minimumSizeHint().width() > 20 for n in names), [(n.text(), n.width()) for n in names]
+    names = window.live.bars.names[:2]   # the layout gives them their width (once its pass has run)
+    qtbot.waitUntil(lambda: all(n.width() >= n.minimumSizeHint().width() > 20 for n in names), timeout=60000)
+
+
+def test_the_train_detail_panel_never_cuts_off_the_version_name(qtbot):
+    """Seen: when training ended the version name was cut off at the top of the Train tab's detail
+    panel: more text than fits, centred vertically, loses its first line. It is top-aligned now: the
+    version name (the first line) always shows; what does not fit is cut at the bottom."""
+    from c3t.app.gui.train import TrainPanel
+
+    panel = TrainPanel(lambda: [])
+    qtbot.addWidget(panel)
+    panel.resize(1240, 540)
+    panel.show()
+    long = "a selection note that wraps over several lines in a narrow panel, " * 4
+    metrics = {"imu_top1": 0.9, "note": long, "selection_warning": long, "camera_top1": 0.8, "fusion_top1": 0.85,
+               "selection": {"used": "last", "asked": "val", "why": long}, "sizes": {"har": 23, "align": 35},
+               "train_seconds": 13, "early_stopped_at_epoch": {"combined": 7}}
+    panel._show_metrics(metrics, title="v012-c3t-20261207-101010")
+    settle(qtbot)
+    label = panel.metrics
+    needed = QtWidgets.QLabel.heightForWidth(label, label.width())      # the whole text, uncapped
+    assert needed > label.height()                                      # more than fits: this case
+    assert label.alignment() & QtCore.Qt.AlignTop and label.text().startswith("v012-c3t-20261207-101010")
