@@ -286,10 +286,11 @@ class TrainPanel(QtWidgets.QWidget):
             self.phase.setText(text)
             self.progress.setValue(int(1000 * float(event.get("fraction") or 0.0)))
         elif kind == "done":
-            self._show_metrics(event.get("metrics") or {})
             self.phase.setText(f"done: {Path(event['version']).name}")
             self.progress.setValue(1000)
             self.refresh_versions()
+            # the new version in the detail panel, named (not the version active before it)
+            self._show_metrics(event.get("metrics") or {}, title=Path(event["version"]).name)
         elif kind == "error":
             self.phase.setText(f"training failed: {event.get('message')}")
         elif kind == "cancelled":

@@ -191,3 +191,14 @@ def test_the_train_detail_panel_never_cuts_off_the_version_name(qtbot):
     needed = QtWidgets.QLabel.heightForWidth(label, label.width())      # the whole text, uncapped
     assert needed > label.height()                                      # more than fits: this case
     assert label.alignment() & QtCore.Qt.AlignTop and label.text().startswith("v012-c3t-20261207-101010")
+
+
+def test_when_training_ends_the_detail_panel_names_the_new_version(qtbot, tmp_path):
+    from c3t.app.gui.train import TrainPanel
+
+    panel = TrainPanel(lambda: [])
+    qtbot.addWidget(panel)
+    panel.models.setText(str(tmp_path / "models"))
+    panel.handle({"kind": "done", "version": str(tmp_path / "models" / "v003-c3t-20261207-150000"),
+                  "metrics": {"imu_top1": 0.9}})
+    assert panel.metrics.text().startswith("v003-c3t-20261207-150000\nIMU top-1 on the checking sessions: 90.0%")
