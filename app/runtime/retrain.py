@@ -372,7 +372,10 @@ def _worker(request: RetrainRequest, staging: str, target: str, events, cancel) 
 
     from c3t.training.methods import Cancelled
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))   # leave a core to the GUI
+    # as many threads as the cores other processes leave idle when training starts (fit's
+    # threads_for_load): the GUI's live view, when it runs, keeps a core busy and is left it; an
+    # idle GUI waiting on this job is not
+    torch.set_num_threads(os.cpu_count() or 1)
     try:
         metrics = build_version(request, Path(staging), Path(target), events.put, cancel)
         events.put({"kind": "done", "version": target, "metrics": metrics})
