@@ -34,10 +34,11 @@ def test_bench_paper_refuses_an_address_ray_cannot_use(utd_root, tmp_path, capsy
     assert not (tmp_path / "p").exists()
 
 
-def test_grid_on_a_local_ray_cluster_writes_what_jobs_2_writes(utd_root, tmp_path):
+def test_grid_on_a_local_ray_cluster_writes_what_jobs_2_writes(utd_root, tmp_path, capsys):
     """ST and soft-label ST (which continues from the stored ST cell, its teacher sent to the
     task), 2 seeds: the cells on a local Ray instance with 2 CPUs score exactly as with --jobs 2
-    (both one thread per cell), and the per-seed file is the same but for wall-clock seconds."""
+    (both one thread per cell), the per-seed file is the same but for wall-clock seconds, and a
+    rerun resumes from the stored cells as --jobs does."""
     pytest.importorskip("ray")
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton"))
     runs = {}
@@ -56,6 +57,12 @@ def test_grid_on_a_local_ray_cluster_writes_what_jobs_2_writes(utd_root, tmp_pat
             assert record["metrics"]["train_info"].get("teacher_from_start"), cid
     assert _per_seed(runs["ray"] / "main-seeds.csv") == _per_seed(runs["jobs"] / "main-seeds.csv")
     assert len(_per_seed(runs["ray"] / "main-seeds.csv")) == 4
+    stamps = {p: p.stat().st_mtime_ns for p in (runs["ray"] / "cells").glob("*.json")}
+    capsys.readouterr()
+    assert main(["bench", "paper", "--dataset", str(data), "--visual", "skeleton", "--seeds", "2", "--epochs", "2",
+                 "--out", str(tmp_path / "ray"), "--protocol", "cross-subject", "--only", "ST", "--cluster", "local"]) == 0
+    assert "all 4 cells asked for are already in" in capsys.readouterr().out   # resumed: nothing trained, no Ray started
+    assert {p: p.stat().st_mtime_ns for p in (runs["ray"] / "cells").glob("*.json")} == stamps
 
 
 def test_stopping_cells_on_ray_cancels_their_tasks_and_keeps_finished_cells(utd_root, tmp_path):
