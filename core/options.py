@@ -109,7 +109,6 @@ VAL_FALLBACK = "last"
 # (pipeline.selection_check): the selection rules disagree about which model is good.
 SELECTION_DISAGREEMENT = 0.2
 
-
 # Live windows and the models trained as they are served (#28). The live predictor cuts a
 # window of STREAM_WINDOW_S seconds every STREAM_HOP_S; `c3t train` cuts clip datasets the
 # same way (training/stream_windows.py) unless told --clips (TRAIN_ON_WINDOWS); `c3t bench
@@ -155,7 +154,9 @@ REFINE_SHARE = 0.5           # pseudo-label refinement after CA / C3T (REFINABLE
                              # epochs (80 -> 40, the measured configuration)
 DEFAULT_PATIENCE = 10        # early stopping on the D_Align loss's plateau (methods module docstring)
 DEFAULT_EPOCH_STEPS = 10     # batches per epoch at most: the recipe's (80 epochs of <= 10 batches on UTD-MHAD's
-                             # random split, 324 D_HAR clips); overlapping session windows would make it 2-4x more
+                             # random split, 324 D_HAR clips); longer recordings' overlapping windows (2.5 s every
+                             # 0.25 s) make a pass many more batches of much the same seconds (7 simulated sessions,
+                             # 4.3 min: 9 batches, so the cap does not bind there)
 
 
 def defaults_for(method: str, visual: str, **chosen) -> TrainConfig:
