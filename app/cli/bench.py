@@ -48,7 +48,7 @@ def _paper_options(p) -> None:
                    "other programs leave idle; 1 trains one cell at a time with every thread)")
     p.add_argument("--cluster", metavar="ADDRESS", help="train the cells as Ray tasks (pip install \"c3t[cluster]\"): "
                    "local (a Ray instance on this machine with --jobs CPUs), auto (the cluster this machine joined with "
-                   "`ray start`) or ray://HOST:PORT (a cluster's Ray Client port); the same files as --jobs (README, Scale out)")
+                   "`ray start`) or ray://HOST:PORT (a cluster's Ray Client port); the same files as --jobs (README, Scale out); default: not (the --jobs pool)")
     p.add_argument("--cell-gpus", type=float, metavar="F", help="--cluster: the share of one GPU each cell asks for "
                    "(default: 1/16 where the cluster has GPUs, else 0)")
     p.add_argument("--tables-only", action="store_true",
@@ -300,7 +300,7 @@ def gui_command(args) -> int:
 def _stream_options(p) -> None:
     p.add_argument("--model", required=True, help="model folder (from `c3t train` or the Train tab)")
     p.add_argument("--dataset", help="UTD-MHAD layout folder, `c3t synth` output, a folder of recorded sessions, or "
-                   "sim: unseen simulated people of the world the model learnt from")
+                   "sim: unseen simulated people of the world the model learnt from (no default: give it or --sim)")
     p.add_argument("--sim", action="store_true", help="the same as --dataset sim")
     p.add_argument("--split", choices=("test", "val", "all"), default="test",
                    help="which clips or sessions: the model's D_Test (default) or D_Val from its split.json, or all "

@@ -15,9 +15,9 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="write ONNX files for a model folder (--model), or a session as XDF (SESSION --xdf FILE)")
     p.add_argument("session", nargs="?", help="with --xdf: the session folder to write as an XDF file")
     p.add_argument("--xdf", metavar="FILE", help="write SESSION as this XDF file (Lab Streaming Layer's format; "
-                   "readable by pyxdf, EEGLAB, MNE)")
+                   "readable by pyxdf, EEGLAB, MNE); default: not (ONNX export of --model)")
     p.add_argument("--force", action="store_true", help="with --xdf: replace FILE if it exists")
-    p.add_argument("--model", help="model folder (from `c3t train`) to export for onnxruntime")
+    p.add_argument("--model", help="model folder (from `c3t train`) to export for onnxruntime (default: none; needed without --xdf)")
     p.add_argument("--dataset", help="dataset for the parity check's real windows (default: the model's own)")
     p.add_argument("--clips", type=int, default=4, help="clips in the parity check (default 4)")
     p.set_defaults(func=export_command)
@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl+C)")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per prediction (with the class names)")
     p.add_argument("--lsl-out", metavar="NAME", help="also publish every decision as Lab Streaming Layer streams NAME "
-                   "and NAME-probabilities (needs pip install 'c3t[lsl]')")
+                   "and NAME-probabilities (needs pip install 'c3t[lsl]'; default: not published)")
     p.add_argument("--hop", type=float, default=0.25, help="seconds between predictions (default 0.25)")
     p.add_argument("--window", type=float, help="window length in seconds (default: the model's, else 2.5)")
     p.add_argument("--smoothing", choices=("mean", "majority"),
