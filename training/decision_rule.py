@@ -71,7 +71,7 @@ def choose(streams: list[tuple[np.ndarray, np.ndarray, list[str]]], classes: lis
 
     tried = candidates()
     scored = [(objective(f), i, f) for i, f in enumerate(score(r) for r in tried)]
-    best, i, fig = max(scored, key=lambda x: (x[0], -x[1]))   # ties: the earlier (simpler, the default first)
+    _, i, fig = max(scored, key=lambda x: (x[0], -x[1]))   # ties: the earlier (simpler, the default first)
     default = scored[0][2]
     log.info("decision rule on D_Val: %s (frame accuracy %.3f, F1@50 %.3f) against the default's %.3f / %.3f",
              tried[i], fig["frame_accuracy"] or 0, fig["f1_50"] or 0, default["frame_accuracy"] or 0, default["f1_50"] or 0)

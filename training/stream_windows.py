@@ -46,7 +46,7 @@ import numpy as np
 from c3t.core.errors import C3tError
 from c3t.core.model import preprocess
 from c3t.core.options import NO_ACTION, STREAM_HOP_S, STREAM_WINDOW_S, WINDOW_LABEL_RULES, WINDOW_TRAIN_HOP_S
-from c3t.core.streams.window import InputSpec, default_frame_size, frame_indices, resample
+from c3t.core.streams.window import InputSpec, default_frame_size, resample
 from c3t.training import splits as S
 from c3t.training import utd_mhad
 from c3t.training.prepared import Prepared, default_cache_dir
@@ -153,7 +153,7 @@ def rest_between(before: tuple, after: tuple, rest_s: float, imu_hz: float, fps:
     of the two clips. Returns (IMU (n, 6), camera (m, ...))."""
     from c3t.training.stream_eval import _rest_imu
 
-    n, m = max(int(round(rest_s * imu_hz)), 1), max(int(round(rest_s * fps)), 1)
+    n, m = max(round(rest_s * imu_hz), 1), max(round(rest_s * fps), 1)
     cam = np.concatenate([np.repeat(before[1][-1:], m - m // 2, axis=0), np.repeat(after[1][:1], m // 2, axis=0)])
     return _rest_imu(before[0], after[0], n, rng), cam
 
@@ -188,8 +188,11 @@ def cut_stream(stream: ClipStream, w: StreamWindowing, spec: InputSpec, hop_s: f
             shown = np.flatnonzero((stream.cam_t >= s) & (stream.cam_t <= e))
             vis.append(resample(stream.cam[shown], spec.skeleton_steps))
         else:
-            grid = np.linspace(s, e, spec.frames)
-            vis.append(stream.cam[np.abs(stream.cam_t[None, :] - grid[:, None]).argmin(axis=1)])
+            grid = np.linspace(s, e, spec.frames)   # the nearest frame to each instant, as SyncBuffer._frame_window
+            right = np.clip(np.searchsorted(stream.cam_t, grid), 0, len(stream.cam_t) - 1)
+            left = np.clip(right - 1, 0, len(stream.cam_t) - 1)
+            near = np.where(np.abs(stream.cam_t[left] - grid) <= np.abs(stream.cam_t[right] - grid), left, right)
+            vis.append(stream.cam[near])
         sources.append(stream.keys_in(s, e))
     return {"imu": np.stack(imu).astype(np.float32), "visual": np.stack(vis).astype(np.float32),
             "label": window_label(stream, ends, w.seconds, w.rule), "t_end": ends, "sources": sources}
@@ -213,7 +216,7 @@ def _camera_per_frame(seq, spec: InputSpec, size: int, cache: Path | None) -> np
     if spec.visual == "skeleton":
         joints = utd_mhad.load(seq, "skeleton")
         return preprocess.skeleton_input(joints, len(joints))
-    from c3t.training.prepare import _cache_load, _cache_store, _file_hash
+    from c3t.training.prepare import _cache_store, _file_hash
 
     entry = None
     if cache is not None:

@@ -73,7 +73,7 @@ class PredictorSettings:
         """The decision rule's fields (RULE_FIELDS) as a dict, as config["decision"] stores them."""
         return {k: getattr(self, k) for k in RULE_FIELDS}
 
-    def for_model(self, config: dict) -> "PredictorSettings":
+    def for_model(self, config: dict) -> PredictorSettings:
         """These settings with the model's chosen rule (config["decision"], RULE_FIELDS) when
         `from_model` is set and the model has one; else unchanged."""
         import dataclasses
@@ -115,7 +115,7 @@ class DecisionSmoother:
         self._pending, self._run = NO_ACTION, 0             # min-duration: the latest decision and its run
 
     @classmethod
-    def from_settings(cls, classes: list[str], settings: "PredictorSettings") -> "DecisionSmoother":
+    def from_settings(cls, classes: list[str], settings: PredictorSettings) -> DecisionSmoother:
         """A smoother with the rule of `settings` (PredictorSettings)."""
         return cls(classes, settings.smoothing, settings.history, settings.threshold, settings.decoder,
                    settings.release, settings.min_hops)

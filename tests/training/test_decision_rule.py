@@ -69,7 +69,7 @@ def test_the_rule_is_chosen_on_val_and_beats_the_default_on_held_out_streams():
     assert chosen["tried"] == len(candidates()) and rule != PredictorSettings().rule()
     assert chosen["val"]["frame_accuracy"] > chosen["default_val"]["frame_accuracy"]
     # a fresh stream of the same kind (the choice saw none of it): the chosen rule still beats the default
-    (t, probs, truths), = flicker_streams(1)
+    (_, probs, truths), = flicker_streams(1)
     right = lambda r: np.mean(np.array(decide(probs, CLASSES, r)) == np.array(truths))
     assert right(rule) > right(PredictorSettings().rule()) + 0.1
 

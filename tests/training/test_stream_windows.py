@@ -149,3 +149,17 @@ def test_sessions_cut_across_action_edges(tmp_path):
     check = [p for p in plan if p.role == "check"]
     assert check and all(12.0 <= p.t_end < 14.0 for p in check)
     assert all(p.t_end <= 12.0 or p.role == "check" for p in plan if p.role != "align")   # no har window over the check segment
+
+
+def test_depth_windows_take_cached_per_frame_crops(utd_root, tmp_path):
+    from tests.conftest import link_subset
+
+    root = link_subset(utd_root, tmp_path / "d", actions=[1, 22], subjects=[1, 2], trials=[1, 2, 3, 4],
+                       modalities=("Inertial", "Depth"))
+    first = prepare_windows(root, "depth", seed=0, protocol="random", cache_dir=tmp_path / "c", progress=False)
+    assert first.visual.shape[1:] == (16, 1, 32, 32) and first.spec.seconds == 2.5
+    assert 0 <= first.visual.min() and first.visual.max() <= 2 and first.visual.max() > 1   # depth_input's scale
+    cached = sorted((tmp_path / "c").rglob("*.npy"))
+    assert 0 < len(cached) <= 16                                 # one per depth file (by content), all of its frames
+    again = prepare_windows(root, "depth", seed=0, protocol="random", cache_dir=tmp_path / "c", progress=False)
+    assert np.array_equal(first.visual, again.visual) and sorted((tmp_path / "c").rglob("*.npy")) == cached
