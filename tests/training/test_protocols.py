@@ -216,7 +216,7 @@ def test_summaries_use_the_sample_std_and_a_t_interval(tmp_path):
     csv = tmp_path / "main-seeds.csv"
     csv.write_text("method,seed,wall_seconds,IMU top-1,camera top-1\nC3T,0,10,0.8,\nC3T,1,12,0.9,\nC3T,2,11,0.85,\n")
     table = render_table(csv)
-    assert "| C3T | 85.0 ± 5.0 [72.6, 97.4] | – | 11 |" in table
+    assert "| C3T | 85.0 ± 5.0 [72.6, 97.4] | – | reference | 11 |" in table   # C3T: the rows' paired reference
     assert main(["bench", "table", str(csv)]) == 0
 
 
