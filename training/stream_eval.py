@@ -360,25 +360,53 @@ def session_streams(folder, root, split: str, camera: bool) -> tuple[list[Stream
     return streams, names
 
 
+def windowing_of(split: dict):
+    """The session_dataset.Windowing a model's session windows were cut with, read off its
+    split.json keys ("session/role@t_end"): the most common step between a session's window ends
+    per role (labelled roles: hop_s; "align": align_hop_s); defaults where a role has none."""
+    from collections import Counter
+
+    from c3t.training.session_dataset import Windowing
+
+    def step(keys) -> float | None:
+        ends: dict = {}
+        for k in keys:
+            name, _, rest = k.partition("/")
+            role, _, t = rest.partition("@")
+            if t:   # a session window's key (a clip dataset's keys name no time)
+                ends.setdefault((name, role), []).append(float(t))
+        steps = Counter(round(float(d), 3) for ts in ends.values() for d in np.diff(sorted(ts)) if d > 1e-6)
+        return steps.most_common(1)[0][0] if steps else None
+
+    default = Windowing()
+    return Windowing(hop_s=step([k for r in ("har", "val", "test") for k in split.get(r, [])]) or default.hop_s,
+                     align_hop_s=step(split.get("align", [])) or default.align_hop_s)
+
+
 def session_top1(folder, root, config: dict, split: str, sessions: list[str], modalities) -> float:
     """Top-1 (0..1) on the split's windows of the sessions (test / val: split.json's keys; all:
-    every labelled window of the played sessions), cut by training/session_dataset.py.
+    every labelled window of the played sessions), cut by training/session_dataset.py with the
+    window steps the model's own windows had (windowing_of).
 
     Raises:
-        C3tError: for a label that is not one of the model's classes
+        C3tError: for a label that is not one of the model's classes, or no window of the split found
     """
     from c3t.core.model.folder import load_model
     from c3t.core.streams.window import InputSpec
     from c3t.training.evaluate import evaluate
-    from c3t.training.prepare import prepare
+    from c3t.training.session_dataset import prepare_sessions
 
-    data = prepare(root, spec=InputSpec.from_dict(config["inputs"]), progress=False)
+    windowing = windowing_of(read_json(Path(folder) / SPLIT_FILE)) if (Path(folder) / SPLIT_FILE).is_file() else None
+    data = prepare_sessions(root, spec=InputSpec.from_dict(config["inputs"]), progress=False, windowing=windowing)
     keys = _split_keys(folder, split)
     if keys is None:
         pick = [i for i, k in enumerate(data.keys) if k.split("/")[0] in sessions and data.labels[i] >= 0]
     else:
         index = {k: i for i, k in enumerate(data.keys)}
         pick = [index[k] for k in keys if k in index]
+    if not pick:
+        raise C3tError(f"none of the model's D_{split.capitalize()} windows is in {root} as cut now "
+                       "(other sessions, or other window settings)")
     unknown = sorted({data.classes[data.labels[i]] for i in pick} - set(config["classes"]))
     if unknown:
         raise C3tError(f"{root}: label {unknown[0]!r} is not one of the model's classes; "

@@ -216,3 +216,14 @@ def test_live_pipeline_prints_the_stream_figures_at_the_end(tiny, capsys):
     assert set(score.truths) <= set(CLASSES) | {NO_ACTION} and len(set(score.truths)) >= 2
     out = capsys.readouterr().out
     assert "stream: hops" in out and "stream: segments: edit" in out
+
+
+def test_session_window_steps_are_read_off_the_split_keys():
+    from c3t.training.stream_eval import windowing_of
+
+    split = {"har": ["s1/har@3.000", "s1/har@3.500", "s1/har@4.000", "s1/har@9.100"],
+             "test": ["s2/check@5.006", "s2/check@5.506"], "align": ["s1/align@2.5", "s1/align@3.5", "s1/align@4.5"]}
+    w = windowing_of(split)
+    assert (w.hop_s, w.align_hop_s) == (0.5, 1.0)
+    for other in ({}, {"test": ["a1_s2_t1"]}):   # Windowing's defaults
+        assert (windowing_of(other).hop_s, windowing_of(other).align_hop_s) == (0.25, 0.5)
