@@ -288,6 +288,12 @@ class Checking:
     imu: np.ndarray
     visual: np.ndarray
     labels: np.ndarray
+    independent: int | None = None
+
+    @property
+    def clips(self) -> int:
+        """The number of independent clips: `independent`, or N when not given."""
+        return len(self.labels) if self.independent is None else self.independent
 
 
 @dataclass(frozen=True)
@@ -298,12 +304,6 @@ class UpperBound:
     imu: np.ndarray
     visual: np.ndarray
     labels: np.ndarray
-    independent: int | None = None
-
-    @property
-    def clips(self) -> int:
-        """The number of independent clips: `independent`, or N when not given."""
-        return len(self.labels) if self.independent is None else self.independent
 
 
 def _independent(data, idx: np.ndarray) -> int | None:
