@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from c3t.app.gui.main import TABS, MainWindow
 from c3t.app.runtime.live import LivePipeline
 from c3t.app.runtime.retrain import ModelStore, RetrainRequest, retrain
-from c3t.core.options import NO_ACTION
+from c3t.core.options import NO_ACTION, defaults_for
 from c3t.core.session.format import Session, find_sessions
 
 SIM = "sim?actions=wave,jog,squat&width=96&height=72&seed=3"
@@ -156,7 +156,8 @@ def test_retrain_from_the_window_and_switch_to_the_new_model(qtbot, window, sess
     assert not train.train_button.isEnabled() and train.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: train.phase.text().startswith(("done", "training failed")), timeout=TRAIN_MS)
     assert train.phase.text().startswith("done"), train.phase.text()
-    assert train.progress.value() == 1000 and len(train.losses) == 3
+    refine = defaults_for("c3t", "motion", epochs=3).refine_epochs   # the retrain's default refinement phase
+    assert train.progress.value() == 1000 and len(train.losses) == 3 + refine   # a loss point per epoch of each phase
     assert "IMU top-1 on the checking sessions" in train.metrics.text()
     qtbot.waitUntil(lambda: train.train_button.isEnabled(), timeout=60000)
     assert train.versions.rowCount() == 1
