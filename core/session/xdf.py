@@ -30,7 +30,11 @@ made for); the IMU stream is the one named by `stream`, else the first numeric s
 IMU / Accelerometer / Motion, else the first numeric stream of 3 to 12 channels. Its units
 (desc/channels/channel/unit, else the magnitude test) are converted to g and deg/s
 (core/streams/units.py). c3t-labels become labels; other marker streams go to markers.csv
-(t, stream, text); video and other streams are named in the returned report, not imported.
+(t, stream, text). A raw video stream (type VideoRaw, LSL's meta-data convention: one frame per
+sample, desc/encoding giving width, height, color_channels and color_format) becomes the session's
+camera stream at its time stamps; a video stream without that shape (compressed, or c3t's own
+VideoFrames frame numbers, whose pictures stay in the exported session's segments) and other
+numeric streams are named in the returned report, not imported.
 """
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ CHUNK_SAMPLES = 1000          # samples per Samples chunk
 LABEL_STREAM = "c3t-labels"
 HOST_T0 = "c3t_host_t0"       # file header entry: the session's time 0 on the streams' clock
 IMU_TYPES = ("imu", "accelerometer", "acc", "motion", "mocap")
+VIDEO_TYPES = ("videoraw",)   # LSL's meta-data convention: one uncompressed frame per sample, desc/encoding gives its shape
 INSTALL = "pip install 'c3t[lsl]' (or pip install pyxdf)"
 
 
@@ -74,6 +79,7 @@ class XdfStream:
     values: object
     labels: list[str] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
+    encoding: dict = field(default_factory=dict)   # desc/encoding (a VideoRaw stream: width, height, color_channels, color_format)
 
     @property
     def channel_count(self) -> int:
@@ -118,6 +124,10 @@ def _header(sid: int, s: XdfStream) -> bytes:
         ET.SubElement(ch, "label").text = label
         if i < len(s.units) and s.units[i]:
             ET.SubElement(ch, "unit").text = s.units[i]
+    if s.encoding:
+        encoding = ET.SubElement(root.find("desc"), "encoding")
+        for k, v in s.encoding.items():
+            ET.SubElement(encoding, k).text = str(v)
     return _chunk(STREAM_HEADER, struct.pack("<I", sid) + _xml(root))
 
 
@@ -256,6 +266,30 @@ def _pick_imu(streams: list[dict], want: str | None) -> dict:
                    "name one with --stream")
 
 
+def _video_shape(info: dict) -> tuple[int, int, int, str] | None:
+    """(height, width, color channels, color format) of a VideoRaw stream from desc/encoding, or
+    None where it is missing or does not match the channel count."""
+    try:
+        encoding = info["desc"][0]["encoding"][0]
+        width, height = int(_field(encoding, "width", 0)), int(_field(encoding, "height", 0))
+        channels = int(_field(encoding, "color_channels", 3) or 3)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    fmt = str(_field(encoding, "color_format", "RGB") or "RGB").upper()
+    if width <= 0 or height <= 0 or channels not in (1, 3) or width * height * channels != int(_field(info, "channel_count", 0)):
+        return None
+    return height, width, channels, fmt
+
+
+def _video_frames(s: dict, shape: tuple[int, int, int, str]) -> np.ndarray:
+    """The stream's samples as (n, H, W, 3) uint8 BGR frames (c3t's camera batches)."""
+    height, width, channels, fmt = shape
+    frames = np.clip(np.asarray(s["time_series"]), 0, 255).astype(np.uint8).reshape(-1, height, width, channels)
+    if channels == 1:
+        return np.repeat(frames, 3, axis=3)
+    return frames[..., ::-1].copy() if fmt.startswith("RGB") else frames
+
+
 def import_xdf(path, out_dir, stream: str | None = None, units: str = "auto") -> list[str]:
     """Turn the XDF file `path` into a new session at `out_dir`; returns report lines (what was
     imported, converted, left out). `stream` names the IMU stream; `units` as core/streams/units.py.
@@ -277,20 +311,38 @@ def import_xdf(path, out_dir, stream: str | None = None, units: str = "auto") ->
     rate = float(_field(info, "nominal_srate", 0) or 0) or None
     t0 = float(_field(header.get("info", {}), HOST_T0, None) or     # a file c3t exported: its session's time 0
                min(float(s["time_stamps"][0]) for s in streams if len(s.get("time_stamps", []))))
-    rec = Recorder(out_dir, [StreamSpec("imu", "imu", rate)],
+    video = next((s for s in streams if s is not imu and _field(s["info"], "type").lower() in VIDEO_TYPES
+                  and _video_shape(s["info"]) and len(s.get("time_stamps", []))), None)
+    video_rate = float(_field(video["info"], "nominal_srate", 0) or 0) or None if video else None
+    specs = [StreamSpec("imu", "imu", rate)] + ([StreamSpec("camera", "camera", video_rate)] if video else [])
+    rec = Recorder(out_dir, specs,
                    devices=[{"spec": f"xdf:{Path(path).name}", "type": "xdf", "stream": name,
                              "config": {"file": str(path), "stream": name, "units": units}}],
                    clock=lambda: t0, t0=t0)
     report = [f"imu <- {name!r} ({_field(info, 'type')}): {len(ts)} samples, {values.shape[1]} channels, "
               f"{rate or 'irregular'} Hz; units {', '.join(plan.units)}" + (f" ({plan.note})" if plan.note else "")]
     rec.write(Batch("imu", ts, plan.apply(values)))
+    if video:
+        vts = np.asarray(video["time_stamps"], dtype=np.float64)
+        order = np.argsort(vts, kind="stable")
+        frames = _video_frames(video, _video_shape(video["info"]))[order]
+        for a in range(0, len(vts), 64):   # a few frames per batch, as a camera delivers them
+            rec.write(Batch("camera", vts[order][a:a + 64], frames[a:a + 64]))
+        report.append(f"camera <- {_field(video['info'], 'name')!r} (VideoRaw): {len(vts)} frames of "
+                      f"{frames.shape[2]}x{frames.shape[1]}, {video_rate or 'irregular'} Hz")
     markers = []
     for s in streams:
-        if s is imu:
+        if s is imu or s is video:
             continue
         sname, stype = _field(s["info"], "name"), _field(s["info"], "type")
         if _field(s["info"], "channel_format") != "string":
-            report.append(f"not imported: {sname!r} ({stype}, numeric): c3t imports one IMU stream (--stream picks it)")
+            why = "c3t imports one IMU stream (--stream picks it)"
+            if stype.lower() in VIDEO_TYPES:
+                why = ("a VideoRaw stream needs desc/encoding width, height and color_channels matching its channel "
+                       "count (c3t imports one camera stream)")
+            elif stype == "VideoFrames":
+                why = "frame numbers only: the pictures stay in the session the file was exported from"
+            report.append(f"not imported: {sname!r} ({stype}, numeric): {why}")
             continue
         rows = list(zip(np.asarray(s["time_stamps"], dtype=np.float64) - t0, s["time_series"]))
         if sname == LABEL_STREAM:
@@ -299,7 +351,7 @@ def import_xdf(path, out_dir, stream: str | None = None, units: str = "auto") ->
             markers += [(t, sname, "|".join(map(str, v))) for t, v in rows]
     health = Health(nominal_hz=rate, channels=values.shape[1], units=plan.units, units_note=plan.note,
                     channel_names=[str(x) for x in labels] if labels and all(labels) else None)
-    rec.close("imported", {"imu": health})
+    rec.close("imported", {"imu": health, **({"camera": Health(nominal_hz=video_rate)} if video else {})})
     if markers:
         with open(Path(out_dir) / "markers.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)

@@ -102,3 +102,30 @@ def test_files_that_are_not_xdf_or_hold_no_imu_are_clear_errors(tmp_path):
         import_xdf(tmp_path / "m.xdf", tmp_path / "s2")
     with pytest.raises(C3tError, match="no such XDF file"):
         import_xdf(tmp_path / "missing.xdf", tmp_path / "s3")
+
+
+def test_a_raw_video_stream_becomes_the_session_camera(tmp_path):
+    """A LabRecorder file with a VideoRaw stream (LSL's convention: a frame per sample, its shape in
+    desc/encoding): the frames land in the session's camera stream at their time stamps, colours
+    turned from RGB to c3t's BGR; a video stream without a usable shape is named, not imported."""
+    n, h, w = 40, 24, 32
+    t = 500.0 + np.arange(n) / 20
+    imu = np.tile([0.0, 0.0, 1.0, 0.0, 0.0, 0.0], (4 * n, 1))
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    frames[:, :, :, 0] = 200                      # red in RGB
+    frames[:, : h // 2, :, 1] = np.arange(n)[:, None, None] * 5   # a top half that changes over time
+    write_xdf(tmp_path / "v.xdf", [
+        XdfStream("Watch", "IMU", "float32", 80.0, 500.0 + np.arange(4 * n) / 80, imu, [f"c{i}" for i in range(6)]),
+        XdfStream("Webcam", "VideoRaw", "int16", 20.0, t, frames.reshape(n, -1).astype(np.int16),
+                  encoding={"width": w, "height": h, "color_channels": 3, "color_format": "RGB"}),
+        XdfStream("Other", "VideoRaw", "int16", 20.0, t, np.zeros((n, 7), np.int16)),
+    ])
+    report = " ".join(import_xdf(tmp_path / "v.xdf", tmp_path / "s"))
+    assert "camera <- 'Webcam' (VideoRaw): 40 frames of 32x24" in report
+    assert "not imported: 'Other' (VideoRaw, numeric): a VideoRaw stream needs desc/encoding" in report
+    session = Session(tmp_path / "s")
+    got = list(session.frames("camera"))
+    assert len(got) == n
+    np.testing.assert_allclose([ts for _, ts, _ in got], t - 500.0, atol=1e-3)
+    first = got[5][2]
+    assert first.shape == (h, w, 3) and abs(int(first[h - 1, 0, 2]) - 200) < 20 and int(first[h - 1, 0, 0]) < 30   # red is BGR's last
