@@ -182,8 +182,9 @@ def train_command(args) -> int:
     backbone = args.backbone or default_backbone(visual)
     ranks = distributed.start() if args.distributed else distributed.ONE_PROCESS   # torchrun's processes, or this one
     windows, note = windows_or_clips(args.dataset, visual, backbone, args.clips)
-    if windows and args.virtual_weight:
-        raise C3tError("--virtual-weight computes a virtual IMU per whole clip: train it with --clips")
+    if windows and (args.virtual_weight or args.imu_labels == "virtual"):
+        flag = "--virtual-weight" if args.virtual_weight else "--imu-labels virtual"
+        raise C3tError(f"{flag} computes a virtual IMU per whole clip: train it with --clips")
     if note:
         print(note, file=sys.stderr)
     with ranks.first_rank_first():   # rank 0 fills the feature cache, the others read it

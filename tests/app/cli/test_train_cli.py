@@ -188,3 +188,15 @@ def test_eval_on_other_classes_says_what_differs():
     assert said.startswith("it has 10 classes, the model 27; only in the dataset: jumping jacks, squat; only in the model: "
                            "action 9, action 10, action 11 and 16 more")
     assert class_difference(utd[::-1], utd) == "it has 27 classes, the model 27; the same names in another order"
+
+
+@pytest.mark.parametrize("flags", [["--method", "supervised-imu", "--imu-labels", "virtual"],
+                                   ["--method", "c3t", "--virtual-weight", "0.5"]])
+def test_the_virtual_imu_on_live_windows_is_refused_with_what_to_do(utd_root, tmp_path, capsys, flags):
+    """The virtual IMU is computed per whole clip from its skeleton file: with the default live
+    windows it is refused before any work, naming --clips."""
+    data = link_subset(utd_root, tmp_path / "d", actions=[1, 22], subjects=[1, 2], trials=[1, 2],
+                       modalities=("Inertial", "Skeleton"))
+    assert main(["train", "--dataset", str(data), "--visual", "skeleton", *flags, "--out", str(tmp_path / "m")]) == 2
+    assert "computes a virtual IMU per whole clip: train it with --clips" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
