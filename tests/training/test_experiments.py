@@ -50,10 +50,11 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     run = out / "skeleton-new-user"
     cells = sorted(p.stem for p in (run / "cells").glob("*.json"))
     assert cells == sorted(f"{c}-e1-s{s}" for c in ("c3t-combined-attention", "c3t-combined-attention-refine40",
-                                                      "c3t-combined-attention-virtual0.5", "c3t-combined-attention-refine40-virtual0.5",
-                                                      "c3t-combined-attention-virtual0.5-ensemble3",
-                                                      "c3t-combined-attention-refine40-virtual0.5-ensemble3",
-                                                      "supervised-imu-labels-new-users", "supervised-imu-labels-virtual")
+                                                      "c3t-combined-attention-virtual0.5-site-pairs",
+                                                      "c3t-combined-attention-refine40-virtual0.5-site-pairs",
+                                                      "c3t-combined-attention-virtual0.5-site-pairs-ensemble3",
+                                                      "c3t-combined-attention-refine40-virtual0.5-site-pairs-ensemble3",
+                                                      "supervised-imu-labels-new-users", "supervised-imu-labels-virtual-site-pairs")
                            for s in (0,))
     record = json.loads((run / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
     assert record["config"]["protocol"] == "new-user" and set(record["metrics"]["selection"]) == {"val", "last", "align-loss"}
@@ -62,10 +63,10 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     refined = json.loads((run / "cells" / "c3t-combined-attention-refine40-e1-s0.json").read_text())
     assert refined["config"]["refine_epochs"] == 40 and "pseudo-label refinement" in (run / "main.md").read_text()
     assert refined["metrics"]["train_info"].get("refined_from_start")   # continued from the C3T cell, not retrained
-    regularised = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-e1-s0.json").read_text())
+    regularised = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-site-pairs-e1-s0.json").read_text())
     assert regularised["metrics"]["train_info"].get("refined_from_start")   # from the regularised C3T cell
     assert "virtual_imu" in regularised["metrics"]["train_info"] and "regularised with virtual IMU from the skeleton" in (run / "main.md").read_text()
-    ensemble = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-ensemble3-e1-s0.json").read_text())
+    ensemble = json.loads((run / "cells" / "c3t-combined-attention-refine40-virtual0.5-site-pairs-ensemble3-e1-s0.json").read_text())
     members = ensemble["metrics"]["train_info"]["members"]   # each member continued from the stored ensemble's
     assert len(members) == 3 and all(m.get("refined_from_start") for m in members) and "ensemble of 3" in (run / "main.md").read_text()
     table = (run / "main.md").read_text()
