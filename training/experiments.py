@@ -312,6 +312,9 @@ def _worker_cell(cfg: dict, model_dir: str) -> dict:
     return timed_cell(_worker_data, cfg, Path(model_dir))
 
 
+STOP_S = 10.0   # how long a stopped cell worker gets to end on SIGTERM before SIGKILL
+
+
 class _Workers:
     """`--jobs N`: N spawned worker processes on this machine (each with the dataset and one
     thread) behind the interface train_cells drives (training/cluster.RayCells has the same):
@@ -335,9 +338,17 @@ class _Workers:
         """Drop the cells not started and end the workers, not waiting for their cells."""
         import multiprocessing
 
+        workers = set(multiprocessing.active_children()) - self._others   # the pool's workers
+        workers |= set((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in set(multiprocessing.active_children()) - self._others:   # the pool's workers
+        for process in workers:
             process.terminate()
+        for process in workers:   # one busy in a native call may outlive SIGTERM: then SIGKILL
+            process.join(timeout=STOP_S)
+            if process.is_alive():
+                log.warning("cell worker %s did not end on SIGTERM within %g s: killed", process.pid, STOP_S)
+                process.kill()
+                process.join(timeout=STOP_S)
 
     def close(self) -> None:
         """Wait for the workers to end (every cell is done)."""
