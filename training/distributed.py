@@ -191,7 +191,7 @@ def start() -> Ranks:
     global _current
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise C3tError("--distributed runs under torchrun, which starts the processes: e.g. "
-                       "`torchrun --nproc-per-node 2 -m c3t.app.cli train ... --distributed` (README, Scale out)")
+                       "`torchrun --nproc-per-node 2 \"$(which c3t)\" train ... --distributed` (README, Scale out)")
     import torch.distributed as dist
 
     local = int(os.environ.get("LOCAL_RANK", "0"))

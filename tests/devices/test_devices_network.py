@@ -87,7 +87,7 @@ def test_udp_takes_one_sender_and_refuses_another():
         stranger.bind(("127.0.0.2", 0))
         target = ("127.0.0.1", src.config.port)
         sender = paced(lambda line: phone.sendto(line.rstrip(b"\n"), target), [phone_line(k) for k in range(N)])
-        time.sleep(0.3)
+        wait_until(lambda: src.health()["imu"].bytes_received > 0, what="the phone's first datagram")   # the phone is the sender
         for _ in range(5):
             stranger.sendto(b"1,2,3,4,5,6,7", target)
         values = collect(src, N)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from c3t.app.cli import main
 from c3t.core.model.losses import info_nce
-from tests.conftest import link_subset
+from tests.conftest import HANG_S, link_subset
 
 ROWS = 7   # rows of the global batch: 4 on rank 0, 3 on rank 1 (uneven on purpose)
 
@@ -116,7 +116,7 @@ def test_torchrun_stopped_part_way_leaves_no_model_folder(utd_root, tmp_path):
             wait_until(lambda: "combined" in err.read_text(errors="replace"), what="rank 0's training progress bar")
             assert any(p.name.startswith(".c3t.staging-") for p in (tmp_path / "models").iterdir())
             run.send_signal(signal.SIGINT)
-            assert run.wait(timeout=120) != 0
+            assert run.wait(timeout=HANG_S) != 0   # the bound only ends a hang
         finally:
             if run.poll() is None:
                 run.kill()
