@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -297,7 +299,6 @@ def _worker_start(data) -> None:
     """A train_cells worker: keep the dataset and use one thread (one_thread); on Linux, end with
     the bench (prctl PR_SET_PDEATHSIG), so a killed bench leaves no worker training on."""
     import ctypes
-    import signal
 
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
@@ -313,6 +314,25 @@ def _worker_cell(cfg: dict, model_dir: str) -> dict:
 
 
 STOP_S = 10.0   # how long a stopped cell worker gets to end on SIGTERM before SIGKILL
+
+
+def _signal(processes, signum: int) -> None:
+    for process in processes:
+        try:
+            os.kill(process.pid, signum)
+        except ProcessLookupError:   # ended and reaped already
+            pass
+
+
+def _living_after(processes, timeout: float) -> list:
+    """The processes whose sentinel is not ready after waiting up to `timeout` s for all of them."""
+    from multiprocessing.connection import wait
+
+    living, deadline = list(processes), time.monotonic() + timeout
+    while living and time.monotonic() < deadline:
+        ready = wait([p.sentinel for p in living], deadline - time.monotonic())
+        living = [p for p in living if p.sentinel not in ready]
+    return living
 
 
 class _Workers:
@@ -335,20 +355,22 @@ class _Workers:
         return self._pool.submit(_worker_cell, cfg, str(model_dir))
 
     def stop(self) -> None:
-        """Drop the cells not started and end the workers, not waiting for their cells."""
+        """Drop the cells not started and end the workers, not waiting for their cells. A worker
+        has ended when its sentinel is ready; that is asked, never Process.is_alive(): the pool's
+        own thread reaps its workers at the same time, and the loser of that waitpid race reads a
+        dead worker as alive."""
         import multiprocessing
 
         workers = set(multiprocessing.active_children()) - self._others   # the pool's workers
         workers |= set((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:
-            process.terminate()
-        for process in workers:   # one busy in a native call may outlive SIGTERM: then SIGKILL
-            process.join(timeout=STOP_S)
-            if process.is_alive():
-                log.warning("cell worker %s did not end on SIGTERM within %g s: killed", process.pid, STOP_S)
-                process.kill()
-                process.join(timeout=STOP_S)
+        _signal(workers, signal.SIGTERM)
+        living = _living_after(workers, STOP_S)
+        if living:   # one busy in a native call may outlive SIGTERM: then SIGKILL
+            log.warning("cell workers %s did not end on SIGTERM within %g s: killed",
+                        ", ".join(str(p.pid) for p in living), STOP_S)
+            _signal(living, signal.SIGKILL)
+            _living_after(living, STOP_S)
 
     def close(self) -> None:
         """Wait for the workers to end (every cell is done)."""

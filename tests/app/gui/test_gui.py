@@ -201,7 +201,7 @@ def test_screenshot_and_headless_demo_commands(tmp_path, store):
     image = QtGui.QImage(str(shot))
     assert image.width() > 600 and image.height() > 400
 
-    r = cli(["demo", "--headless", "--seconds", "6"], tmp_path, demo)
+    r = cli(["demo", "--headless", "--seconds", "3"], tmp_path, demo)
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stdout.splitlines() if " truth " in ln]
     assert len(lines) >= 5 and "predictions (onnxruntime)" in r.stdout
