@@ -30,6 +30,8 @@ truth for scoring live predictions. `segments(t0, t1)` lists the actions in a ho
 
 The world with seed S is the one `c3t synth --seed S` records: the same room and camera, and
 `subject=K` is that dataset's subject K (pick K above its --subjects for an unseen person).
+`take=K` (K >= 1) is another recording session of that person in that room, the IMU worn the
+same way: its own script, pace and light, as a user's sessions of themselves differ.
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ class SimulatedConfig:
     seed: int = 0
     speed: float = 1.0            # simulated seconds per host second
     subject: int = 1              # which simulated person (body, style, how the IMU sits)
+    take: int = 0                 # another session of the same person in the same room (own script, pace, light)
     width: int = 320
     height: int = 240
     segment: str = "right_wrist"  # where the IMU is worn (c3t.core.sim.body.SEGMENTS)
@@ -165,7 +168,7 @@ class SimulatedSource(MultiStreamSource):
         c = self.config
         actions = tuple(a.strip() for a in c.actions.split(",") if a.strip()) or None
         self._world = SimWorld(WorldConfig(
-            seed=c.seed, subject=c.subject, imu=ImuConfig(rate_hz=c.imu_hz, segment=c.segment),
+            seed=c.seed, subject=c.subject, take=c.take, imu=ImuConfig(rate_hz=c.imu_hz, segment=c.segment),
             camera=CameraConfig(width=c.width, height=c.height, fps=c.fps), actions=actions,
             rest_s=(c.rest_min, c.rest_max), render=c.camera))
         for h in self._health.values():

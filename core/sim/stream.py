@@ -154,11 +154,15 @@ class Frames:
 @dataclass
 class WorldConfig:
     """A simulated world: the seed and subject number (which fix the room, the person and the
-    script), the IMU and camera settings, the actions to script (keys or class names; None: all
-    ten), the rest between actions and before the first (seconds), and whether frames are drawn."""
+    script), the take, the IMU and camera settings, the actions to script (keys or class names;
+    None: all ten), the rest between actions and before the first (seconds), and whether frames
+    are drawn. `take` K > 0 is another recording session of the same person in the same room
+    with the IMU worn the same way: its own script, pace, IMU noise and light (take 0 is the
+    world as the seed and subject alone give it)."""
 
     seed: int = 0
     subject: int = 1
+    take: int = 0
     imu: ImuConfig = field(default_factory=ImuConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     actions: tuple[str, ...] | None = None     # action keys or names; None: all ten
@@ -171,8 +175,8 @@ class SimWorld:
     """A scripted person, a wrist IMU and a camera, advanced in simulated time.
 
     Raises:
-        C3tError: for a rest range that is not (min, max) with 0 <= min <= max, or a script with no
-            action
+        C3tError: for a rest range that is not (min, max) with 0 <= min <= max, a script with no
+            action, or a negative take
     """
 
     def __init__(self, config: WorldConfig | None = None):
@@ -182,8 +186,13 @@ class SimWorld:
         self.actions = [find(a) for a in c.actions] if c.actions else list(ACTIONS)
         if not self.actions:
             raise C3tError("the simulated script needs at least one action")
+        if c.take < 0:
+            raise C3tError(f"take {c.take}: give 0 (the seed's own session) or a positive take number")
         seq = np.random.SeedSequence([int(c.seed), int(c.subject)])
         body_rng, imu_rng, wear_rng, scene_rng, self._script_rng = (np.random.default_rng(s) for s in seq.spawn(5))
+        if c.take:   # the same body, room and mounting (wear_rng); the rest drawn anew for this take
+            take_seq = np.random.SeedSequence([int(c.seed), int(c.subject), 0x7A4E, int(c.take)])
+            body_rng, imu_rng, scene_rng, self._script_rng = (np.random.default_rng(s) for s in take_seq.spawn(4))
         self.subject = Subject.sample(c.seed, c.subject)
         self.performer = Performer(self.subject, body_rng)
         self.imu = ImuDevice(c.imu, Wearing.sample(c.imu, wear_rng), imu_rng)

@@ -71,6 +71,22 @@ def test_world_is_deterministic():
     np.testing.assert_array_equal(f1.images, f2.images)
 
 
+def test_a_take_is_the_same_person_in_the_same_room_doing_another_script():
+    """take K: another session of one person (a user recording themselves again): the body,
+    the room, the camera's place and the IMU's mounting are the seed's; the script is not."""
+    def world(take):
+        return SimWorld(WorldConfig(seed=4, subject=2, take=take, camera=CameraConfig(width=40, height=30)))
+    base, again, other = world(0), world(0), world(3)
+    for w in (base, again, other):
+        w.advance(30.0)
+    assert base.segments(0, 30) == again.segments(0, 30)      # take 0 is the world the seed gives
+    assert [s[2] for s in other.segments(0, 30)] != [s[2] for s in base.segments(0, 30)]
+    assert other.subject == base.subject and other.scene.position.tolist() == base.scene.position.tolist()
+    np.testing.assert_array_equal(other.imu.wearing.mount, base.imu.wearing.mount)
+    with pytest.raises(C3tError, match="take -1"):
+        world(-1)
+
+
 @pytest.mark.parametrize("size", [(97, 61), (320, 240)])
 def test_render_draws_the_person_at_any_size(size):
     subject = Subject.sample(0, 1)
