@@ -10,18 +10,22 @@ preprocess.frames_input (colour or motion; for a frozen backbone, its per-frame 
 live windows do.
 
 Roles (where each window may go) come from the labels, never from a random split:
-- a label with use `har` (a camera label) gives D_HAR windows: windows covering at least
-  `min_cover` of min(window, segment) of the segment, every `hop_s`;
-- a label with use `check` (an IMU label, for checking) gives D_Val / D_Test windows the same way;
-  training.splits.role_split sends each check *segment* wholly to D_Val or to D_Test;
+- a label with use `har` (a camera label) gives D_HAR windows, a label with use `check` (an IMU
+  label, for checking) D_Val / D_Test windows (training.splits.role_split sends each check
+  *segment* wholly to D_Val or to D_Test);
 - unlabelled time gives D_Align pairs (no labels): windows every `align_hop_s` that overlap no
   labelled segment at all.
-With `rule="end"` (the live windows, #28) har and check windows are instead every window, every
-`hop_s`, whose END lies in a labelled span, labelled with that span's class (the true action at
-the window's end: the rule `c3t bench stream` scores a hop by), so training sees windows across
-action boundaries and rests (labelled NO_ACTION where the sessions label rests) as live does; a
-har window still never overlaps a check segment, and a check window's group is the segment
-holding its end.
+Which labelled windows, by `rule`:
+- "end" (the default: the live windows, #28): every window, every `hop_s`, whose END lies in a
+  labelled span, labelled with that span's class (the true action at the window's end: the rule
+  `c3t bench stream` scores a hop by), so training sees windows across action boundaries and
+  rests (labelled NO_ACTION where the sessions label rests) as live does, and an action shorter
+  than the window still gives windows; a har window never overlaps a check segment, and a check
+  window's group is the segment holding its end.
+- None (windows inside one segment): windows covering at least `min_cover` of min(window,
+  segment) of the segment and at most `max_other` of the window of another labelled segment,
+  every `hop_s`. The models trained before "end" became the default (split.json has no
+  "windowing") were cut this way.
 No training window (har or align) overlaps a check segment in time, so neither the IMU labels
 nor the IMU data of checking segments reach training. A window with missing data (a gap, the
 start or end of a stream) is skipped and counted.
@@ -60,14 +64,14 @@ ROLES = ("har", "align", "check")
 @dataclass(frozen=True)
 class Windowing:
     """How recorded sessions are cut into windows (see the module docstring): window length
-    and hops in seconds, coverage shares 0..1."""
+    and hops in seconds, coverage shares 0..1 (rule None only), the rule for labelled windows."""
 
     seconds: float = 2.5        # window length (the live predictor's window)
     hop_s: float = 0.25         # between windows over a labelled segment
     align_hop_s: float = 0.5    # between windows over unlabelled time
     min_cover: float = 0.8      # a labelled window covers >= this share of min(window, segment)
     max_other: float = 0.2      # ... and at most this share of it lies in another labelled segment
-    rule: str | None = None     # None: windows inside one segment (above); "end": every window ending in a labelled span
+    rule: str | None = "end"    # None: windows inside one segment (above); "end": every window ending in a labelled span
 
 
 @dataclass(frozen=True)

@@ -341,8 +341,9 @@ def upper_bound(data, split: dict[str, np.ndarray], parts=("har", "align"), per_
 
 
 def to_json(data, split: dict[str, np.ndarray], seed: int, protocol: str = "random") -> dict:
-    """split.json: seed, protocol, how clips were assigned, the keys per split, and which people
-    went where ("people": split -> sorted people, "test_people")."""
+    """split.json: seed, protocol, how clips were assigned, the keys per split, which people
+    went where ("people": split -> sorted people, "test_people") and, for recorded sessions, the
+    session_dataset.Windowing their windows were cut with ("windowing")."""
     extra = getattr(data, "extra", None) or {}
     if "split_json" in extra:   # stream windows: the clips per split, and how many windows each gave
         return {**extra["split_json"], "windows": {name: int(len(split[name])) for name in SPLITS},
@@ -354,6 +355,8 @@ def to_json(data, split: dict[str, np.ndarray], seed: int, protocol: str = "rand
     else:
         assigned = {"fractions": dict(zip(SPLITS, FRACTIONS))}
     out = {"seed": seed, "protocol": protocol, **assigned}
+    if "roles" in extra and "windowing" in extra:   # recorded sessions: how their windows were cut
+        out["windowing"] = extra["windowing"]
     try:
         people = people_of(data)
     except C3tError:

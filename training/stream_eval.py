@@ -361,17 +361,22 @@ def session_streams(folder, root, split: str, camera: bool) -> tuple[list[Stream
 
 
 def windowing_of(split: dict):
-    """The session_dataset.Windowing a model's session windows were cut with, read off its
-    split.json keys ("session/role@t_end"): the most common step between a session's window ends
-    per role (labelled roles: hop_s; "align": align_hop_s); defaults where a role has none."""
+    """The session_dataset.Windowing a model's session windows were cut with: split.json's
+    "windowing" where the model stored it; for a model from before it did, read off the keys
+    ("session/role@t_end"): the most common step between a session's window ends per role
+    (labelled roles: hop_s; "align": align_hop_s), windows inside one segment (rule None, how
+    those models were cut)."""
     from collections import Counter
 
     from c3t.training.session_dataset import Windowing
 
+    if split.get("windowing"):
+        return Windowing(**split["windowing"])
+
     def step(keys) -> float | None:
         ends: dict = {}
-        for k in keys:
-            name, _, rest = k.partition("/")
+        for key in keys:
+            name, _, rest = key.partition("/")
             role, _, t = rest.partition("@")
             if t:   # a session window's key (a clip dataset's keys name no time)
                 ends.setdefault((name, role), []).append(float(t))
@@ -380,7 +385,7 @@ def windowing_of(split: dict):
 
     default = Windowing()
     return Windowing(hop_s=step([k for r in ("har", "val", "test") for k in split.get(r, [])]) or default.hop_s,
-                     align_hop_s=step(split.get("align", [])) or default.align_hop_s)
+                     align_hop_s=step(split.get("align", [])) or default.align_hop_s, rule=None)
 
 
 def session_top1(folder, root, config: dict, split: str, sessions: list[str], modalities) -> float:

@@ -65,9 +65,6 @@ RECORDING = {"align_s": 100.0, "har_s": 80.0, "check_s": 120.0}   # simulated se
 # defaults (0.25 / 0.5 s, 80 epochs): 451 s, IMU 92.1%, camera 67.8%, both 86.8%.
 HOP_S = 0.5
 EPOCHS = 40
-# Trained as served (#28): every window whose end lies in a labelled span, across action edges and
-# rests, labelled with the action at its end (training/session_dataset.py, rule "end").
-WINDOW_RULE = "end"
 
 
 def demo_root(seed: int = 0) -> Path:
@@ -147,7 +144,7 @@ def _build(progress, seed: int) -> Path:
 
     store = ModelStore(root / "models")
     request = RetrainRequest(sessions=find_sessions(sessions), method="c3t", seed=seed, epochs=EPOCHS,
-                             windowing=Windowing(hop_s=HOP_S, align_hop_s=2 * HOP_S, rule=WINDOW_RULE))
+                             windowing=Windowing(hop_s=HOP_S, align_hop_s=2 * HOP_S))
     version, metrics = retrain(request, store, trained)
     store.activate(version)
     (store.root / BUILT_FILE).write_text(f"{Path(version).name}\n")

@@ -30,7 +30,7 @@ def clock_session(folder, labels):
         rec.write(Batch("imu", np.full(5, rec.t0 + t[-1] + 0.004), values, t_device=100.0 + t, seq=np.arange(k, k + 5)))
     for i in range(int(SECONDS * FPS)):
         image = np.zeros((1, 48, 64, 3), np.uint8)
-        image[..., 0], image[..., 1] = 4 * (i % 60), 4 * (i // 60)     # blue, green (BGR)
+        image[..., 0], image[..., 1] = 8 * (i % 30), 8 * (i // 30)     # blue, green (BGR): steps the codec keeps apart
         rec.write(Batch("camera", [rec.t0 + i / FPS + 0.002], image))
     for lb in labels:
         rec.add_label(lb.start, lb.end, lb.cls, lb.use)
@@ -65,7 +65,7 @@ def test_windows_are_cut_at_the_recorded_times(sessions, tmp_path):
         np.testing.assert_allclose(data.imu[i, :, 0], grid, atol=0.012)
         # each of the 16 frames is the one nearest in time to its instant (RGB after colour_input)
         rgb = data.visual[i].mean(axis=(2, 3)) * 255
-        frame_no = np.round(rgb[:, 2] / 4) + 60 * np.round(rgb[:, 1] / 4)
+        frame_no = np.round(rgb[:, 2] / 8) + 30 * np.round(rgb[:, 1] / 8)
         expected = np.round((np.linspace(t_end[i] - W, t_end[i], 16) - 0.002) * FPS)
         assert np.abs(frame_no - expected).max() <= 1, (frame_no, expected)
     assert data.spec.to_dict()["seconds"] == 2.5
@@ -136,13 +136,26 @@ def test_frozen_backbone_features_are_computed_per_frame(sessions, tmp_path, mon
 
 def test_plan_rules(tmp_path):
     s = Session(clock_session(tmp_path / "s", [Label(2.0, 3.0, "short"), Label(3.4, 7.0, "long", "check")]))
-    plan = plan_windows(s, Windowing(seconds=2.5, hop_s=0.25, min_cover=0.8, max_other=0.2))
+    plan = plan_windows(s, Windowing(seconds=2.5, hop_s=0.25, min_cover=0.8, max_other=0.2, rule=None))   # inside one segment
     short = [p.t_end for p in plan if p.cls == "short"]
     # a 1 s camera-labelled segment: windows hold >= 0.8 s of it, and touch nothing of the check segment at 3.4 s
     assert short == [2.8, 3.05, 3.3]
     long = [p for p in plan if p.cls == "long"]
     assert long and all(p.role == "check" and 3.4 + 2.0 - 1e-6 <= p.t_end <= 7.0 + 0.5 + 1e-6 for p in long)
     assert all(p.t_end - 2.5 >= 7.0 or p.t_end <= 2.0 for p in plan if p.role == "align")
+
+
+def test_an_action_shorter_than_the_window_between_labelled_rests_is_trained_on(tmp_path):
+    """A quick gesture (1.8 s, under the 2.5 s window) between labelled rests: every window that
+    holds it holds more than 20% rest, so windows inside one segment (rule None) gave it none and
+    training refused the recording ("no har labels" for a class the camera had labelled twice).
+    The default windows, as live cuts them (rule "end"), are labelled by the action at their end."""
+    no = "no action"
+    s = Session(clock_session(tmp_path / "s", [Label(1.0, 3.0, no), Label(3.0, 4.8, "swipe"), Label(4.8, 8.0, no)]))
+    assert not [p for p in plan_windows(s, Windowing(rule=None)) if p.cls == "swipe"]
+    swipe = [p.t_end for p in plan_windows(s, Windowing()) if p.cls == "swipe"]
+    assert len(swipe) == 8 and all(3.0 <= t < 4.8 for t in swipe)   # every hop (0.25 s) whose window ends in it
+    np.testing.assert_allclose(np.diff(swipe), 0.25)
 
 
 def test_missing_roles_say_what_to_record(tmp_path):
@@ -192,3 +205,17 @@ def test_end_to_end_simulated_sessions_train_c3t(tmp_path, capsys, one_torch_thr
     assert main(["eval", "--model", str(model), "--split", "test", "--cache", str(tmp_path / "cache"), "--json"]) == 0
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scored["n"] == metrics["sizes"]["test"] and scored["top1"] == pytest.approx(metrics["test"]["imu"]["top1"])
+
+
+def test_the_model_says_how_its_session_windows_were_cut(sessions, tmp_path):
+    """split.json stores the Windowing (the streaming benchmark cuts the checking windows again
+    the same way); a model from before it did was cut inside segments, with its keys' steps."""
+    from dataclasses import asdict
+
+    from c3t.training.stream_eval import windowing_of
+
+    data = prepare(sessions, backbone="small-cnn", cache_dir=tmp_path, progress=False)
+    stored = S.to_json(data, S.split_for(data, 0), 0)
+    assert stored["windowing"] == asdict(Windowing()) and windowing_of(stored) == Windowing()
+    legacy = {"har": ["a/har@2.0", "a/har@2.5"], "align": ["a/align@9.0", "a/align@10.0"]}
+    assert windowing_of(legacy) == Windowing(hop_s=0.5, align_hop_s=1.0, rule=None)
