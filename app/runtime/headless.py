@@ -15,6 +15,7 @@ import sys
 import time
 
 from c3t.app.runtime.live import below_threshold, decision_rule, explain_decision
+from c3t.app.runtime.stop_signals import restore_signals, stop_signals_as_ctrl_c
 from c3t.core.errors import C3tError
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class HeadlessRun:
         live.connect(imu=self.imu, camera=self.camera)
         log.info("connected imu=%s camera=%s", self.imu, self.camera)
         self.t0 = time.monotonic()
-        live.start()
+        previous = stop_signals_as_ctrl_c()   # SIGTERM, and SIGINT even where a shell left it ignored
         try:
+            live.start()
             while self._more():
                 time.sleep(0.05)
                 self._check(live.view())
@@ -79,6 +81,7 @@ class HeadlessRun:
             print(file=sys.stderr)
         finally:
             live.stop()
+            restore_signals(previous)
         self._summary()
         return 0
 

@@ -10,11 +10,11 @@ cleanly); a progress line goes to stderr, the summary to stdout.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
+
+from c3t.app.runtime.stop_signals import restore_signals, stop_signals_as_ctrl_c
 
 log = logging.getLogger(__name__)
 
@@ -69,27 +69,6 @@ class ProgressLine:
         """End the progress line (a newline on a terminal) once the recording has stopped."""
         if self.tty and not self.quiet:
             print(file=sys.stderr)
-
-
-def stop_signals_as_ctrl_c() -> dict:
-    """A terminated (SIGTERM, e.g. from the GUI) or interrupted (SIGINT) recording finishes
-    cleanly like Ctrl-C, also where SIGINT was inherited as ignored (a job started in the
-    background by a shell). Returns the previous handlers, for restore_signals."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def handler(signum, frame):
-        """Turn the signal into KeyboardInterrupt, so the recording stops as on Ctrl-C."""
-        log.info("signal %s: stopping the recording", signum)
-        raise KeyboardInterrupt
-
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-
-def restore_signals(previous: dict) -> None:
-    """Put back the handlers stop_signals_as_ctrl_c replaced."""
-    for sig, old in previous.items():
-        signal.signal(sig, old)
 
 
 def _quiet_opencv() -> None:

@@ -20,15 +20,22 @@ from tests.core.model.test_predictor import c3t_folder  # noqa: F401  (the fixtu
 PROCESS_HANG_S = 600
 
 
+def _sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # what a non-interactive shell gives a job it starts with `&`
+
+
 @pytest.mark.timeout(2 * PROCESS_HANG_S)
-def test_ctrl_c_in_c3t_live_prints_the_summary(c3t_folder):  # noqa: F811
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_in_c3t_live_prints_the_summary(c3t_folder, stop):  # noqa: F811
+    """Ctrl-C (SIGINT, even where the shell started c3t with SIGINT ignored, as a CI job run in the
+    background did) and SIGTERM (the GUI, a service manager) end `c3t live` with its summary."""
     proc = subprocess.Popen([sys.executable, "-m", "c3t.app.cli", "live", "--model", str(c3t_folder),
                              "--imu", "sim?camera=false", "--jsonl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_sigint_ignored)
     try:
         first = proc.stdout.readline()               # the first prediction: running, with data
         assert json.loads(first)["classes"]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=PROCESS_HANG_S)
     finally:
         if proc.poll() is None:
