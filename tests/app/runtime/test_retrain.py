@@ -50,10 +50,11 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def retrained(sessions, cache, tmp_path_factory):
-    """One real retrain through RetrainJob: C3T, the default backbone (efficientnet-lite0), 20 epochs."""
+    """One real retrain through RetrainJob: C3T with the defaults (motion through the small CNN), 12 epochs
+    (and refinement's 6)."""
     store = ModelStore(tmp_path_factory.mktemp("store") / "models")
     started = time.monotonic()
-    job = RetrainJob(RetrainRequest(sessions=sessions, method="c3t", epochs=20, cache=cache), store)
+    job = RetrainJob(RetrainRequest(sessions=sessions, method="c3t", epochs=12, cache=cache), store)
     events = wait(job)
     assert job.join(HANG_S) and not job.running
     return store, events, time.monotonic() - started
@@ -67,7 +68,7 @@ def test_retrain_writes_an_exported_version_that_the_live_engine_opens(retrained
     prepare = [e["fraction"] for e in phases if e["phase"] == "prepare"]
     assert prepare[0] == 0.0 and prepare[-1] == 1.0 and len(prepare) == 1 + len(sessions)
     epochs = [e for e in phases if e["phase"] == "combined"]
-    assert [e["epoch"] for e in epochs] == list(range(1, 21)) and epochs[-1]["fraction"] == 1.0
+    assert [e["epoch"] for e in epochs] == list(range(1, 13)) and epochs[-1]["fraction"] == 1.0
     assert all(np.isfinite(e["loss"]) and 0 <= e["val_top1"] <= 1 for e in epochs)
     assert [e["phase"] for e in phases][-1] == "export"
 
