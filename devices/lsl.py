@@ -102,6 +102,21 @@ def list_streams(wait_s: float = 1.0) -> list[LslStreamInfo]:
                           i.source_id(), i.hostname()) for i in lsl.resolve_streams(wait_time=wait_s)]
 
 
+def lsl_minus_host(lsl, tries: int = 9) -> float:
+    """pylsl's local_clock() minus time.monotonic(), in seconds (0 on Linux, where both read
+    CLOCK_MONOTONIC, up to how far apart the two reads are). Each of `tries` reads of local_clock
+    sits between two monotonic reads; the one with the smallest gap is kept, against its
+    midpoint, so a read the scheduler interrupted does not shift every stamp by that pause."""
+    best_gap, best = np.inf, 0.0
+    for _ in range(tries):
+        before = time.monotonic()
+        lsl_now = lsl.local_clock()
+        after = time.monotonic()
+        if after - before < best_gap:
+            best_gap, best = after - before, lsl_now - 0.5 * (before + after)
+    return best
+
+
 def channel_labels(info) -> tuple[list[str | None], list[str | None]]:
     """(labels, units) of a pylsl StreamInfo's desc/channels/channel entries (None where absent)."""
     labels, units = [], []
@@ -186,7 +201,7 @@ class LslInlet(ThreadedSource):
         rate = full.nominal_srate()
         self._health.set(nominal_hz=rate if rate > 0 else None, channels=full.channel_count(),
                          channel_names=[n or f"ch{i}" for i, n in enumerate(self._labels)], last_error=None)
-        self._lsl_minus_host = lsl.local_clock() - time.monotonic()
+        self._lsl_minus_host = lsl_minus_host(lsl)
         self._inlet.open_stream(timeout=self.config.resolve_s)
         self._opened_at = self.config.clock()
         self._health.connected()
@@ -294,7 +309,7 @@ class DecisionOutlet:
         _label_channels(probs, self.class_names)
         self._decisions = lsl.StreamOutlet(info)
         self._probabilities = lsl.StreamOutlet(probs)
-        self._lsl_minus_host = lsl.local_clock() - time.monotonic()
+        self._lsl_minus_host = lsl_minus_host(lsl)
         self.sent = 0
         log.info("LSL outlets %r and %r: one sample per decision", name, f"{name}-probabilities")
 
