@@ -325,9 +325,9 @@ def import_xdf(path, out_dir, stream: str | None = None, units: str = "auto") ->
     if video:
         vts = np.asarray(video["time_stamps"], dtype=np.float64)
         order = np.argsort(vts, kind="stable")
-        frames = _video_frames(video, _video_shape(video["info"]))[order]
+        vts, frames = vts[order], _video_frames(video, _video_shape(video["info"]))[order]
         for a in range(0, len(vts), 64):   # a few frames per batch, as a camera delivers them
-            rec.write(Batch("camera", vts[order][a:a + 64], frames[a:a + 64]))
+            rec.write(Batch("camera", vts[a:a + 64], frames[a:a + 64]))
         report.append(f"camera <- {_field(video['info'], 'name')!r} (VideoRaw): {len(vts)} frames of "
                       f"{frames.shape[2]}x{frames.shape[1]}, {video_rate or 'irregular'} Hz")
     markers = []
