@@ -21,7 +21,7 @@ import logging
 import numpy as np
 
 from c3t.core.model.folder import CONFIG_FILE, read_model_config
-from c3t.core.model.predictor import DecisionSmoother, PredictorSettings
+from c3t.core.model.predictor import RULE_FIELDS, DecisionSmoother, PredictorSettings
 from c3t.core.options import NO_ACTION
 from c3t.training.stream_metrics import Part, stream_figures
 
@@ -31,12 +31,13 @@ HISTORIES = (1, 2, 3, 4, 6, 8)
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
 RELEASES = (0.1, 0.2)
 MIN_HOPS = (2, 3, 4)
+SWITCHES = (0.01, 0.03, 0.1, 0.3)
 
 
 def candidates() -> list[dict]:
     """Every rule tried (RULE_FIELDS dicts): mean smoothing over HISTORIES x THRESHOLDS, each with
-    no decoder, hysteresis (RELEASES) and min-duration (MIN_HOPS); the majority vote likewise
-    without a decoder; the current default rule first."""
+    no decoder, hysteresis (RELEASES), min-duration (MIN_HOPS) and the HMM filter (SWITCHES); the
+    majority vote likewise without a decoder; the current default rule first."""
     base = PredictorSettings()
     out = [base.rule()]
     for smoothing, history, threshold in itertools.product(("mean", "majority"), HISTORIES, THRESHOLDS):
@@ -45,14 +46,14 @@ def candidates() -> list[dict]:
         if smoothing == "mean":
             out += [{**plain, "decoder": "hysteresis", "release": r} for r in RELEASES]
             out += [{**plain, "decoder": "min-duration", "min_hops": k} for k in MIN_HOPS]
+            out += [{**plain, "decoder": "hmm", "switch": w} for w in SWITCHES]
     return out
 
 
 def decide(probs: np.ndarray, classes: list[str], rule: dict) -> list[str]:
     """The decisions of `rule` over one stream's per-hop probabilities (H, K), as the live
     predictor takes them (DecisionSmoother, fresh at the stream's start)."""
-    smoother = DecisionSmoother(classes, rule["smoothing"], rule["history"], rule["threshold"], rule["decoder"],
-                                rule["release"], rule["min_hops"])
+    smoother = DecisionSmoother.from_settings(classes, PredictorSettings(**{k: rule[k] for k in RULE_FIELDS if k in rule}))
     return [smoother.update(p)[0] for p in probs]
 
 
@@ -61,18 +62,19 @@ def objective(fig: dict) -> float:
     return 0.5 * ((fig.get("frame_accuracy") or 0.0) + (fig.get("f1_50") or 0.0))
 
 
-def choose(streams: list[tuple[np.ndarray, np.ndarray, list[str]]], classes: list[str], hop_s: float) -> dict:
+def choose(streams: list[tuple[np.ndarray, np.ndarray, list[str]]], classes: list[str], hop_s: float,
+           tried: list[dict] | None = None) -> dict:
     """The best rule on D_Val `streams`: each (hop times t (H,), probabilities (H, K), truths (H,)
-    class names or NO_ACTION), played separately. Returns {"rule": the chosen RULE_FIELDS dict,
+    class names or NO_ACTION), played separately, among `tried` (default: candidates()). Returns {"rule": the chosen RULE_FIELDS dict,
     "val": its figures, "default_val": the default rule's figures, "tried": how many rules}."""
     def score(rule):
         parts = [Part(np.asarray(t), decide(p, classes, rule), list(g), hop_s) for t, p, g in streams]
         return stream_figures(parts)
 
-    tried = candidates()
+    tried = tried or candidates()
     scored = [(objective(f), i, f) for i, f in enumerate(score(r) for r in tried)]
     _, i, fig = max(scored, key=lambda x: (x[0], -x[1]))   # ties: the earlier (simpler, the default first)
-    default = scored[0][2]
+    default = scored[0][2] if tried[0] == PredictorSettings().rule() else score(PredictorSettings().rule())
     log.info("decision rule on D_Val: %s (frame accuracy %.3f, F1@50 %.3f) against the default's %.3f / %.3f",
              tried[i], fig["frame_accuracy"] or 0, fig["f1_50"] or 0, default["frame_accuracy"] or 0, default["f1_50"] or 0)
     keep = ("frame_accuracy", "f1_50", "edit", "delay_s_median", "false_starts_per_min", "hops")
@@ -105,7 +107,8 @@ def val_streams(model, data, split: dict, modality: str = "imu") -> list[tuple[n
 def rule_words(chosen: dict) -> str:
     """`choose`'s result in one line: the rule, and its D_Val figures beside the default rule's."""
     r, v, d = chosen["rule"], chosen["val"], chosen["default_val"]
-    decoder = {"hysteresis": f", hysteresis release {r['release']:g}", "min-duration": f", min-duration {r['min_hops']} hops"}
+    decoder = {"hysteresis": f", hysteresis release {r['release']:g}", "min-duration": f", min-duration {r['min_hops']} hops",
+               "hmm": f", HMM filter switching {r.get('switch', 0):g} per hop"}
     return (f"{r['smoothing']} over {r['history']} windows, threshold {r['threshold']:g}{decoder.get(r['decoder'], '')}; "
             f"D_Val frame accuracy {100 * (v['frame_accuracy'] or 0):.1f}%, F1@50 {v['f1_50'] or 0:.2f} "
             f"(default rule: {100 * (d['frame_accuracy'] or 0):.1f}%, {d['f1_50'] or 0:.2f})")

@@ -459,9 +459,10 @@ def sim_world(config: dict) -> dict:
                    "recorded from `sim`): the simulator's people would be of another world; give --dataset instead")
 
 
-def sim_streams(config: dict, sim_person: Callable, people: int, seconds: float, camera: bool) -> list[Stream]:
+def sim_streams(config: dict, sim_person: Callable, people: int, seconds: float, camera: bool,
+                skip: int = 0) -> list[Stream]:
     """One Stream per unseen simulated person (the lowest subject numbers not in the model's
-    data), `seconds` of simulated time each. `sim_person(**fields)` returns a source of
+    data, after the first `skip` of them), `seconds` of simulated time each. `sim_person(**fields)` returns a source of
     devices/simulated.py's SimulatedConfig fields on simulated time.
 
     Raises:
@@ -471,7 +472,7 @@ def sim_streams(config: dict, sim_person: Callable, people: int, seconds: float,
     if people < 1 or seconds <= 0:
         raise C3tError(f"--people {people} / --seconds {seconds}: give at least 1 person and some seconds")
     world = sim_world(config)
-    unseen = [k for k in range(1, people + len(world["seen"]) + 1) if k not in world["seen"]][:people]
+    unseen = [k for k in range(1, skip + people + len(world["seen"]) + 1) if k not in world["seen"]][skip:skip + people]
     rates = {"imu": ("imu", world["imu_hz"]), **({"camera": ("camera", world["fps"])} if camera else {})}
     streams = []
     for subject in unseen:
@@ -518,14 +519,17 @@ def window_top1(played: list[Played], classes: list[str]) -> float | None:
 
 def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed: int = 0,
                  predict_from: str = "all", settings=None, backend: str = "auto",
-                 sim_person: Callable | None = None, people: int = 1, seconds: float = 120.0) -> dict:
+                 sim_person: Callable | None = None, people: int = 1, seconds: float = 120.0,
+                 decoders: bool = False) -> dict:
     """Play held-out data of `dataset` through the live path with the model folder `folder`
     (module docstring); returns {"figures": stream_figures + clip_top1 + window_top1, "data",
     "modalities", "settings", "streams", "rest"}. `predict_from`: "all" (every stream the model
     takes), "imu" or "camera". `settings`: PredictorSettings (default: the live defaults).
     `sim_person(subject, world_seed, **source)` (given: the simulator) returns the live source of
     one simulated person (devices/simulated.py on simulated time); `people` unseen people of
-    `seconds` each are played.
+    `seconds` each are played. With `decoders`, also "decoders": `compare_decoders` of the
+    validation playback (the model's D_Val; the simulator: the next `people` unseen people) and
+    this one.
 
     Raises:
         C3tError: for a bad split, rest or predict_from, or data the model cannot take
@@ -540,6 +544,8 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
         raise C3tError(f"--rest {rest_s}: give 0 or more seconds of rest between clips")
     if predict_from not in PREDICT_FROM:
         raise C3tError(f"predict from {predict_from!r}: expected one of {', '.join(PREDICT_FROM)}")
+    if decoders and split != "test" and sim_person is None:
+        raise C3tError(f"--decoders chooses each decoder's rule on D_Val and scores it on D_Test: leave out --split {split}")
     config = read_model_config(folder, "--model")
     settings = settings or PredictorSettings()
     engine = open_engine(folder, backend, threads=1)
@@ -550,26 +556,34 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
     if not modalities:
         raise C3tError(f"the model ({config['model']['method']}, camera {visual}) cannot predict from {predict_from}: "
                        + ("a live camera gives colour frames only" if predict_from == "camera" else "it has no IMU path"))
-    top1, kind, note = None, None, None
-    if sim_person is not None:
-        streams = sim_streams(config, sim_person, people, seconds, "camera" in modalities)
-        data, kind = ", ".join(s.name for s in streams), "sim"
-    elif is_sessions_folder(dataset):
-        streams, names = session_streams(folder, dataset, split, "camera" in modalities)
-        data, kind = f"{len(names)} sessions: {', '.join(names)}", "sessions"
-    else:
-        streams, sequences = clip_dataset_streams(folder, dataset, config, split, rest_s, seed, "camera" in modalities)
-        data, kind = f"{len(sequences)} clips", "clips"
-    played = []
-    for s in streams:
-        log.info("playing %s", s.name)
-        with one_thread():
-            played.append(play(engine, s, settings, modalities).scored(s.score_from, s.score_to))
+
+    def streams_of(which: str, skip: int = 0):
+        """(streams, data words, kind, clips or session names) of split `which`."""
+        if sim_person is not None:
+            got = sim_streams(config, sim_person, people, seconds, "camera" in modalities, skip)
+            return got, ", ".join(s.name for s in got), "sim", None
+        if is_sessions_folder(dataset):
+            got, names = session_streams(folder, dataset, which, "camera" in modalities)
+            return got, f"{len(names)} sessions: {', '.join(names)}", "sessions", names
+        got, sequences = clip_dataset_streams(folder, dataset, config, which, rest_s, seed, "camera" in modalities)
+        return got, f"{len(sequences)} clips", "clips", sequences
+
+    def played_of(streams) -> list[Played]:
+        out = []
+        for s in streams:
+            log.info("playing %s", s.name)
+            with one_thread():
+                out.append(play(engine, s, settings, modalities).scored(s.score_from, s.score_to))
+        return out
+
+    streams, data, kind, held = streams_of(split)
+    played = played_of(streams)
+    top1, note = None, None
     if kind == "clips":
-        top1 = clip_top1(folder, dataset, config, sequences, modalities)
+        top1 = clip_top1(folder, dataset, config, held, modalities)
     elif kind == "sessions":
         try:
-            top1 = session_top1(folder, dataset, config, split, names, modalities)
+            top1 = session_top1(folder, dataset, config, split, held, modalities)
         except C3tError as exc:   # e.g. check labels of a class no session of the folder teaches
             note = f"no clip top-1: {exc}"
             log.warning(note)
@@ -578,14 +592,64 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
     figures["clip_top1"] = None if top1 is None else round(float(top1), 4)
     wt = window_top1(played, engine.classes)
     figures["window_top1"] = None if wt is None else round(wt, 4)
-    return {"figures": figures, "data": data, "kind": kind, "modalities": list(modalities),
-            "window_s": played[0].window_s if played else None, "backend": engine.backend,
-            "settings": {k: getattr(used, k) for k in ("hop_s", "smoothing", "history", "threshold", "decoder")
-                         if hasattr(used, k)},
-            "rest": (f"{rest_s:g} s between clips: the IMU glides from one clip's rest posture to the next's with the "
-                     "clips' own rest noise, the camera holds a still frame" if kind == "clips" and rest_s > 0 else
-                     "none between clips (back to back)" if kind == "clips" else "as recorded / simulated"),
-            "split": split if kind != "sim" else "unseen simulated people", "seed": seed, "note": note}
+    report = {"figures": figures, "data": data, "kind": kind, "modalities": list(modalities),
+              "window_s": played[0].window_s if played else None, "backend": engine.backend,
+              "settings": {k: getattr(used, k) for k in ("hop_s", "smoothing", "history", "threshold", "decoder")
+                           if hasattr(used, k)},
+              "rest": (f"{rest_s:g} s between clips: the IMU glides from one clip's rest posture to the next's with the "
+                       "clips' own rest noise, the camera holds a still frame" if kind == "clips" and rest_s > 0 else
+                       "none between clips (back to back)" if kind == "clips" else "as recorded / simulated"),
+              "split": split if kind != "sim" else "unseen simulated people", "seed": seed, "note": note}
+    if decoders:
+        val_streams_, val_data, _, _ = streams_of("val", skip=people)
+        report["decoders"] = compare_decoders(played_of(val_streams_), played, engine.classes, used.hop_s)
+        report["decoders_chosen_on"] = val_data if kind == "sim" else f"D_Val: {val_data}"
+    return report
+
+
+def compare_decoders(val: list[Played], test: list[Played], classes: list[str], hop_s: float) -> list[dict]:
+    """The built-in rule and, per decoder (core/model/predictor.py DECODERS), the best rule of that
+    decoder among decision_rule.candidates(), chosen on the `val` playback by decision_rule's
+    objective; each re-decoded from the played per-hop probabilities (hops without a complete
+    window stay "no action") and scored on `test`. Returns [{"decoder", "rule", "val": objective,
+    "figures": stream_figures on test}], the built-in rule first."""
+    from c3t.core.model.predictor import DECODERS, PredictorSettings
+    from c3t.training.decision_rule import candidates, choose, decide
+
+    def decoded(played: list[Played], rule: dict) -> list[Part]:
+        parts = []
+        for p in played:
+            ok = ~np.isnan(p.probs).any(axis=1)
+            decisions = np.full(len(p.t), NO_ACTION, dtype=object)
+            decisions[ok] = decide(p.probs[ok], classes, rule)
+            parts.append(Part(p.t, list(decisions), p.truths, hop_s, p.segments))
+        return parts
+
+    val_streams_ = [(p.t[ok], p.probs[ok], [g for g, k in zip(p.truths, ok) if k])
+                    for p in val for ok in [~np.isnan(p.probs).any(axis=1)] if ok.any()]
+    rows = [{"decoder": "built-in", "rule": PredictorSettings().rule(), "val": None}]
+    for decoder in DECODERS:
+        family = [r for r in candidates() if r["decoder"] == decoder]
+        if val_streams_:
+            chosen = choose(val_streams_, classes, hop_s, family)
+            rows.append({"decoder": decoder, "rule": chosen["rule"], "val": chosen["val"]})
+    for row in rows:
+        row["figures"] = stream_figures(decoded(test, row["rule"]))
+    return rows
+
+
+def decoder_lines(rows: list[dict]) -> list[str]:
+    """`compare_decoders` rows as a small table: one line per rule."""
+    out = ["decoder        rule                                         frame acc.  F1@50  edit   delay"]
+    for row in rows:
+        r, f = row["rule"], row["figures"]
+        extra = {"hysteresis": f"release {r['release']:g}", "min-duration": f"{r['min_hops']} hops",
+                 "hmm": f"switch {r.get('switch', 0):g}"}.get(r["decoder"], "")
+        words = f"{r['smoothing']} of {r['history']}, threshold {r['threshold']:g} {extra}".strip()
+        delay = "-" if f["delay_s_median"] is None else f"{f['delay_s_median']:.2f} s"
+        out.append(f"{row['decoder']:<14} {words:<44} {100 * (f['frame_accuracy'] or 0):8.1f}%  "
+                   f"{f['f1_50'] or 0:5.2f}  {f['edit'] or 0:5.1f}  {delay}")
+    return out
 
 
 def report_lines(report: dict) -> list[str]:
@@ -594,4 +658,6 @@ def report_lines(report: dict) -> list[str]:
     return [(f"played {report['data']} ({report['split']}, order seed {report['seed']}) from "
             f"{' + '.join(report['modalities'])}; window {report['window_s']:g} s, hop {s['hop_s']:g} s, "
             f"{s['smoothing']} over {s['history']} windows, threshold {s['threshold']:g} ({report['backend']}); "
-            f"rest: {report['rest']}"), *figure_lines(report["figures"]), *([report["note"]] if report.get("note") else [])]
+            f"rest: {report['rest']}"), *figure_lines(report["figures"]), *([report["note"]] if report.get("note") else []),
+            *([f"decoders, each one's rule chosen on {report['decoders_chosen_on']}, scored on the data above:",
+               *decoder_lines(report["decoders"])] if report.get("decoders") else [])]

@@ -20,6 +20,11 @@ name, or NO_ACTION during a rest). Every function here is pure (numpy only, no m
                          it whose decision is that action; segments never detected are "missed"
     false_starts         decided action segments (runs of one class) whose first hop is during a
                          rest, and the seconds of rest (hops whose truth is NO_ACTION x hop)
+    lagged_truth_accuracy  the frame accuracy of a perfect recogniser that is `lag_s` late: each
+                         hop decided as the truth LAGS_S earlier. A causal window cannot know an
+                         action before its first samples arrive, so this is the yardstick for
+                         frame accuracy at a given detection delay (the shorter the actions,
+                         the lower it is)
 
 `stream_figures(parts)` gives all of them over one or more separately played streams (frame
 scores pooled over hops, F1 counts and delays pooled over segments, edit averaged over parts as
@@ -36,6 +41,7 @@ from c3t.core.options import NO_ACTION
 
 OVERLAPS = (10, 25, 50)     # F1@k thresholds, percent IoU
 SETTLE_S = 1.0              # frame accuracy also reported leaving out this long after each true change
+LAGS_S = (0.25, 0.5, 1.0)   # the lags of the perfect-but-late recogniser the frame accuracy is set beside
 
 
 def runs(labels) -> list[tuple[str, int, int]]:
@@ -151,6 +157,16 @@ def detection_delays(t, decisions, segments, background: str = NO_ACTION) -> tup
     return delays, missed
 
 
+def lagged_truth_accuracy(t, truths, lag_s: float) -> float | None:
+    """The frame accuracy (0..1) of deciding each hop as the truth `lag_s` seconds earlier (the
+    first hop's truth before the stream starts). `t` (H,) seconds, ascending; `truths` (H,)."""
+    t = np.asarray(t, dtype=np.float64)
+    if not len(t):
+        return None
+    earlier = np.clip(np.searchsorted(t, t - lag_s + 1e-9, side="right") - 1, 0, None)
+    return frame_accuracy([truths[i] for i in earlier], truths)
+
+
 def false_starts(decisions, truths, hop_s: float, background: str = NO_ACTION) -> tuple[int, float]:
     """(decided action segments that start on a hop whose truth is background, seconds of
     background: its hops x `hop_s`)."""
@@ -188,7 +204,7 @@ def stream_figures(parts: list[Part]) -> dict:
     hops, seconds, frame_accuracy, frame_accuracy_settled, macro_f1, edit (0..100),
     f1_10 / f1_25 / f1_50 (0..1), delay_s_median, delay_s_p95, actions, detected, missed,
     false_starts, rest_minutes, false_starts_per_min, no_action_share, decided_segments,
-    true_segments."""
+    true_segments, lagged_truth_accuracy ({lag in seconds as text: share} for LAGS_S)."""
     parts = [p for p in parts if len(p.t)]
     d = [x for p in parts for x in p.decisions]
     g = [x for p in parts for x in p.truths]
@@ -219,8 +235,17 @@ def stream_figures(parts: list[Part]) -> dict:
         "no_action_share": _rounded(float(np.mean(np.asarray(d, dtype=object) == NO_ACTION)) if d else None),
         "decided_segments": sum(len(_segments(p.decisions, NO_ACTION)) for p in parts),
         "true_segments": sum(len(_segments(p.truths, NO_ACTION)) for p in parts),
+        "lagged_truth_accuracy": {f"{lag:g}": _rounded(_pooled_lagged(parts, lag)) for lag in LAGS_S},
     }
     return out
+
+
+def _pooled_lagged(parts: list[Part], lag_s: float) -> float | None:
+    """lagged_truth_accuracy pooled over the hops of every part."""
+    hops = sum(len(p.t) for p in parts)
+    if not hops:
+        return None
+    return sum(lagged_truth_accuracy(p.t, p.truths, lag_s) * len(p.t) for p in parts) / hops
 
 
 def figure_lines(fig: dict) -> list[str]:
@@ -244,6 +269,10 @@ def figure_lines(fig: dict) -> list[str]:
          f"({fig['detected']} of {fig['actions']} actions detected); false starts {fig['false_starts']} in "
          f"{num('rest_minutes')} min of rest = {num('false_starts_per_min')} per min"),
     ]
+    lagged = fig.get("lagged_truth_accuracy") or {}
+    if any(v is not None for v in lagged.values()):
+        lines.append("yardstick: a perfect recogniser that is " + " / ".join(f"{k}" for k in lagged) + " s late scores "
+                     + " / ".join("-" if v is None else f"{100 * v:.1f}" for v in lagged.values()) + "% frame accuracy")
     if "clip_top1" in fig or "window_top1" in fig:
         lines.append(f"beside them: clip top-1 {pct('clip_top1')} on the same clips; window top-1 (raw top class, "
                      f"windows wholly inside one true segment) {pct('window_top1')}")

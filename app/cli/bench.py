@@ -318,6 +318,9 @@ def _stream_options(p) -> None:
     p.add_argument("--rule", choices=("model", "default"), default="model",
                    help="the live decision rule: the model's own, chosen on its D_Val streams (default), or the built-in "
                         "one (mean over 4 windows, threshold 0.5, no decoder) to compare against")
+    p.add_argument("--decoders", action="store_true",
+                   help="also compare the online decoders: for each (none, hysteresis, min-duration, hmm) the best rule "
+                        "of its kind, chosen on the model's D_Val (--sim: the next --people unseen people), scored here")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
@@ -351,11 +354,11 @@ def stream_command(args) -> int:
 
     report = bench_stream(args.model, None if sim else args.dataset, split=args.split, rest_s=args.rest,
                           seed=args.seed, predict_from=args.predict_from, backend=args.backend, sim_person=person,
-                          people=args.people, seconds=args.seconds,
+                          people=args.people, seconds=args.seconds, decoders=args.decoders,
                           settings=PredictorSettings(from_model=args.rule == "model"))
     print("\n".join(report_lines(report)))
-    return _json_line(args, {**report["figures"], **{k: report[k] for k in ("kind", "data", "split", "modalities",
-                                                                             "window_s", "settings", "seed", "rest")}})
+    keys = ("kind", "data", "split", "modalities", "window_s", "settings", "seed", "rest", "decoders", "decoders_chosen_on")
+    return _json_line(args, {**report["figures"], **{k: report[k] for k in keys if k in report}})
 
 
 # name -> (help, the arguments, the command); `c3t bench --help` lists them in this order

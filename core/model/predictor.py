@@ -16,7 +16,11 @@ The raw class probabilities of each window are smoothed over the last `history` 
 (moving average of probabilities, or a majority vote); below `threshold` the decision is
 NO_ACTION. An online decoder may then steady the decision (DECODERS): "hysteresis" keeps the
 current action while its smoothed score stays above threshold - `release`; "min-duration"
-shows a new decision only once it has been the smoothed decision for `min_hops` hops in a row.
+shows a new decision only once it has been the smoothed decision for `min_hops` hops in a row;
+"hmm" is the forward filter of a hidden Markov model over the classes whose action changes
+with probability `switch` per hop (the smoothed scores taken as the emissions), so one window's
+flicker cannot overturn an action that many windows supported, while steady new evidence can
+(Rabiner 1989, the forward algorithm; online, it never looks ahead).
 A model folder may carry the rule chosen for it on D_Val streams (config["decision"],
 training/decision_rule.py); with `from_model` (the default) the predictor uses it. Each
 prediction carries the latency of its stages in milliseconds.
@@ -36,8 +40,9 @@ from c3t.core.options import COLOUR_INPUTS, NO_ACTION
 from c3t.core.streams.window import InputSpec
 
 SMOOTHING = ("mean", "majority")
-DECODERS = ("none", "hysteresis", "min-duration")
-RULE_FIELDS = ("smoothing", "history", "threshold", "decoder", "release", "min_hops")   # config["decision"]
+DECODERS = ("none", "hysteresis", "min-duration", "hmm")
+RULE_FIELDS = ("smoothing", "history", "threshold", "decoder", "release", "min_hops", "switch")   # config["decision"]
+EMISSION_FLOOR = 1e-4   # hmm: the least weight a class's score gives, so no window can rule a class out for good
 FRAME_MATCH_S = 0.004  # frames are >= 16 ms apart (<= 60 fps); clock re-fits move them far less
 
 
@@ -57,6 +62,7 @@ class PredictorSettings:
     decoder: str = "none"          # online decoder after smoothing: DECODERS
     release: float = 0.1           # hysteresis: the current action holds down to threshold - release
     min_hops: int = 2              # min-duration: hops a new decision must last before it is shown
+    switch: float = 0.05           # hmm: the probability per hop that the action changes
     from_model: bool = True        # use the model folder's chosen rule (config["decision"]) for RULE_FIELDS
 
     def __post_init__(self):
@@ -65,9 +71,9 @@ class PredictorSettings:
         if self.decoder not in DECODERS:
             raise C3tError(f"decoder {self.decoder!r} is not one of {DECODERS}")
         if self.hop_s <= 0 or self.history < 1 or not 0 <= self.threshold <= 1 or not 0 < self.min_coverage <= 1 \
-                or not 0 <= self.release <= 1 or self.min_hops < 1:
+                or not 0 <= self.release <= 1 or self.min_hops < 1 or not 0 < self.switch < 1:
             raise C3tError(f"predictor settings out of range: hop_s > 0, history >= 1, threshold in [0, 1], "
-                           f"min_coverage in (0, 1], release in [0, 1], min_hops >= 1 (got {self})")
+                           f"min_coverage in (0, 1], release in [0, 1], min_hops >= 1, switch in (0, 1) (got {self})")
 
     def rule(self) -> dict:
         """The decision rule's fields (RULE_FIELDS) as a dict, as config["decision"] stores them."""
@@ -95,20 +101,27 @@ class DecisionSmoother:
     Either way a confidence below `threshold` gives NO_ACTION. Then the decoder (module
     docstring): "none" shows that decision; "hysteresis" keeps the action shown while its score
     is at least threshold - `release` and no other class reaches the threshold; "min-duration"
-    shows a new decision only after `min_hops` hops of it in a row (until then the previous one).
+    shows a new decision only after `min_hops` hops of it in a row (until then the previous one);
+    "hmm" filters the smoothed scores (floored at EMISSION_FLOOR) through a hidden Markov model whose
+    state stays with probability 1 - `switch` per hop and otherwise moves to any other class alike;
+    the filtered posterior's top class is the decision, NO_ACTION below `threshold`.
 
     Raises:
-        C3tError: for a `smoothing` not in SMOOTHING or a `decoder` not in DECODERS
+        C3tError: for a `smoothing` not in SMOOTHING, a `decoder` not in DECODERS or a `switch`
+            outside (0, 1)
     """
 
     def __init__(self, classes: list[str], smoothing: str = "mean", history: int = 4, threshold: float = 0.5,
-                 decoder: str = "none", release: float = 0.1, min_hops: int = 2):
+                 decoder: str = "none", release: float = 0.1, min_hops: int = 2, switch: float = 0.05):
         if smoothing not in SMOOTHING:
             raise C3tError(f"smoothing {smoothing!r} is not one of {SMOOTHING}")
         if decoder not in DECODERS:
             raise C3tError(f"decoder {decoder!r} is not one of {DECODERS}")
+        if not 0 < switch < 1:
+            raise C3tError(f"switch {switch}: the probability per hop that the action changes must lie in (0, 1)")
         self.classes, self.smoothing, self.threshold = list(classes), smoothing, threshold
-        self.decoder, self.release, self.min_hops = decoder, release, min_hops
+        self.decoder, self.release, self.min_hops, self.switch = decoder, release, min_hops, switch
+        self._belief: np.ndarray | None = None              # hmm: the filtered posterior over the classes
         self._probs: deque[np.ndarray] = deque(maxlen=history)
         self.scores = np.zeros(len(self.classes))   # per class, what the last decision was taken from
         self._shown: tuple[str, float] = (NO_ACTION, 0.0)   # the decoder's last output
@@ -118,17 +131,20 @@ class DecisionSmoother:
     def from_settings(cls, classes: list[str], settings: PredictorSettings) -> DecisionSmoother:
         """A smoother with the rule of `settings` (PredictorSettings)."""
         return cls(classes, settings.smoothing, settings.history, settings.threshold, settings.decoder,
-                   settings.release, settings.min_hops)
+                   settings.release, settings.min_hops, settings.switch)
 
     def reset(self) -> None:
         """Forget the past windows; the next decision starts a fresh history."""
         self._probs.clear()
         self._shown, self._pending, self._run = (NO_ACTION, 0.0), NO_ACTION, 0
+        self._belief = None
 
     def update(self, probs) -> tuple[str, float]:
         """Add one window's probabilities; returns (decision, confidence) after the decoder."""
         action, confidence = self._smoothed(probs)
-        if self.decoder == "hysteresis":
+        if self.decoder == "hmm":
+            self._shown = self._filtered()
+        elif self.decoder == "hysteresis":
             shown = self._shown[0]
             if action != shown and action != NO_ACTION:
                 self._shown = (action, confidence)          # another class reached the threshold
@@ -145,6 +161,24 @@ class DecisionSmoother:
         else:
             self._shown = (action, confidence)
         return self._shown
+
+    def _filtered(self) -> tuple[str, float]:
+        """One forward step of the hidden Markov model on the current smoothed scores: predict
+        (stay 1 - switch, else any other class alike), weigh by the scores, normalise."""
+        k = len(self.classes)
+        emission = np.maximum(self.scores, EMISSION_FLOOR)
+        if self._belief is None:
+            prior = np.full(k, 1.0 / k)
+        else:
+            move = self.switch / (k - 1) if k > 1 else 0.0
+            prior = self._belief * (1.0 - self.switch - move) + move
+        belief = prior * emission
+        self._belief = belief / belief.sum()
+        best = int(self._belief.argmax())
+        confidence = float(self._belief[best])
+        if self.classes[best] == NO_ACTION or confidence < self.threshold:
+            return NO_ACTION, confidence
+        return self.classes[best], confidence
 
     def _smoothed(self, probs) -> tuple[str, float]:
         """The smoothed decision before the decoder: (class or NO_ACTION, confidence)."""

@@ -41,9 +41,26 @@ def test_hysteresis_holds_an_action_through_a_dip_and_min_duration_drops_a_blip(
     steady.reset()
     assert steady.update(p(.8, .1, .1))[0] == NO_ACTION    # a fresh start waits min_hops too
     with pytest.raises(C3tError, match="decoder"):
-        DecisionSmoother(CLASSES, decoder="hmm")
+        DecisionSmoother(CLASSES, decoder="viterbi")
     with pytest.raises(C3tError, match="min_hops"):
         PredictorSettings(decoder="min-duration", min_hops=0)
+
+
+def test_the_hmm_filter_rides_out_flicker_and_follows_steady_evidence():
+    a, b = p(.7, .15, .15), p(.15, .7, .15)
+    hmm = DecisionSmoother(CLASSES, history=1, threshold=0.0, decoder="hmm", switch=0.05)
+    assert [hmm.update(x)[0] for x in [a, a, a, a, b, a, a]] == ["a"] * 7           # one window of b is flicker
+    assert [hmm.update(x)[0] for x in [b] * 4][-1] == "b"                           # b window after window: a change
+    plain = DecisionSmoother(CLASSES, history=1, threshold=0.0)
+    assert [plain.update(x)[0] for x in [a, a, b, a]] == ["a", "a", "b", "a"]
+    hmm.reset()
+    assert hmm.update(b) == ("b", pytest.approx(0.7))       # a fresh start: the scores alone
+    doubtful = DecisionSmoother(CLASSES, history=1, threshold=0.9, decoder="hmm", switch=0.3)
+    assert doubtful.update(p(.4, .3, .3))[0] == NO_ACTION   # the filtered belief below the threshold
+    for bad in (0.0, 1.0):
+        with pytest.raises(C3tError, match="switch"):
+            PredictorSettings(decoder="hmm", switch=bad)
+    assert {r["switch"] for r in candidates() if r["decoder"] == "hmm"} == {0.01, 0.03, 0.1, 0.3}
 
 
 def flicker_streams(seed: int, hops: int = 400):

@@ -100,7 +100,11 @@ def test_stream_figures_and_accumulator_agree():
     for ti, d, g in zip(t, decisions, truths):
         score.add(ti, d, None if g == R else g)
     assert score.figures() == fig
-    assert len(M.figure_lines(fig)) == 3
+    # the yardstick: the truth itself, one / two / four hops late (an action of 6 hops between rests)
+    assert fig["lagged_truth_accuracy"] == {"0.25": 14 / 16, "0.5": 12 / 16, "1": 8 / 16}
+    lines = M.figure_lines(fig)
+    assert len(lines) == 4 and lines[-1].endswith("0.25 / 0.5 / 1 s late scores 87.5 / 75.0 / 50.0% frame accuracy")
+    assert M.lagged_truth_accuracy(t, truths, 0.0) == 1.0 and M.lagged_truth_accuracy([], [], 0.5) is None
 
 
 # ----------------------------------------------------------------------------- playback
@@ -189,13 +193,27 @@ def test_refusals(tiny):
 def test_cli_prints_the_table_and_a_json_last_line(tiny, capsys):
     folder, data = tiny
     assert main(["bench", "stream", "--model", str(folder), "--dataset", str(data), "--rest", "1", "--from", "imu",
-                 "--json"]) == 0
+                 "--decoders", "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("played 3 clips (test, order seed 0) from imu") and "frame accuracy" in lines[1]
     got = json.loads(lines[-1])
     for key in ("frame_accuracy", "f1_50", "edit", "delay_s_median", "false_starts_per_min", "clip_top1", "hops"):
         assert key in got
     assert got["kind"] == "clips" and got["hops"] > 0 and got["rest_minutes"] > 0
+    # --decoders: the built-in rule, then each decoder's rule chosen on the 3 D_Val clips, all scored on D_Test
+    assert [row["decoder"] for row in got["decoders"]] == ["built-in", "none", "hysteresis", "min-duration", "hmm"]
+    assert got["decoders_chosen_on"] == "D_Val: 3 clips"
+    assert all(row["rule"]["decoder"] == row["decoder"] for row in got["decoders"][1:])
+    assert got["decoders"][0]["figures"]["hops"] == got["hops"]
+    # the built-in row re-decodes the played probabilities: the same figures as playing with the built-in rule
+    assert main(["bench", "stream", "--model", str(folder), "--dataset", str(data), "--rest", "1", "--from", "imu",
+                 "--rule", "default", "--json"]) == 0
+    played = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert got["decoders"][0]["figures"]["frame_accuracy"] == played["frame_accuracy"]
+    assert any(line.startswith("hmm ") for line in lines)
+    assert main(["bench", "stream", "--model", str(folder), "--dataset", str(data), "--split", "val",
+                 "--decoders"]) == 2
+    assert "leave out --split val" in capsys.readouterr().err
     assert main(["bench", "stream", "--model", str(folder)]) == 2
     assert "give --dataset DIR" in capsys.readouterr().err
 
