@@ -52,6 +52,7 @@ def _rank(rank: int, world: int, store: str, out: str) -> None:
         loss.backward()                           # DDP averages the gradients over the ranks
         torch.save({"loss": loss.item(), "rows": mine.tolist(),
                     "grads": {k: p.grad for k, p in model.named_parameters()}}, Path(out) / f"{rank}.pt")
+        dist.barrier()   # neither rank tears its gloo group down while the other still uses it (else SIGABRT)
     finally:
         dist.destroy_process_group()
 
