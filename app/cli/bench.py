@@ -271,6 +271,31 @@ def sessions_command(args) -> int:
     return _json_line(args, summary)
 
 
+def _retrain_options(p) -> None:
+    p.add_argument("--sessions", help="a folder of recorded sessions (default: record the seven simulated sessions of "
+                   "docs/results.md into a temporary folder, on simulated time)")
+    p.add_argument("--method", choices=("c3t", "ca"), default="c3t", help="the method retrained (default c3t)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def retrain_command(args) -> int:
+    """`c3t bench retrain`: time the Train tab's one-click retrain (app/bench/retrain.py); returns 0.
+
+    Raises:
+        C3tError: for a --sessions folder that does not exist or holds no session, and when the retrain fails.
+    """
+    if args.sessions:
+        check_dataset(args.sessions, "--sessions")
+        from c3t.core.session.format import find_sessions
+
+        if not find_sessions(args.sessions):
+            raise C3tError(f"--sessions {args.sessions} holds no recorded session; record some with `c3t record`, "
+                           "or leave --sessions out to time the seven simulated ones")
+    from c3t.app.bench.retrain import measure_retrain
+
+    return _json_line(args, measure_retrain(Path(args.sessions) if args.sessions else None, args.method))
+
+
 def _gui_options(p) -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="seconds to measure (default 60)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -374,6 +399,8 @@ BENCHES = {
                _record_options, record_command),
     "sessions": ("end to end: record simulated sessions, train C3T on them, score IMU on check sessions",
                  _sessions_options, sessions_command),
+    "retrain": ("time the Train tab's one-click retrain on seven simulated sessions (or --sessions DIR)",
+                _retrain_options, retrain_command),
     "latency": ("per-window latency of a model: onnxruntime vs torch", _latency_options, latency_command),
     "gui": ("the demo window while recording and predicting: frames drawn per second, UI stalls",
             _gui_options, gui_command),

@@ -97,6 +97,8 @@ def run_cli(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["bench", "latency", "--model", "{tmp}/m", "--threads", "0"], "--threads 0: give at least 1 thread"),
     (["bench", "latency", "--model", "{tmp}/m", "--size", "640"], "--size '640': expected WIDTHxHEIGHT"),
     (["bench", "sessions", "--out", "{tmp}/file/s"], "/file is a file; give a folder"),
+    (["bench", "retrain", "--sessions", "/no/such/data"], "--sessions /no/such/data does not exist"),
+    (["bench", "retrain", "--sessions", "{tmp}/m"], "holds no recorded session; record some with `c3t record`"),
     (["export", "--model", "{tmp}/file"], "/file is a file: give a model folder"),
     (["record", "--imu", "sim", "--out", "{tmp}"], "already exists and is not empty"),
     (["record", "--imu", "sim", "--out", "{tmp}/file/s"], "/file is a file; give a folder"),
