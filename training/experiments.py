@@ -25,6 +25,7 @@ import numpy as np
 
 from c3t.core.model.folder import WEIGHTS_FILE
 from c3t.core.options import NOISES, REFINE_KEEP, TrainConfig, defaults_for, frame_grid
+from c3t.core.processes import living_after
 
 log = logging.getLogger(__name__)
 
@@ -324,17 +325,6 @@ def _signal(processes, signum: int) -> None:
             pass
 
 
-def _living_after(processes, timeout: float) -> list:
-    """The processes whose sentinel is not ready after waiting up to `timeout` s for all of them."""
-    from multiprocessing.connection import wait
-
-    living, deadline = list(processes), time.monotonic() + timeout
-    while living and time.monotonic() < deadline:
-        ready = wait([p.sentinel for p in living], deadline - time.monotonic())
-        living = [p for p in living if p.sentinel not in ready]
-    return living
-
-
 class _Workers:
     """`--jobs N`: N spawned worker processes on this machine (each with the dataset and one
     thread) behind the interface train_cells drives (training/cluster.RayCells has the same):
@@ -365,12 +355,12 @@ class _Workers:
         workers |= set((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
         _signal(workers, signal.SIGTERM)
-        living = _living_after(workers, STOP_S)
+        living = living_after(workers, STOP_S)
         if living:   # one busy in a native call may outlive SIGTERM: then SIGKILL
             log.warning("cell workers %s did not end on SIGTERM within %g s: killed",
                         ", ".join(str(p.pid) for p in living), STOP_S)
             _signal(living, signal.SIGKILL)
-            _living_after(living, STOP_S)
+            living_after(living, STOP_S)
 
     def close(self) -> None:
         """Wait for the workers to end (every cell is done)."""

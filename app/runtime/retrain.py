@@ -45,6 +45,7 @@ from c3t.core.errors import C3tError
 from c3t.core.model.folder import CONFIG_FILE, EXPORT_FILE, METRICS_FILE, WEIGHTS_FILE
 from c3t.core.model.folder import FORMAT as MODEL_FORMAT
 from c3t.core.options import COLOUR_INPUTS, SCHEDULES, SESSION_VISUAL, default_backbone, defaults_for
+from c3t.core.processes import living_after
 from c3t.core.session.format import find_sessions
 
 if TYPE_CHECKING:
@@ -431,9 +432,7 @@ class RetrainJob:
         it under a lock: two threads joining one process at once race (one reaps it, the other's
         waitpid fails and reads it as alive), and the GUI timer, join() and cancel()'s thread
         all ask."""
-        from multiprocessing.connection import wait
-
-        if not wait([process.sentinel], timeout):
+        if living_after([process], timeout):
             return False
         with self._reap_lock:
             process.join()      # it has exited: this only collects the exit code

@@ -143,7 +143,8 @@ def test_stopping_side_by_side_cells_ends_their_workers_and_keeps_finished_cells
     closed) ends those workers instead of waiting for their cells, and keeps the cells stored."""
     import multiprocessing
 
-    from c3t.training.experiments import _living_after, cell_config, cell_id, train_cells
+    from c3t.core.processes import living_after
+    from c3t.training.experiments import cell_config, cell_id, train_cells
     from c3t.training.prepare import prepare
 
     data = prepare(link_subset(utd_root, tmp_path / "d", actions=[1, 22], modalities=("Inertial", "Skeleton")),
@@ -159,7 +160,7 @@ def test_stopping_side_by_side_cells_ends_their_workers_and_keeps_finished_cells
     assert len(workers) == 2
     run.close()                                # what Ctrl-C does to the bench's loop
     # a worker has ended when its sentinel is ready (is_alive() can lose a reaping race with the pool's thread)
-    assert not _living_after(workers, HANG_S)
+    assert not living_after(workers, HANG_S)
     assert (tmp_path / "run" / "cells" / f"{first}.json").is_file()
     assert not any((tmp_path / "run" / "cells").glob("c3t-*.json"))
 
