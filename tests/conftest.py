@@ -51,3 +51,27 @@ def link_subset(root: Path, out: Path, actions, subjects=range(1, 9), trials=ran
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
+
+
+class SimSessions:
+    """Three recorded sessions of one simulated person (3 actions), shared by the tests that
+    train on recorded sessions, and one window cache for them (the same cut windows are read
+    back instead of cut again): `cache`, which is the default cache (training/prepared.py) of a
+    process whose XDG_CACHE_HOME is `xdg` (the GUI's retrain takes the default)."""
+
+    ACTIONS = "wave,jog,squat"
+
+    def __init__(self, root: Path, xdg: Path):
+        from c3t.app.runtime.sim_sessions import record_simulated_sessions
+
+        self.root, self.xdg, self.cache = root, xdg, xdg / "c3t"
+        self.folders = record_simulated_sessions(root, align_s=40, har_s=40, check_s=30, actions=self.ACTIONS,
+                                                 sim_seed=3, size=(96, 72))   # 01-align, 02-har, 03-check
+
+
+@pytest.fixture(scope="session")
+def sim_sessions(tmp_path_factory) -> SimSessions:
+    """SimSessions: 40 s unlabelled, 40 s camera-labelled (D_HAR) and 30 s checking (D_Val / D_Test),
+    at 96x72; read-only for the tests (copy a session to change it)."""
+    return SimSessions(tmp_path_factory.mktemp("sim-sessions"), tmp_path_factory.mktemp("sim-sessions-xdg"))
+

@@ -126,7 +126,7 @@ class HeadlessRun:
                 print(f"warning: {d.warning}", file=sys.stderr, flush=True)
                 self._warned[role] = time.monotonic()
         if not view.predictions and waited > NO_DATA_S and len(view.devices) < (bool(self.imu) + bool(self.camera)):
-            raise C3tError("no data from the sources after 10 s: check the device (c3t devices) "
+            raise C3tError(f"no data from the sources after {NO_DATA_S:g} s: check the device (c3t devices) "
                            "or give its rate in the spec (?rate_hz=...)")
         if view.errors and not view.predictions and waited > 1:
             raise C3tError(view.errors[-1])

@@ -177,23 +177,19 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.timeout(1800)   # records 140 s and trains 10 epochs (+ 5 of refinement): minutes beside other work, not the suite's 300 s
-def test_end_to_end_simulated_sessions_train_c3t(tmp_path, capsys, one_torch_thread):
-    """Record a simulated person (unlabelled, camera-labelled, IMU-labelled for checking), train
-    C3T with `c3t train`, score the IMU on the checking session: a short version (3 actions, 140 s
-    of recording at 12x) of `c3t bench sessions`, which measures the full figure."""
-    from c3t.app.runtime.sim_sessions import record_simulated_sessions
-
-    root = tmp_path / "sessions"
-    folders = record_simulated_sessions(root, align_s=50, har_s=50, check_s=40, actions="wave,jog,squat",
-                                        sim_seed=3, size=(96, 72))
+@pytest.mark.timeout(1800)   # trains 10 epochs (+ 5 of refinement): minutes beside other work, not the suite's 300 s
+def test_end_to_end_simulated_sessions_train_c3t(sim_sessions, tmp_path, capsys, one_torch_thread):
+    """A simulated person recorded (unlabelled, camera-labelled, IMU-labelled for checking: the
+    shared SimSessions, 3 actions, 110 s at 12x), C3T trained with `c3t train`, the IMU scored on
+    the checking session: a short version of `c3t bench sessions`, which measures the full figure."""
+    root, folders = sim_sessions.root, sim_sessions.folders
     for f in folders:
         s = Session(f)
         assert s.closed_cleanly and not [p for p in s.problems if "corrupt" in p]
     assert not Session(folders[0]).labels and {lb.use for lb in Session(folders[2]).labels} == {"check"}
     model = tmp_path / "model"
     assert main(["train", "--dataset", str(root), "--method", "c3t", "--backbone", "small-cnn", "--epochs", "10",
-                 "--cache", str(tmp_path / "cache"), "--out", str(model), "--quiet"]) == 0
+                 "--cache", str(sim_sessions.cache), "--out", str(model), "--quiet"]) == 0
     metrics = json.loads((model / "metrics.json").read_text())
     split = json.loads((model / "split.json").read_text())
     assert split["assignment"] == "recorded roles"
@@ -202,7 +198,7 @@ def test_end_to_end_simulated_sessions_train_c3t(tmp_path, capsys, one_torch_thr
     assert metrics["sizes"]["test"] >= 15
     assert metrics["test"]["imu"]["top1"] >= 0.7, metrics["test"]["imu"]
     capsys.readouterr()
-    assert main(["eval", "--model", str(model), "--split", "test", "--cache", str(tmp_path / "cache"), "--json"]) == 0
+    assert main(["eval", "--model", str(model), "--split", "test", "--cache", str(sim_sessions.cache), "--json"]) == 0
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scored["n"] == metrics["sizes"]["test"] and scored["top1"] == pytest.approx(metrics["test"]["imu"]["top1"])
 

@@ -25,21 +25,17 @@ pytestmark = pytest.mark.timeout(3600)   # the module's fixtures record sessions
 
 
 @pytest.fixture(scope="module")
-def sessions_root(tmp_path_factory):
-    from c3t.app.runtime.sim_sessions import record_simulated_sessions
-
-    root = tmp_path_factory.mktemp("gui-sessions")
-    record_simulated_sessions(root, align_s=30, har_s=30, check_s=20, actions="wave,jog,squat",
-                              sim_seed=3, size=(96, 72))
-    return root
+def sessions_root(sim_sessions):
+    return sim_sessions.root
 
 
 @pytest.fixture(scope="module")
-def store(sessions_root, tmp_path_factory):
+def store(sim_sessions, tmp_path_factory):
     """A model store with one retrained, exported, active version (few epochs: the GUI needs a
     working model, not a good one)."""
     store = ModelStore(tmp_path_factory.mktemp("gui-models") / "models")
-    version, _ = retrain(RetrainRequest(sessions=find_sessions(sessions_root), method="c3t", epochs=4), store)
+    version, _ = retrain(RetrainRequest(sessions=sim_sessions.folders, method="c3t", epochs=4, cache=sim_sessions.cache),
+                         store)
     store.activate(version)
     return store
 
@@ -141,7 +137,9 @@ def test_record_an_unlabelled_and_a_labelled_session(qtbot, window):
     assert window.settings.value("record/person") == " ann "
 
 
-def test_retrain_from_the_window_and_switch_to_the_new_model(qtbot, window, sessions_root, store):
+def test_retrain_from_the_window_and_switch_to_the_new_model(qtbot, window, sessions_root, store, sim_sessions,
+                                                            monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(sim_sessions.xdg))   # the sessions' windows, cut once for every test
     connect_sim(qtbot, window)
     window.load_model(str(store.active()))
     qtbot.waitUntil(lambda: len(window.pipeline.view().predictions) >= 1, timeout=60000)
@@ -246,7 +244,8 @@ def test_relabel_and_a_broken_session_in_the_list(qtbot, window, sessions_root, 
     assert "02-har" in names
 
 
-def test_cancel_a_retrain_from_the_window(qtbot, window, sessions_root):
+def test_cancel_a_retrain_from_the_window(qtbot, window, sessions_root, sim_sessions, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(sim_sessions.xdg))
     window.record.folder.setText(str(sessions_root))
     window.record.refresh()
     train = window.train

@@ -12,6 +12,7 @@ import torch
 from c3t.app.runtime.retrain import ModelStore, RetrainJob, RetrainRequest, retrain
 from c3t.core.errors import C3tError
 from c3t.core.model.inference import open_engine
+from c3t.core.model.predictor import DECODERS
 
 
 # A retrain beside other work (load 6-11 on 2 cores) takes many times its idle time: the tests wait for
@@ -35,17 +36,13 @@ def wait(job: RetrainJob, timeout: float = HANG_S, until=None) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def sessions(tmp_path_factory):
-    from c3t.app.runtime.sim_sessions import record_simulated_sessions
-
-    root = tmp_path_factory.mktemp("sessions")
-    return record_simulated_sessions(root, align_s=40, har_s=40, check_s=30, actions="wave,jog,squat",
-                                     sim_seed=3, size=(96, 72))   # 01-align, 02-har, 03-check
+def sessions(sim_sessions):
+    return sim_sessions.folders   # 01-align, 02-har, 03-check
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache(sim_sessions):
+    return sim_sessions.cache
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +88,7 @@ def test_retrain_writes_an_exported_version_that_the_live_engine_opens(retrained
     config = json.loads((folder / "config.json").read_text())
     assert config["inputs"]["visual"] == "motion"                  # the sessions' default camera input
     assert config["model"]["frame_grid"] == 4                      # the flow's small CNN keeps where it moves (defaults.FRAME_GRID)
-    assert config["decision"]["decoder"] in ("none", "hysteresis", "min-duration")   # the live rule, chosen on D_Val's windows
+    assert config["decision"]["decoder"] in DECODERS   # the live rule, chosen on D_Val's windows
     assert metrics["decision"]["rule"] == config["decision"] and metrics["decision"]["val"]["hops"] > 0
     assert ("backbone.onnx" in files) == (config["model"]["visual_input"] == "features")   # small CNN: none
     assert sorted(p.name for p in (folder / "sessions").iterdir()) == ["01-align", "02-har", "03-check"]
@@ -227,7 +224,7 @@ def one_torch_thread():
 
 def test_sessions_without_checking_train_and_say_so(sessions, cache, tmp_path, one_torch_thread):
     """No check labels selected: D_Val is empty, training keeps its last state, nothing is scored."""
-    version, metrics = retrain(RetrainRequest(sessions=sessions[:2], epochs=3, cache=cache), ModelStore(tmp_path))
+    version, metrics = retrain(RetrainRequest(sessions=sessions[:2], epochs=1, cache=cache), ModelStore(tmp_path))
     assert metrics["imu_top1"] is None and metrics["imu_confusion"] is None and metrics["checking_windows"] == 0
     assert metrics["note"].startswith("no checking (IMU-labelled) sessions selected")
     assert metrics["sizes"]["val"] == 0 and metrics["sizes"]["har"] > 20
