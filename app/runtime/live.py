@@ -109,7 +109,7 @@ def decision_rule(settings: PredictorSettings) -> str:
     how = "mean of the probabilities" if settings.smoothing == "mean" else "majority vote"
     decoder = {"hysteresis": f" · an action holds down to {100 * (settings.threshold - settings.release):.0f}%",
                "min-duration": f" · a new decision shows after {settings.min_hops} windows in a row",
-               "hmm": f" · an HMM filter steadies it (a change expected every {settings.hop_s / settings.switch:g} s)"}
+               "hmm": f" · an HMM filter steadies it (a change expected every {settings.hop_s / settings.switch:.1f} s)"}
     return (f"{how} over the last {settings.history} windows ({seconds:g} s) · "
             f"below {100 * settings.threshold:.0f}% the decision is \"{NO_ACTION}\"" + decoder.get(settings.decoder, ""))
 

@@ -61,6 +61,10 @@ def test_the_hmm_filter_rides_out_flicker_and_follows_steady_evidence():
         with pytest.raises(C3tError, match="switch"):
             PredictorSettings(decoder="hmm", switch=bad)
     assert {r["switch"] for r in candidates() if r["decoder"] == "hmm"} == {0.01, 0.03, 0.1, 0.3}
+    from c3t.app.runtime.live import decision_rule
+
+    assert "HMM filter steadies it (a change expected every 8.3 s)" in decision_rule(
+        PredictorSettings(decoder="hmm", switch=0.03))
 
 
 def flicker_streams(seed: int, hops: int = 400):
