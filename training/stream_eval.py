@@ -577,6 +577,12 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
         return out
 
     streams, data, kind, held = streams_of(split)
+    if decoders:   # the choice's data first (streams are lazy): it must not be the data scored
+        val_streams_, val_data, _, val_held = streams_of("val", skip=people)
+        if kind == "sessions" and set(val_held) & set(held):
+            raise C3tError(f"--decoders: the model's D_Val and D_Test windows come from the same sessions "
+                           f"({', '.join(sorted(set(val_held) & set(held)))}), so a rule chosen on D_Val would be chosen on "
+                           "the data it is scored on; compare decoders on a clip dataset or with --sim")
     played = played_of(streams)
     top1, note = None, None
     if kind == "clips":
@@ -601,7 +607,6 @@ def bench_stream(folder, dataset, split: str = "test", rest_s: float = 0.0, seed
                        "none between clips (back to back)" if kind == "clips" else "as recorded / simulated"),
               "split": split if kind != "sim" else "unseen simulated people", "seed": seed, "note": note}
     if decoders:
-        val_streams_, val_data, _, _ = streams_of("val", skip=people)
         report["decoders"] = compare_decoders(played_of(val_streams_), played, engine.classes, used.hop_s)
         report["decoders_chosen_on"] = val_data if kind == "sim" else f"D_Val: {val_data}"
     return report

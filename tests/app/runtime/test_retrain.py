@@ -143,6 +143,17 @@ def test_store_lists_activates_and_survives_broken_folders(retrained):
         (store.root / "notes.txt").unlink()
 
 
+def test_decoders_are_not_compared_on_the_session_they_would_be_chosen_on(retrained, sim_sessions):
+    """`c3t bench stream --decoders` chooses each decoder's rule on D_Val and scores it on D_Test; a
+    retrain's D_Val and D_Test are halves of one checking session, so the comparison is refused."""
+    from c3t.training.stream_eval import bench_stream
+
+    store, events, _ = retrained
+    folder = store.root / events[-1]["version"].split("/")[-1]
+    with pytest.raises(C3tError, match=r"same sessions \(03-check\).*chosen on the data it is scored on"):
+        bench_stream(folder, sim_sessions.root, decoders=True)
+
+
 def test_cancel_mid_training_leaves_no_version(retrained, sessions, cache):
     store = retrained[0]
     before = sorted(p.name for p in store.root.iterdir())
