@@ -65,8 +65,9 @@ def objective(fig: dict) -> float:
 def choose(streams: list[tuple[np.ndarray, np.ndarray, list[str]]], classes: list[str], hop_s: float,
            tried: list[dict] | None = None) -> dict:
     """The best rule on D_Val `streams`: each (hop times t (H,), probabilities (H, K), truths (H,)
-    class names or NO_ACTION), played separately, among `tried` (default: candidates()). Returns {"rule": the chosen RULE_FIELDS dict,
-    "val": its figures, "default_val": the default rule's figures, "tried": how many rules}."""
+    class names or NO_ACTION), played separately, among `tried` (default: candidates()). Returns
+    {"rule": the chosen RULE_FIELDS dict, "val": its figures, "default_val": the default rule's
+    figures, "tried": how many rules}."""
     def score(rule):
         parts = [Part(np.asarray(t), decide(p, classes, rule), list(g), hop_s) for t, p, g in streams]
         return stream_figures(parts)
@@ -104,12 +105,18 @@ def val_streams(model, data, split: dict, modality: str = "imu") -> list[tuple[n
     return [(t[a:b], probs[a:b], names[a:b]) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(t)]) if b > a]
 
 
+def decoder_words(rule: dict) -> str:
+    """A rule's decoder and its parameter in a few words ("" for no decoder)."""
+    return {"hysteresis": f"hysteresis release {rule.get('release', 0):g}",
+            "min-duration": f"min-duration {rule.get('min_hops', 0)} hops",
+            "hmm": f"HMM filter switching {rule.get('switch', 0):g} per hop"}.get(rule["decoder"], "")
+
+
 def rule_words(chosen: dict) -> str:
     """`choose`'s result in one line: the rule, and its D_Val figures beside the default rule's."""
     r, v, d = chosen["rule"], chosen["val"], chosen["default_val"]
-    decoder = {"hysteresis": f", hysteresis release {r['release']:g}", "min-duration": f", min-duration {r['min_hops']} hops",
-               "hmm": f", HMM filter switching {r.get('switch', 0):g} per hop"}
-    return (f"{r['smoothing']} over {r['history']} windows, threshold {r['threshold']:g}{decoder.get(r['decoder'], '')}; "
+    decoder = decoder_words(r)
+    return (f"{r['smoothing']} over {r['history']} windows, threshold {r['threshold']:g}{', ' + decoder if decoder else ''}; "
             f"D_Val frame accuracy {100 * (v['frame_accuracy'] or 0):.1f}%, F1@50 {v['f1_50'] or 0:.2f} "
             f"(default rule: {100 * (d['frame_accuracy'] or 0):.1f}%, {d['f1_50'] or 0:.2f})")
 

@@ -621,23 +621,26 @@ def compare_decoders(val: list[Played], test: list[Played], classes: list[str], 
     from c3t.core.model.predictor import DECODERS, PredictorSettings
     from c3t.training.decision_rule import candidates, choose, decide
 
+    def complete(p: Played) -> np.ndarray:
+        """The hops whose window was whole (the others have NaN probabilities)."""
+        return ~np.isnan(p.probs).any(axis=1)
+
     def decoded(played: list[Played], rule: dict) -> list[Part]:
         parts = []
         for p in played:
-            ok = ~np.isnan(p.probs).any(axis=1)
+            ok = complete(p)
             decisions = np.full(len(p.t), NO_ACTION, dtype=object)
             decisions[ok] = decide(p.probs[ok], classes, rule)
             parts.append(Part(p.t, list(decisions), p.truths, hop_s, p.segments))
         return parts
 
-    val_streams_ = [(p.t[ok], p.probs[ok], [g for g, k in zip(p.truths, ok) if k])
-                    for p in val for ok in [~np.isnan(p.probs).any(axis=1)] if ok.any()]
+    val_streams_ = [(p.t[ok], p.probs[ok], list(np.asarray(p.truths, dtype=object)[ok]))
+                    for p in val for ok in [complete(p)] if ok.any()]
     rows = [{"decoder": "built-in", "rule": PredictorSettings().rule(), "val": None}]
-    for decoder in DECODERS:
-        family = [r for r in candidates() if r["decoder"] == decoder]
-        if val_streams_:
-            chosen = choose(val_streams_, classes, hop_s, family)
-            rows.append({"decoder": decoder, "rule": chosen["rule"], "val": chosen["val"]})
+    tried = candidates()
+    for decoder in DECODERS if val_streams_ else ():
+        chosen = choose(val_streams_, classes, hop_s, [r for r in tried if r["decoder"] == decoder])
+        rows.append({"decoder": decoder, "rule": chosen["rule"], "val": chosen["val"]})
     for row in rows:
         row["figures"] = stream_figures(decoded(test, row["rule"]))
     return rows
@@ -645,14 +648,15 @@ def compare_decoders(val: list[Played], test: list[Played], classes: list[str], 
 
 def decoder_lines(rows: list[dict]) -> list[str]:
     """`compare_decoders` rows as a small table: one line per rule."""
-    out = ["decoder        rule                                         frame acc.  F1@50  edit   delay"]
+    from c3t.training.decision_rule import decoder_words
+
+    out = [f"{'decoder':<14} {'rule':<60} {'frame acc.':>9}  {'F1@50':>5}  {'edit':>5}  delay"]
     for row in rows:
         r, f = row["rule"], row["figures"]
-        extra = {"hysteresis": f"release {r['release']:g}", "min-duration": f"{r['min_hops']} hops",
-                 "hmm": f"switch {r.get('switch', 0):g}"}.get(r["decoder"], "")
-        words = f"{r['smoothing']} of {r['history']}, threshold {r['threshold']:g} {extra}".strip()
+        words = ", ".join(w for w in (f"{r['smoothing']} of {r['history']}", f"threshold {r['threshold']:g}",
+                                      decoder_words(r)) if w)
         delay = "-" if f["delay_s_median"] is None else f"{f['delay_s_median']:.2f} s"
-        out.append(f"{row['decoder']:<14} {words:<44} {100 * (f['frame_accuracy'] or 0):8.1f}%  "
+        out.append(f"{row['decoder']:<14} {words:<60} {100 * (f['frame_accuracy'] or 0):8.1f}%  "
                    f"{f['f1_50'] or 0:5.2f}  {f['edit'] or 0:5.1f}  {delay}")
     return out
 
