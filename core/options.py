@@ -23,7 +23,12 @@ from dataclasses import asdict, dataclass
 METHODS = ("c3t", "ca", "st", "supervised-imu", "supervised-visual", "supervised-fusion", "fusion-pl")
 SCHEDULES = ("align-first", "har-first", "interspersed", "combined")
 HEADS = ("attention", "concat-attention", "add-mlp", "concat-mlp")  # C3T's h variants
-NOISES = ("none", "crop", "misalign", "dilate", "all")
+ENCODERS = ("conv", "attention")   # the temporal part of f1 and f2 (core/model/networks.TemporalEncoder)
+# how supervised-fusion joins the two modalities (core/model/networks.UmaModel): "feature" the mean of the
+# pooled latents into one shared h; "early" the inputs step by step into one encoder; "late" the mean of a
+# camera and an IMU classifier's probabilities; "attention" a transformer over both modalities' t_rec latents
+FUSIONS = ("feature", "early", "late", "attention")
+NOISES = ("none", "crop", "misalign", "dilate", "all", "misalign-imu")   # training/augment.apply_noise
 FROZEN_BACKBONES = ("efficientnet-lite0", "resnet18")
 BACKBONES = FROZEN_BACKBONES + ("small-cnn",)
 # camera inputs: recorded modalities, and motion (person-centred optical flow of the rgb video;

@@ -98,6 +98,14 @@ def apply_noise(imu: np.ndarray, visual: np.ndarray, noise: str, seed: int) -> t
     misalign  that crop on the IMU only, the camera left as it was
     dilate    a random 50% of the clip stretched over the window (both): the action slower
     all       dilate, then crop, then an extra IMU-only crop
+    misalign-imu  the gyroscope's channels (3-5) shifted in time against the accelerometer's
+              (0-2) by a random 10-30% of the clip, earlier or later, the edge value filling
+              what is shifted out (np.roll would wrap the clip's end round to its start)
+
+The paper's misalignment shifts one modality in time against the other (camera against
+IMU). Scored on the IMU alone, "misalign" leaves the camera out and is then the IMU's crop,
+the same as "crop"; "misalign-imu" is the shift that remains inside an IMU-only test: its
+two sensors' streams out of step, as when a board stamps the gyroscope late.
 
     Raises:
         ValueError: for a `noise` not in NOISES
@@ -124,4 +132,11 @@ def apply_noise(imu: np.ndarray, visual: np.ndarray, noise: str, seed: int) -> t
         imu_t, vis_t = crop(imu_t, vis_t)
     if noise in ("misalign", "all"):
         (imu_t,) = crop(imu_t)
+    if noise == "misalign-imu":
+        imu_t = imu_t.clone()
+        t = imu_t.shape[1]
+        lag = ((0.1 + 0.2 * torch.rand(b, generator=gen)) * t).round().long()
+        lag = torch.where(torch.rand(b, generator=gen) < 0.5, -lag, lag)   # later (+) or earlier (-)
+        idx = (torch.arange(t)[None, :] - lag[:, None]).clamp(0, t - 1)
+        imu_t[:, :, 3:6] = imu_t[torch.arange(b)[:, None], idx][:, :, 3:6]
     return imu_t.numpy(), vis_t.numpy()

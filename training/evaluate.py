@@ -33,14 +33,11 @@ def macro_f1(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
     return float(f1[actual > 0].mean()) if (actual > 0).any() else float("nan")
 
 
-def supports(method: str, modality: str) -> bool:
-    """True if `method` predicts from `modality` ("imu", "visual", "fusion"): supervised-imu
-    only from IMU, supervised-visual only from the camera, every other method from all three."""
-    if method == "supervised-imu":
-        return modality == "imu"
-    if method == "supervised-visual":
-        return modality == "visual"
-    return True
+def supports(model_cfg, modality: str) -> bool:
+    """True if a model of `model_cfg` (a ModelConfig) predicts from `modality` ("imu", "visual",
+    "fusion"; ModelConfig.paths): supervised-imu only from IMU, supervised-visual only from the
+    camera, early and attention fusion only from both, every other model from all three."""
+    return modality in model_cfg.paths
 
 
 def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, modality: str,
@@ -50,12 +47,11 @@ def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, mod
     Raises:
         C3tError: for a `modality` not in MODALITIES, or one the model has no path for
     """
-    method = model.cfg.method
     imu, visual = apply_noise(imu, visual, noise, noise_seed)
     if modality not in MODALITIES:
         raise C3tError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
-    if not supports(method, modality):
-        raise C3tError(f"a {method} model has no {modality} path; try --modality {'imu' if method == 'supervised-imu' else 'visual'}")
+    if not supports(model.cfg, modality):
+        raise C3tError(f"a {model.cfg.method} model has no {modality} path; try --modality {' or '.join(model.cfg.paths)}")
     probs, _ = predict(
         model,
         imu=imu if modality in ("imu", "fusion") else None,
@@ -74,4 +70,4 @@ def evaluate(model, imu: np.ndarray, visual: np.ndarray, labels: np.ndarray, mod
 
 def evaluate_all(model, clips) -> dict:
     """Every modality the model supports on a Checking view: {modality: scores}."""
-    return {m: evaluate(model, clips.imu, clips.visual, clips.labels, m) for m in MODALITIES if supports(model.cfg.method, m)}
+    return {m: evaluate(model, clips.imu, clips.visual, clips.labels, m) for m in MODALITIES if supports(model.cfg, m)}

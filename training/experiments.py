@@ -54,6 +54,16 @@ ENSEMBLE = [(f"C3T regularised with virtual IMU from the skeleton, ensemble of {
              {"virtual_weight": VIRTUAL_WEIGHT, "members": MEMBERS}),
             (f"C3T regularised with virtual IMU from the skeleton + refinement, ensemble of {MEMBERS} (no IMU labels)", "c3t",
              {"virtual_weight": VIRTUAL_WEIGHT, "refine_epochs": REFINE_EPOCHS, "members": MEMBERS})]
+LATENTS = (64, 128, 256, 512, 1024)   # the paper's latent sizes (Figure 5); 128 is C3T's default
+ENCODER_ROWS = UMA + [(f"{label}, attention encoders", m, {"encoder": "attention"}) for label, m, _ in UMA]
+FUSION_ROWS = MAIN[1:3] + [
+    ("early fusion † (both inputs, step by step, into one encoder)", "supervised-fusion", {"fusion": "early"}),
+    ("feature fusion † (mean of the two latents, one shared head)", "supervised-fusion", {}),
+    ("late fusion † (mean of a camera and an IMU classifier's probabilities)", "supervised-fusion", {"fusion": "late"}),
+    ("attention fusion † (a transformer over both modalities' t_rec latents, after HAMLET)", "supervised-fusion",
+     {"fusion": "attention"}),
+    ("C3T", "c3t", {}),
+]
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -66,6 +76,11 @@ def _top(modality, k="top1", noise="none"):
         """The score `k` of `modality` under `noise` in a cell's metrics (None where absent)."""
         return metrics["noise"].get(noise, {}).get(modality, {}).get(k)
     return get
+
+
+def _parameters(metrics):
+    """The cell model's trainable parameter count (all of f1, f2 and h), or None for a cell stored before it was counted."""
+    return (metrics.get("parameters") or {}).get("total")
 
 
 def _selected(rule):
@@ -86,7 +101,7 @@ def _selected(rule):
 
 # table -> (rows of (label, method, variant), columns of (header, getter))
 TABLES = {
-    "main": (MAIN, [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1")),
+    "main": (MAIN, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")), ("IMU macro-F1", _top("imu", "macro_f1")),
                     ("IMU top-1, last epoch", _selected("last")), ("IMU top-1, align-loss", _selected("align-loss")),
                     ("camera top-1", _top("visual")), ("camera macro-F1", _top("visual", "macro_f1")),
                     ("fusion top-1", _top("fusion")), ("fusion macro-F1", _top("fusion", "macro_f1"))]),
@@ -95,7 +110,7 @@ TABLES = {
     "modality": (UMA, [("IMU", _top("imu")), ("camera", _top("visual")), ("both", _top("fusion"))]),
     "noise": (UMA + [("C3T + noise augmentation in training", "c3t", {"noise_augment": NOISE_AUGMENT}),
                      ("CA + noise augmentation in training", "ca", {"noise_augment": NOISE_AUGMENT})],
-              [(n, _top("imu", noise=n)) for n in ("crop", "misalign", "dilate", "all", "none")]
+              [(n, _top("imu", noise=n)) for n in ("crop", "misalign", "misalign-imu", "dilate", "all", "none")]
               + [(f"fusion {n}", _top("fusion", noise=n)) for n in ("misalign", "none")]),
     "schedule": ([(f"{name} {s}", m, {"schedule": s}) for s in ("align-first", "har-first", "interspersed", "combined")
                   for name, m in (("C3T", "c3t"), ("CA", "ca"))],
@@ -107,10 +122,20 @@ TABLES = {
                  {"imu_labels": "new-users", "imu_labels_per_class": k}) for k in (1, 2, 4, 8)]
                + [OWN_LABELS, ("C3T (0 IMU labels)", "c3t", {}), REFINED],
                [("IMU top-1", _top("imu")), ("IMU macro-F1", _top("imu", "macro_f1"))]),
+    # the paper's encoder comparison (Table 5): convolutional (the paper's) against self-attention f1 and f2
+    "encoders": (ENCODER_ROWS, [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")), ("camera top-1", _top("visual")),
+                                ("fusion top-1", _top("fusion")), ("parameters", _parameters)]),
+    # the paper's fusion comparison (Table 8), supervised, with an attention-fusion baseline
+    "fusion": (FUSION_ROWS, [("fusion top-1", _top("fusion")), ("fusion top-3", _top("fusion", "top3")),
+                             ("IMU top-1", _top("imu")), ("camera top-1", _top("visual")), ("parameters", _parameters)]),
+    # the paper's latent sizes (Figure 5): C3T is latent 128
+    "latent": ([(f"C3T, latent {n}", "c3t", {"latent": n}) if n != 128 else ("C3T", "c3t", {}) for n in LATENTS],
+               [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")), ("camera top-1", _top("visual")),
+                ("parameters", _parameters)]),
 }
 TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs",
               "soft_threshold", "virtual_weight", "virtual_site")   # TrainConfig fields a cell may set
-MODEL_KEYS = ("head", "t_rec", "latent", "members")                               # ModelConfig fields, passed to fit()
+MODEL_KEYS = ("head", "t_rec", "latent", "members", "encoder", "fusion")            # ModelConfig fields, passed to fit()
 
 
 def table_rows(table: str, protocol: str = "random") -> list:
@@ -160,6 +185,9 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
         cfg["refine_keep"] = REFINE_KEEP   # the recipe: cells refined with another share are not reused
     if variant.get("members", 1) > 1:
         cfg["members"] = variant["members"]
+    for key in ("latent", "encoder", "fusion"):   # architecture a variant changes (cells before these keys: the defaults)
+        if variant.get(key):
+            cfg[key] = variant[key]
     if frame_grid(visual) > 1:
         cfg["frame_grid"] = frame_grid(visual)   # pipeline.fit sets it by camera input; cells stored before it do not match
     if method == "st" and cfg.get("soft_threshold"):
@@ -172,7 +200,8 @@ def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: in
 def cell_id(cfg: dict) -> str:
     """The cell's folder name under models/: method, schedule and head where set, the noise
     augmentation share, IMU-label variant and k, refinement epochs, soft pseudo-label threshold,
-    virtual-IMU weight and site rule, ensemble members, the small CNN's grid where it is not 1, epochs and
+    virtual-IMU weight and site rule, ensemble members, the small CNN's grid where it is not 1, the
+    latent size, encoders and fusion where a variant sets them, epochs and
     seed, joined by "-" (e.g.
     "c3t-combined-attention-e80-s0")."""
     parts = [cfg["method"]] + [str(cfg[k]) for k in ("schedule", "head") if cfg.get(k)]
@@ -185,6 +214,9 @@ def cell_id(cfg: dict) -> str:
     parts += [f"site-{cfg['virtual_site']}"] if cfg.get("virtual_site") else []
     parts += [f"ensemble{cfg['members']}"] if cfg.get("members") else []
     parts += [f"grid{cfg['frame_grid']}"] if cfg.get("frame_grid") else []
+    parts += [f"latent{cfg['latent']}"] if cfg.get("latent") else []
+    parts += [f"{cfg['encoder']}-encoders"] if cfg.get("encoder") else []
+    parts += [f"{cfg['fusion']}-fusion"] if cfg.get("fusion") else []
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
@@ -218,8 +250,10 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
                                                     **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
     test = S.views(data, split)[3]
     noise = {n: {m: {k: v for k, v in evaluate(model, test.imu, test.visual, test.labels, m, n, cfg["seed"]).items() if k != "confusion"}
-                 for m in MODALITIES if supports(cfg["method"], m)} for n in NOISES}
+                 for m in MODALITIES if supports(model.cfg, m)} for n in NOISES}
+    parts = {name: sum(p.numel() for p in module.parameters()) for name, module in model.named_children()}
     return {"noise": noise, "val": {m: s["top1"] for m, s in metrics["val"].items()}, "train_info": metrics["train_info"],
+            "parameters": {**parts, "total": sum(parts.values())},
             "selection": metrics.get("selection", {}), "sizes": metrics["sizes"],
             "confusion_imu": metrics["test"].get("imu", {}).get("confusion"), "test_clips": _test_clips(model, data, split)}
 
@@ -230,7 +264,7 @@ def _test_clips(model, data, split: dict) -> dict | None:
     from c3t.training.evaluate import supports
     from c3t.training.methods import predict
 
-    if not supports(model.cfg.method, "imu") or not len(split["test"]):
+    if not supports(model.cfg, "imu") or not len(split["test"]):
         return None
     test = split["test"]
     right = predict(model, imu=data.imu[test])[0].argmax(1) == data.labels[test]
@@ -435,7 +469,10 @@ def summarize(values: list) -> dict | None:
     return {"mean": mean, "std": std, "lo": max(mean - half, 0.0), "hi": min(mean + half, 100.0), "n": len(v)}
 
 
-def _summary(values: list) -> str:
+def _summary(values: list, column: str = "") -> str:
+    if column == "parameters":   # a count, the same for every seed of a row: millions
+        v = [x for x in values if x is not None]
+        return f"{np.mean(v) / 1e6:.2f} M" if v else "–"
     s = summarize(values)
     if s is None:
         return "–"
@@ -484,7 +521,8 @@ def render_table(seeds_csv, title: str = "", command: str = "") -> str:
     """The markdown table of a TABLE-seeds.csv (columns: method, seed, wall_seconds, then one per
     score, values 0..1, empty where a method has no such score): per method, mean ± sample std
     [95% t interval over seeds] in percent; the first score paired by seed against the row's
-    reference (reference_row: like with like); and, where TABLE-clips.json lies beside it (per
+    reference (reference_row: like with like); a "parameters" column as a count in millions; and,
+    where TABLE-clips.json lies beside it (per
     D_Test clip: person and IMU right or wrong, per row and seed), a 95% interval that also
     resamples test people and clips (stats.people_bootstrap)."""
     with open(seeds_csv, newline="") as f:
@@ -496,11 +534,11 @@ def render_table(seeds_csv, title: str = "", command: str = "") -> str:
     clips_file = Path(str(seeds_csv).replace("-seeds.csv", "-clips.json"))
     clips = json.loads(clips_file.read_text()) if clips_file.is_file() else {}
     cols = (["method"] + scores + [f"{scores[0]}: paired vs reference"]
-            + ([f"{scores[0]}, 95% over people + clips"] if clips else []) + ["wall s per seed"])
+            + (["IMU top-1, 95% over people + clips"] if clips else []) + ["wall s per seed"])
     lines = [f"| {' | '.join(cols)} |", "|" + "---|" * len(cols)]
     for m in methods:
         mine = [r for r in records if r["method"] == m]
-        cells = [_summary([float(r[c]) if r[c] not in ("", None) else None for r in mine]) for c in scores]
+        cells = [_summary([float(r[c]) if r[c] not in ("", None) else None for r in mine], c) for c in scores]
         cells.append(_paired(records, m, reference_row(methods, m), scores[0]))
         if clips:
             cells.append(_bootstrap(clips.get(m)))

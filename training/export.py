@@ -241,7 +241,7 @@ def export_model(folder, dataset=None, clips: int = 4, log=print) -> dict:
     model, config = load_model(folder)
     model.requires_grad_(False)
     shapes = input_shapes(config)
-    paths = model_paths(model.cfg.method)
+    paths = model_paths(model.cfg.to_dict())
     kind = model.cfg.visual_input
     spec = InputSpec(**config["inputs"])
     backbone = load_backbone(spec.backbone).eval() if kind == "features" and "camera" in paths else None

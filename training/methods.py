@@ -356,8 +356,9 @@ class _Recipes:
         self.info["best_val_top1"] = self.t.run("imu", m.parameters(), self.cfg.epochs, step, self.imu_val, self._n(len(u.labels)))
 
     def supervised_fusion(self):
-        """supervised-fusion (an upper bound: sees IMU labels): f1, f2 and h trained with
-        cross-entropy on both modalities of the UpperBound clips, selected on D_Val's fused top-1."""
+        """supervised-fusion (an upper bound: sees IMU labels): the model's fusion (ModelConfig.fusion)
+        trained with cross-entropy on both modalities of the UpperBound clips (late fusion: the sum
+        of its two classifiers' losses), selected on D_Val's fused top-1."""
         m, u = self.model, self.upper
         imu, vis, y = torch.from_numpy(u.imu), torch.from_numpy(u.visual), torch.from_numpy(u.labels)
 
@@ -365,8 +366,8 @@ class _Recipes:
             """One epoch of shuffled UpperBound batches: yields each batch's fused cross-entropy loss."""
             for idx in _batches(len(y), self.cfg.batch, self.t.gen):
                 vb, ib = self.aug(vis[idx], imu[idx])
-                z = m.fused(m.encode_imu(ib.to(self.dev)), m.encode_visual(vb.to(self.dev)))
-                yield F.cross_entropy(m.h(z)[0], y[idx].to(self.dev))
+                yb = y[idx].to(self.dev)
+                yield sum(F.cross_entropy(x, yb) for x in m.fusion_logits(ib.to(self.dev), vb.to(self.dev)))
 
         score = lambda: top1(m, self.val.labels, imu=self.val.imu, visual=self.val.visual)  # noqa: E731
         self.info["best_val_top1"] = self.t.run("fusion", m.parameters(), self.cfg.epochs, step, score, self._n(len(y)))

@@ -37,7 +37,7 @@ def selection_report(model, alternatives: dict, test) -> dict:
 
     from c3t.training.evaluate import evaluate, supports
 
-    if not alternatives or not len(test.labels) or not supports(model.cfg.method, "imu"):
+    if not alternatives or not len(test.labels) or not supports(model.cfg, "imu"):
         return {}
     probe, out = copy.deepcopy(model), {}
     for rule, (epoch, val, state) in alternatives.items():
@@ -64,7 +64,7 @@ def selection_check(model, alternatives: dict, align, used: str) -> dict:
     from c3t.training.methods import predict
 
     rules = [r for r in ("last", "align-loss") if r in alternatives and r != used]
-    if align is None or not len(align.imu) or not rules or not supports(model.cfg.method, "imu"):
+    if align is None or not len(align.imu) or not rules or not supports(model.cfg, "imu"):
         return {"disagreement": {}, "warning": ""}
     kept = predict(model, imu=align.imu)[0].argmax(1)
     probe, shares = copy.deepcopy(model), {}

@@ -18,7 +18,7 @@ from c3t.core.errors import C3tError
 from c3t.core.model.folder import read_model_config
 from c3t.core.options import CAMERA_INPUTS, PROTOCOLS
 
-TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels")   # training/experiments.TABLES
+TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels", "encoders", "fusion", "latent")   # training/experiments.TABLES
 
 
 def _json_line(args, result: dict) -> int:

@@ -36,12 +36,15 @@ BACKBONE_FILE = "backbone.onnx"
 BACKENDS = ("auto", "onnxruntime", "torch")
 
 
-def model_paths(method: str) -> tuple[str, ...]:
-    """Inference paths a method supports (the supervised baselines have one modality)."""
-    if method == "supervised-imu":
-        return ("imu",)
-    if method == "supervised-visual":
-        return ("camera",)
+def model_paths(model: dict) -> tuple[str, ...]:
+    """Inference paths ("imu", "camera", "fusion") a model supports, from its config.json "model"
+    (ModelConfig) fields: the supervised single-modality baselines have their one, early and
+    attention fusion only "fusion", every other model all three."""
+    method = model["method"]
+    if method in ("supervised-imu", "supervised-visual"):
+        return ("imu",) if method == "supervised-imu" else ("camera",)
+    if method == "supervised-fusion" and model.get("fusion", "feature") in ("early", "attention"):
+        return ("fusion",)
     return ("imu", "camera", "fusion")
 
 
@@ -105,7 +108,7 @@ class Engine(ABC):
     @property
     def paths(self) -> tuple[str, ...]:
         """The inference paths this model's method supports (see `model_paths`)."""
-        return model_paths(self.method)
+        return model_paths(self.config["model"])
 
     def _check_path(self, path: str) -> None:
         if path not in self.paths:
@@ -207,7 +210,7 @@ class OnnxEngine(Engine):
     @property
     def paths(self):
         """The method's inference paths that the export actually has files for."""
-        return tuple(p for p in model_paths(self.method) if p in self._sessions)
+        return tuple(p for p in model_paths(self.config["model"]) if p in self._sessions)
 
     def run(self, path, imu=None, visual=None):
         """Run the path's ONNX graph on one window; see `Engine.run`. Raises C3tError for a

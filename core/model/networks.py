@@ -2,8 +2,10 @@
 
 Shapes: IMU (B, steps, 6); camera input per `visual_input`: "sequence" (B, T, C) skeleton,
 "frames" (B, T, C, s, s) images for a small CNN, "features" (B, T, D) frozen-backbone features.
-Every encoder returns (B, t, latent): t = t_rec for C3T, t = 1 for the pooled methods.
-CA and C3T latents are L2-normalised; the head sees the latent (or the sequence of latents).
+Every encoder returns (B, t, latent): t = t_rec for C3T (and attention fusion), t = 1 for the
+pooled methods. CA and C3T latents are L2-normalised; the head sees the latent (or the sequence
+of latents). The temporal part of f1 and f2 is convolutional (the paper's) or self-attention
+(ModelConfig.encoder; the paper's encoder comparison, Table 5).
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from c3t.core.options import HEADS, METHODS  # noqa: F401  (re-exported)
+from c3t.core.model.inference import model_paths
+from c3t.core.options import ENCODERS, FUSIONS, HEADS, METHODS  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -24,8 +27,11 @@ class ModelConfig:
     st, fusion-pl, supervised-*), class count, camera input kind and its per-step channels, IMU
     channels (6: accelerometer and gyroscope), latent and hidden widths, t_rec (the number of
     latent time steps C3T keeps), the head and its layers and attention heads, dropout, and the
-    number of members of an ensemble (build_model), and the spatial grid the small frame CNN
-    keeps (FrameCNN; configs saved before it existed load with 1, the global average)."""
+    number of members of an ensemble (build_model), the spatial grid the small frame CNN
+    keeps (FrameCNN; configs saved before it existed load with 1, the global average), the
+    temporal encoder of f1 and f2 (ENCODERS: "conv" or "attention"; TemporalEncoder) and how
+    supervised-fusion joins the modalities (FUSIONS; UmaModel). Configs saved before the last
+    two existed load with "conv" and "feature", what they were trained with."""
 
     method: str = "c3t"
     num_classes: int = 27
@@ -41,12 +47,20 @@ class ModelConfig:
     dropout: float = 0.1
     members: int = 1  # models of this configuration whose probabilities are averaged (Ensemble); 1: one model
     frame_grid: int = 1  # small CNN: its last feature map pooled to frame_grid x frame_grid cells (FrameCNN); 1: global
+    encoder: str = "conv"  # temporal part of f1 and f2: ENCODERS
+    fusion: str = "feature"  # supervised-fusion only: FUSIONS
 
     @property
     def sequence_latent(self) -> bool:
-        """True for C3T, whose encoders keep t_rec latents (B, t_rec, latent); the other
-        methods pool to one (B, 1, latent)."""
-        return self.method == "c3t"
+        """True for C3T and attention fusion, whose encoders keep t_rec latents (B, t_rec,
+        latent); the other methods pool to one (B, 1, latent)."""
+        return self.method == "c3t" or (self.method == "supervised-fusion" and self.fusion == "attention")
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The inputs the model predicts from: "imu" (IMU alone), "visual" (camera alone) and
+        "fusion" (both); inference.model_paths's rule, in the trainers' modality names."""
+        return tuple("visual" if p == "camera" else p for p in model_paths(self.to_dict()))
 
     def to_dict(self) -> dict:
         """The fields as a plain dict, for config.json."""
@@ -60,7 +74,7 @@ class ModelConfig:
 
 def pool_matrix(t_in: int, t_out: int) -> torch.Tensor:
     """Adaptive average pooling from t_in to t_out steps as a (t_in, t_out) matrix, with torch's
-    bins. TemporalCNN pools with it so that an ONNX export sees a plain MatMul (the exporter
+    bins. TemporalEncoder pools with it so that an ONNX export sees a plain MatMul (the exporter
     refuses adaptive_avg_pool1d when t_out does not divide t_in: 16 frames -> 4 -> t_rec 8).
     A new tensor each call: one made under inference_mode must not reach training."""
     return torch.from_numpy(_pool_bins(t_in, t_out))
@@ -75,26 +89,71 @@ def _pool_bins(t_in: int, t_out: int) -> np.ndarray:
     return m
 
 
-class TemporalCNN(nn.Module):
-    """(B, T, C) -> (B, t_out, latent): strided 1D convolutions, pooled to t_rec steps, then an FFN.
+class Block(nn.Module):
+    """Pre-norm transformer block whose attention weights are kept for the heatmap."""
 
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        """(x (B, n, dim) after the block, attention weights (B, heads, n, n))."""
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)  # (B, H, n, n)
+        y = (self.drop(att) @ v).transpose(1, 2).reshape(b, n, d)
+        x = x + self.drop(self.proj(y))
+        x = x + self.drop(self.mlp(self.ln2(x)))
+        return x, att
+
+
+class TemporalEncoder(nn.Module):
+    """(B, T, C) -> (B, t_out, latent): a temporal body, pooled to t_rec steps, then an FFN.
+
+    The body ("conv", the paper's): four 1D convolutions (kernel 5), two of them strided, so T'
+    = T / 4. ("attention"): every `patch` steps embedded as one token (a strided linear patch
+    embedding, T' = T / patch), sinusoidal positions (Vaswani et al. 2017), then two pre-norm
+    transformer blocks of 4 heads (Block) and a LayerNorm.
     With pool=True the t_rec steps are flattened into one latent (t_out = 1)."""
 
-    def __init__(self, channels: int, width: int, latent: int, t_rec: int, pool: bool, dropout: float):
+    def __init__(self, channels: int, width: int, latent: int, t_rec: int, pool: bool, dropout: float,
+                 kind: str = "conv", patch: int = 1):
         super().__init__()
+        if kind not in ENCODERS:
+            raise ValueError(f"unknown encoder {kind!r}; expected one of {ENCODERS}")
+        self.kind = kind
+        if kind == "conv":
+            def block(cin, cout, stride):
+                """Conv1d (kernel 5, padding 2) -> BatchNorm -> GELU."""
+                return nn.Sequential(nn.Conv1d(cin, cout, 5, stride, 2), nn.BatchNorm1d(cout), nn.GELU())
 
-        def block(cin, cout, stride):
-            """Conv1d (kernel 5, padding 2) -> BatchNorm -> GELU."""
-            return nn.Sequential(nn.Conv1d(cin, cout, 5, stride, 2), nn.BatchNorm1d(cout), nn.GELU())
-
-        self.convs = nn.Sequential(block(channels, width, 1), block(width, width, 2), block(width, width, 1), block(width, width, 2))
+            self.convs = nn.Sequential(block(channels, width, 1), block(width, width, 2), block(width, width, 1), block(width, width, 2))
+        else:
+            self.tokens = nn.Conv1d(channels, width, patch, patch)
+            self.blocks = nn.ModuleList(Block(width, 4, dropout) for _ in range(2))
+            self.ln = nn.LayerNorm(width)
         self.t_rec, self.pool = t_rec, pool
         ffn_in = width * t_rec if pool else width
         self.ffn = nn.Sequential(nn.Dropout(dropout), nn.Linear(ffn_in, width), nn.GELU(), nn.Linear(width, latent))
 
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> (B, width, tokens) through the attention body."""
+        h = self.tokens(x).transpose(1, 2)  # (B, n, width)
+        n, d = h.shape[1], h.shape[2]
+        pos = torch.arange(n, dtype=h.dtype, device=h.device)[:, None]
+        freq = torch.exp(torch.arange(0, d, 2, dtype=h.dtype, device=h.device) * (-np.log(10000.0) / d))
+        h = h + torch.stack([torch.sin(pos * freq), torch.cos(pos * freq)], dim=-1).flatten(1)[:, :d]
+        for block in self.blocks:
+            h = block(h)[0]
+        return self.ln(h).transpose(1, 2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) -> (B, t_rec, latent), or (B, 1, latent) with pool=True."""
-        h = self.convs(x.transpose(1, 2))  # (B, width, T')
+        h = self.convs(x.transpose(1, 2)) if self.kind == "conv" else self._attend(x.transpose(1, 2))  # (B, width, T')
         h = (h @ pool_matrix(int(h.shape[-1]), self.t_rec).to(h)).transpose(1, 2)  # (B, t_rec, width)
         if self.pool:
             h = h.flatten(1).unsqueeze(1)
@@ -126,39 +185,68 @@ class FrameCNN(nn.Module):
         return self.net(x)
 
 
+def _per_frame(cfg: ModelConfig) -> tuple[nn.Module, int]:
+    """f1's per-frame part by camera input (the small CNN, a projection of backbone features, or
+    nothing for a skeleton sequence) and the width of what it gives per step."""
+    if cfg.visual_input == "frames":
+        return FrameCNN(cfg.visual_channels, cfg.width, cfg.frame_grid), cfg.width
+    if cfg.visual_input == "features":
+        return nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.visual_channels, cfg.width), nn.GELU()), cfg.width
+    return nn.Identity(), cfg.visual_channels
+
+
+def _frames(frame: nn.Module, kind: str, x: torch.Tensor) -> torch.Tensor:
+    """A camera window through the per-frame part: (B, T, ...) -> (B, T, per-step width)."""
+    b, t = x.shape[:2]
+    return x if kind == "sequence" else frame(x.flatten(0, 1)).view(b, t, -1)
+
+
 class VisualEncoder(nn.Module):
-    """f1: per-frame representation (skeleton vector, small CNN, or backbone features), then TemporalCNN."""
+    """f1: per-frame representation (skeleton vector, small CNN, or backbone features), then TemporalEncoder."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.kind = cfg.visual_input
-        pool = not cfg.sequence_latent
-        if self.kind == "frames":
-            self.frame = FrameCNN(cfg.visual_channels, cfg.width, cfg.frame_grid)
-            per_step = cfg.width
-        elif self.kind == "features":
-            self.frame = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.visual_channels, cfg.width), nn.GELU())
-            per_step = cfg.width
-        else:
-            self.frame = nn.Identity()
-            per_step = cfg.visual_channels
-        self.temporal = TemporalCNN(per_step, cfg.width, cfg.latent, cfg.t_rec, pool, cfg.dropout)
+        self.frame, per_step = _per_frame(cfg)
+        self.temporal = TemporalEncoder(per_step, cfg.width, cfg.latent, cfg.t_rec, not cfg.sequence_latent, cfg.dropout,
+                                        cfg.encoder)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """A normalised camera window ((B, T, C), (B, T, C, s, s) or (B, T, D) by input kind)
         -> latents (B, t, latent)."""
-        b, t = x.shape[:2]
-        if self.kind != "sequence":
-            x = self.frame(x.flatten(0, 1)).view(b, t, -1)
-        return self.temporal(x)
+        return self.temporal(_frames(self.frame, self.kind, x))
 
 
-class ImuEncoder(nn.Module):
-    """f2: a 1D CNN over (steps, channels), then an FFN."""
+IMU_PATCH = 4   # IMU steps per token of the attention encoder: a 128-step clip (50 Hz, 2.5 s window: 125) -> 32 tokens
+
+
+class EarlyFusionEncoder(nn.Module):
+    """Early fusion's one encoder (supervised-fusion, fusion "early"): the camera window through
+    f1's per-frame part, its steps linearly interpolated to the IMU's, the two concatenated step
+    by step ((B, steps, per-step width + imu_channels)), then one pooled TemporalEncoder ->
+    (B, 1, latent)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.temporal = TemporalCNN(cfg.imu_channels, cfg.width, cfg.latent, cfg.t_rec, not cfg.sequence_latent, cfg.dropout)
+        self.kind = cfg.visual_input
+        self.frame, per_step = _per_frame(cfg)
+        self.temporal = TemporalEncoder(per_step + cfg.imu_channels, cfg.width, cfg.latent, cfg.t_rec, True, cfg.dropout,
+                                        cfg.encoder, IMU_PATCH)
+
+    def forward(self, imu: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """Normalised IMU (B, steps, imu_channels) and camera windows -> latents (B, 1, latent)."""
+        v = _frames(self.frame, self.kind, visual).transpose(1, 2)   # (B, per-step width, T)
+        v = F.interpolate(v, size=int(imu.shape[1]), mode="linear", align_corners=True).transpose(1, 2)
+        return self.temporal(torch.cat([v, imu], dim=-1))
+
+
+class ImuEncoder(nn.Module):
+    """f2: a TemporalEncoder over (steps, channels)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.temporal = TemporalEncoder(cfg.imu_channels, cfg.width, cfg.latent, cfg.t_rec, not cfg.sequence_latent, cfg.dropout,
+                                        cfg.encoder, IMU_PATCH)
 
     def forward(self, x):
         """A normalised IMU window (B, steps, imu_channels) -> latents (B, t, latent)."""
@@ -187,43 +275,23 @@ class MlpHead(nn.Module):
         return self.net(self._reduce(z)), None
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block whose attention weights are kept for the heatmap."""
-
-    def __init__(self, dim: int, heads: int, dropout: float):
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x):
-        """(x (B, n, dim) after the block, attention weights (B, heads, n, n))."""
-        b, n, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)  # (B, H, n, n)
-        y = (self.drop(att) @ v).transpose(1, 2).reshape(b, n, d)
-        x = x + self.drop(self.proj(y))
-        x = x + self.drop(self.mlp(self.ln2(x)))
-        return x, att
-
-
 class AttentionHead(nn.Module):
     """C3T's h: a transformer over the t_rec latents with learned positions.
 
     With a class token (the default) it returns logits and the class token's attention over
     the t_rec steps (last layer, mean over heads, renormalised without the class token).
-    Without one ("concat-attention"), the t_rec outputs are concatenated and projected."""
+    Without one ("concat-attention"), the t_rec outputs are concatenated and projected.
+    `steps`: the latents it reads (default t_rec; attention fusion reads both modalities' 2 t_rec)."""
 
-    def __init__(self, cfg: ModelConfig, class_token: bool = True):
+    def __init__(self, cfg: ModelConfig, class_token: bool = True, steps: int | None = None):
         super().__init__()
+        steps = steps or cfg.t_rec
         self.class_token = class_token
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.latent)) if class_token else None
-        self.pos = nn.Parameter(torch.randn(1, cfg.t_rec + int(class_token), cfg.latent) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, steps + int(class_token), cfg.latent) * 0.02)
         self.blocks = nn.ModuleList(Block(cfg.latent, cfg.head_heads, cfg.dropout) for _ in range(cfg.head_layers))
         self.ln = nn.LayerNorm(cfg.latent)
-        self.out = nn.Linear(cfg.latent if class_token else cfg.latent * cfg.t_rec, cfg.num_classes)
+        self.out = nn.Linear(cfg.latent if class_token else cfg.latent * steps, cfg.num_classes)
 
     def _encode(self, z):
         """(the representation the classifier reads, the last block's attention)."""
@@ -248,11 +316,14 @@ class AttentionHead(nn.Module):
 
 
 def make_head(cfg: ModelConfig) -> nn.Module:
-    """The head h for a config: an MLP on the concatenated latents for fusion-pl, an MLP for the
-    pooled methods, and for C3T the head `cfg.head` names ("attention", "concat-attention",
+    """The head h for a config: an MLP on the concatenated latents for fusion-pl, a transformer
+    over both modalities' t_rec latents for attention fusion, an MLP for the other pooled
+    methods, and for C3T the head `cfg.head` names ("attention", "concat-attention",
     "add-mlp", "concat-mlp"; another name raises KeyError)."""
     if cfg.method == "fusion-pl":
         return MlpHead(cfg, in_dim=2 * cfg.latent)
+    if cfg.method == "supervised-fusion" and cfg.fusion == "attention":
+        return AttentionHead(cfg, steps=2 * cfg.t_rec)
     if not cfg.sequence_latent:
         return MlpHead(cfg)
     return {
@@ -269,15 +340,29 @@ class UmaModel(nn.Module):
     ST keeps two heads: the camera teacher's (h) and the IMU student's (h_imu); CA, C3T and
     supervised-fusion share h between modalities, which is the point of aligning the latents.
     fusion-pl is the appendix baseline g(camera, imu): h on both latents concatenated, a
-    missing modality's latent being zeros."""
+    missing modality's latent being zeros. supervised-fusion joins the modalities as
+    cfg.fusion says (FUSIONS): "feature" the mean of the pooled latents into h; "early" one
+    EarlyFusionEncoder over both inputs into h (no f1, f2); "late" a camera classifier (f1, h)
+    and an IMU classifier (f2, h_imu) whose probabilities are averaged, as ST's two heads;
+    "attention" h a transformer over both modalities' t_rec latents (after HAMLET, Islam & Iqbal
+    2020, whose fusion attends over the modalities' features).
+
+    Raises:
+        ValueError: for a cfg.fusion not in FUSIONS
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.f1 = VisualEncoder(cfg) if cfg.method != "supervised-imu" else None
-        self.f2 = ImuEncoder(cfg) if cfg.method != "supervised-visual" else None
+        fusion = cfg.fusion if cfg.method == "supervised-fusion" else None
+        if fusion is not None and fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
+        self.f1 = VisualEncoder(cfg) if cfg.method != "supervised-imu" and fusion != "early" else None
+        self.f2 = ImuEncoder(cfg) if cfg.method != "supervised-visual" and fusion != "early" else None
+        self.f_early = EarlyFusionEncoder(cfg) if fusion == "early" else None
         self.h = make_head(cfg)
-        self.h_imu = MlpHead(cfg) if cfg.method == "st" else None
+        self.h_imu = MlpHead(cfg) if cfg.method == "st" or fusion == "late" else None
+        self.joint = cfg.method == "st" or fusion in ("early", "late", "attention")   # both inputs: fusion_logits
         # input normalisation, fitted on training data by the trainer and saved with the weights
         vshape = (1, 1, cfg.visual_channels) + ((1, 1) if cfg.visual_input == "frames" else ())
         self.register_buffer("imu_mean", torch.zeros(1, 1, cfg.imu_channels))
@@ -313,22 +398,37 @@ class UmaModel(nn.Module):
         z = z_imu + z_visual
         return F.normalize(z, dim=-1) if self.normalised else z / 2
 
+    def fusion_logits(self, imu, visual) -> list[torch.Tensor]:
+        """The logits (B, num_classes) a model gives from both raw inputs, each trained against
+        the label by supervised-fusion: two for ST and late fusion (camera head, IMU head), one
+        for the others (early, attention or feature fusion)."""
+        if self.f_early is not None:
+            return [self.h(self.f_early((imu - self.imu_mean) / self.imu_std, (visual - self.visual_mean) / self.visual_std))[0]]
+        z_imu, z_vis = self.encode_imu(imu), self.encode_visual(visual)
+        if self.h_imu is not None:
+            return [self.h(z_vis)[0], self.h_imu(z_imu)[0]]
+        if self.cfg.method == "supervised-fusion" and self.cfg.fusion == "attention":
+            return [self.h(torch.cat([z_vis, z_imu], dim=1))[0]]
+        return [self.h(self.fused(z_imu, z_vis))[0]]
+
     def forward(self, imu=None, visual=None):
         """Class probabilities and attention (or None) from whichever modalities are given.
 
-        Fusion averages the two latents (renormalised); ST, whose two heads do not share a
-        latent space, averages the two heads' probabilities instead.
+        Feature fusion averages the two latents (renormalised); ST and late fusion, whose two
+        heads do not share a latent space, average the two heads' probabilities instead; early
+        and attention fusion read both inputs at once (fusion_logits).
 
         Raises:
-            ValueError: when neither `imu` nor `visual` is given
+            ValueError: when neither `imu` nor `visual` is given, or only one to a model that
+                predicts from both only (ModelConfig.paths)
         """
         if imu is None and visual is None:
             raise ValueError("give imu, visual or both")
-        if self.cfg.method == "st" and imu is not None and visual is not None:
-            p_imu = torch.softmax(self.h_imu(self.encode_imu(imu))[0], -1)
-            p_vis = torch.softmax(self.h(self.encode_visual(visual))[0], -1)
-            return (p_imu + p_vis) / 2, None
-        if self.cfg.method == "st" and visual is None:
+        if imu is not None and visual is not None and self.joint:
+            return torch.stack([torch.softmax(x, -1) for x in self.fusion_logits(imu, visual)]).mean(0), None
+        if self.cfg.paths == ("fusion",):
+            raise ValueError(f"{self.cfg.fusion} fusion predicts from both inputs; give imu and visual")
+        if self.h_imu is not None and visual is None:
             logits, att = self.h_imu(self.encode_imu(imu))
         else:
             z_imu = None if imu is None else self.encode_imu(imu)

@@ -23,7 +23,8 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     assert "C3T" in table and "upper bound" in table and "--epochs 1" in table
     assert (out / "skeleton" / "models" / cells[0].stem / "config.json").exists() or cells[0].stem.startswith("random")
     record = json.loads((out / "skeleton" / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
-    assert set(record["metrics"]["noise"]) == {"none", "crop", "misalign", "dilate", "all"}
+    assert set(record["metrics"]["noise"]) == {"none", "crop", "misalign", "dilate", "all", "misalign-imu"}
+    assert record["metrics"]["parameters"]["total"] == sum(v for k, v in record["metrics"]["parameters"].items() if k != "total") > 0
     assert (out / "skeleton" / "main.csv").read_text().startswith("method,")
     first = capsys.readouterr().out
     assert "7 cells to train (0 already in" in first and f"tables written to {out / 'skeleton'}: main.md" in first

@@ -118,6 +118,36 @@ def test_c3t_head_variants_train(head):
     assert probs.shape == (len(test.labels), 3) and att is None
 
 
+@pytest.mark.parametrize("method", ["c3t", "ca", "st"])
+def test_attention_encoders_train_and_keep_the_latent_shapes(method):
+    model, _, test = _train_tiny(_toy(n_per_class=8), method, "combined", epochs=1, encoder="attention")
+    assert model.f2.temporal.kind == "attention" and model.f1.temporal.kind == "attention"
+    z = model.encode_imu(torch.from_numpy(test.imu))
+    assert z.shape == (len(test.labels), 4 if method == "c3t" else 1, 32)
+    probs, _ = model(imu=torch.from_numpy(test.imu), visual=torch.from_numpy(test.visual))
+    assert torch.allclose(probs.sum(-1), torch.ones(len(test.labels)), atol=1e-5)
+
+
+@pytest.mark.parametrize("fusion,paths", [("early", ("fusion",)), ("late", ("imu", "visual", "fusion")),
+                                          ("attention", ("fusion",))])
+def test_supervised_fusion_variants_train_and_refuse_a_missing_input(fusion, paths):
+    from c3t.core.errors import C3tError
+    from c3t.training.evaluate import evaluate, evaluate_all
+
+    model, _, test = _train_tiny(_toy(n_per_class=8), "supervised-fusion", epochs=2, fusion=fusion)
+    assert model.cfg.paths == paths
+    assert set(evaluate_all(model, test)) == set(paths)
+    imu, vis = torch.from_numpy(test.imu), torch.from_numpy(test.visual)
+    if fusion == "late":   # the mean of the two classifiers' probabilities
+        both = model(imu=imu, visual=vis)[0]
+        assert torch.allclose(both, (model(imu=imu)[0] + model(visual=vis)[0]) / 2, atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match=f"{fusion} fusion predicts from both"):
+            model(imu=imu)
+        with pytest.raises(C3tError, match="no imu path; try --modality fusion"):
+            evaluate(model, test.imu, test.visual, test.labels, "imu")
+
+
 def test_upper_bounds_are_the_only_methods_given_imu_labels():
     from c3t.core.errors import C3tError
 

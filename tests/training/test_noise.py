@@ -30,6 +30,18 @@ def test_misalign_moves_the_imu_only_and_dilate_slows_both():
     assert np.allclose(span, 0.5, atol=0.02)  # half the clip stretched over the window
 
 
+def test_misalign_imu_shifts_the_gyroscope_against_the_accelerometer_and_is_not_a_crop():
+    rng = np.random.default_rng(0)
+    imu, vis = rng.normal(size=(6, 128, 6)).astype(np.float32), rng.normal(size=(6, 32, 8)).astype(np.float32)
+    ni, nv = apply_noise(imu, vis, "misalign-imu", seed=2)
+    assert np.array_equal(nv, vis) and np.array_equal(ni[:, :, :3], imu[:, :, :3])   # camera and accelerometer untouched
+    for k in range(len(imu)):   # each clip's gyroscope: the same signal 13-38 steps (10-30%) later or earlier, edges held
+        lags = [lag for lag in range(-40, 41) if lag and np.array_equal(
+            ni[k, max(lag, 0):128 + min(lag, 0), 3:], imu[k, max(-lag, 0):128 - max(lag, 0), 3:])]
+        assert len(lags) == 1 and 12 <= abs(lags[0]) <= 39
+    assert not np.array_equal(ni, apply_noise(imu, vis, "crop", seed=2)[0])
+
+
 def test_noise_is_seeded_and_validated():
     imu, vis = _ramp()
     a = apply_noise(imu, vis, "all", seed=3)
