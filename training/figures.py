@@ -5,6 +5,10 @@
 - tsne-head.png      the same for the head's last representation (after HAR training)
 - attention.png      C3T's class-token attention over its t_rec steps, clean vs crop-shifted
 - confusion.png      C3T IMU confusion matrix on D_Test, summed over the seeds found
+- tsne-alignment-epochs.png  (--alignment-epochs) the paper's Figure 3: the seed's C3T trained
+                     again with its stored configuration, D_Test's camera and IMU latents drawn
+                     before training and after epochs 1, 5, 20 and the last, each panel with the
+                     mean cosine similarity of a clip's two latents against other clips' pairs
 Needs matplotlib and scikit-learn (`pip install -e ".[paper]"`).
 """
 from __future__ import annotations
@@ -80,9 +84,72 @@ def _tsne_plot(plt, TSNE, panels, labels, path, title):
     plt.close(fig)
 
 
+SHOWN_EPOCHS = (0, 1, 5, 20)   # Figure 3's panels, and the last epoch
+
+
+def alignment_over_epochs(model_dir: Path, cache, out: Path) -> Path:
+    """tsne-alignment-epochs.png (the paper's Figure 3) in `out`: the C3T of `model_dir` trained
+    again from its config.json (dataset, inputs, training configuration, seed: the same split),
+    its D_Test camera and IMU latents (mean over the t_rec steps) drawn with t-SNE before
+    training and after SHOWN_EPOCHS and the last epoch. Each panel's title gives the mean
+    cosine similarity of a clip's IMU latent with its own camera latent ("pairs") and with the
+    other clips' ("others"): alignment pulls the first up, not the second. D_Test's labels only
+    colour the points. Returns the PNG's path.
+
+    Raises:
+        C3tError: when matplotlib or scikit-learn is missing, or what training raises
+    """
+    import dataclasses
+
+    import torch
+
+    from c3t.core.model.folder import read_json
+    from c3t.core.options import TrainConfig
+    from c3t.core.streams.window import InputSpec
+    from c3t.training import splits as S
+    from c3t.training.pipeline import fit
+    from c3t.training.prepare import prepare
+
+    plt, TSNE = _imports()
+    config = read_json(model_dir / "config.json")
+    data = prepare(config["dataset"], config["inputs"]["visual"], config["inputs"]["backbone"], cache,
+                   progress=False, spec=InputSpec(**config["inputs"]))
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in config["training"].items() if k in fields})
+    test = S.views(data, S.split_for(data, cfg.seed, protocol=cfg.protocol))[3]
+    imu, visual = torch.from_numpy(test.imu), torch.from_numpy(test.visual)
+    panels = []
+
+    def snapshot(model, report):
+        """Keep D_Test's latents at the epochs drawn (and the last), leaving the model in training."""
+        epoch, last = report["epoch"], report["epoch"] == report["epochs"]
+        if epoch in SHOWN_EPOCHS or last:
+            model.eval()
+            dev = next(model.parameters()).device
+            with torch.no_grad():
+                zi = model.encode_imu(imu.to(dev)).mean(1).cpu().numpy()
+                zv = model.encode_visual(visual.to(dev)).mean(1).cpu().numpy()
+            model.train()
+            panels.append((f"{report['phase']}, epoch {epoch}", (zi, zv)))
+
+    fit(data, cfg, on_epoch=snapshot)
+    titled = []
+    for name, (zi, zv) in panels:
+        a = zi / np.linalg.norm(zi, axis=1, keepdims=True)
+        b = zv / np.linalg.norm(zv, axis=1, keepdims=True)
+        cos = a @ b.T
+        others = (cos.sum() - np.trace(cos)) / (cos.size - len(cos))
+        titled.append((f"{name}\ncos: pairs {np.trace(cos) / len(cos):.2f}, others {others:.2f}", (zi, zv)))
+    path = out / "tsne-alignment-epochs.png"
+    _tsne_plot(plt, TSNE, titled, test.labels, path,
+               f"C3T ({config['inputs']['visual']} ○, IMU △) D_Test latents as training goes on, colour = class")
+    return path
+
+
 def make_figures(args) -> int:
     """`c3t bench figures`: write tsne-latents.png, tsne-head.png, attention.png and
-    confusion.png (see the module docstring) into `args.out` (default RUN/figures) from the
+    confusion.png, and with `args.alignment_epochs` tsne-alignment-epochs.png (see the module
+    docstring) into `args.out` (default RUN/figures) from the
     models `c3t bench paper` stored under `args.run`/models, for seed `args.seed`, with camera
     inputs cached in `args.cache`. Returns 0 (the exit status).
 
@@ -154,5 +221,8 @@ def make_figures(args) -> int:
     fig.tight_layout()
     fig.savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    print(f"figures written to {out}: tsne-latents.png, tsne-head.png, attention.png, confusion.png")
+    names = ["tsne-latents.png", "tsne-head.png", "attention.png", "confusion.png"]
+    if getattr(args, "alignment_epochs", False):
+        names.append(alignment_over_epochs(models["C3T"], args.cache, out).name)
+    print(f"figures written to {out}: {', '.join(names)}")
     return 0

@@ -168,6 +168,7 @@ class _Trainer:
         self.plan: list[int] = []    # epochs of each phase from the next run on (train fills it), for seconds_left
         self.stopped: dict[str, int] = {}   # phase -> the epoch early stopping ended it at
         self.history: list[dict] = []       # every epoch's report (train_info["history"])
+        self.on_epoch = None   # train()'s on_epoch: called with (model, report) before training and after each epoch
 
     def run(self, phase: str, params, epochs: int, step: Callable[[], float], score: Callable[[], float], batches: int,
             frozen=(), align_score: Callable[[], float] | None = None):
@@ -188,6 +189,8 @@ class _Trainer:
         patience = self.cfg.patience if align_score is not None else 0
         best_align, since, end = float("inf"), 0, epochs
         kept: dict[str, tuple] = {}   # rule -> (epoch, val, state, criterion)
+        if self.on_epoch is not None and not self.history:   # the untrained model
+            self.on_epoch(self.model, {"phase": phase, "epoch": 0, "epochs": epochs})
         started = time.monotonic()
         for epoch in range(epochs):
             if epoch >= end:
@@ -228,6 +231,8 @@ class _Trainer:
                       **({"align_loss": a_loss} if align_score is not None else {})}
             self.history.append({k: report[k] for k in ("phase", "epoch", "loss", "val_top1", "align_loss") if k in report})
             self.progress(report)
+            if self.on_epoch is not None:
+                self.on_epoch(self.model, report)
         if not epochs:
             self.alternatives = {}
             return None
@@ -529,7 +534,7 @@ def device_name(dev) -> str:
 def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, align: Pairs | None,
           val: Checking, upper: UpperBound | None = None, progress=None,
           cancel: threading.Event | None = None, alternatives: dict | None = None,
-          start: dict | None = None, camera: str | None = None) -> tuple[UmaModel | Ensemble, dict]:
+          start: dict | None = None, camera: str | None = None, on_epoch=None) -> tuple[UmaModel | Ensemble, dict]:
     """Train one method. D_Align arrives as `Pairs`, which has no labels to leak; IMU labels
     arrive only as `upper` (UpperBound), which only the supervised upper bounds accept.
     With model_cfg.members > 1 the result is an Ensemble of that many members, each trained as
@@ -547,7 +552,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     with hard labels; its teacher (f1, h) is taken instead of trained again. The refinement and
     the soft-label student reseed their random streams, so the model is the same either way.
     `camera`: the camera input's name (InputSpec.visual); flow clips (FLOW_INPUTS) are augmented as flow
-    fields (augment.jitter_flow).
+    fields (augment.jitter_flow). `on_epoch(model, report)`, if given, is called with the model
+    in training before its first step (report epoch 0) and after every epoch (the progress
+    report), e.g. to draw its latents as alignment goes on (training/figures.py); it must leave
+    the model as it found it. Ensembles do not call it.
 
     Raises:
         C3tError: for an unknown schedule or selection, refinement asked of a method other than CA /
@@ -586,6 +594,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, har: CameraLabelled | None, 
     model.to(dev)
     rule, why = selection_rule(cfg.select, val)
     r = _Recipes(cfg, model, har, align, val, upper, progress, cancel, camera, teacher, rule)
+    r.t.on_epoch = on_epoch
     r.info["device"] = device_name(dev)
     r.info["selection"] = {"asked": cfg.select, "used": rule, **({"why": why} if why else {})}
     recipe = cfg.schedule if m in ("c3t", "ca") else m

@@ -82,7 +82,7 @@ def selection_check(model, alternatives: dict, align, used: str) -> dict:
 
 
 def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bool = True, test_people=None,
-        start: dict | None = None, **model_overrides):
+        start: dict | None = None, on_epoch=None, **model_overrides):
     """Train `cfg.method` (cfg from defaults.defaults_for) on a seeded split of `data` under
     `cfg.protocol` (splits.PROTOCOLS); returns (model, metrics, cfg, split).
 
@@ -95,7 +95,8 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     trained without it; the schedule is then not trained again (methods.train).
     `require_checking=False` lets recorded sessions without check labels train
     (splits.role_split): with an empty D_Val the last state is kept, and metrics["val"] /
-    ["test"] are {} when empty. `model_overrides`: ModelConfig fields (head, t_rec, latent).
+    ["test"] are {} when empty. `on_epoch`: methods.train's. `model_overrides`: ModelConfig fields
+    (head, t_rec, latent, encoder, fusion).
     Raises C3tError for a split that cannot be made, methods.Cancelled when `cancel` is set."""
     started = time.time()
     split = S.split_for(data, cfg.seed, require_checking, protocol=cfg.protocol, test_people=test_people)
@@ -119,7 +120,7 @@ def fit(data, cfg: TrainConfig, progress=None, cancel=None, require_checking: bo
     alternatives: dict = {}
     with threads_for_load():
         model, info = train(cfg, model_cfg, har, align, val, upper, progress=progress, cancel=cancel, alternatives=alternatives,
-                            start=start, camera=data.spec.visual)
+                            start=start, camera=data.spec.visual, on_epoch=on_epoch)
     scored = {name: evaluate_all(model, clips) if len(clips.labels) else {} for name, clips in (("val", val), ("test", test))}
     check = selection_check(model, alternatives, align, (info.get("selection") or {}).get("used", cfg.select))
     metrics = {**scored, "train_info": {**info, **extra_info}, "selection": selection_report(model, alternatives, test),

@@ -109,6 +109,9 @@ def _figures_options(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="which seed's models to draw (default 0)")
     p.add_argument("--out", help="folder for the PNGs (default: RUN/figures)")
     p.add_argument("--cache", help="feature cache folder (default: ~/.cache/c3t)")
+    p.add_argument("--alignment-epochs", action="store_true",
+                   help="also draw the paper's Figure 3: the seed's C3T trained again, its D_Test latents before "
+                        "training and after epochs 1, 5, 20 and the last (minutes: one more training)")
 
 
 def figures_command(args) -> int:

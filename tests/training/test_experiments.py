@@ -36,8 +36,9 @@ def test_bench_paper_writes_tables_and_resumes(utd_root, tmp_path, capsys):
     assert main(args) == 0
     assert cells[0].exists()
     # figures from the stored models
-    assert main(["bench", "figures", "--run", str(out / "skeleton")]) == 0
-    for name in ("tsne-latents.png", "tsne-head.png", "attention.png", "confusion.png"):
+    assert main(["bench", "figures", "--run", str(out / "skeleton"), "--alignment-epochs"]) == 0
+    assert "tsne-alignment-epochs.png" in capsys.readouterr().out
+    for name in ("tsne-latents.png", "tsne-head.png", "attention.png", "confusion.png", "tsne-alignment-epochs.png"):
         png = out / "skeleton" / "figures" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
