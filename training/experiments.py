@@ -64,6 +64,11 @@ FUSION_ROWS = MAIN[1:3] + [
      {"fusion": "attention"}),
     ("C3T", "c3t", {}),
 ]
+DEFAULT_CHOICES = [("C3T", "c3t", {})] + [   # C3T: TrainConfig's schedule (combined), temperature 0.1, 80 epochs
+    *[(f"C3T, {s}", "c3t", {"schedule": s}) for s in ("align-first", "har-first", "interspersed")],
+    *[(f"C3T, temperature {t:g}", "c3t", {"temperature": t}) for t in (0.05, 0.2)],
+    *[(f"C3T, {e} epochs", "c3t", {"epochs": e}) for e in (40, 120)],
+]
 BASELINES = MAIN[:3] + [
     ("supervised fusion † (upper bound: sees IMU labels)", "supervised-fusion", {}),
     ("sensor-fusion pseudo-labels (appendix)", "fusion-pl", {}),
@@ -128,13 +133,16 @@ TABLES = {
     # the paper's fusion comparison (Table 8), supervised, with an attention-fusion baseline
     "fusion": (FUSION_ROWS, [("fusion top-1", _top("fusion")), ("fusion top-3", _top("fusion", "top3")),
                              ("IMU top-1", _top("imu")), ("camera top-1", _top("visual")), ("parameters", _parameters)]),
+    # the training defaults against one change each, to choose them on training people only (--held-out; #32)
+    "defaults": (DEFAULT_CHOICES, [("IMU top-1", _top("imu")), ("IMU top-1, last epoch", _selected("last")),
+                                   ("camera top-1", _top("visual"))]),
     # the paper's latent sizes (Figure 5): C3T is latent 128
     "latent": ([(f"C3T, latent {n}", "c3t", {"latent": n}) if n != 128 else ("C3T", "c3t", {}) for n in LATENTS],
                [("IMU top-1", _top("imu")), ("IMU top-3", _top("imu", "top3")), ("camera top-1", _top("visual")),
                 ("parameters", _parameters)]),
 }
 TRAIN_KEYS = ("noise_augment", "protocol", "imu_labels", "imu_labels_per_class", "refine_epochs",
-              "soft_threshold", "virtual_weight", "virtual_site")   # TrainConfig fields a cell may set
+              "soft_threshold", "virtual_weight", "virtual_site", "temperature")   # TrainConfig fields a cell may set
 MODEL_KEYS = ("head", "t_rec", "latent", "members", "encoder", "fusion")            # ModelConfig fields, passed to fit()
 
 
@@ -162,11 +170,14 @@ RUN_ORDER = {"c3t": 0, "random": 1, "supervised-imu": 1, "st": 2, "ca": 3}   # c
 
 
 def cell_config(visual: str, backbone: str, method: str, variant: dict, seed: int, epochs: int | None = None,
-                protocol: str = "random") -> dict:
-    """What one cell trains (and what a stored cell must match to be reused)."""
+                protocol: str = "random", held_out: str | None = None) -> dict:
+    """What one cell trains (and what a stored cell must match to be reused). `held_out`: the
+    training person tested on when choosing on training people only (splits.training_people_only)."""
     cfg = {"visual": visual, "backbone": backbone, "method": method, "seed": seed}
     if protocol != "random":
         cfg["protocol"] = protocol
+    if held_out is not None:
+        cfg["test_people"] = str(held_out)
     if method == "random":
         return cfg
     d = defaults_for(method, visual, schedule=variant.get("schedule"), epochs=epochs or variant.get("epochs"))
@@ -210,6 +221,7 @@ def cell_id(cfg: dict) -> str:
     parts += [f"k{cfg['imu_labels_per_class']}"] if cfg.get("imu_labels_per_class") else []
     parts += [f"refine{cfg['refine_epochs']}"] if cfg.get("refine_epochs") else []
     parts += [f"soft{cfg['soft_threshold']:g}"] if cfg.get("soft_threshold") else []
+    parts += [f"temp{cfg['temperature']:g}"] if cfg.get("temperature") else []
     parts += [f"virtual{cfg['virtual_weight']:g}"] if cfg.get("virtual_weight") else []
     parts += [f"site-{cfg['virtual_site']}"] if cfg.get("virtual_site") else []
     parts += [f"ensemble{cfg['members']}"] if cfg.get("members") else []
@@ -220,11 +232,11 @@ def cell_id(cfg: dict) -> str:
     return "-".join(parts + [f"e{cfg['epochs']}" if "epochs" in cfg else "", f"s{cfg['seed']}"]).replace("--", "-")
 
 
-def _random_metrics(data, seed: int, protocol: str = "random") -> dict:
+def _random_metrics(data, seed: int, protocol: str = "random", test_people=None) -> dict:
     from c3t.training.evaluate import topk
     from c3t.training.splits import split_for
 
-    test = split_for(data, seed, protocol=protocol)["test"]
+    test = split_for(data, seed, protocol=protocol, test_people=test_people)["test"]
     probs = np.random.default_rng(seed).random((len(test), len(data.classes)))
     s = {"top1": topk(probs, data.labels[test], 1), "top3": topk(probs, data.labels[test], 3), "n": len(test)}
     return {"noise": {"none": {"imu": s}}}
@@ -242,11 +254,12 @@ def run_cell(data, cfg: dict, model_dir: Path) -> dict:
     from c3t.training.pipeline import fit_and_save
 
     if cfg["method"] == "random":
-        return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"))
+        return _random_metrics(data, cfg["seed"], cfg.get("protocol", "random"), cfg.get("test_people"))
     pinned = {"refine_epochs": 0, "patience": 0, "epoch_steps": 0}   # the paper's recipe: refined where the row says so, full epochs
     train_cfg = defaults_for(cfg["method"], cfg["visual"], seed=cfg["seed"], schedule=cfg.get("schedule"),
                              epochs=cfg["epochs"], **{**pinned, **{k: cfg[k] for k in TRAIN_KEYS if k in cfg}})
     model, metrics, train_cfg, split = fit_and_save(data, train_cfg, model_dir, data.root, start=_start_state(cfg, model_dir),
+                                                    test_people=[cfg["test_people"]] if "test_people" in cfg else None,
                                                     **{k: cfg[k] for k in MODEL_KEYS if k in cfg})
     test = S.views(data, split)[3]
     noise = {n: {m: {k: v for k, v in evaluate(model, test.imu, test.visual, test.labels, m, n, cfg["seed"]).items() if k != "confusion"}
@@ -553,7 +566,8 @@ def write_table(out: Path, table: str, args, results: dict, backbone: str) -> No
     protocol = getattr(args, "protocol", "random")
     _, columns = TABLES[table]
     rows_spec = table_rows(table, protocol)
-    cfg_of = lambda m, v, s: cell_config(args.visual, backbone, m, v, s, args.epochs, protocol)  # noqa: E731
+    held_out = getattr(args, "held_out", None)
+    cfg_of = lambda m, v, s: cell_config(args.visual, backbone, m, v, s, args.epochs, protocol, held_out)  # noqa: E731
     per_seed = []
     for label, method, variant in rows_spec:
         for s in range(args.seeds):
@@ -580,10 +594,12 @@ def write_table(out: Path, table: str, args, results: dict, backbone: str) -> No
         (out / f"{table}-clips.json").write_text(json.dumps(clips))
     cmd = f"c3t bench paper --dataset {args.dataset} --visual {args.visual} --table {table} --seeds {args.seeds} --out {args.out}"
     cmd += f" --protocol {protocol}" if protocol != "random" else ""
+    cmd += f" --held-out {held_out}" if held_out is not None else ""
     cmd += f" --epochs {args.epochs}" if args.epochs else ""
     counts = sorted({sum(r["method"] == label for r in per_seed) for label, _, _ in rows_spec} - {0})
     seeds = "/".join(map(str, counts)) if counts else "0"
-    title = (f"### {table}: {args.visual} -> IMU, {protocol} protocol, D_Test (%), mean ± sample std "
+    tested = "D_Test" if held_out is None else f"training person {held_out} held out (the test people never loaded)"
+    title = (f"### {table}: {args.visual} -> IMU, {protocol} protocol, {tested} (%), mean ± sample std "
              f"[95% interval] over {seeds} seed{'' if seeds == '1' else 's'}")
     text = render_table(out / f"{table}-seeds.csv", title, cmd)
     rows = []

@@ -171,6 +171,33 @@ def choose_test_people(people: np.ndarray, test_people=None) -> list[str]:
     return sorted(set(chosen), key=_person_order)
 
 
+def training_people_only(data, held_out: str):
+    """For choosing on training people only (nested, #32): the clips of the people-wise
+    protocols' training people (choose_test_people's default test people dropped: UTD-MHAD keeps
+    subjects 1, 3, 5, 7), with `held_out`, one of them, to be given as the test person
+    (`test_people=[held_out]`). The real test people's clips are not in what it returns, so
+    nothing chosen on it can have seen them. A Prepared of the same classes and spec.
+
+    Raises:
+        C3tError: for recorded sessions or windows cut from clips (their rows are tied to roles and
+            splits), or a `held_out` that is not one of the training people
+    """
+    import dataclasses
+
+    if getattr(data, "extra", None):
+        raise C3tError("choosing on training people only (--held-out) works on clip datasets (UTD-MHAD layout, "
+                       "c3t synth output), not on recorded sessions or windows")
+    people = people_of(data)
+    training = sorted(set(people.tolist()) - set(choose_test_people(people)), key=_person_order)
+    if str(held_out) not in training:
+        raise C3tError(f"--held-out {held_out}: hold out one of the training people ({', '.join(training)}); the test "
+                       f"people ({', '.join(choose_test_people(people))}) are left out altogether")
+    keep = np.flatnonzero(np.isin(people, training))
+    return dataclasses.replace(data, keys=[data.keys[i] for i in keep], labels=data.labels[keep],
+                               subjects=data.subjects[keep], imu=data.imu[keep], visual=data.visual[keep],
+                               trials=None if data.trials is None else data.trials[keep])
+
+
 def people_split(labels: np.ndarray, people: np.ndarray, seed: int, protocol: str, test_people=None,
                  trials: np.ndarray | None = None, roles: np.ndarray | None = None,
                  require_checking: bool = True) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def run_paper(args, out: Path) -> int:
     """Train (or read back) every cell of `args.table` ("all": every table) over seeds 0..`args.seeds`-1
     under `out`/cells, then write the tables into `out`; `args` holds `c3t bench paper`'s options
-    (dataset, visual, table, seeds, protocol, out, epochs, cache, only, jobs, cluster, cell_gpus, tables_only), checked by
+    (dataset, visual, table, seeds, protocol, held_out, out, epochs, cache, only, jobs, cluster, cell_gpus, tables_only), checked by
     the command. A cell already stored with the same config is not trained again, so a stopped run
     resumes. Returns 0.
 
@@ -45,11 +45,16 @@ def run_paper(args, out: Path) -> int:
                        f"({protocol}) contains it; the rows are: " + "; ".join(labels))
     backbone = default_backbone(args.visual)
     data = prepare(args.dataset, args.visual, backbone, args.cache)
+    held_out = getattr(args, "held_out", None)
+    if held_out is not None:   # choosing on training people only: the test people's clips go before anything trains
+        from c3t.training.splits import training_people_only
+
+        data = training_people_only(data, held_out)
     todo = {}
     for t in tables:
         for label, m, v in table_rows(t, protocol):
             for s in range(args.seeds):
-                cfg = cell_config(args.visual, backbone, m, v, s, args.epochs, protocol)
+                cfg = cell_config(args.visual, backbone, m, v, s, args.epochs, protocol, held_out)
                 todo[cell_id(cfg)] = (label, cfg)
     results: dict[str, dict] = {}
     ordered = sorted(todo.items(), key=lambda kv: (RUN_ORDER.get(kv[1][1]["method"], 9), kv[1][1]["seed"]))

@@ -18,7 +18,8 @@ from c3t.core.errors import C3tError
 from c3t.core.model.folder import read_model_config
 from c3t.core.options import CAMERA_INPUTS, PROTOCOLS
 
-TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels", "encoders", "fusion", "latent")   # training/experiments.TABLES
+TABLE_NAMES = ("main", "schedule", "modality", "noise", "head", "baselines", "labels", "encoders", "fusion", "latent",
+               "defaults")   # training/experiments.TABLES
 
 
 def _json_line(args, result: dict) -> int:
@@ -38,6 +39,9 @@ def _paper_options(p) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds per cell, 0..N-1 (default 3)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="random",
                    help="split protocol (c3t train --help; default random); people-wise runs go to OUT/VISUAL-PROTOCOL")
+    p.add_argument("--held-out", metavar="PERSON", help="choose on training people only (people-wise protocols): the "
+                   "protocol's test people are left out altogether and training person PERSON is the test person "
+                   "(UTD-MHAD: one of 1, 3, 5, 7); runs go to OUT/VISUAL-PROTOCOL-held-out-PERSON")
     p.add_argument("--out", default="runs/paper", help="results folder; a stopped run resumes there (default runs/paper)")
     p.add_argument("--epochs", type=int, help="override every cell's epochs per training phase (for quick checks; "
                    "a refinement keeps its 40 epochs; default: the chosen defaults)")
@@ -61,11 +65,15 @@ def paper_command(args) -> int:
 
     Raises:
         C3tError: for an --out that is a file, a missing --dataset, --seeds, --epochs or --jobs below 1, a
-            --cluster address Ray cannot use, --cell-gpus without --cluster
+            --cluster address Ray cannot use, --cell-gpus without --cluster, --held-out without a people-wise --protocol
             (checked here, before any heavy import), and as app/bench/paper.run_paper.
     """
     protocol = getattr(args, "protocol", "random")
     out = Path(args.out) / (args.visual if protocol == "random" else f"{args.visual}-{protocol}")
+    if args.held_out is not None:
+        if protocol == "random":
+            raise C3tError("--held-out holds out one training person: give a people-wise --protocol (cross-subject or new-user)")
+        out = out.with_name(f"{out.name}-held-out-{args.held_out}")
     check_output_folder(out, "--out", replace=True)   # resumable: its own earlier cells are kept
     check_dataset(args.dataset)
     if args.jobs is not None and args.jobs < 1:

@@ -137,6 +137,10 @@ def test_bench_paper_refuses_what_would_train_nothing(utd_root, tmp_path, capsys
     assert "--only C3t: no row of the main table (cross-subject) contains it; the rows are: random; " in err and "; C3T;" in err
     assert main(base + ["--tables-only"]) == 2
     assert "holds no cell of these tables yet; run without --tables-only" in capsys.readouterr().err
+    assert main(base + ["--held-out", "2"]) == 2   # a test person cannot be held out of the training people
+    assert "--held-out 2: hold out one of the training people (1, 3, 5, 7); the test people (2, 4, 6, 8)" in capsys.readouterr().err
+    assert main(base[:-2] + ["--held-out", "1"]) == 2
+    assert "give a people-wise --protocol" in capsys.readouterr().err
     assert not (tmp_path / "p" / "skeleton-cross-subject" / "cells").exists()
 
 

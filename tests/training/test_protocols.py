@@ -67,6 +67,21 @@ def test_named_test_people_and_bad_names(utd_skeleton):
         S.split_for(utd_skeleton, 0, protocol="by-moon")
 
 
+@pytest.mark.parametrize("protocol", PEOPLE_WISE)
+def test_choosing_on_training_people_leaves_the_test_people_out_altogether(utd_skeleton, protocol):
+    inner = S.training_people_only(utd_skeleton, "7")
+    assert set(inner.subjects.astype(str).tolist()) == {"1", "3", "5", "7"}
+    assert len(inner.keys) == len(inner.labels) == len(inner.imu) == len(inner.visual) == len(inner.trials)
+    kept = {k: i for i, k in enumerate(utd_skeleton.keys)}
+    for j, key in enumerate(inner.keys):   # every row is the same clip's data, not a neighbour's
+        assert "_s2_" not in key and "_s4_" not in key and "_s6_" not in key and "_s8_" not in key
+        assert np.array_equal(inner.imu[j], utd_skeleton.imu[kept[key]]) and inner.labels[j] == utd_skeleton.labels[kept[key]]
+    split = S.split_for(inner, 0, protocol=protocol, test_people=["7"])
+    _check_people_split(inner, split, protocol, ["1", "3", "5"], ["7"])
+    with pytest.raises(C3tError, match="hold out one of the training people \\(1, 3, 5, 7\\)"):
+        S.training_people_only(utd_skeleton, "4")
+
+
 def test_train_cli_new_user_writes_who_went_where(utd_root, tmp_path, cache_dir, capsys):
     data = link_subset(utd_root, tmp_path / "d", actions=[1, 9, 22], modalities=("Inertial", "Skeleton"))
     out = tmp_path / "model"
