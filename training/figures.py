@@ -64,8 +64,12 @@ def _latents(model, imu, visual):
 
 
 def _tsne_plot(plt, TSNE, panels, labels, path, title):
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.5))
-    axes = np.atleast_1d(axes)
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 5.5 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    axes = axes.flatten()
     cmap = plt.get_cmap("tab20" if labels.max() < 20 else "nipy_spectral")
     for ax, (name, (zi, zv)) in zip(axes, panels):
         emb = TSNE(n_components=2, perplexity=min(30, len(zi) - 1), random_state=0, init="pca").fit_transform(np.concatenate([zv, zi]))
@@ -79,7 +83,7 @@ def _tsne_plot(plt, TSNE, panels, labels, path, title):
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     log.info("%s written", path)
     plt.close(fig)
 
