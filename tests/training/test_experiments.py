@@ -72,7 +72,7 @@ def test_bench_paper_new_user_rows_per_seed_file_and_label_table(utd_root, tmp_p
     record = json.loads((run / "cells" / "c3t-combined-attention-e1-s0.json").read_text())
     assert record["config"]["protocol"] == "new-user" and set(record["metrics"]["selection"]) == {"val", "last", "align-loss"}
     seeds = (run / "main-seeds.csv").read_text().splitlines()
-    assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU macro-F1") and len(seeds) == 1 + 8
+    assert seeds[0].startswith("method,seed,wall_seconds,IMU top-1,IMU top-3,IMU macro-F1") and len(seeds) == 1 + 8
     refined = json.loads((run / "cells" / "c3t-combined-attention-refine2-e1-s0.json").read_text())
     assert refined["config"]["refine_epochs"] == 2 and "pseudo-label refinement" in (run / "main.md").read_text()
     assert refined["metrics"]["train_info"].get("refined_from_start")   # continued from the C3T cell, not retrained
