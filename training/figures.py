@@ -5,6 +5,9 @@
 - tsne-head.png      the same for the head's last representation (after HAR training)
 - attention.png      C3T's class-token attention over its t_rec steps, clean vs crop-shifted
 - confusion.png      C3T IMU confusion matrix on D_Test, summed over the seeds found
+- latent.png         where the run has the latent table (latent-seeds.csv): the paper's Figure
+                     5, IMU and camera top-1 (mean ± sample std over seeds) against the latent
+                     size, each point labelled with the model's parameter count
 - tsne-alignment-epochs.png  (--alignment-epochs) the paper's Figure 3: the seed's C3T trained
                      again with its stored configuration, D_Test's camera and IMU latents drawn
                      before training and after epochs 1, 5, 20 and the last, each panel with the
@@ -89,6 +92,42 @@ def _tsne_plot(plt, TSNE, panels, labels, path, title):
 
 
 SHOWN_EPOCHS = (0, 1, 5, 20)   # Figure 3's panels, and the last epoch
+
+
+def latent_figure(seeds_csv: Path, out: Path) -> Path:
+    """latent.png in `out` (the paper's Figure 5) from a latent table's per-seed file (rows "C3T,
+    latent N" and "C3T", which is latent 128): IMU and camera top-1, mean ± sample std over seeds,
+    against the latent size (log scale), each IMU point labelled with the parameter count.
+    Returns the PNG's path. Raises C3tError when matplotlib is missing."""
+    import csv
+
+    plt, _ = _imports()
+    rows: dict[int, list[dict]] = {}
+    with open(seeds_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            size = int(r["method"].rsplit(" ", 1)[1]) if "latent" in r["method"] else 128
+            rows.setdefault(size, []).append(r)
+    sizes = sorted(rows)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for column, marker in (("IMU top-1", "o"), ("camera top-1", "s")):
+        v = [[100 * float(r[column]) for r in rows[n]] for n in sizes]
+        ax.errorbar(sizes, [np.mean(x) for x in v], [np.std(x, ddof=1) if len(x) > 1 else 0 for x in v], marker=marker,
+                    capsize=3, label=f"{column.split()[0]} top-1")
+        if column == "IMU top-1":
+            for n, x in zip(sizes, v):
+                ax.annotate(f"{float(rows[n][0]['parameters']) / 1e6:.2f} M", (n, np.mean(x)), textcoords="offset points",
+                            xytext=(6, -14), ha="left", fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.set_xlabel("latent size (parameters of f1 + f2 + h under each IMU point)")
+    ax.set_ylabel("D_Test top-1 (%)")
+    ax.set_title(f"C3T against latent size, {len(rows[sizes[0]])} seeds (mean ± sample std)")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "latent.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def alignment_over_epochs(model_dir: Path, cache, out: Path) -> Path:
@@ -226,6 +265,8 @@ def make_figures(args) -> int:
     fig.savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     names = ["tsne-latents.png", "tsne-head.png", "attention.png", "confusion.png"]
+    if (run / "latent-seeds.csv").is_file():
+        names.append(latent_figure(run / "latent-seeds.csv", out).name)
     if getattr(args, "alignment_epochs", False):
         names.append(alignment_over_epochs(models["C3T"], args.cache, out).name)
     print(f"figures written to {out}: {', '.join(names)}")

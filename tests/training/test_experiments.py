@@ -184,3 +184,16 @@ def test_cells_of_a_gridded_camera_input_name_their_grid_and_never_match_global_
         assert cell_id(cfg) == "c3t-combined-attention-grid4-e80-s0" and cell_id(before) == "c3t-combined-attention-e80-s0"
     depth = cell_config("depth", "small-cnn", "c3t", {}, 0, protocol="cross-subject")
     assert "frame_grid" not in depth and "grid" not in cell_id(depth)
+
+
+def test_latent_figure_reads_the_latent_tables_seeds(tmp_path):
+    """latent.png (Figure 5) from a latent table's per-seed file: "C3T" is latent 128."""
+    pytest.importorskip("matplotlib")
+    from c3t.training.figures import latent_figure
+
+    rows = ["method,seed,wall_seconds,IMU top-1,IMU top-3,camera top-1,parameters"]
+    for label, params in (("C3T, latent 64", 660000), ("C3T", 870000), ("C3T, latent 256", 1700000)):
+        rows += [f"{label},{s},40,0.{70 + s},0.9,0.78,{params}" for s in (0, 1)]
+    (tmp_path / "latent-seeds.csv").write_text("\n".join(rows) + "\n")
+    png = latent_figure(tmp_path / "latent-seeds.csv", tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
