@@ -41,7 +41,8 @@ def _paper_options(p) -> None:
                    help="split protocol (c3t train --help; default random); people-wise runs go to OUT/VISUAL-PROTOCOL")
     p.add_argument("--held-out", metavar="PERSON", help="choose on training people only (people-wise protocols): the "
                    "protocol's test people are left out altogether and training person PERSON is the test person "
-                   "(UTD-MHAD: one of 1, 3, 5, 7); runs go to OUT/VISUAL-PROTOCOL-held-out-PERSON")
+                   "(UTD-MHAD: one of 1, 3, 5, 7); runs go to OUT/VISUAL-PROTOCOL-held-out-PERSON (default: none, the "
+                   "protocol's own test people are tested)")
     p.add_argument("--out", default="runs/paper", help="results folder; a stopped run resumes there (default runs/paper)")
     p.add_argument("--epochs", type=int, help="override every cell's epochs per training phase (for quick checks; "
                    "a refinement keeps its 40 epochs; default: the chosen defaults)")

@@ -192,7 +192,7 @@ def test_screenshot_and_headless_demo_commands(tmp_path, store):
     demo = tmp_path / "demo"
     shutil.copytree(store.root, demo / "seed-0" / "models", symlinks=True)   # the demo of seed 0, built
     shot = tmp_path / "shot.png"
-    r = cli(["demo", "--screenshot", str(shot), "--after", "4", "--tab", "live"], tmp_path, demo)
+    r = cli(["demo", "--screenshot", str(shot), "--after", "2", "--tab", "live"], tmp_path, demo)
     assert r.returncode == 0, r.stderr
     from PySide6 import QtGui
 
