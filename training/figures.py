@@ -49,7 +49,7 @@ def _test_data(model_dir: Path, cache):
                    progress=False, spec=InputSpec(**config["inputs"]))
     where = {k: i for i, k in enumerate(data.keys)}
     idx = np.array([where[k] for k in read_json(model_dir / SPLIT_FILE)["test"]])
-    return model, config, data.imu[idx], data.visual[idx], data.labels[idx]
+    return model, config, data.imu[idx], data.visual[idx], data.labels[idx], data
 
 
 def _latents(model, imu, visual):
@@ -130,9 +130,10 @@ def latent_figure(seeds_csv: Path, out: Path) -> Path:
     return path
 
 
-def alignment_over_epochs(model_dir: Path, cache, out: Path) -> Path:
-    """tsne-alignment-epochs.png (the paper's Figure 3) in `out`: the C3T of `model_dir` trained
-    again from its config.json (dataset, inputs, training configuration, seed: the same split),
+def alignment_over_epochs(config: dict, data, out: Path) -> Path:
+    """tsne-alignment-epochs.png (the paper's Figure 3) in `out`: the C3T whose config.json is
+    `config` trained again on `data` (its dataset, prepared as it was) with the same training
+    configuration and seed (so the same split),
     its D_Test camera and IMU latents (mean over the t_rec steps) drawn with t-SNE before
     training and after SHOWN_EPOCHS and the last epoch. Each panel's title gives the mean
     cosine similarity of a clip's IMU latent with its own camera latent ("pairs") and with the
@@ -146,17 +147,11 @@ def alignment_over_epochs(model_dir: Path, cache, out: Path) -> Path:
 
     import torch
 
-    from c3t.core.model.folder import read_json
     from c3t.core.options import TrainConfig
-    from c3t.core.streams.window import InputSpec
     from c3t.training import splits as S
     from c3t.training.pipeline import fit
-    from c3t.training.prepare import prepare
 
     plt, TSNE = _imports()
-    config = read_json(model_dir / "config.json")
-    data = prepare(config["dataset"], config["inputs"]["visual"], config["inputs"]["backbone"], cache,
-                   progress=False, spec=InputSpec(**config["inputs"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in config["training"].items() if k in fields})
     test = S.views(data, S.split_for(data, cfg.seed, protocol=cfg.protocol))[3]
@@ -218,12 +213,12 @@ def make_figures(args) -> int:
         raise C3tError(f"no C3T model for seed {args.seed} under {run / 'models'}: run `c3t bench paper` first")
     latent_panels, head_panels = [], []
     for name, folder in models.items():
-        model, config, imu, visual, labels = _test_data(folder, args.cache)
+        model, config, imu, visual, labels, data = _test_data(folder, args.cache)
         lat, head = _latents(model, imu, visual)
         latent_panels.append((f"{name}: encoder latents", lat))
         head_panels.append((f"{name}: head representation", head))
         if name == "C3T":
-            c3t = (model, config, imu, visual, labels)
+            c3t, c3t_data = (model, config, imu, visual, labels), data
     visual_name = c3t[1]["inputs"]["visual"]
     _tsne_plot(plt, TSNE, latent_panels, c3t[4], out / "tsne-latents.png", f"D_Test latents after alignment ({visual_name} ○, IMU △), colour = class")
     _tsne_plot(plt, TSNE, head_panels, c3t[4], out / "tsne-head.png", f"D_Test head representation after HAR training ({visual_name} ○, IMU △)")
@@ -268,6 +263,6 @@ def make_figures(args) -> int:
     if (run / "latent-seeds.csv").is_file():
         names.append(latent_figure(run / "latent-seeds.csv", out).name)
     if getattr(args, "alignment_epochs", False):
-        names.append(alignment_over_epochs(models["C3T"], args.cache, out).name)
+        names.append(alignment_over_epochs(c3t[1], c3t_data, out).name)   # the data read once, above
     print(f"figures written to {out}: {', '.join(names)}")
     return 0
